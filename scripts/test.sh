@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# npm test / test:unit / test:integration. Usage: scripts/test.sh all|unit|integration [jest args…]
+source "$(dirname "$0")/lib.sh"
+which="${1:-all}"; shift || true
+case "$which" in
+  all) projects=(--selectProjects unit integration) ;;
+  unit) projects=(--selectProjects unit) ;;
+  integration) projects=(--selectProjects integration) ;;
+  *) echo "usage: scripts/test.sh all|unit|integration [jest args]" >&2; exit 2 ;;
+esac
+echo "[test] node $("$NODE24" --version) at $NODE24" >&2
+if [[ "$which" == "all" ]]; then
+  # Static checks first: a type error or lint failure fails the run in seconds.
+  "$NODE24" node_modules/typescript/bin/tsc -p tsconfig.json --noEmit
+  "$NODE24" node_modules/eslint/bin/eslint.js . --max-warnings=0
+fi
+exec "$NODE24" --experimental-vm-modules --disable-warning=ExperimentalWarning \
+  node_modules/jest/bin/jest.js "${projects[@]}" "$@"
