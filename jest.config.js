@@ -28,9 +28,17 @@ export default {
       testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
     },
     {
+      // The WhatsApp Web simulator's own end-to-end tests: unmodified Baileys
+      // against test/wa-sim over real sockets; they need none of the servers.
+      ...shared,
+      displayName: 'simulator',
+      testMatch: ['<rootDir>/test/wa-sim/**/*.test.ts'],
+      testTimeout: 120_000,
+    },
+    {
       ...shared,
       displayName: 'integration',
-      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/wa-sim/**/*.test.ts'],
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/harness/global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
       testTimeout: 120_000,

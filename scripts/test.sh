@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# npm test / test:unit / test:integration. Usage: scripts/test.sh all|unit|integration [jest args…]
+# npm test / test:unit / test:integration. Usage: scripts/test.sh all|unit|integration|simulator [jest args…]
 source "$(dirname "$0")/lib.sh"
 which="${1:-all}"; shift || true
 case "$which" in
-  all) projects=(--selectProjects unit integration) ;;
+  all) projects=(--selectProjects unit simulator integration) ;;
   unit) projects=(--selectProjects unit) ;;
-  integration) projects=(--selectProjects integration) ;;
-  *) echo "usage: scripts/test.sh all|unit|integration [jest args]" >&2; exit 2 ;;
+  integration) projects=(--selectProjects simulator integration) ;;
+  simulator) projects=(--selectProjects simulator) ;;
+  *) echo "usage: scripts/test.sh all|unit|integration|simulator [jest args]" >&2; exit 2 ;;
 esac
 echo "[test] node $("$NODE24" --version) at $NODE24" >&2
 if [[ "$which" == "all" ]]; then
