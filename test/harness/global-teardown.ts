@@ -1,1 +1,5 @@
-export default async function teardown(): Promise<void> {}
+/** Stops the servers that global-setup.ts started. */
+export default async function teardown(): Promise<void> {
+  await globalThis.__waStack?.stop();
+  globalThis.__waStack = undefined;
+}
