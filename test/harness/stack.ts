@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureServerBinary } from './build.ts';
+import { ensureHadolint } from './hadolint.ts';
 import { SERVERS, type ServerKey } from './catalog.ts';
 import type { ManagedProcess } from './process.ts';
 import { startEtcd } from './servers/etcd.ts';
@@ -18,8 +19,11 @@ export interface TestStack {
   s3: S3Info;
   kms: KmsInfo;
   kube: KubeInfo;
-  bins: Record<ServerKey, string>;
+  bins: Binaries;
 }
+
+/** Paths of the server binaries and of the tools tests call (kubectl, helm, hadolint). */
+export type Binaries = Record<ServerKey | 'hadolint', string>;
 
 export type ServerChoice = 'nats' | 's3' | 'kms' | 'kube';
 export const ALL_SERVERS: readonly ServerChoice[] = ['nats', 's3', 'kms', 'kube'];
@@ -30,11 +34,12 @@ export interface RunningStack {
 }
 
 /** Builds every binary that is missing (one at a time: each Go build already uses every core). */
-export async function ensureAllBinaries(log: (line: string) => void): Promise<Record<ServerKey, string>> {
-  const bins = {} as Record<ServerKey, string>;
+export async function ensureAllBinaries(log: (line: string) => void): Promise<Binaries> {
+  const bins = {} as Binaries;
   for (const key of Object.keys(SERVERS) as ServerKey[]) {
     bins[key] = await ensureServerBinary(SERVERS[key], log);
   }
+  bins.hadolint = await ensureHadolint(log);
   return bins;
 }
 
