@@ -1,0 +1,107 @@
+import { channelStatePrefix, parseWorkerConfig } from '../../../worker/src/config.ts';
+
+const minimal = {
+  WA_CLINIC_ID: 'clinic-a',
+  WA_CHANNEL_ID: 'main',
+  WA_S3_BUCKET: 'wa-state',
+  WA_KMS_KEY_ID: 'alias/wa',
+  NATS_URL: 'nats://127.0.0.1:4222',
+  HOSTNAME: 'wa-clinic-a-main',
+};
+
+describe('worker configuration', () => {
+  test('minimal environment gives safe defaults', () => {
+    const r = parseWorkerConfig(minimal);
+    if (!r.ok) throw new Error(r.errors.join('\n'));
+    expect(r.config).toMatchObject({
+      clinicId: 'clinic-a',
+      channelId: 'main',
+      leaseHolder: 'wa-clinic-a-main',
+      pairing: 'qr',
+      phoneNumber: undefined,
+      logLevel: 'info',
+      s3: {
+        bucket: 'wa-state',
+        prefix: 'wa',
+        region: 'us-east-1',
+        endpoint: undefined,
+        forcePathStyle: false,
+      },
+      kms: { keyId: 'alias/wa', region: 'us-east-1', endpoint: undefined },
+      nats: { url: 'nats://127.0.0.1:4222', credsFile: undefined },
+      waWebSocketUrl: undefined,
+      trustRootFile: undefined,
+      httpPort: 8080,
+      maxQrCodes: 6,
+      onLoggedOut: 'quarantine',
+      onBanned: 'keep',
+    });
+    expect(channelStatePrefix(r.config)).toBe('wa/clinic-a/main/');
+  });
+
+  test('every problem is reported at once, naming the variable', () => {
+    const r = parseWorkerConfig({ WA_CLINIC_ID: 'Clinic_A', WA_PAIRING: 'sms', WA_HTTP_PORT: '70000' });
+    expect(r.ok).toBe(false);
+    const text = r.ok ? '' : r.errors.join('\n');
+    for (const name of [
+      'WA_CLINIC_ID="Clinic_A"',
+      'WA_CHANNEL_ID',
+      'WA_S3_BUCKET',
+      'WA_KMS_KEY_ID',
+      'NATS_URL',
+      'WA_PAIRING="sms"',
+      'WA_HTTP_PORT="70000"',
+      'WA_LEASE_HOLDER',
+    ]) {
+      expect(text).toContain(name);
+    }
+  });
+
+  test('pairing by code needs an E.164 number, stored without "+"', () => {
+    const missing = parseWorkerConfig({ ...minimal, WA_PAIRING: 'code' });
+    expect(missing.ok).toBe(false);
+    const bad = parseWorkerConfig({ ...minimal, WA_PAIRING: 'code', WA_PHONE_NUMBER: '12-34' });
+    expect(bad.ok).toBe(false);
+    const good = parseWorkerConfig({ ...minimal, WA_PAIRING: 'code', WA_PHONE_NUMBER: '+5511999990000' });
+    expect(good.ok && good.config.phoneNumber).toBe('5511999990000');
+  });
+
+  test('the simulator endpoint and trust root come together or not at all', () => {
+    expect(parseWorkerConfig({ ...minimal, WA_WS_URL: 'ws://127.0.0.1:9000/ws/chat' }).ok).toBe(false);
+    expect(parseWorkerConfig({ ...minimal, WA_TRUST_ROOT: '/etc/sim/root.pub' }).ok).toBe(false);
+    expect(parseWorkerConfig({ ...minimal, WA_WS_URL: 'http://x', WA_TRUST_ROOT: '/r' }).ok).toBe(false);
+    const both = parseWorkerConfig({
+      ...minimal,
+      WA_WS_URL: 'ws://127.0.0.1:9000/ws/chat',
+      WA_TRUST_ROOT: '/r',
+    });
+    expect(both.ok && both.config.waWebSocketUrl).toBe('ws://127.0.0.1:9000/ws/chat');
+  });
+
+  test('an S3 endpoint (MinIO) turns on path-style addressing unless told otherwise', () => {
+    const minio = parseWorkerConfig({ ...minimal, WA_S3_ENDPOINT: 'http://127.0.0.1:9000' });
+    expect(minio.ok && minio.config.s3.forcePathStyle).toBe(true);
+    const vhost = parseWorkerConfig({
+      ...minimal,
+      WA_S3_ENDPOINT: 'http://127.0.0.1:9000',
+      WA_S3_FORCE_PATH_STYLE: 'false',
+    });
+    expect(vhost.ok && vhost.config.s3.forcePathStyle).toBe(false);
+  });
+
+  test('prefixes are normalised and path tricks refused', () => {
+    const r = parseWorkerConfig({ ...minimal, WA_S3_PREFIX: '/tenants/wa/' });
+    expect(r.ok && channelStatePrefix(r.config)).toBe('tenants/wa/clinic-a/main/');
+    expect(parseWorkerConfig({ ...minimal, WA_S3_PREFIX: 'a/../b' }).ok).toBe(false);
+    expect(parseWorkerConfig({ ...minimal, WA_S3_PREFIX: 'a//b' }).ok).toBe(false);
+  });
+
+  test('numbers are range-checked and durations are given in seconds', () => {
+    const r = parseWorkerConfig({ ...minimal, WA_DEAF_AFTER_SECONDS: '300', WA_QR_MAX: '3' });
+    expect(r.ok && r.config.deafAfterMs).toBe(300_000);
+    expect(r.ok && r.config.maxQrCodes).toBe(3);
+    expect(parseWorkerConfig({ ...minimal, WA_QR_MAX: '0' }).ok).toBe(false);
+    expect(parseWorkerConfig({ ...minimal, WA_QR_MAX: '2.5' }).ok).toBe(false);
+    expect(parseWorkerConfig({ ...minimal, WA_ON_LOGGED_OUT: 'delete' }).ok).toBe(false);
+  });
+});

@@ -1,0 +1,202 @@
+/**
+ * The worker's configuration, read from the environment the operator gives the pod
+ * (docs/worker-env.md). `parseWorkerConfig` is pure: it never touches the process, so every
+ * rule below is unit-tested, and it reports every problem at once instead of the first one.
+ */
+
+export const PAIRING_MODES = ['qr', 'code'] as const;
+export type PairingMode = (typeof PAIRING_MODES)[number];
+
+/** What happens to the auth state when WhatsApp says the credentials are no longer valid. */
+export const INVALID_STATE_ACTIONS = ['quarantine', 'erase', 'keep'] as const;
+export type InvalidStateAction = (typeof INVALID_STATE_ACTIONS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface WorkerConfig {
+  clinicId: string;
+  channelId: string;
+  /** Identity written into the lease; defaults to the pod name (HOSTNAME). */
+  leaseHolder: string;
+  pairing: PairingMode;
+  /** E.164 without "+" as Baileys wants it for requestPairingCode; only for pairing by code. */
+  phoneNumber: string | undefined;
+  logLevel: LogLevel;
+  s3: {
+    bucket: string;
+    prefix: string;
+    region: string;
+    endpoint: string | undefined;
+    forcePathStyle: boolean;
+  };
+  kms: { keyId: string; region: string; endpoint: string | undefined };
+  nats: { url: string; credsFile: string | undefined };
+  /** Simulator only: WebSocket URL of the WhatsApp Web endpoint and the trust root file. */
+  waWebSocketUrl: string | undefined;
+  trustRootFile: string | undefined;
+  httpPort: number;
+  /** How many QR codes to show before giving up and waiting for a new `pair` command. */
+  maxQrCodes: number;
+  /** Applied on 401 (logged out) and 411 (multi-device mismatch): the credentials are dead. */
+  onLoggedOut: InvalidStateAction;
+  /** Applied on 402/403/406 (restricted or banned): the credentials may still work later. */
+  onBanned: InvalidStateAction;
+  /** A session connected this long with no frame from the server, or failing self-checks, is recycled. */
+  deafAfterMs: number;
+  selfCheckIntervalMs: number;
+  /** A sent message that the server has not acknowledged after this long marks the session deaf. */
+  sendAckTimeoutMs: number;
+  /** Inbound events that may wait while NATS is unavailable. */
+  outboxCapacity: number;
+  maxCommandBytes: number;
+  idempotencyCapacity: number;
+  shutdownGraceMs: number;
+}
+
+export type ConfigResult = { ok: true; config: WorkerConfig } | { ok: false; errors: string[] };
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Clinic and channel ids become NATS subject tokens and S3 path segments: DNS-label-like only. */
+const TOKEN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const E164 = /^\+?[1-9][0-9]{6,14}$/;
+
+export function parseWorkerConfig(env: Env): ConfigResult {
+  const errors: string[] = [];
+  const text = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const required = (name: string, what: string): string => {
+    const value = text(name);
+    if (value === undefined) errors.push(`${name} is required (${what})`);
+    return value ?? '';
+  };
+  const token = (name: string, what: string): string => {
+    const value = required(name, what);
+    if (value && !TOKEN.test(value)) {
+      errors.push(
+        `${name}="${value}" must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'`,
+      );
+    }
+    return value;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const value = text(name);
+    if (value === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    errors.push(`${name}="${value}" must be one of: ${allowed.join(', ')}`);
+    return fallback;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const value = text(name);
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      errors.push(`${name}="${value}" must be an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return n;
+  };
+  const seconds = (name: string, fallbackSeconds: number, min: number, max: number): number =>
+    integer(name, fallbackSeconds, min, max) * 1000;
+  const url = (name: string, protocols: readonly string[], value = text(name)): string | undefined => {
+    if (value === undefined) return undefined;
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) {
+        errors.push(`${name}="${value}" must use ${protocols.join(' or ')}`);
+      }
+    } catch {
+      errors.push(`${name}="${value}" is not a URL`);
+    }
+    return value;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const value = text(name);
+    if (value === undefined) return fallback;
+    if (value === 'true' || value === '1') return true;
+    if (value === 'false' || value === '0') return false;
+    errors.push(`${name}="${value}" must be true or false`);
+    return fallback;
+  };
+
+  const clinicId = token('WA_CLINIC_ID', 'the clinic this worker serves');
+  const channelId = token('WA_CHANNEL_ID', 'the channel within the clinic');
+  const pairing = oneOf('WA_PAIRING', PAIRING_MODES, 'qr');
+  let phoneNumber = text('WA_PHONE_NUMBER');
+  if (phoneNumber !== undefined) {
+    if (!E164.test(phoneNumber)) {
+      errors.push(`WA_PHONE_NUMBER="${phoneNumber}" must be an E.164 number such as +5511999990000`);
+    }
+    phoneNumber = phoneNumber.replace(/^\+/, '');
+  } else if (pairing === 'code') {
+    errors.push('WA_PHONE_NUMBER is required when WA_PAIRING=code (the number to pair by code)');
+  }
+
+  const s3Region = text('WA_S3_REGION') ?? text('AWS_REGION') ?? 'us-east-1';
+  const prefix = (text('WA_S3_PREFIX') ?? 'wa').replace(/^\/+|\/+$/g, '');
+  if (prefix.split('/').some((part) => part === '' || part === '.' || part === '..')) {
+    errors.push(`WA_S3_PREFIX="${text('WA_S3_PREFIX')}" must be a plain path such as "wa" or "tenants/wa"`);
+  }
+  const waWebSocketUrl = url('WA_WS_URL', ['ws:', 'wss:']);
+  const trustRootFile = text('WA_TRUST_ROOT');
+  if (waWebSocketUrl !== undefined && trustRootFile === undefined) {
+    // A different endpoint with WhatsApp's own root only makes sense for a proxy; refuse the
+    // ambiguous case rather than connect somewhere unexpected with real credentials.
+    errors.push('WA_WS_URL is set without WA_TRUST_ROOT: both are for the protocol simulator only');
+  }
+  if (trustRootFile !== undefined && waWebSocketUrl === undefined) {
+    errors.push(
+      'WA_TRUST_ROOT is set without WA_WS_URL: the real WhatsApp endpoint is only trusted with its own root',
+    );
+  }
+  const holder = text('WA_LEASE_HOLDER') ?? text('POD_NAME') ?? text('HOSTNAME');
+  if (holder === undefined)
+    errors.push('WA_LEASE_HOLDER (or POD_NAME/HOSTNAME) is required: the lease identity');
+
+  const config: WorkerConfig = {
+    clinicId,
+    channelId,
+    leaseHolder: holder ?? '',
+    pairing,
+    phoneNumber,
+    logLevel: oneOf('WA_LOG_LEVEL', LOG_LEVELS, 'info'),
+    s3: {
+      bucket: required('WA_S3_BUCKET', 'the bucket holding auth state'),
+      prefix,
+      region: s3Region,
+      endpoint: url('WA_S3_ENDPOINT', ['http:', 'https:']),
+      forcePathStyle: bool('WA_S3_FORCE_PATH_STYLE', text('WA_S3_ENDPOINT') !== undefined),
+    },
+    kms: {
+      keyId: required('WA_KMS_KEY_ID', 'the KMS key that wraps the data keys'),
+      region: text('WA_KMS_REGION') ?? s3Region,
+      endpoint: url('WA_KMS_ENDPOINT', ['http:', 'https:']),
+    },
+    nats: {
+      url: url('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:'], required('NATS_URL', 'the NATS server')) ?? '',
+      credsFile: text('NATS_CREDS_FILE'),
+    },
+    waWebSocketUrl,
+    trustRootFile,
+    httpPort: integer('WA_HTTP_PORT', 8080, 1, 65535),
+    maxQrCodes: integer('WA_QR_MAX', 6, 1, 50),
+    onLoggedOut: oneOf('WA_ON_LOGGED_OUT', INVALID_STATE_ACTIONS, 'quarantine'),
+    onBanned: oneOf('WA_ON_BANNED', INVALID_STATE_ACTIONS, 'keep'),
+    deafAfterMs: seconds('WA_DEAF_AFTER_SECONDS', 180, 10, 86_400),
+    selfCheckIntervalMs: seconds('WA_SELF_CHECK_SECONDS', 60, 5, 3_600),
+    sendAckTimeoutMs: seconds('WA_SEND_ACK_TIMEOUT_SECONDS', 60, 5, 3_600),
+    outboxCapacity: integer('WA_OUTBOX_CAPACITY', 1000, 10, 1_000_000),
+    maxCommandBytes: integer('WA_MAX_COMMAND_BYTES', 64 * 1024, 1024, 1024 * 1024),
+    idempotencyCapacity: integer('WA_IDEMPOTENCY_CAPACITY', 10_000, 10, 1_000_000),
+    shutdownGraceMs: seconds('WA_SHUTDOWN_GRACE_SECONDS', 25, 1, 600),
+  };
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+/** The object prefix of this channel's auth state: `<prefix>/<clinic>/<channel>/`. */
+export function channelStatePrefix(config: Pick<WorkerConfig, 's3' | 'clinicId' | 'channelId'>): string {
+  return `${config.s3.prefix}/${config.clinicId}/${config.channelId}/`;
+}

@@ -1,0 +1,200 @@
+/**
+ * The bounded buffer between the WhatsApp session and JetStream.
+ *
+ * Every inbound event (message, message update, status) is enqueued here and published by one
+ * pump, in order, retrying with backoff until JetStream acknowledges it (the publish carries a
+ * stable Nats-Msg-Id, so a retry after a lost ack is deduplicated by the server).
+ *
+ * Backpressure: above `highWater` events the outbox reports pressure; the supervisor then stops
+ * the session from acknowledging anything more to WhatsApp (inbound messages are held back by
+ * the decrypt gate; other events by closing the socket). `capacity - highWater` is the headroom
+ * for events already acknowledged by Baileys when the pressure signal fires; if even that runs
+ * out, `enqueue` refuses (and the refusal is counted) instead of growing without bound.
+ */
+
+export type EventKind = 'message' | 'update' | 'status';
+
+export interface OutboxEvent {
+  kind: EventKind;
+  subject: string;
+  /** JetStream deduplication id (Nats-Msg-Id). */
+  msgId: string;
+  data: Uint8Array;
+}
+
+export class OutboxFullError extends Error {
+  constructor(capacity: number) {
+    super(`outbox full (${capacity} events waiting for NATS)`);
+    this.name = 'OutboxFullError';
+  }
+}
+
+export class OutboxClosedError extends Error {
+  constructor() {
+    super('outbox closed');
+    this.name = 'OutboxClosedError';
+  }
+}
+
+export interface OutboxOptions {
+  capacity: number;
+  /** Pressure turns on at this many waiting events… */
+  highWater: number;
+  /** …and off again at this many. */
+  lowWater: number;
+  publish: (event: OutboxEvent) => Promise<void>;
+  /** Delay before retry number `attempt` (1-based) of a failed publish. */
+  retryDelayMs: (attempt: number) => number;
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  onPressure?: (high: boolean) => void;
+  onPublishError?: (err: unknown, event: OutboxEvent, attempt: number) => void;
+  onPublished?: (event: OutboxEvent) => void;
+}
+
+interface Pending {
+  event: OutboxEvent;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class Outbox {
+  readonly #opts: OutboxOptions;
+  readonly #queue: Pending[] = [];
+  readonly #roomWaiters = new Set<() => void>();
+  readonly #abort = new AbortController();
+  #pumping = false;
+  #pressure = false;
+  #closed = false;
+  #lastError: unknown = undefined;
+  #failingSince: number | undefined;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(opts: OutboxOptions) {
+    if (!(opts.lowWater <= opts.highWater && opts.highWater <= opts.capacity && opts.lowWater >= 0)) {
+      throw new Error('outbox needs 0 <= lowWater <= highWater <= capacity');
+    }
+    this.#opts = opts;
+  }
+
+  get size(): number {
+    return this.#queue.length;
+  }
+
+  /** True while above the high-water mark (until back below the low-water mark). */
+  get underPressure(): boolean {
+    return this.#pressure;
+  }
+
+  /** When publishing has been failing continuously since (epoch ms), or undefined. */
+  get failingSince(): number | undefined {
+    return this.#failingSince;
+  }
+
+  get lastError(): unknown {
+    return this.#lastError;
+  }
+
+  /** Resolves once the event is durably stored by JetStream. */
+  enqueue(event: OutboxEvent): Promise<void> {
+    if (this.#closed) return Promise.reject(new OutboxClosedError());
+    if (this.#queue.length >= this.#opts.capacity)
+      return Promise.reject(new OutboxFullError(this.#opts.capacity));
+    const done = new Promise<void>((resolve, reject) => this.#queue.push({ event, resolve, reject }));
+    this.#updatePressure();
+    void this.#pump();
+    return done;
+  }
+
+  /** Resolves when there is room below the high-water mark (or rejects when `signal` aborts). */
+  waitForRoom(signal?: AbortSignal): Promise<void> {
+    if (!this.#pressure) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.#roomWaiters.delete(wake);
+        reject(signal?.reason ?? new Error('aborted'));
+      };
+      const wake = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#roomWaiters.add(wake);
+    });
+  }
+
+  /** Resolves when every enqueued event is published, or after `timeoutMs` (returns false). */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.#queue.length === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.#idleWaiters.push(() => resolve(true)));
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    try {
+      return await Promise.race([idle, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops the pump; events still waiting are rejected (they were never acknowledged as stored). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#abort.abort(new OutboxClosedError());
+    for (const p of this.#queue.splice(0)) p.reject(new OutboxClosedError());
+    for (const wake of this.#roomWaiters) wake();
+    this.#roomWaiters.clear();
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (!this.#closed && this.#queue.length > 0) {
+        const head = this.#queue[0]!;
+        let attempt = 0;
+        for (;;) {
+          try {
+            await this.#opts.publish(head.event);
+            this.#lastError = undefined;
+            this.#failingSince = undefined;
+            break;
+          } catch (err) {
+            attempt += 1;
+            this.#lastError = err;
+            this.#failingSince ??= Date.now();
+            this.#opts.onPublishError?.(err, head.event, attempt);
+            try {
+              await this.#opts.sleep(this.#opts.retryDelayMs(attempt), this.#abort.signal);
+            } catch {
+              return; // closed while waiting
+            }
+            if (this.#closed) return;
+          }
+        }
+        this.#queue.shift();
+        head.resolve();
+        this.#opts.onPublished?.(head.event);
+        this.#updatePressure();
+      }
+    } finally {
+      this.#pumping = false;
+      if (this.#queue.length === 0) {
+        for (const wake of this.#idleWaiters.splice(0)) wake();
+      }
+    }
+  }
+
+  #updatePressure(): void {
+    const size = this.#queue.length;
+    if (!this.#pressure && size >= this.#opts.highWater) {
+      this.#pressure = true;
+      this.#opts.onPressure?.(true);
+    } else if (this.#pressure && size <= this.#opts.lowWater) {
+      this.#pressure = false;
+      this.#opts.onPressure?.(false);
+      for (const wake of this.#roomWaiters) wake();
+      this.#roomWaiters.clear();
+    }
+  }
+}
