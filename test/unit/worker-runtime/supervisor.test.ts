@@ -65,6 +65,9 @@ class FakeSocket {
   async requestPairingCode() {
     return 'ABCD1234';
   }
+  async sendMessage() {
+    return undefined;
+  }
   async query() {
     this.queries++;
     if (this.queryFails) throw new Error('timed out');

@@ -3,7 +3,7 @@
  * wires them to Baileys, the S3+KMS store, the lease and NATS (worker/src/main.ts); the unit
  * tests wire them to fakes.
  */
-import type { BaileysEventMap, BinaryNode, ConnectionState } from '@whiskeysockets/baileys';
+import type { BaileysEventMap, BinaryNode, ConnectionState, WAMessage } from '@whiskeysockets/baileys';
 
 /** The part of a Baileys socket (ReturnType<typeof makeWASocket>) the worker uses. */
 export interface SessionSocket {
@@ -20,6 +20,7 @@ export interface SessionSocket {
   logout(msg?: string): Promise<void>;
   requestPairingCode(phoneNumber: string): Promise<string>;
   query(node: BinaryNode, timeoutMs?: number): Promise<unknown>;
+  sendMessage(jid: string, content: { text: string }): Promise<WAMessage | undefined>;
 }
 
 export type ConnectionUpdate = Partial<ConnectionState>;

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { connect, type NatsConnection } from 'nats';
+import pino from 'pino';
+import { testStack } from '../../harness/stack.ts';
+import { CommandServer, type Reply } from '../../../worker/src/commands/server.ts';
+import { channelSubjects } from '../../../worker/src/events/subjects.ts';
+import { createMetrics } from '../../../worker/src/ops/metrics.ts';
+import { InboundGate } from '../../../worker/src/session/inbound-gate.ts';
+import type { AuthStatePort } from '../../../worker/src/session/ports.ts';
+import { systemClock } from '../../../worker/src/session/ports.ts';
+import {
+  DEFAULT_HISTORY_WINDOWS,
+  DEFAULT_RECONNECT_PARAMS,
+} from '../../../worker/src/session/reconnect-policy.ts';
+import { Supervisor } from '../../../worker/src/session/supervisor.ts';
+
+/**
+ * Commands over real NATS request/reply against a worker whose session is not connected:
+ * every bad command gets a typed error and nothing happens (no socket, no state change).
+ */
+describe('worker commands over NATS', () => {
+  let nc: NatsConnection;
+  let server: CommandServer;
+  let supervisor: Supervisor;
+  const touched: string[] = [];
+  const clinicId = `c-${randomUUID().slice(0, 8)}`;
+  const subjects = channelSubjects(clinicId, 'main');
+  const logger = pino({ level: 'silent' });
+  const metrics = createMetrics({ clinic: clinicId, channel: 'main' });
+  const MAX = 4096;
+
+  beforeAll(async () => {
+    nc = await connect({ servers: testStack().nats.url });
+    const refuse = (what: string) => async () => {
+      touched.push(what);
+      throw new Error(`${what} must not be called`);
+    };
+    const auth: AuthStatePort = {
+      isRegistered: () => true,
+      flush: refuse('flush'),
+      quarantine: refuse('quarantine'),
+      erase: refuse('erase'),
+      healthy: refuse('healthy'),
+    };
+    supervisor = new Supervisor({
+      options: {
+        reconnect: DEFAULT_RECONNECT_PARAMS,
+        windows: DEFAULT_HISTORY_WINDOWS,
+        maxQrCodes: 3,
+        pairing: 'qr',
+        phoneNumber: undefined,
+        deaf: { silentAfterMs: 1e6, sendAckTimeoutMs: 1e6, maxSelfCheckFailures: 2 },
+        selfCheckIntervalMs: 1e6,
+        selfCheckTimeoutMs: 1e4,
+      },
+      createSocket: () => {
+        touched.push('createSocket');
+        throw new Error('no socket in this test');
+      },
+      gate: new InboundGate({ deliver: async () => undefined, me: () => ({ id: '', lid: '' }) }),
+      auth,
+      lease: { stillHeld: refuse('lease') as never },
+      hooks: {
+        status: () => undefined,
+        pairing: () => undefined,
+        attach: () => () => undefined,
+        dependencyReady: async () => true,
+      },
+      clock: systemClock,
+      random: Math.random,
+      logger,
+    });
+    server = new CommandServer({
+      nc,
+      subject: subjects.commands,
+      prefix: subjects.commandPrefix,
+      maxBytes: MAX,
+      idempotencyCapacity: 100,
+      supervisor,
+      metrics,
+      logger,
+    });
+    server.start();
+    await nc.flush();
+  });
+  afterAll(async () => {
+    await server.stop();
+    await nc.close();
+  });
+
+  const request = async (verb: string, body: Uint8Array | string | object): Promise<Reply> => {
+    const data =
+      body instanceof Uint8Array
+        ? body
+        : new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body));
+    const reply = await nc.request(subjects.command(verb), data, { timeout: 5_000 });
+    return reply.json<Reply>();
+  };
+  const code = (r: Reply) => (r.ok ? 'ok' : r.error.code);
+
+  test.each([
+    ['malformed JSON', 'send', '{"to":', 'MalformedCommand'],
+    ['not UTF-8', 'send', new Uint8Array([0xff, 0xfe, 0x7b]), 'MalformedCommand'],
+    ['a JSON array', 'send', '[1,2]', 'MalformedCommand'],
+    ['unknown verb', 'format-disk', {}, 'UnknownCommand'],
+    ['missing idempotency key', 'send', { to: '+5511999990000', text: 'hi' }, 'InvalidCommand'],
+    ['bad recipient', 'send', { idempotencyKey: 'k1', to: 'drop table', text: 'hi' }, 'InvalidCommand'],
+    ['empty text', 'send', { idempotencyKey: 'k1', to: '+5511999990000', text: '' }, 'InvalidCommand'],
+    [
+      'unknown field',
+      'send',
+      { idempotencyKey: 'k1', to: '+5511999990000', text: 'hi', media: 'x' },
+      'InvalidCommand',
+    ],
+    ['future version', 'logout', { v: 2 }, 'InvalidCommand'],
+    ['bad pairing mode', 'pair', { mode: 'sms' }, 'InvalidCommand'],
+    [
+      'oversized',
+      'send',
+      { idempotencyKey: 'k1', to: '+5511999990000', text: 'x'.repeat(MAX) },
+      'PayloadTooLarge',
+    ],
+  ] as const)('%s → %s error reply, nothing changes', async (_name, verb, body, expected) => {
+    const r = await request(verb, body);
+    expect(r.v).toBe(1);
+    expect(code(r)).toBe(expected);
+    expect(r.ok === false && r.error.message.length).toBeGreaterThan(0);
+    expect(touched).toEqual([]);
+    expect(supervisor.phase).toBe('Pending');
+  });
+
+  test('a valid send while not connected is refused as NotConnected, and a retry is allowed later', async () => {
+    const body = { idempotencyKey: 'send-1', to: '+5511999990000', text: 'your appointment is at 10:00' };
+    expect(code(await request('send', body))).toBe('NotConnected');
+    expect(code(await request('send', body))).toBe('NotConnected');
+    expect(touched).toEqual([]);
+  });
+
+  test('logout while not connected is refused; pairing a linked channel is refused', async () => {
+    expect(code(await request('logout', {}))).toBe('NotConnected');
+    expect(code(await request('pair', { mode: 'qr' }))).toBe('AlreadyLinked');
+    expect(touched).toEqual([]);
+  });
+
+  test('oversized payloads are refused without parsing (a megabyte of garbage)', async () => {
+    const r = await request('send', new Uint8Array(900 * 1024).fill(0x7b));
+    expect(code(r)).toBe('PayloadTooLarge');
+  });
+});

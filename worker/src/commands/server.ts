@@ -1,0 +1,146 @@
+/**
+ * Serves `wa.<clinic>.<channel>.cmd.<verb>` by request/reply. Every request gets exactly one
+ * reply, `{v:1, ok:true, result}` or `{v:1, ok:false, error:{code, message}}`. Parsing happens
+ * before anything else, so a bad command changes nothing.
+ */
+import { createHash } from 'node:crypto';
+import type { Msg, NatsConnection, Subscription } from 'nats';
+import type { Logger } from 'pino';
+import type { Metrics } from '../ops/metrics.ts';
+import { NotConnectedError, PairingRefusedError, type Supervisor } from '../session/supervisor.ts';
+import { IdempotencyCache } from './idempotency.ts';
+import { ERROR_CODES, parseCommand, sendFingerprint, type Command, type CommandError } from './parse.ts';
+
+export type Reply =
+  { v: 1; ok: true; result: Record<string, unknown> } | { v: 1; ok: false; error: CommandError };
+
+const ok = (result: Record<string, unknown>): Reply => ({ v: 1, ok: true, result });
+const err = (code: CommandError['code'], message: string): Reply => ({
+  v: 1,
+  ok: false,
+  error: { code, message },
+});
+
+export interface CommandServerDeps {
+  nc: NatsConnection;
+  subject: string;
+  prefix: string;
+  maxBytes: number;
+  idempotencyCapacity: number;
+  supervisor: Pick<Supervisor, 'connectedSocket' | 'requestPairing' | 'logout' | 'messageSent' | 'phase'>;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export class CommandServer {
+  readonly #d: CommandServerDeps;
+  readonly #sends: IdempotencyCache<Reply>;
+  #sub: Subscription | undefined;
+  #accepting = true;
+  readonly #inflight = new Set<Promise<void>>();
+
+  constructor(deps: CommandServerDeps) {
+    this.#d = deps;
+    this.#sends = new IdempotencyCache(deps.idempotencyCapacity);
+  }
+
+  start(): void {
+    this.#sub = this.#d.nc.subscribe(this.#d.subject, {
+      callback: (e, msg) => {
+        if (e) return this.#d.logger.error({ err: e }, 'command subscription error');
+        const work = this.#handle(msg).finally(() => this.#inflight.delete(work));
+        this.#inflight.add(work);
+      },
+    });
+  }
+
+  /** Stops taking commands (SIGTERM); commands already running finish and are answered. */
+  async stop(): Promise<void> {
+    this.#accepting = false;
+    await this.#sub?.drain().catch(() => undefined);
+    await Promise.allSettled([...this.#inflight]);
+  }
+
+  async #handle(msg: Msg): Promise<void> {
+    const verb = msg.subject.startsWith(this.#d.prefix)
+      ? msg.subject.slice(this.#d.prefix.length)
+      : msg.subject;
+    let reply: Reply;
+    let label = 'invalid';
+    if (!this.#accepting) {
+      reply = err(ERROR_CODES.shuttingDown, 'the worker is shutting down; retry later');
+    } else {
+      const parsed = parseCommand(verb, msg.data, this.#d.maxBytes);
+      if (!parsed.ok) {
+        reply = { v: 1, ok: false, error: parsed.error };
+      } else {
+        label = parsed.command.verb;
+        try {
+          reply = await this.#execute(parsed.command);
+        } catch (e) {
+          this.#d.logger.error({ err: e, verb: label }, 'command failed unexpectedly');
+          reply = err(ERROR_CODES.internal, 'internal error');
+        }
+      }
+    }
+    this.#d.metrics.commands.inc({ verb: label, outcome: reply.ok ? 'ok' : reply.error.code });
+    if (msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify(reply)));
+  }
+
+  async #execute(c: Command): Promise<Reply> {
+    switch (c.verb) {
+      case 'send':
+        return this.#send(c);
+      case 'pair':
+        try {
+          await this.#d.supervisor.requestPairing(c.mode, c.phoneNumber);
+          return ok({ mode: c.mode, phase: this.#d.supervisor.phase });
+        } catch (e) {
+          if (e instanceof PairingRefusedError) {
+            return err(
+              e.message.includes('linked') ? ERROR_CODES.alreadyLinked : ERROR_CODES.invalid,
+              e.message,
+            );
+          }
+          throw e;
+        }
+      case 'logout':
+        try {
+          await this.#d.supervisor.logout();
+          return ok({ loggedOut: true });
+        } catch (e) {
+          if (e instanceof NotConnectedError) return err(ERROR_CODES.notConnected, e.message);
+          throw e;
+        }
+    }
+  }
+
+  async #send(c: Extract<Command, { verb: 'send' }>): Promise<Reply> {
+    const fingerprint = createHash('sha256').update(sendFingerprint(c)).digest('hex');
+    try {
+      const out = await this.#sends.run(c.idempotencyKey, fingerprint, async () => {
+        // Throws NotConnectedError before anything is sent: not remembered, a retry may succeed.
+        const socket = this.#d.supervisor.connectedSocket();
+        try {
+          const sent = await socket.sendMessage(c.jid, { text: c.text });
+          const id = sent?.key.id ?? '';
+          this.#d.supervisor.messageSent(id);
+          this.#d.metrics.messagesOut.inc();
+          return ok({ messageId: id, to: c.jid, timestamp: Number(sent?.messageTimestamp ?? 0) });
+        } catch (e) {
+          // The stanza may have left before the failure (Baileys commits after sending), so the
+          // outcome is remembered: a retry with this key must not risk a second copy.
+          this.#d.logger.warn({ err: e }, 'send failed');
+          return err(ERROR_CODES.sendFailed, e instanceof Error ? e.message : String(e));
+        }
+      });
+      if (out.kind === 'conflict') {
+        return err(ERROR_CODES.idempotencyConflict, 'this idempotencyKey was used for a different message');
+      }
+      return out.result.ok ? ok({ ...out.result.result, replayed: out.kind === 'replayed' }) : out.result;
+    } catch (e) {
+      if (e instanceof NotConnectedError) return err(ERROR_CODES.notConnected, e.message);
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The NATS connection and the JetStream streams the channel's events go to.
+ */
+import { readFile } from 'node:fs/promises';
+import {
+  connect,
+  credsAuthenticator,
+  type JetStreamManager,
+  type NatsConnection,
+  type StreamConfig,
+} from 'nats';
+import type { Logger } from 'pino';
+
+export async function connectNats(
+  opts: { url: string; credsFile: string | undefined; name: string },
+  logger: Logger,
+): Promise<NatsConnection> {
+  const authenticator = opts.credsFile ? credsAuthenticator(await readFile(opts.credsFile)) : undefined;
+  const nc = await connect({
+    servers: opts.url,
+    name: opts.name,
+    ...(authenticator ? { authenticator } : {}),
+    // Never give up: while NATS is away the outbox holds events and the session stops
+    // acknowledging; the connection must come back by itself.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1_000,
+    waitOnFirstConnect: true,
+    pingInterval: 10_000,
+    maxPingOut: 3,
+  });
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
+        logger.warn({ nats: s.type, data: String(s.data) }, `NATS ${s.type}`);
+      }
+    }
+  })();
+  return nc;
+}
+
+/** How long JetStream remembers message ids for deduplication. */
+export const DUPLICATE_WINDOW_NS = 24 * 3600 * 1e9;
+
+export interface StreamSpec {
+  name: string;
+  subjects: string[];
+}
+
+/**
+ * Creates the streams if they do not exist. Another worker of the same clinic may create them
+ * at the same moment; "already in use" is success. A worker whose credentials may not manage
+ * streams (the operator created them) logs and carries on.
+ */
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  specs: StreamSpec[],
+  logger: Logger,
+): Promise<void> {
+  for (const spec of specs) {
+    try {
+      await jsm.streams.info(spec.name);
+      continue;
+    } catch (err) {
+      if (!isNotFound(err)) {
+        logger.warn({ err, stream: spec.name }, 'cannot look up stream; assuming it is managed elsewhere');
+        continue;
+      }
+    }
+    const config: Partial<StreamConfig> = {
+      name: spec.name,
+      subjects: spec.subjects,
+      duplicate_window: DUPLICATE_WINDOW_NS,
+    };
+    try {
+      await jsm.streams.add(config);
+      logger.info({ stream: spec.name, subjects: spec.subjects }, 'created stream');
+    } catch (err) {
+      if (String(err).includes('already in use')) continue;
+      logger.warn({ err, stream: spec.name }, 'could not create stream');
+    }
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { api_error?: { err_code?: number }; code?: string; message?: string };
+  return e?.api_error?.err_code === 10059 || e?.code === '404' || /stream not found/i.test(e?.message ?? '');
+}

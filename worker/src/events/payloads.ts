@@ -1,0 +1,207 @@
+/**
+ * Turns Baileys objects into the JSON events the worker publishes, and decides which inbound
+ * messages a clinic backend gets at all: user content yes; Signal/app-state plumbing (key
+ * shares, history-sync notifications, peer data operations) never — those carry key material.
+ */
+import {
+  getContentType,
+  normalizeMessageContent,
+  proto,
+  type MessageUserReceiptUpdate,
+  type WAMessage,
+  type WAMessageUpdate,
+} from '@whiskeysockets/baileys';
+
+export const PAYLOAD_VERSION = 1;
+
+const PUBLISHED_PROTOCOL_TYPES = new Set<number>([
+  proto.Message.ProtocolMessage.Type.REVOKE,
+  proto.Message.ProtocolMessage.Type.MESSAGE_EDIT,
+  proto.Message.ProtocolMessage.Type.EPHEMERAL_SETTING,
+]);
+
+/** Content types that are only transport plumbing. */
+const PLUMBING = new Set<string>(['senderKeyDistributionMessage', 'messageContextInfo']);
+
+/** Whether an inbound message is something a clinic backend should see. */
+export function isPublishable(message: WAMessage): boolean {
+  if (message.messageStubType) return false; // undecryptable stubs, group notices handled elsewhere
+  const content = normalizeMessageContent(message.message);
+  const type = contentTypeOf(content);
+  if (!type || PLUMBING.has(type)) return false;
+  if (type === 'protocolMessage') {
+    const kind = content?.protocolMessage?.type;
+    return kind !== undefined && kind !== null && PUBLISHED_PROTOCOL_TYPES.has(kind);
+  }
+  return true;
+}
+
+/** getContentType, skipping the plumbing keys that may come first in a merged message. */
+function contentTypeOf(content: proto.IMessage | undefined): string | undefined {
+  if (!content) return undefined;
+  const first = getContentType(content);
+  if (first && !PLUMBING.has(first)) return first;
+  const keys = Object.keys(content).filter(
+    (k) =>
+      !PLUMBING.has(k) &&
+      (content as Record<string, unknown>)[k] !== undefined &&
+      (content as Record<string, unknown>)[k] !== null,
+  );
+  return keys.find((k) => k.endsWith('Message') || k === 'conversation') ?? first;
+}
+
+/** The text of a message, when it has one, for backends that only want text. */
+export function textOf(content: proto.IMessage | null | undefined): string | undefined {
+  const c = normalizeMessageContent(content);
+  if (!c) return undefined;
+  return (
+    c.conversation ??
+    c.extendedTextMessage?.text ??
+    c.imageMessage?.caption ??
+    c.videoMessage?.caption ??
+    c.documentMessage?.caption ??
+    c.protocolMessage?.editedMessage?.conversation ??
+    c.protocolMessage?.editedMessage?.extendedTextMessage?.text ??
+    undefined ??
+    undefined
+  );
+}
+
+/** JSON form of a proto message: longs and enums as strings, bytes as base64. */
+export function messageToJson(
+  content: proto.IMessage | null | undefined,
+): Record<string, unknown> | undefined {
+  if (!content) return undefined;
+  const msg = content instanceof proto.Message ? content : proto.Message.fromObject(content);
+  return proto.Message.toObject(msg, {
+    longs: String,
+    enums: String,
+    bytes: String,
+    defaults: false,
+    arrays: false,
+  });
+}
+
+function toSeconds(ts: WAMessage['messageTimestamp']): number | undefined {
+  if (ts === null || ts === undefined) return undefined;
+  return typeof ts === 'number' ? ts : Number(ts.toString());
+}
+
+export interface InboundMessageEvent {
+  v: number;
+  clinicId: string;
+  channelId: string;
+  id: string;
+  chat: string;
+  chatAlt: string | undefined;
+  sender: string;
+  senderAlt: string | undefined;
+  fromMe: boolean;
+  pushName: string | undefined;
+  timestamp: number | undefined;
+  type: string | undefined;
+  text: string | undefined;
+  message: Record<string, unknown> | undefined;
+}
+
+export function inboundMessageEvent(
+  ids: { clinicId: string; channelId: string },
+  m: WAMessage,
+): InboundMessageEvent {
+  const key = m.key;
+  const content = normalizeMessageContent(m.message);
+  return {
+    v: PAYLOAD_VERSION,
+    clinicId: ids.clinicId,
+    channelId: ids.channelId,
+    id: key.id ?? '',
+    chat: key.remoteJid ?? '',
+    chatAlt: key.remoteJidAlt ?? undefined,
+    sender: key.participant || key.remoteJid || '',
+    senderAlt: key.participantAlt ?? key.remoteJidAlt ?? undefined,
+    fromMe: key.fromMe === true,
+    pushName: m.pushName ?? undefined,
+    timestamp: toSeconds(m.messageTimestamp),
+    type: contentTypeOf(content),
+    text: textOf(content),
+    message: messageToJson(m.message),
+  };
+}
+
+const STATUS_NAMES: Record<number, string> = {
+  [proto.WebMessageInfo.Status.ERROR]: 'error',
+  [proto.WebMessageInfo.Status.PENDING]: 'pending',
+  [proto.WebMessageInfo.Status.SERVER_ACK]: 'server-ack',
+  [proto.WebMessageInfo.Status.DELIVERY_ACK]: 'delivered',
+  [proto.WebMessageInfo.Status.READ]: 'read',
+  [proto.WebMessageInfo.Status.PLAYED]: 'played',
+};
+
+export interface MessageUpdateEvent {
+  v: number;
+  clinicId: string;
+  channelId: string;
+  id: string;
+  chat: string;
+  fromMe: boolean;
+  /** delivered | read | played | server-ack | error | receipt-<type> | revoked | edited | … */
+  update: string;
+  participant: string | undefined;
+  timestamp: number | undefined;
+}
+
+/** `messages.update` → events (status changes of our messages). Returns [] for updates we don't report. */
+export function messageUpdateEvents(
+  ids: { clinicId: string; channelId: string },
+  updates: WAMessageUpdate[],
+  now: number,
+): MessageUpdateEvent[] {
+  const out: MessageUpdateEvent[] = [];
+  for (const { key, update } of updates) {
+    if (!key.id) continue;
+    let name: string | undefined;
+    if (typeof update.status === 'number') name = STATUS_NAMES[update.status];
+    else if (update.messageStubType === proto.WebMessageInfo.StubType.REVOKE) name = 'revoked';
+    else if (update.message) name = 'edited';
+    if (!name) continue;
+    out.push({
+      v: PAYLOAD_VERSION,
+      ...ids,
+      id: key.id,
+      chat: key.remoteJid ?? '',
+      fromMe: key.fromMe === true,
+      update: name,
+      participant: key.participant ?? undefined,
+      timestamp: Math.floor(now / 1000),
+    });
+  }
+  return out;
+}
+
+/** `message-receipt.update` (per-participant receipts in groups) → events. */
+export function receiptEvents(
+  ids: { clinicId: string; channelId: string },
+  receipts: MessageUserReceiptUpdate[],
+): MessageUpdateEvent[] {
+  return receipts
+    .filter((r) => r.key.id)
+    .map(({ key, receipt }) => {
+      const type = receipt.readTimestamp ? 'read' : receipt.playedTimestamp ? 'played' : 'delivered';
+      const ts = receipt.readTimestamp ?? receipt.playedTimestamp ?? receipt.receiptTimestamp;
+      return {
+        v: PAYLOAD_VERSION,
+        ...ids,
+        id: key.id!,
+        chat: key.remoteJid ?? '',
+        fromMe: key.fromMe === true,
+        update: type,
+        participant: receipt.userJid ?? undefined,
+        timestamp: ts === null || ts === undefined ? undefined : Number(ts.toString()),
+      };
+    });
+}
+
+/** The JetStream dedup id of an update: one per message, kind of update and participant. */
+export function updateDedupId(e: MessageUpdateEvent): string {
+  return `${e.id}:${e.update}${e.participant ? `:${e.participant}` : ''}`;
+}

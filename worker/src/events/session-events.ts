@@ -1,0 +1,85 @@
+/**
+ * The listeners the worker puts on each Baileys socket (and takes off again when it closes):
+ * creds persistence, the inbound gate's view of message nodes, message updates and receipts,
+ * server acks for the deaf detector, and decrypt-failure metrics.
+ */
+import { proto, type BaileysEventMap, type BinaryNode } from '@whiskeysockets/baileys';
+import type { Logger } from 'pino';
+import type { Metrics } from '../ops/metrics.ts';
+import type { InboundGate } from '../session/inbound-gate.ts';
+import type { SessionSocket } from '../session/ports.ts';
+import { messageUpdateEvents, receiptEvents } from './payloads.ts';
+import type { EventSink } from './sink.ts';
+
+export interface SessionEventDeps {
+  ids: { clinicId: string; channelId: string };
+  gate: InboundGate;
+  sink: Pick<EventSink, 'publishUngated' | 'publishUpdates'>;
+  /** Persists the whole creds object (Baileys has already merged the update into it). */
+  saveCreds: () => Promise<void>;
+  onStoreFailure: (err: unknown) => void;
+  onServerAck: (messageId: string) => void;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+const DECRYPT_ERRORS: [RegExp, string][] = [
+  [/bad mac/i, 'bad-mac'],
+  [/no session/i, 'no-session'],
+  [/no matching sessions/i, 'no-session'],
+  [/invalid prekey/i, 'invalid-prekey'],
+  [/key used already|counter/i, 'counter'],
+  [/message absent/i, 'absent'],
+];
+
+export function decryptErrorLabel(text: string | null | undefined): string {
+  for (const [re, label] of DECRYPT_ERRORS) if (text && re.test(text)) return label;
+  return 'other';
+}
+
+export function attachSessionEvents(socket: SessionSocket, d: SessionEventDeps): () => void {
+  const onCreds = () => {
+    d.saveCreds().catch((err: unknown) => d.onStoreFailure(err));
+  };
+  const onMessageNode = (node: BinaryNode) => d.gate.observe(node);
+  const onAck = (node: BinaryNode) => {
+    if (node.attrs.id) d.onServerAck(node.attrs.id);
+  };
+  const onUpsert = ({ messages }: BaileysEventMap['messages.upsert']) => {
+    for (const m of messages) {
+      if (m.messageStubType === proto.WebMessageInfo.StubType.CIPHERTEXT) {
+        d.metrics.decryptFailures.inc({ error: decryptErrorLabel(m.messageStubParameters?.[0]) });
+        continue;
+      }
+      // Messages sent by this worker come back as upserts too; they are not inbound.
+      if (m.key.fromMe || !m.key.id || d.gate.wasDelivered(m.key.id)) continue;
+      // Not seen by the gate (no <enc> child, e.g. a placeholder resend): Baileys already
+      // acknowledged it, so publish now; the outbox still retries until JetStream has it.
+      d.sink.publishUngated(m);
+    }
+  };
+  const onUpdate = (updates: BaileysEventMap['messages.update']) => {
+    for (const u of updates) {
+      if (u.key.fromMe && u.key.id && typeof u.update.status === 'number') d.onServerAck(u.key.id);
+    }
+    d.sink.publishUpdates(messageUpdateEvents(d.ids, updates, Date.now()));
+  };
+  const onReceipt = (receipts: BaileysEventMap['message-receipt.update']) => {
+    d.sink.publishUpdates(receiptEvents(d.ids, receipts));
+  };
+
+  socket.ev.on('creds.update', onCreds);
+  socket.ev.on('messages.upsert', onUpsert);
+  socket.ev.on('messages.update', onUpdate);
+  socket.ev.on('message-receipt.update', onReceipt);
+  socket.ws.on('CB:message', onMessageNode);
+  socket.ws.on('CB:ack,class:message', onAck);
+  return () => {
+    socket.ev.off('creds.update', onCreds);
+    socket.ev.off('messages.upsert', onUpsert);
+    socket.ev.off('messages.update', onUpdate);
+    socket.ev.off('message-receipt.update', onReceipt);
+    socket.ws.off('CB:message', onMessageNode);
+    socket.ws.off('CB:ack,class:message', onAck);
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * Where the session's events go: JetStream for what must not be lost (inbound messages,
+ * message updates, status), plain NATS for pairing material (QR codes expire in seconds; a
+ * stored one is useless and should not linger).
+ *
+ * Every JetStream publish carries a stable Nats-Msg-Id (the WhatsApp message id for messages),
+ * so retries and redeliveries are stored once.
+ */
+import type { WAMessage } from '@whiskeysockets/baileys';
+import type { JetStreamClient, NatsConnection } from 'nats';
+import type { Logger } from 'pino';
+import type CircuitBreaker from 'opossum';
+import type { Metrics } from '../ops/metrics.ts';
+import type { PairingPayload, StatusReport } from '../session/ports.ts';
+import { Outbox, OutboxFullError, type EventKind, type OutboxEvent } from './outbox.ts';
+import {
+  PAYLOAD_VERSION,
+  inboundMessageEvent,
+  isPublishable,
+  updateDedupId,
+  type MessageUpdateEvent,
+} from './payloads.ts';
+import type { ChannelSubjects } from './subjects.ts';
+
+export interface SinkDeps {
+  nc: NatsConnection;
+  subjects: ChannelSubjects;
+  ids: { clinicId: string; channelId: string; worker: string };
+  capacity: number;
+  metrics: Metrics;
+  logger: Logger;
+  makeBreaker: (publish: (e: OutboxEvent) => Promise<void>) => CircuitBreaker<[OutboxEvent], void>;
+  /** Publish attempts that fail for this long mark the sink unavailable. */
+  stallAfterMs: number;
+  onPressure: (high: boolean) => void;
+}
+
+const encoder = new TextEncoder();
+
+export class EventSink {
+  readonly outbox: Outbox;
+  readonly #d: SinkDeps;
+  readonly #js: JetStreamClient;
+  readonly #breaker: CircuitBreaker<[OutboxEvent], void>;
+  /** Distinguishes this process's status events from an earlier run's in the dedup window. */
+  readonly #boot = Date.now().toString(36);
+  #statusSeq = 0;
+
+  constructor(deps: SinkDeps) {
+    this.#d = deps;
+    this.#js = deps.nc.jetstream();
+    this.#breaker = deps.makeBreaker(async (e) => {
+      await this.#js.publish(e.subject, e.data, { msgID: e.msgId, timeout: 5_000 });
+    });
+    const highWater = Math.max(1, Math.floor(deps.capacity * 0.8));
+    this.outbox = new Outbox({
+      capacity: deps.capacity,
+      highWater,
+      lowWater: Math.floor(highWater / 2),
+      publish: (e) => this.#breaker.fire(e),
+      retryDelayMs: (attempt) => Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)),
+      sleep: (ms, signal) =>
+        new Promise<void>((resolve, reject) => {
+          const t = setTimeout(resolve, ms);
+          signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+        }),
+      onPressure: (high) => {
+        deps.logger.warn(
+          { high, waiting: this.outbox.size },
+          high ? 'outbox above high water' : 'outbox drained',
+        );
+        deps.onPressure(high);
+      },
+      onPublishError: (err, e, attempt) => {
+        deps.metrics.publishFailures.inc();
+        if (attempt === 1 || attempt % 20 === 0) {
+          deps.logger.warn({ err, kind: e.kind, attempt }, 'JetStream publish failed; retrying');
+        }
+      },
+      onPublished: (e) => {
+        deps.metrics.eventsPublished.inc({ kind: e.kind });
+        if (e.kind === 'message') deps.metrics.messagesIn.inc();
+        deps.metrics.outboxSize.set(this.outbox.size);
+      },
+    });
+  }
+
+  /** Whether JetStream takes events right now (breaker closed, nothing stuck). */
+  healthy(now = Date.now()): boolean {
+    const since = this.outbox.failingSince;
+    return (
+      !this.#breaker.opened &&
+      (since === undefined || now - since < this.#d.stallAfterMs) &&
+      !this.outbox.underPressure
+    );
+  }
+
+  /** The inbound gate's `deliver`: resolves once the message is in JetStream. */
+  deliverInbound = async (message: WAMessage, signal: AbortSignal): Promise<void> => {
+    if (!isPublishable(message)) return;
+    await this.outbox.waitForRoom(signal);
+    const event = inboundMessageEvent(this.#d.ids, message);
+    const stored = this.#enqueue('message', this.#d.subjects.msgIn, event.id, event);
+    await abortable(stored, signal);
+  };
+
+  /** A message Baileys emitted that did not pass the gate (fallback; already acknowledged). */
+  publishUngated(message: WAMessage): void {
+    if (!isPublishable(message)) return;
+    const event = inboundMessageEvent(this.#d.ids, message);
+    this.#enqueue('message', this.#d.subjects.msgIn, event.id, event).catch(() => undefined);
+  }
+
+  publishUpdates(events: MessageUpdateEvent[]): void {
+    for (const e of events) {
+      this.#enqueue('update', this.#d.subjects.msgUpdate, updateDedupId(e), e).catch(() => undefined);
+    }
+  }
+
+  publishStatus(report: StatusReport): void {
+    const seq = ++this.#statusSeq;
+    const payload = {
+      v: PAYLOAD_VERSION,
+      clinicId: this.#d.ids.clinicId,
+      channelId: this.#d.ids.channelId,
+      worker: this.#d.ids.worker,
+      ...report,
+      at: new Date().toISOString(),
+      seq,
+    };
+    const id = `status:${this.#d.ids.worker}:${this.#boot}:${seq}`;
+    this.#enqueue('status', this.#d.subjects.status, id, payload).catch(() => undefined);
+  }
+
+  /** QR codes and pairing codes: core NATS, never stored. */
+  publishPairing(p: PairingPayload): void {
+    const payload = {
+      v: PAYLOAD_VERSION,
+      clinicId: this.#d.ids.clinicId,
+      channelId: this.#d.ids.channelId,
+      ...p,
+      at: new Date().toISOString(),
+    };
+    try {
+      this.#d.nc.publish(this.#d.subjects.qr, encoder.encode(JSON.stringify(payload)));
+      this.#d.metrics.qrCodes.inc({ type: p.type });
+    } catch (err) {
+      this.#d.logger.warn({ err }, 'could not publish pairing payload');
+    }
+  }
+
+  #enqueue(kind: EventKind, subject: string, msgId: string, payload: unknown): Promise<void> {
+    const done = this.outbox.enqueue({ kind, subject, msgId, data: encoder.encode(JSON.stringify(payload)) });
+    this.#d.metrics.outboxSize.set(this.outbox.size);
+    return done.catch((err: unknown) => {
+      if (err instanceof OutboxFullError) {
+        this.#d.metrics.eventsDropped.inc({ kind });
+        this.#d.logger.error({ kind }, 'outbox full: event dropped');
+      }
+      throw err;
+    });
+  }
+
+  async close(drainMs: number): Promise<boolean> {
+    const drained = await this.outbox.drain(drainMs);
+    this.outbox.close();
+    this.#breaker.shutdown();
+    return drained;
+  }
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e)),
+    );
+  });
+}
+
+export { PAYLOAD_VERSION };

@@ -1,0 +1,114 @@
+/**
+ * Prometheus metrics of one worker (one channel). The clinic and channel are default labels so
+ * that scraping many pods needs no relabelling.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PHASES, type Phase } from '../session/phase-machine.ts';
+
+export function createMetrics(labels: { clinic: string; channel: string }) {
+  const registry = new Registry();
+  registry.setDefaultLabels(labels);
+  collectDefaultMetrics({ register: registry });
+  const m = {
+    registry,
+    phase: new Gauge({
+      name: 'wa_worker_phase',
+      help: 'Current session phase (1 for the current phase, 0 otherwise)',
+      labelNames: ['phase'] as const,
+      registers: [registry],
+    }),
+    degraded: new Gauge({
+      name: 'wa_worker_degraded',
+      help: '1 while the reconnect loop or a dependency (S3, NATS) is failing',
+      registers: [registry],
+    }),
+    reconnects: new Counter({
+      name: 'wa_worker_reconnects_total',
+      help: 'Socket closes followed by a reconnect decision, by reason',
+      labelNames: ['reason', 'decision'] as const,
+      registers: [registry],
+    }),
+    messagesIn: new Counter({
+      name: 'wa_worker_messages_in_total',
+      help: 'Inbound messages stored in JetStream',
+      registers: [registry],
+    }),
+    messagesOut: new Counter({
+      name: 'wa_worker_messages_out_total',
+      help: 'Messages sent by command',
+      registers: [registry],
+    }),
+    decryptFailures: new Counter({
+      name: 'wa_worker_decrypt_failures_total',
+      help: 'Inbound messages Baileys could not decrypt, by error',
+      labelNames: ['error'] as const,
+      registers: [registry],
+    }),
+    storeLatency: new Histogram({
+      name: 'wa_worker_store_operation_seconds',
+      help: 'Latency of auth state operations',
+      labelNames: ['op', 'outcome'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    kmsCalls: new Counter({
+      name: 'wa_worker_kms_calls_total',
+      help: 'Calls to KMS, by operation and outcome',
+      labelNames: ['op', 'outcome'] as const,
+      registers: [registry],
+    }),
+    outboxSize: new Gauge({
+      name: 'wa_worker_outbox_events',
+      help: 'Events waiting for JetStream',
+      registers: [registry],
+    }),
+    eventsPublished: new Counter({
+      name: 'wa_worker_events_published_total',
+      help: 'Events stored in JetStream, by kind',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    eventsDropped: new Counter({
+      name: 'wa_worker_events_dropped_total',
+      help: 'Events refused because the outbox was full (should stay 0)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    publishFailures: new Counter({
+      name: 'wa_worker_nats_publish_failures_total',
+      help: 'Failed JetStream publish attempts (retried)',
+      registers: [registry],
+    }),
+    commands: new Counter({
+      name: 'wa_worker_commands_total',
+      help: 'Commands received, by verb and outcome',
+      labelNames: ['verb', 'outcome'] as const,
+      registers: [registry],
+    }),
+    qrCodes: new Counter({
+      name: 'wa_worker_qr_codes_total',
+      help: 'QR codes and pairing codes published',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    recycles: new Counter({
+      name: 'wa_worker_recycles_total',
+      help: 'Deaf sessions recycled, by signal',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    breakerState: new Gauge({
+      name: 'wa_worker_circuit_open',
+      help: '1 while the circuit breaker in front of a dependency is open',
+      labelNames: ['dependency'] as const,
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function setPhase(metrics: Metrics, phase: Phase): void {
+  for (const p of PHASES) metrics.phase.set({ phase: p }, p === phase ? 1 : 0);
+}

@@ -1,0 +1,106 @@
+/**
+ * Builds each Baileys socket with the worker's settings. Everything that must survive a
+ * reconnect (the auth state object, the retry counters) is created once, outside, and shared;
+ * everything per socket is created here.
+ */
+import makeWASocket, {
+  Browsers,
+  isJidBroadcast,
+  isJidNewsletter,
+  isJidStatusBroadcast,
+  type AuthenticationCreds,
+  type SignalDataSet,
+  type SignalDataTypeMap,
+  type SignalKeyStore,
+} from '@whiskeysockets/baileys';
+import type CircuitBreaker from 'opossum';
+import type { Logger } from 'pino';
+import type { Metrics } from '../ops/metrics.ts';
+import { BoundedCache } from './bounded-cache.ts';
+import type { InboundGate } from './inbound-gate.ts';
+import type { SessionSocket } from './ports.ts';
+
+export interface SocketFactoryOptions {
+  creds: AuthenticationCreds;
+  keys: SignalKeyStore;
+  waWebSocketUrl: string | undefined;
+  logger: Logger;
+  metrics: Metrics;
+  /** Wraps store calls; fails fast while the store keeps failing. */
+  storeBreaker?: <T>(call: () => Promise<T>) => Promise<T>;
+  /** A key commit failed (after Baileys' own retries): the socket must be restarted. */
+  onStoreFailure: (err: unknown) => void;
+}
+
+/**
+ * Baileys retries a failed commit itself (default 10 × 3 s ≈ 27 s). The store already retries
+ * S3 calls internally, so one extra attempt is enough: a dead store escalates to the
+ * supervisor in about a second instead of half a minute.
+ */
+export const TRANSACTION_OPTIONS = { maxCommitRetries: 2, delayBetweenTriesMs: 500 };
+
+/** Chats a clinic channel never needs: status updates, newsletters, broadcast lists. */
+export function shouldIgnoreJid(jid: string): boolean {
+  return !!(isJidStatusBroadcast(jid) || isJidNewsletter(jid) || isJidBroadcast(jid));
+}
+
+export function makeSocketFactory(o: SocketFactoryOptions): (gate: InboundGate) => SessionSocket {
+  const keys = instrumentKeys(o.keys, o.metrics, o.onStoreFailure, o.storeBreaker);
+  // Retry counts survive reconnects so a peer that keeps failing cannot make us retry forever.
+  const msgRetryCounterCache = new BoundedCache(5_000, 60 * 60_000);
+  return (gate) =>
+    makeWASocket({
+      auth: { creds: o.creds, keys },
+      logger: o.logger,
+      browser: Browsers.ubuntu('Chrome'),
+      // History sync is off: a clinic channel needs live traffic, and full sync is the main
+      // memory and CPU spike (research §5.2). Set before pairing; it goes into the pairing payload.
+      syncFullHistory: false,
+      markOnlineOnConnect: false,
+      shouldIgnoreJid,
+      msgRetryCounterCache,
+      transactionOpts: TRANSACTION_OPTIONS,
+      makeSignalRepository: gate.makeSignalRepository,
+      // No durable message cache yet: undefined makes Baileys skip the resend, which is the
+      // documented contract for a miss (never return a placeholder).
+      getMessage: async () => undefined,
+      generateHighQualityLinkPreview: false,
+      ...(o.waWebSocketUrl ? { waWebSocketUrl: o.waWebSocketUrl } : {}),
+    }) as unknown as SessionSocket;
+}
+
+/** Times every store call, reports write failures, and routes calls through the breaker. */
+export function instrumentKeys(
+  store: SignalKeyStore,
+  metrics: Metrics,
+  onFailure: (err: unknown) => void,
+  breaker: (<T>(call: () => Promise<T>) => Promise<T>) | undefined,
+): SignalKeyStore {
+  const via = breaker ?? (<T>(call: () => Promise<T>) => call());
+  const timed = async <T>(op: string, call: () => Promise<T>): Promise<T> => {
+    const end = metrics.storeLatency.startTimer({ op });
+    try {
+      const out = await via(call);
+      end({ outcome: 'ok' });
+      return out;
+    } catch (err) {
+      end({ outcome: 'error' });
+      throw err;
+    }
+  };
+  return {
+    get: <T extends keyof SignalDataTypeMap>(type: T, ids: string[]) =>
+      timed('get', async () => store.get(type, ids)),
+    set: async (data: SignalDataSet) => {
+      try {
+        await timed('set', async () => store.set(data));
+      } catch (err) {
+        onFailure(err);
+        throw err;
+      }
+    },
+    ...(store.clear ? { clear: () => timed('clear', async () => store.clear!()) } : {}),
+  };
+}
+
+export type { CircuitBreaker };
