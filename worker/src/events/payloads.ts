@@ -62,7 +62,6 @@ export function textOf(content: proto.IMessage | null | undefined): string | und
     c.documentMessage?.caption ??
     c.protocolMessage?.editedMessage?.conversation ??
     c.protocolMessage?.editedMessage?.extendedTextMessage?.text ??
-    undefined ??
     undefined
   );
 }

@@ -88,10 +88,12 @@ export function interceptConsole(logger: Logger): void {
       const text = keepText(args);
       if (text) log[level]({ dropped: args.length - 1 }, text);
     };
+  /* eslint-disable no-console -- replacing the console methods is the point here */
   console.log = to('debug');
   console.debug = to('debug');
   console.trace = to('debug');
   console.info = to('debug');
   console.warn = to('warn');
   console.error = to('warn');
+  /* eslint-enable no-console */
 }
