@@ -1,0 +1,109 @@
+import { proto, type WAMessage } from '@whiskeysockets/baileys';
+import {
+  inboundMessageEvent,
+  isPublishable,
+  messageUpdateEvents,
+  receiptEvents,
+  updateDedupId,
+} from '../../../worker/src/events/payloads.ts';
+
+const ids = { clinicId: 'c1', channelId: 'main' };
+const msg = (content: Record<string, unknown>, extra: Partial<WAMessage> = {}): WAMessage => ({
+  key: { remoteJid: '5511988887777@s.whatsapp.net', fromMe: false, id: 'ID1' },
+  messageTimestamp: 1_700_000_000,
+  message: proto.Message.fromObject(content),
+  ...extra,
+});
+const P = proto.Message.ProtocolMessage.Type;
+
+describe('what reaches msg.in', () => {
+  test.each([
+    ['text', { conversation: 'hi' }, true],
+    ['extended text', { extendedTextMessage: { text: 'hi' } }, true],
+    ['image', { imageMessage: { caption: 'x', mimetype: 'image/jpeg' } }, true],
+    ['reaction', { reactionMessage: { text: '👍', key: { id: 'X' } } }, true],
+    ['revoke', { protocolMessage: { type: P.REVOKE, key: { id: 'X' } } }, true],
+    ['edit', { protocolMessage: { type: P.MESSAGE_EDIT, key: { id: 'X' } } }, true],
+    ['app state key share', { protocolMessage: { type: P.APP_STATE_SYNC_KEY_SHARE } }, false],
+    ['history sync notification', { protocolMessage: { type: P.HISTORY_SYNC_NOTIFICATION } }, false],
+    [
+      'peer data operation',
+      { protocolMessage: { type: P.PEER_DATA_OPERATION_REQUEST_RESPONSE_MESSAGE } },
+      false,
+    ],
+    ['sender key only', { senderKeyDistributionMessage: { groupId: 'g' } }, false],
+    ['sender key + text', { senderKeyDistributionMessage: { groupId: 'g' }, conversation: 'hi' }, true],
+    ['empty', {}, false],
+  ])('%s → %p', (_name, content, expected) => {
+    expect(isPublishable(msg(content))).toBe(expected);
+  });
+
+  test('undecryptable stubs are not published', () => {
+    expect(
+      isPublishable(
+        msg({ conversation: 'x' }, { messageStubType: proto.WebMessageInfo.StubType.CIPHERTEXT }),
+      ),
+    ).toBe(false);
+  });
+
+  test('the event carries ids, sender, text and the proto as JSON (bytes base64, longs as strings)', () => {
+    const m = msg(
+      { imageMessage: { caption: 'scan', mediaKey: Buffer.from([1, 2, 3]), fileLength: 12345 } },
+      {
+        pushName: 'P',
+        key: { remoteJid: '1203@g.us', participant: '5511@s.whatsapp.net', fromMe: false, id: 'G1' },
+      },
+    );
+    const e = inboundMessageEvent(ids, m);
+    expect(e).toMatchObject({
+      v: 1,
+      clinicId: 'c1',
+      channelId: 'main',
+      id: 'G1',
+      chat: '1203@g.us',
+      sender: '5511@s.whatsapp.net',
+      pushName: 'P',
+      type: 'imageMessage',
+      text: 'scan',
+      timestamp: 1_700_000_000,
+    });
+    expect(e.message).toEqual({ imageMessage: { caption: 'scan', mediaKey: 'AQID', fileLength: '12345' } });
+  });
+});
+
+describe('what reaches msg.update', () => {
+  const S = proto.WebMessageInfo.Status;
+  test('status changes become named updates with a dedup id per kind', () => {
+    const events = messageUpdateEvents(
+      ids,
+      [
+        {
+          key: { id: 'O1', remoteJid: 'x@s.whatsapp.net', fromMe: true },
+          update: { status: S.DELIVERY_ACK },
+        },
+        { key: { id: 'O1', remoteJid: 'x@s.whatsapp.net', fromMe: true }, update: { status: S.READ } },
+        { key: { id: 'O2', remoteJid: 'x@s.whatsapp.net', fromMe: true }, update: { starred: true } },
+      ],
+      1_700_000_000_000,
+    );
+    expect(events.map((e) => [e.update, updateDedupId(e)])).toEqual([
+      ['delivered', 'O1:delivered'],
+      ['read', 'O1:read'],
+    ]);
+  });
+
+  test('group receipts are per participant', () => {
+    const events = receiptEvents(ids, [
+      {
+        key: { id: 'O3', remoteJid: 'g@g.us', fromMe: true },
+        receipt: { userJid: 'a@s.whatsapp.net', receiptTimestamp: 5 },
+      },
+      {
+        key: { id: 'O3', remoteJid: 'g@g.us', fromMe: true },
+        receipt: { userJid: 'b@s.whatsapp.net', readTimestamp: 6 },
+      },
+    ]);
+    expect(events.map(updateDedupId)).toEqual(['O3:delivered:a@s.whatsapp.net', 'O3:read:b@s.whatsapp.net']);
+    expect(events.map((e) => e.timestamp)).toEqual([5, 6]);
+  });
+});
