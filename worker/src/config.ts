@@ -102,7 +102,7 @@ export function parseWorkerConfig(env: Env): ConfigResult {
   const seconds = (name: string, fallbackSeconds: number, min: number, max: number): number =>
     integer(name, fallbackSeconds, min, max) * 1000;
   const url = (name: string, protocols: readonly string[], value = text(name)): string | undefined => {
-    if (value === undefined) return undefined;
+    if (value === undefined || value === '') return undefined; // missing: reported by required()
     try {
       const parsed = new URL(value);
       if (!protocols.includes(parsed.protocol)) {

@@ -122,7 +122,8 @@ export class CommandServer {
         // Throws NotConnectedError before anything is sent: not remembered, a retry may succeed.
         const socket = this.#d.supervisor.connectedSocket();
         try {
-          const sent = await socket.sendMessage(c.jid, { text: c.text });
+          // linkPreview: null — never fetch URLs found in a patient message (egress, privacy).
+          const sent = await socket.sendMessage(c.jid, { text: c.text, linkPreview: null });
           const id = sent?.key.id ?? '';
           this.#d.supervisor.messageSent(id);
           this.#d.metrics.messagesOut.inc();

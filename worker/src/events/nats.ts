@@ -11,10 +11,16 @@ import {
 } from 'nats';
 import type { Logger } from 'pino';
 
+export interface NatsHandle {
+  nc: NatsConnection;
+  /** False between a disconnect and the next reconnect. */
+  connected(): boolean;
+}
+
 export async function connectNats(
   opts: { url: string; credsFile: string | undefined; name: string },
   logger: Logger,
-): Promise<NatsConnection> {
+): Promise<NatsHandle> {
   const authenticator = opts.credsFile ? credsAuthenticator(await readFile(opts.credsFile)) : undefined;
   const nc = await connect({
     servers: opts.url,
@@ -28,14 +34,17 @@ export async function connectNats(
     pingInterval: 10_000,
     maxPingOut: 3,
   });
+  let up = true;
   void (async () => {
     for await (const s of nc.status()) {
+      if (s.type === 'disconnect') up = false;
+      if (s.type === 'reconnect') up = true;
       if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
         logger.warn({ nats: s.type, data: String(s.data) }, `NATS ${s.type}`);
       }
     }
   })();
-  return nc;
+  return { nc, connected: () => up && !nc.isClosed() };
 }
 
 /** How long JetStream remembers message ids for deduplication. */

@@ -33,6 +33,8 @@ export interface SinkDeps {
   /** Publish attempts that fail for this long mark the sink unavailable. */
   stallAfterMs: number;
   onPressure: (high: boolean) => void;
+  /** Whether the NATS connection is up (a quiet outbox says nothing about that). */
+  connected?: () => boolean;
 }
 
 const encoder = new TextEncoder();
@@ -92,6 +94,20 @@ export class EventSink {
       !this.#breaker.opened &&
       (since === undefined || now - since < this.#d.stallAfterMs) &&
       !this.outbox.underPressure
+    );
+  }
+
+  /**
+   * JetStream has stopped taking events for a while (publishes failing past the stall time,
+   * breaker open) or the backlog is above high water: time to stop acknowledging to WhatsApp.
+   * A brief NATS disconnect alone is not a stall.
+   */
+  stalled(now = Date.now()): boolean {
+    const since = this.outbox.failingSince;
+    return (
+      this.#breaker.opened ||
+      (since !== undefined && now - since >= this.#d.stallAfterMs) ||
+      this.outbox.underPressure
     );
   }
 

@@ -20,7 +20,7 @@ export interface SessionSocket {
   logout(msg?: string): Promise<void>;
   requestPairingCode(phoneNumber: string): Promise<string>;
   query(node: BinaryNode, timeoutMs?: number): Promise<unknown>;
-  sendMessage(jid: string, content: { text: string }): Promise<WAMessage | undefined>;
+  sendMessage(jid: string, content: { text: string; linkPreview: null }): Promise<WAMessage | undefined>;
 }
 
 export type ConnectionUpdate = Partial<ConnectionState>;

@@ -21,8 +21,11 @@ import type { InboundGate } from './inbound-gate.ts';
 import type { SessionSocket } from './ports.ts';
 
 export interface SocketFactoryOptions {
-  creds: AuthenticationCreds;
-  keys: SignalKeyStore;
+  /**
+   * The live auth state, read at each socket creation: after a quarantine or erase the store
+   * hands out fresh creds, and the next socket must get those, not the old object.
+   */
+  auth: () => { creds: AuthenticationCreds; keys: SignalKeyStore };
   waWebSocketUrl: string | undefined;
   logger: Logger;
   metrics: Metrics;
@@ -45,12 +48,12 @@ export function shouldIgnoreJid(jid: string): boolean {
 }
 
 export function makeSocketFactory(o: SocketFactoryOptions): (gate: InboundGate) => SessionSocket {
-  const keys = instrumentKeys(o.keys, o.metrics, o.onStoreFailure, o.storeBreaker);
   // Retry counts survive reconnects so a peer that keeps failing cannot make us retry forever.
   const msgRetryCounterCache = new BoundedCache(5_000, 60 * 60_000);
-  return (gate) =>
-    makeWASocket({
-      auth: { creds: o.creds, keys },
+  return (gate) => {
+    const { creds, keys } = o.auth();
+    return makeWASocket({
+      auth: { creds, keys: instrumentKeys(keys, o.metrics, o.onStoreFailure, o.storeBreaker) },
       logger: o.logger,
       browser: Browsers.ubuntu('Chrome'),
       // History sync is off: a clinic channel needs live traffic, and full sync is the main
@@ -67,6 +70,7 @@ export function makeSocketFactory(o: SocketFactoryOptions): (gate: InboundGate) 
       generateHighQualityLinkPreview: false,
       ...(o.waWebSocketUrl ? { waWebSocketUrl: o.waWebSocketUrl } : {}),
     }) as unknown as SessionSocket;
+  };
 }
 
 /** Times every store call, reports write failures, and routes calls through the breaker. */

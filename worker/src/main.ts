@@ -1,0 +1,150 @@
+/**
+ * The worker process: one WhatsApp channel per pod. `node worker/src/main.ts` on Node 24.
+ *
+ * Start-up order matters:
+ *   1. configuration (exit 2 with every problem listed if it is wrong);
+ *   2. logs, metrics, the HTTP endpoints (liveness must answer while the rest starts);
+ *   3. NATS, the streams, the event sink; status Pending is published;
+ *   4. the lease — nothing touches the auth state or WhatsApp before this pod holds it;
+ *   5. the auth state from S3 (KMS decrypts the data key once); any failure here stops the
+ *      worker with a clear reason and leaves the stored state as it was;
+ *   6. the session and the command server.
+ * SIGTERM/SIGINT: stop taking commands, close the socket without logging out, flush creds,
+ * drain events, release the lease, exit 0.
+ */
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { parseWorkerConfig, type WorkerConfig } from './config.ts';
+import { connectNats, ensureStreams, type NatsHandle } from './events/nats.ts';
+import { clinicStreams } from './events/subjects.ts';
+import { startHttpServer, type HealthSource } from './ops/http.ts';
+import { createLogger, interceptConsole } from './ops/log.ts';
+import { createMetrics, setPhase } from './ops/metrics.ts';
+import { createSink, createWorker, type Worker } from './runtime.ts';
+import { applyTrustRoot, loadTrustRoot } from './session/trust-root.ts';
+import { acquireChannelLease, openChannelState, describeStateError } from './state-wiring.ts';
+
+const EXIT = { ok: 0, failed: 1, config: 2, leaseLost: 3 } as const;
+
+async function main(): Promise<number> {
+  const parsed = parseWorkerConfig(process.env);
+  if (!parsed.ok) {
+    console.error(`worker configuration is invalid:\n  - ${parsed.errors.join('\n  - ')}`);
+    return EXIT.config;
+  }
+  const config = parsed.config;
+  const logger = createLogger({
+    clinicId: config.clinicId,
+    channelId: config.channelId,
+    level: config.logLevel,
+  });
+  interceptConsole(logger);
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+
+  const metrics = createMetrics({ clinic: config.clinicId, channel: config.channelId });
+  // The worker exists only after the lease and the state; health answers before that.
+  const current: { worker?: Worker; phase: string } = { phase: 'Pending' };
+  const health: HealthSource = {
+    live: () => current.worker?.health.live() ?? { ok: true, detail: { phase: current.phase } },
+    ready: () => current.worker?.health.ready() ?? { ok: false, detail: { phase: current.phase } },
+  };
+  const http = await startHttpServer(config.httpPort, health, metrics.registry);
+  setPhase(metrics, 'Pending');
+
+  let stopping = false;
+  let stopRequested: (() => void) | undefined;
+  const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal: sig }, 'stop requested');
+      stopRequested?.();
+    });
+  }
+
+  if (config.trustRootFile) {
+    applyTrustRoot(await loadTrustRoot(config.trustRootFile));
+    logger.warn({ url: config.waWebSocketUrl }, 'trusting the WhatsApp protocol simulator root (test setup)');
+  }
+
+  const nats = await connectNats(
+    { url: config.nats.url, credsFile: config.nats.credsFile, name: config.leaseHolder },
+    logger,
+  );
+  await ensureStreams(await nats.nc.jetstreamManager(), clinicStreams(config.clinicId), logger);
+  const sink = createSink(config, nats, logger, metrics, (high) => {
+    if (high) current.worker?.supervisor.sinkUnavailable();
+  });
+  const report = (p: string, reason?: string, message?: string) => {
+    current.phase = p;
+    setPhase(metrics, p as never);
+    sink.publishStatus({
+      phase: p,
+      reason,
+      message,
+      account: undefined,
+      reconnects: 0,
+      degraded: false,
+      lastConnectedAt: undefined,
+    });
+  };
+  report('Pending', 'Starting');
+
+  const finish = async (code: number) => {
+    await sink.close(3_000).catch(() => false);
+    await nats.nc.close().catch(() => undefined);
+    await closeServer(http);
+    return code;
+  };
+
+  const lease = await Promise.race([
+    acquireChannelLease(config, logger, metrics),
+    stopSignal.then(() => undefined),
+  ]);
+  if (!lease) return finish(EXIT.ok);
+
+  let auth;
+  try {
+    auth = await openChannelState(config, logger, metrics);
+  } catch (err) {
+    const { reason, message } = describeStateError(err);
+    logger.error({ err, reason }, `cannot load the auth state: ${message}`);
+    report('Error', reason, message);
+    await lease.release().catch(() => undefined);
+    return finish(EXIT.failed);
+  }
+
+  const worker = createWorker({ config, nc: nats.nc, auth, lease, logger, metrics, sink });
+  current.worker = worker;
+  lease.onLost?.(() => worker.supervisor.leaseLost());
+  worker.supervisor.announce();
+  worker.supervisor.start();
+  worker.commands.start();
+  logger.info({ registered: auth.isRegistered(), pairing: config.pairing }, 'worker started');
+
+  const outcome = await Promise.race([worker.finished, stopSignal.then(() => undefined)]);
+  await worker.shutdown();
+  const finished = outcome ?? (await worker.finished);
+  logger.info({ reason: finished.reason, exitCode: finished.exitCode }, 'worker stopped');
+  await nats.nc.close().catch(() => undefined);
+  await closeServer(http);
+  return outcome ? finished.exitCode : EXIT.ok;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export type { WorkerConfig, Logger, NatsHandle };
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error('worker failed:', err instanceof Error ? err.message : String(err));
+    process.exit(EXIT.failed);
+  },
+);
