@@ -114,10 +114,25 @@ export class EventSink {
   /** The inbound gate's `deliver`: resolves once the message is in JetStream. */
   deliverInbound = async (message: WAMessage, signal: AbortSignal): Promise<void> => {
     if (!isPublishable(message)) return;
-    await this.outbox.waitForRoom(signal);
     const event = inboundMessageEvent(this.#d.ids, message);
-    const stored = this.#enqueue('message', this.#d.subjects.msgIn, event.id, event);
-    await abortable(stored, signal);
+    const data = encoder.encode(JSON.stringify(event));
+    // A message is never dropped for lack of room: it waits (unacknowledged) until there is room.
+    for (;;) {
+      await this.outbox.waitForRoom(signal);
+      try {
+        const stored = this.outbox.enqueue({
+          kind: 'message',
+          subject: this.#d.subjects.msgIn,
+          msgId: event.id,
+          data,
+        });
+        this.#d.metrics.outboxSize.set(this.outbox.size);
+        return await abortable(stored, signal);
+      } catch (err) {
+        if (!(err instanceof OutboxFullError)) throw err;
+        // Full (so above high water): loop back and wait for the backlog to drain.
+      }
+    }
   };
 
   /** A message Baileys emitted that did not pass the gate (fallback; already acknowledged). */
