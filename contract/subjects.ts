@@ -1,0 +1,126 @@
+/**
+ * NATS subjects and JetStream streams (DESIGN.md, "NATS subjects"). Every subject of a
+ * clinic starts with `wa.<clinic>.`, so one permission `wa.<clinic>.>` covers exactly
+ * that clinic and nothing else.
+ */
+import { assertToken } from './tokens.ts';
+
+export const SUBJECT_ROOT = 'wa';
+/** Platform-only audit trail: never under `wa.`, so no clinic permission can reach it. */
+export const AUDIT_ROOT = 'wa-audit';
+
+export const COMMAND_VERBS = ['send', 'pair', 'logout'] as const;
+export type CommandVerb = (typeof COMMAND_VERBS)[number];
+
+export type ChannelSubjectKind = 'status' | 'qr' | 'msg.in' | 'msg.update' | 'cmd';
+
+export interface ChannelSubjects {
+  status: string;
+  qr: string;
+  msgIn: string;
+  msgUpdate: string;
+  /** `wa.<clinic>.<channel>.cmd.<verb>` */
+  command(verb: string): string;
+  /** Subscription to every command of the channel: `wa.<clinic>.<channel>.cmd.*` */
+  commands: string;
+  /** Everything of the channel: `wa.<clinic>.<channel>.>` */
+  all: string;
+}
+
+export function channelSubjects(clinicId: string, channelId: string): ChannelSubjects {
+  const base = `${SUBJECT_ROOT}.${assertToken('clinicId', clinicId)}.${assertToken('channelId', channelId)}`;
+  return {
+    status: `${base}.status`,
+    qr: `${base}.qr`,
+    msgIn: `${base}.msg.in`,
+    msgUpdate: `${base}.msg.update`,
+    command: (verb: string) => `${base}.cmd.${assertVerbToken(verb)}`,
+    commands: `${base}.cmd.*`,
+    all: `${base}.>`,
+  };
+}
+
+/** `wa.<clinic>.>`: everything of one clinic (its backend credential's whole permission). */
+export function clinicWildcard(clinicId: string): string {
+  return `${SUBJECT_ROOT}.${assertToken('clinicId', clinicId)}.>`;
+}
+
+/** Status of every channel of every clinic, for the operator: `wa.*.*.status`. */
+export const ALL_STATUS_SUBJECTS = `${SUBJECT_ROOT}.*.*.status`;
+
+export function auditSubject(clinicId: string, channelId: string): string {
+  return `${AUDIT_ROOT}.${assertToken('clinicId', clinicId)}.${assertToken('channelId', channelId)}`;
+}
+
+export interface ParsedSubject {
+  clinicId: string;
+  channelId: string;
+  kind: ChannelSubjectKind;
+  /** For commands: the verb. */
+  verb?: string;
+}
+
+/** The inverse of channelSubjects; undefined for anything that is not a channel subject. */
+export function parseSubject(subject: string): ParsedSubject | undefined {
+  const parts = subject.split('.');
+  if (parts[0] !== SUBJECT_ROOT || parts.length < 4) return undefined;
+  const [, clinicId, channelId, ...rest] = parts as [string, string, string, ...string[]];
+  if (!isSafeToken(clinicId) || !isSafeToken(channelId)) return undefined;
+  const tail = rest.join('.');
+  if (tail === 'status' || tail === 'qr' || tail === 'msg.in' || tail === 'msg.update') {
+    return { clinicId, channelId, kind: tail };
+  }
+  if (rest.length === 2 && rest[0] === 'cmd' && rest[1])
+    return { clinicId, channelId, kind: 'cmd', verb: rest[1] };
+  return undefined;
+}
+
+function isSafeToken(token: string): boolean {
+  try {
+    assertToken('token', token);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A command verb is one subject token of lowercase letters (unknown verbs are still routable, to be refused). */
+function assertVerbToken(verb: string): string {
+  if (!/^[a-z][a-z0-9-]{0,31}$/.test(verb))
+    throw new Error(`command verb ${JSON.stringify(verb)} is not a valid subject token`);
+  return verb;
+}
+
+/**
+ * JetStream layout: one stream per clinic, named `WA_<CLINIC>` (the clinic id upper-cased,
+ * `-` as `_`), holding the events that must not be lost: status, inbound messages and
+ * message updates of all its channels. One stream per clinic lets a clinic credential be
+ * allowed exactly its own stream's API subjects (`$JS.API.*.*.WA_<CLINIC>…`), and lets a
+ * clinic's data be erased by deleting one stream. QR payloads are not stored: they expire
+ * within a minute and are useless later.
+ */
+export interface StreamSpec {
+  name: string;
+  subjects: string[];
+  /** Deduplication window for `Nats-Msg-Id` (the WhatsApp message id). */
+  duplicateWindowMs: number;
+  maxAgeMs: number;
+}
+
+export function clinicStreamName(clinicId: string): string {
+  return `WA_${assertToken('clinicId', clinicId).toUpperCase().replace(/-/g, '_')}`;
+}
+
+export function clinicStream(clinicId: string): StreamSpec {
+  const c = assertToken('clinicId', clinicId);
+  return {
+    name: clinicStreamName(c),
+    subjects: [
+      `${SUBJECT_ROOT}.${c}.*.status`,
+      `${SUBJECT_ROOT}.${c}.*.msg.in`,
+      `${SUBJECT_ROOT}.${c}.*.msg.update`,
+    ],
+    duplicateWindowMs: 24 * 60 * 60 * 1000,
+    maxAgeMs: 14 * 24 * 60 * 60 * 1000,
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * Validation of NATS payloads against the versioned JSON Schemas in contract/schemas/.
+ * The schemas are compiled once, at first use. Commands are also checked for size and
+ * JSON syntax first, so every refusal is a typed error a client can act on.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import type * as P from './generated/payloads.ts';
+import type { CommandVerb } from './subjects.ts';
+
+export const PAYLOAD_VERSION = 1;
+/** Largest command body accepted, in bytes (NATS itself allows 1 MiB). */
+export const MAX_COMMAND_BYTES = 64 * 1024;
+
+export interface PayloadTypes {
+  status: P.StatusEvent;
+  qr: P.PairingEvent;
+  'message-in': P.InboundMessageEvent;
+  'message-update': P.MessageUpdateEvent;
+  'command-send': P.SendCommand;
+  'command-pair': P.PairCommand;
+  'command-logout': P.LogoutCommand;
+  'command-reply': P.CommandReply;
+}
+export type PayloadKind = keyof PayloadTypes;
+export const PAYLOAD_KINDS = Object.freeze([
+  'status',
+  'qr',
+  'message-in',
+  'message-update',
+  'command-send',
+  'command-pair',
+  'command-logout',
+  'command-reply',
+] as const satisfies readonly PayloadKind[]);
+
+export const COMMAND_ERROR_CODES = {
+  payloadTooLarge: 'PayloadTooLarge',
+  malformed: 'MalformedCommand',
+  invalid: 'InvalidCommand',
+  unknown: 'UnknownCommand',
+  notConnected: 'NotConnected',
+  alreadyLinked: 'AlreadyLinked',
+  idempotencyConflict: 'IdempotencyKeyReused',
+  shuttingDown: 'ShuttingDown',
+  sendFailed: 'SendFailed',
+  internal: 'InternalError',
+} as const;
+export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[keyof typeof COMMAND_ERROR_CODES];
+
+export type Validation<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+
+const schemaDir = join(dirname(fileURLToPath(import.meta.url)), 'schemas');
+let validators: Map<PayloadKind, ValidateFunction> | undefined;
+
+/** The JSON Schema of a payload kind, as published (for docs and for other languages). */
+export function payloadSchema(kind: PayloadKind): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(schemaDir, `${kind}.v${PAYLOAD_VERSION}.json`), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+}
+
+function compiled(kind: PayloadKind): ValidateFunction {
+  if (!validators) {
+    // strictRequired off: the oneOf branches require properties that the parent schema defines.
+    const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
+    addFormats.default(ajv);
+    validators = new Map(PAYLOAD_KINDS.map((k) => [k, ajv.compile(payloadSchema(k))]));
+  }
+  return validators.get(kind)!;
+}
+
+/** "/to: must match pattern …" style messages that name the offending field. */
+function describe(errors: ErrorObject[] | null | undefined): string[] {
+  return (errors ?? []).map((e) => {
+    const field =
+      e.keyword === 'additionalProperties'
+        ? `${e.instancePath}/${(e.params as { additionalProperty: string }).additionalProperty}`
+        : e.keyword === 'required'
+          ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}`
+          : e.instancePath || '/';
+    const what = e.keyword === 'additionalProperties' ? 'is not a known field' : (e.message ?? 'is invalid');
+    return `${field}: ${what}`;
+  });
+}
+
+export function validatePayload<K extends PayloadKind>(kind: K, value: unknown): Validation<PayloadTypes[K]> {
+  const validate = compiled(kind);
+  return validate(value)
+    ? { ok: true, value: value as PayloadTypes[K] }
+    : { ok: false, errors: describe(validate.errors) };
+}
+
+export interface CommandError {
+  code: CommandErrorCode;
+  message: string;
+}
+
+export type ParsedCommand =
+  | { verb: 'send'; body: P.SendCommand }
+  | { verb: 'pair'; body: P.PairCommand }
+  | { verb: 'logout'; body: P.LogoutCommand };
+
+const COMMAND_SCHEMAS: Record<CommandVerb, PayloadKind> = {
+  send: 'command-send',
+  pair: 'command-pair',
+  logout: 'command-logout',
+};
+
+/**
+ * Bytes of a command request → the typed command, or the typed error to reply with.
+ * Pure: a refused command changes nothing.
+ */
+export function parseCommandBytes(
+  verb: string,
+  data: Uint8Array,
+  maxBytes = MAX_COMMAND_BYTES,
+): { ok: true; command: ParsedCommand } | { ok: false; error: CommandError } {
+  const fail = (code: CommandErrorCode, message: string) => ({
+    ok: false as const,
+    error: { code, message },
+  });
+  if (data.byteLength > maxBytes) {
+    return fail(
+      COMMAND_ERROR_CODES.payloadTooLarge,
+      `command is ${data.byteLength} bytes; the limit is ${maxBytes}`,
+    );
+  }
+  const kind = Object.hasOwn(COMMAND_SCHEMAS, verb) ? COMMAND_SCHEMAS[verb as CommandVerb] : undefined;
+  if (!kind) {
+    return fail(
+      COMMAND_ERROR_CODES.unknown,
+      `unknown command ${JSON.stringify(verb.slice(0, 64))}; known: ${Object.keys(COMMAND_SCHEMAS).join(', ')}`,
+    );
+  }
+  let body: unknown;
+  try {
+    body = data.byteLength === 0 ? {} : JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch {
+    return fail(COMMAND_ERROR_CODES.malformed, 'the command body is not valid UTF-8 JSON');
+  }
+  if (
+    typeof body === 'object' &&
+    body !== null &&
+    'v' in body &&
+    (body as { v: unknown }).v !== PAYLOAD_VERSION
+  ) {
+    return fail(
+      COMMAND_ERROR_CODES.invalid,
+      `unsupported payload version v=${JSON.stringify((body as { v: unknown }).v)}`,
+    );
+  }
+  const checked = validatePayload(kind, body);
+  if (!checked.ok) return fail(COMMAND_ERROR_CODES.invalid, checked.errors.join('; '));
+  return { ok: true, command: { verb, body: checked.value } as ParsedCommand };
+}

@@ -1,0 +1,132 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { API_VERSION, CRD_NAME, KIND } from '../../../contract/index.ts';
+import { repoRoot } from '../../harness/paths.ts';
+import { testStack } from '../../harness/stack.ts';
+
+const run = promisify(execFile);
+const stack = testStack();
+const ns = `crd-${Date.now().toString(36)}`;
+const kubectl = (...args: string[]) =>
+  run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
+
+async function apply(manifest: object): Promise<{ stdout: string; stderr: string }> {
+  const file = join(stack.workDir, `${ns}-${Math.random().toString(36).slice(2)}.json`);
+  await writeFile(file, JSON.stringify(manifest));
+  return kubectl('apply', '-n', ns, '-f', file);
+}
+
+const channel = (name: string, spec: Record<string, unknown>) => ({
+  apiVersion: API_VERSION,
+  kind: KIND,
+  metadata: { name, namespace: ns },
+  spec,
+});
+
+beforeAll(async () => {
+  await kubectl('apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds'));
+  await kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`);
+  await kubectl('create', 'namespace', ns);
+});
+
+describe('the WhatsAppChannel CRD on a real API server', () => {
+  test('a valid channel is stored with the schema defaults filled in', async () => {
+    await apply(channel('front-desk', { clinicId: 'clinic-a', channelId: 'front-desk' }));
+    const { stdout } = await kubectl('get', 'wac', 'front-desk', '-n', ns, '-o', 'json');
+    expect(JSON.parse(stdout).spec).toEqual({
+      clinicId: 'clinic-a',
+      channelId: 'front-desk',
+      pairing: 'qr',
+      suspend: false,
+      deletionPolicy: 'Retain',
+    });
+  });
+
+  test('kubectl get wac shows clinic, channel, phase, ready, account and age', async () => {
+    const { stdout } = await kubectl('get', 'wac', '-n', ns);
+    const [header, row] = stdout.trim().split('\n');
+    expect(header!.split(/\s+/)).toEqual(['NAME', 'CLINIC', 'CHANNEL', 'PHASE', 'READY', 'ACCOUNT', 'AGE']);
+    expect(row).toMatch(/^front-desk\s+clinic-a\s+front-desk\s+/);
+  });
+
+  test.each([
+    ['a clinic id with upper case', { clinicId: 'Clinic-A', channelId: 'x' }, 'spec.clinicId'],
+    [
+      'a clinic id with a dot (would escape its NATS subjects)',
+      { clinicId: 'clinic.b', channelId: 'x' },
+      'spec.clinicId',
+    ],
+    ['a channel id with a wildcard', { clinicId: 'a', channelId: 'x>' }, 'spec.channelId'],
+    ['a channel id that is too long', { clinicId: 'a', channelId: 'x'.repeat(64) }, 'spec.channelId'],
+    ['no clinic id', { channelId: 'x' }, 'spec.clinicId'],
+    ['no channel id', { clinicId: 'a' }, 'spec.channelId'],
+    [
+      'a phone number that is not E.164',
+      { clinicId: 'a', channelId: 'x', phoneNumber: '11 98765-4321' },
+      'spec.phoneNumber',
+    ],
+    [
+      'pairing by code without a phone number',
+      { clinicId: 'a', channelId: 'x', pairing: 'code' },
+      'spec.phoneNumber',
+    ],
+    ['an unknown pairing mode', { clinicId: 'a', channelId: 'x', pairing: 'sms' }, 'spec.pairing'],
+    [
+      'an unknown deletion policy',
+      { clinicId: 'a', channelId: 'x', deletionPolicy: 'Delete' },
+      'spec.deletionPolicy',
+    ],
+    ['suspend that is not a boolean', { clinicId: 'a', channelId: 'x', suspend: 'yes' }, 'spec.suspend'],
+    [
+      'a bucket name S3 would refuse',
+      { clinicId: 'a', channelId: 'x', storage: { bucket: 'My_Bucket' } },
+      'spec.storage.bucket',
+    ],
+    [
+      'an unknown log level',
+      { clinicId: 'a', channelId: 'x', worker: { logLevel: 'verbose' } },
+      'spec.worker.logLevel',
+    ],
+    [
+      'a memory limit that is not a quantity',
+      { clinicId: 'a', channelId: 'x', worker: { resources: { limits: { memory: 'lots' } } } },
+      'spec.worker.resources.limits.memory',
+    ],
+  ])('rejects %s, naming the field', async (_what, spec, field) => {
+    const name = `bad-${Math.random().toString(36).slice(2, 8)}`;
+    const error = await apply(channel(name, spec)).then(
+      () => undefined,
+      (err: { stderr: string }) => err.stderr,
+    );
+    expect(error).toContain(field);
+    // Nothing was stored.
+    await expect(kubectl('get', 'wac', name, '-n', ns)).rejects.toMatchObject({
+      stderr: expect.stringContaining('NotFound'),
+    });
+  });
+
+  test('clinicId and channelId cannot be changed after creation', async () => {
+    await apply(channel('fixed', { clinicId: 'clinic-a', channelId: 'fixed' }));
+    for (const [field, value] of [
+      ['clinicId', 'clinic-b'],
+      ['channelId', 'other'],
+    ] as const) {
+      const spec = { clinicId: 'clinic-a', channelId: 'fixed', [field]: value };
+      await expect(apply(channel('fixed', spec))).rejects.toMatchObject({
+        stderr: expect.stringContaining(`spec.${field} is immutable`),
+      });
+    }
+    const { stdout } = await kubectl(
+      'get',
+      'wac',
+      'fixed',
+      '-n',
+      ns,
+      '-o',
+      'jsonpath={.spec.clinicId}/{.spec.channelId}',
+    );
+    expect(stdout).toBe('clinic-a/fixed');
+  });
+});
