@@ -3,6 +3,7 @@
  * (docs/worker-env.md). `parseWorkerConfig` is pure: it never touches the process, so every
  * rule below is unit-tested, and it reports every problem at once instead of the first one.
  */
+import { isValidToken } from '../../contract/index.ts';
 
 export const PAIRING_MODES = ['qr', 'code'] as const;
 export type PairingMode = (typeof PAIRING_MODES)[number];
@@ -58,8 +59,6 @@ export type ConfigResult = { ok: true; config: WorkerConfig } | { ok: false; err
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Clinic and channel ids become NATS subject tokens and S3 path segments: DNS-label-like only. */
-const TOKEN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const E164 = /^\+?[1-9][0-9]{6,14}$/;
 
 export function parseWorkerConfig(env: Env): ConfigResult {
@@ -75,7 +74,8 @@ export function parseWorkerConfig(env: Env): ConfigResult {
   };
   const token = (name: string, what: string): string => {
     const value = required(name, what);
-    if (value && !TOKEN.test(value)) {
+    // Clinic and channel ids become NATS subject tokens and S3 path segments (contract/tokens.ts).
+    if (value && !isValidToken(value)) {
       errors.push(
         `${name}="${value}" must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'`,
       );

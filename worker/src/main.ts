@@ -16,7 +16,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { parseWorkerConfig, type WorkerConfig } from './config.ts';
 import { connectNats, ensureStreams, type NatsHandle } from './events/nats.ts';
-import { clinicStreams } from './events/subjects.ts';
+import { clinicStream, type Phase } from '../../contract/index.ts';
 import { startHttpServer, type HealthSource } from './ops/http.ts';
 import { createLogger, interceptConsole } from './ops/log.ts';
 import { createMetrics, setPhase } from './ops/metrics.ts';
@@ -72,11 +72,11 @@ async function main(): Promise<number> {
     { url: config.nats.url, credsFile: config.nats.credsFile, name: config.leaseHolder },
     logger,
   );
-  await ensureStreams(await nats.nc.jetstreamManager(), clinicStreams(config.clinicId), logger);
+  await ensureStreams(await nats.nc.jetstreamManager(), [clinicStream(config.clinicId)], logger);
   const sink = createSink(config, nats, logger, metrics, (high) => {
     if (high) current.worker?.supervisor.sinkUnavailable();
   });
-  const report = (p: string, reason?: string, message?: string) => {
+  const report = (p: Phase, reason?: string, message?: string) => {
     current.phase = p;
     setPhase(metrics, p as never);
     sink.publishStatus({

@@ -11,7 +11,7 @@ import type { WorkerConfig } from './config.ts';
 import type { NatsHandle } from './events/nats.ts';
 import { attachSessionEvents } from './events/session-events.ts';
 import { EventSink } from './events/sink.ts';
-import { channelSubjects } from './events/subjects.ts';
+import { channelSubjects } from '../../contract/index.ts';
 import { makeBreaker } from './ops/breakers.ts';
 import type { HealthSource } from './ops/http.ts';
 import { baileysLogger } from './ops/log.ts';
@@ -179,7 +179,6 @@ export function createWorker(d: WorkerDeps): Worker {
   const commands = new CommandServer({
     nc: d.nc,
     subject: subjects.commands,
-    prefix: subjects.commandPrefix,
     maxBytes: config.maxCommandBytes,
     idempotencyCapacity: config.idempotencyCapacity,
     supervisor,

@@ -3,7 +3,7 @@ import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { testStack } from '../../harness/stack.ts';
 import { CommandServer, type Reply } from '../../../worker/src/commands/server.ts';
-import { channelSubjects } from '../../../worker/src/events/subjects.ts';
+import { channelSubjects } from '../../../contract/index.ts';
 import { createMetrics } from '../../../worker/src/ops/metrics.ts';
 import { InboundGate } from '../../../worker/src/session/inbound-gate.ts';
 import type { AuthStatePort } from '../../../worker/src/session/ports.ts';
@@ -73,7 +73,6 @@ describe('worker commands over NATS', () => {
     server = new CommandServer({
       nc,
       subject: subjects.commands,
-      prefix: subjects.commandPrefix,
       maxBytes: MAX,
       idempotencyCapacity: 100,
       supervisor,
@@ -101,7 +100,7 @@ describe('worker commands over NATS', () => {
   test.each([
     ['malformed JSON', 'send', '{"to":', 'MalformedCommand'],
     ['not UTF-8', 'send', new Uint8Array([0xff, 0xfe, 0x7b]), 'MalformedCommand'],
-    ['a JSON array', 'send', '[1,2]', 'MalformedCommand'],
+    ['a JSON array', 'send', '[1,2]', 'InvalidCommand'],
     ['unknown verb', 'format-disk', {}, 'UnknownCommand'],
     ['missing idempotency key', 'send', { to: '+5511999990000', text: 'hi' }, 'InvalidCommand'],
     ['bad recipient', 'send', { idempotencyKey: 'k1', to: 'drop table', text: 'hi' }, 'InvalidCommand'],

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { testStack } from '../../harness/stack.ts';
 import { ensureStreams } from '../../../worker/src/events/nats.ts';
 import { EventSink } from '../../../worker/src/events/sink.ts';
-import { channelSubjects, clinicStreams } from '../../../worker/src/events/subjects.ts';
+import { channelSubjects, clinicStream, type MessageUpdateEvent } from '../../../contract/index.ts';
 import { makeBreaker } from '../../../worker/src/ops/breakers.ts';
 import { createMetrics } from '../../../worker/src/ops/metrics.ts';
 
@@ -16,13 +16,13 @@ describe('worker events in JetStream', () => {
   const clinicId = `c-${randomUUID().slice(0, 8)}`;
   const channelId = 'main';
   const subjects = channelSubjects(clinicId, channelId);
-  const stream = clinicStreams(clinicId)[0]!.name;
+  const stream = clinicStream(clinicId).name;
   let sink: EventSink;
   const metrics = createMetrics({ clinic: clinicId, channel: channelId });
 
   beforeAll(async () => {
     nc = await connect({ servers: testStack().nats.url });
-    await ensureStreams(await nc.jetstreamManager(), clinicStreams(clinicId), logger);
+    await ensureStreams(await nc.jetstreamManager(), [clinicStream(clinicId)], logger);
     sink = new EventSink({
       nc,
       subjects,
@@ -110,14 +110,13 @@ describe('worker events in JetStream', () => {
 
   test('receipts are stored once per message, kind and participant', async () => {
     const ids = { clinicId, channelId };
-    const e = {
+    const e: MessageUpdateEvent = {
       v: 1,
       ...ids,
       id: 'OUT1',
       chat: 'x@s.whatsapp.net',
       fromMe: true,
       update: 'delivered',
-      participant: undefined,
       timestamp: 1,
     };
     sink.publishUpdates([e, e, { ...e, update: 'read' }]);
@@ -127,7 +126,7 @@ describe('worker events in JetStream', () => {
   });
 
   test('status changes are stored in order', async () => {
-    for (const phase of ['Pending', 'Connecting', 'Connected']) {
+    for (const phase of ['Pending', 'Connecting', 'Connected'] as const) {
       sink.publishStatus({
         phase,
         reason: undefined,
@@ -148,11 +147,12 @@ describe('worker events in JetStream', () => {
     const jsm = await nc.jetstreamManager();
     const other = `c-${randomUUID().slice(0, 8)}`;
     await Promise.all([
-      ensureStreams(jsm, clinicStreams(other), logger),
-      ensureStreams(jsm, clinicStreams(other), logger),
+      ensureStreams(jsm, [clinicStream(other)], logger),
+      ensureStreams(jsm, [clinicStream(other)], logger),
     ]);
-    const info = await jsm.streams.info(clinicStreams(other)[0]!.name);
-    expect(info.config.subjects).toEqual(clinicStreams(other)[0]!.subjects);
+    const info = await jsm.streams.info(clinicStream(other).name);
+    expect(info.config.subjects).toEqual(clinicStream(other).subjects);
+    expect(info.config.max_age).toBe(14 * 24 * 3600 * 1e9);
     expect(info.config.duplicate_window).toBe(24 * 3600 * 1e9);
   });
 });

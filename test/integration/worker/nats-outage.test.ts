@@ -10,7 +10,7 @@ import { ManagedProcess, httpOk } from '../../harness/process.ts';
 import { startNats } from '../../harness/servers/nats.ts';
 import { connectNats, ensureStreams, type NatsHandle } from '../../../worker/src/events/nats.ts';
 import { EventSink } from '../../../worker/src/events/sink.ts';
-import { channelSubjects, clinicStreams } from '../../../worker/src/events/subjects.ts';
+import { channelSubjects, clinicStream, type MessageUpdateEvent } from '../../../contract/index.ts';
 import { makeBreaker } from '../../../worker/src/ops/breakers.ts';
 import { createMetrics } from '../../../worker/src/ops/metrics.ts';
 
@@ -60,7 +60,7 @@ describe('worker event sink across a NATS outage', () => {
     const clinicId = `c-${randomUUID().slice(0, 8)}`;
     const subjects = channelSubjects(clinicId, 'main');
     const metrics = createMetrics({ clinic: clinicId, channel: 'main' });
-    await ensureStreams(await nats.nc.jetstreamManager(), clinicStreams(clinicId), logger);
+    await ensureStreams(await nats.nc.jetstreamManager(), [clinicStream(clinicId)], logger);
     const pressure: boolean[] = [];
     const sink = new EventSink({
       nc: nats.nc,
@@ -86,7 +86,7 @@ describe('worker event sink across a NATS outage', () => {
       const messages = ['DOWN1', 'DOWN2', 'DOWN3'].map((id) =>
         sink.deliverInbound(inbound(id), ac.signal).then(() => delivered.add(id)),
       );
-      const update = (id: string) => ({
+      const update = (id: string): MessageUpdateEvent => ({
         v: 1,
         clinicId,
         channelId: 'main',
@@ -94,7 +94,6 @@ describe('worker event sink across a NATS outage', () => {
         chat: 'x@s.whatsapp.net',
         fromMe: true,
         update: 'delivered',
-        participant: undefined,
         timestamp: 1,
       });
       // 50 updates into a 40-event outbox: the excess is refused and counted, never queued without bound.
@@ -122,7 +121,7 @@ describe('worker event sink across a NATS outage', () => {
       await sink.deliverInbound(inbound('DOWN2'), ac.signal);
 
       const jsm = await nats.nc.jetstreamManager();
-      const info = await jsm.streams.info(clinicStreams(clinicId)[0]!.name);
+      const info = await jsm.streams.info(clinicStream(clinicId).name);
       const storedIds: string[] = [];
       await jsm.consumers.add(info.config.name, { durable_name: 'check', ack_policy: AckPolicy.None });
       const consumer = await nats.nc.jetstream().consumers.get(info.config.name, 'check');

@@ -1,4 +1,6 @@
-import { MAX_TEXT_LENGTH, parseCommand, sendFingerprint, toJid } from '../../../worker/src/commands/parse.ts';
+import { parseCommand, sendFingerprint, toJid } from '../../../worker/src/commands/parse.ts';
+
+const MAX_TEXT_LENGTH = 4096; // command-send.v1.json
 
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
 const MAX = 64 * 1024;
@@ -27,8 +29,9 @@ describe('command parsing', () => {
     ['unknown verb', 'delete', enc({}), 'UnknownCommand'],
     ['invalid JSON', 'send', enc('{'), 'MalformedCommand'],
     ['invalid UTF-8', 'send', new Uint8Array([0xc3, 0x28]), 'MalformedCommand'],
-    ['a string body', 'send', enc('"hi"'), 'MalformedCommand'],
-    ['null body', 'send', enc('null'), 'MalformedCommand'],
+    // The contract's parser reports a JSON value that is not an object as a schema violation.
+    ['a string body', 'send', enc('"hi"'), 'InvalidCommand'],
+    ['null body', 'send', enc('null'), 'InvalidCommand'],
     [
       'text too long',
       'send',

@@ -1,9 +1,12 @@
 import { proto, type WAMessage } from '@whiskeysockets/baileys';
+import { validatePayload } from '../../../contract/index.ts';
 import {
   inboundMessageEvent,
   isPublishable,
   messageUpdateEvents,
+  pairingEvent,
   receiptEvents,
+  statusEvent,
   updateDedupId,
 } from '../../../worker/src/events/payloads.ts';
 
@@ -105,5 +108,104 @@ describe('what reaches msg.update', () => {
     ]);
     expect(events.map(updateDedupId)).toEqual(['O3:delivered:a@s.whatsapp.net', 'O3:read:b@s.whatsapp.net']);
     expect(events.map((e) => e.timestamp)).toEqual([5, 6]);
+  });
+});
+
+describe('every payload the worker publishes conforms to the contract schemas', () => {
+  const P2 = proto.WebMessageInfo.Status;
+  test('msg.in', () => {
+    const samples = [
+      msg({ conversation: 'hi' }),
+      msg({ imageMessage: { caption: 'x', mediaKey: Buffer.from([1]), fileLength: 5 } }, { pushName: 'P' }),
+      msg(
+        { reactionMessage: { text: '👍', key: { id: 'X' } } },
+        {
+          key: {
+            remoteJid: 'g@g.us',
+            participant: 'a@s.whatsapp.net',
+            participantAlt: '1@lid',
+            fromMe: false,
+            id: 'R',
+          },
+        },
+      ),
+      msg({ extendedTextMessage: { text: 'x' } }, { messageTimestamp: undefined }),
+    ];
+    for (const m of samples) {
+      const json = JSON.parse(JSON.stringify(inboundMessageEvent(ids, m)));
+      expect(validatePayload('message-in', json)).toEqual({ ok: true, value: json });
+    }
+  });
+
+  test('msg.update', () => {
+    const events = [
+      ...messageUpdateEvents(
+        ids,
+        [
+          {
+            key: { id: 'O1', remoteJid: 'x@s.whatsapp.net', fromMe: true },
+            update: { status: P2.SERVER_ACK },
+          },
+          { key: { id: 'O1', remoteJid: 'x@s.whatsapp.net', fromMe: true }, update: { status: P2.ERROR } },
+        ],
+        Date.now(),
+      ),
+      ...receiptEvents(ids, [
+        { key: { id: 'O3', remoteJid: 'g@g.us', fromMe: true }, receipt: { userJid: 'a@s.whatsapp.net' } },
+      ]),
+    ];
+    expect(events).toHaveLength(3);
+    for (const e of events) {
+      const json = JSON.parse(JSON.stringify(e));
+      expect(validatePayload('message-update', json)).toEqual({ ok: true, value: json });
+    }
+  });
+
+  test('status', () => {
+    const full = statusEvent(
+      { ...ids, worker: 'wa-c1-main' },
+      {
+        phase: 'Error',
+        reason: 'LoggedOut',
+        message: 'm',
+        account: 'a@s.whatsapp.net',
+        reconnects: 3,
+        degraded: true,
+        lastConnectedAt: new Date(0).toISOString(),
+      },
+      7,
+      new Date(),
+    );
+    const bare = statusEvent(
+      { ...ids, worker: 'w' },
+      {
+        phase: 'Pending',
+        reason: undefined,
+        message: undefined,
+        account: undefined,
+        reconnects: 0,
+        degraded: false,
+        lastConnectedAt: undefined,
+      },
+      1,
+      new Date(),
+    );
+    for (const e of [full, bare]) {
+      const json = JSON.parse(JSON.stringify(e));
+      expect(validatePayload('status', json)).toEqual({ ok: true, value: json });
+    }
+  });
+
+  test('qr and pairing code', () => {
+    const qr = pairingEvent(ids, { type: 'qr', qr: '2@abc,def,ghi', attempt: 1, maxAttempts: 6 }, new Date());
+    const code = pairingEvent(
+      ids,
+      { type: 'code', code: 'ABCD1234', phoneNumber: '5511999990000' },
+      new Date(),
+    );
+    for (const e of [qr, code]) {
+      const json = JSON.parse(JSON.stringify(e));
+      expect(validatePayload('qr', json)).toEqual({ ok: true, value: json });
+    }
   });
 });

@@ -6,13 +6,14 @@
 import { createHash } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'pino';
+import { parseSubject, type CommandReply } from '../../../contract/index.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { NotConnectedError, PairingRefusedError, type Supervisor } from '../session/supervisor.ts';
 import { IdempotencyCache } from './idempotency.ts';
 import { ERROR_CODES, parseCommand, sendFingerprint, type Command, type CommandError } from './parse.ts';
 
-export type Reply =
-  { v: 1; ok: true; result: Record<string, unknown> } | { v: 1; ok: false; error: CommandError };
+/** The contract's command-reply.v1 payload. */
+export type Reply = CommandReply;
 
 const ok = (result: Record<string, unknown>): Reply => ({ v: 1, ok: true, result });
 const err = (code: CommandError['code'], message: string): Reply => ({
@@ -24,7 +25,6 @@ const err = (code: CommandError['code'], message: string): Reply => ({
 export interface CommandServerDeps {
   nc: NatsConnection;
   subject: string;
-  prefix: string;
   maxBytes: number;
   idempotencyCapacity: number;
   supervisor: Pick<Supervisor, 'connectedSocket' | 'requestPairing' | 'logout' | 'messageSent' | 'phase'>;
@@ -62,9 +62,7 @@ export class CommandServer {
   }
 
   async #handle(msg: Msg): Promise<void> {
-    const verb = msg.subject.startsWith(this.#d.prefix)
-      ? msg.subject.slice(this.#d.prefix.length)
-      : msg.subject;
+    const verb = parseSubject(msg.subject)?.verb ?? '';
     let reply: Reply;
     let label = 'invalid';
     if (!this.#accepting) {

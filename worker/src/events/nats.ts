@@ -10,6 +10,7 @@ import {
   type StreamConfig,
 } from 'nats';
 import type { Logger } from 'pino';
+import type { StreamSpec } from '../../../contract/index.ts';
 
 export interface NatsHandle {
   nc: NatsConnection;
@@ -47,14 +48,6 @@ export async function connectNats(
   return { nc, connected: () => up && !nc.isClosed() };
 }
 
-/** How long JetStream remembers message ids for deduplication. */
-export const DUPLICATE_WINDOW_NS = 24 * 3600 * 1e9;
-
-export interface StreamSpec {
-  name: string;
-  subjects: string[];
-}
-
 /**
  * Creates the streams if they do not exist. Another worker of the same clinic may create them
  * at the same moment; "already in use" is success. A worker whose credentials may not manage
@@ -78,7 +71,8 @@ export async function ensureStreams(
     const config: Partial<StreamConfig> = {
       name: spec.name,
       subjects: spec.subjects,
-      duplicate_window: DUPLICATE_WINDOW_NS,
+      duplicate_window: spec.duplicateWindowMs * 1e6,
+      max_age: spec.maxAgeMs * 1e6,
     };
     try {
       await jsm.streams.add(config);

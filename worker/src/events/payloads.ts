@@ -11,8 +11,22 @@ import {
   type WAMessage,
   type WAMessageUpdate,
 } from '@whiskeysockets/baileys';
+import {
+  PAYLOAD_VERSION,
+  type InboundMessageEvent,
+  type MessageUpdateEvent,
+  type PairingEvent,
+  type StatusEvent,
+} from '../../../contract/index.ts';
+import type { PairingPayload, StatusReport } from '../session/ports.ts';
 
-export const PAYLOAD_VERSION = 1;
+export {
+  PAYLOAD_VERSION,
+  type InboundMessageEvent,
+  type MessageUpdateEvent,
+  type PairingEvent,
+  type StatusEvent,
+};
 
 const PUBLISHED_PROTOCOL_TYPES = new Set<number>([
   proto.Message.ProtocolMessage.Type.REVOKE,
@@ -86,23 +100,6 @@ function toSeconds(ts: WAMessage['messageTimestamp']): number | undefined {
   return typeof ts === 'number' ? ts : Number(ts.toString());
 }
 
-export interface InboundMessageEvent {
-  v: number;
-  clinicId: string;
-  channelId: string;
-  id: string;
-  chat: string;
-  chatAlt: string | undefined;
-  sender: string;
-  senderAlt: string | undefined;
-  fromMe: boolean;
-  pushName: string | undefined;
-  timestamp: number | undefined;
-  type: string | undefined;
-  text: string | undefined;
-  message: Record<string, unknown> | undefined;
-}
-
 export function inboundMessageEvent(
   ids: { clinicId: string; channelId: string },
   m: WAMessage,
@@ -135,19 +132,6 @@ const STATUS_NAMES: Record<number, string> = {
   [proto.WebMessageInfo.Status.READ]: 'read',
   [proto.WebMessageInfo.Status.PLAYED]: 'played',
 };
-
-export interface MessageUpdateEvent {
-  v: number;
-  clinicId: string;
-  channelId: string;
-  id: string;
-  chat: string;
-  fromMe: boolean;
-  /** delivered | read | played | server-ack | error | receipt-<type> | revoked | edited | … */
-  update: string;
-  participant: string | undefined;
-  timestamp: number | undefined;
-}
 
 /** `messages.update` → events (status changes of our messages). Returns [] for updates we don't report. */
 export function messageUpdateEvents(
@@ -203,4 +187,45 @@ export function receiptEvents(
 /** The JetStream dedup id of an update: one per message, kind of update and participant. */
 export function updateDedupId(e: MessageUpdateEvent): string {
   return `${e.id}:${e.update}${e.participant ? `:${e.participant}` : ''}`;
+}
+
+/** The status.v1 payload of a phase change. */
+export function statusEvent(
+  ids: { clinicId: string; channelId: string; worker: string },
+  r: StatusReport,
+  seq: number,
+  now: Date,
+): StatusEvent {
+  return {
+    v: PAYLOAD_VERSION,
+    clinicId: ids.clinicId,
+    channelId: ids.channelId,
+    worker: ids.worker,
+    phase: r.phase,
+    ...(r.reason ? { reason: r.reason } : {}),
+    ...(r.message ? { message: r.message } : {}),
+    ...(r.account ? { account: r.account } : {}),
+    reconnects: r.reconnects,
+    degraded: r.degraded,
+    ...(r.lastConnectedAt ? { lastConnectedAt: r.lastConnectedAt } : {}),
+    at: now.toISOString(),
+    seq,
+  };
+}
+
+/** The qr.v1 payload of a QR code or a pairing code. */
+export function pairingEvent(
+  ids: { clinicId: string; channelId: string },
+  p: PairingPayload,
+  now: Date,
+): PairingEvent {
+  const base = {
+    v: PAYLOAD_VERSION,
+    clinicId: ids.clinicId,
+    channelId: ids.channelId,
+    at: now.toISOString(),
+  } as const;
+  return p.type === 'qr'
+    ? { ...base, type: 'qr', qr: p.qr, attempt: p.attempt, maxAttempts: p.maxAttempts }
+    : { ...base, type: 'code', code: p.code, phoneNumber: p.phoneNumber };
 }

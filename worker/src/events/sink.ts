@@ -14,13 +14,14 @@ import type { Metrics } from '../ops/metrics.ts';
 import type { PairingPayload, StatusReport } from '../session/ports.ts';
 import { Outbox, OutboxFullError, type EventKind, type OutboxEvent } from './outbox.ts';
 import {
-  PAYLOAD_VERSION,
   inboundMessageEvent,
   isPublishable,
+  pairingEvent,
+  statusEvent,
   updateDedupId,
   type MessageUpdateEvent,
 } from './payloads.ts';
-import type { ChannelSubjects } from './subjects.ts';
+import type { ChannelSubjects } from '../../../contract/index.ts';
 
 export interface SinkDeps {
   nc: NatsConnection;
@@ -150,28 +151,14 @@ export class EventSink {
 
   publishStatus(report: StatusReport): void {
     const seq = ++this.#statusSeq;
-    const payload = {
-      v: PAYLOAD_VERSION,
-      clinicId: this.#d.ids.clinicId,
-      channelId: this.#d.ids.channelId,
-      worker: this.#d.ids.worker,
-      ...report,
-      at: new Date().toISOString(),
-      seq,
-    };
+    const payload = statusEvent(this.#d.ids, report, seq, new Date());
     const id = `status:${this.#d.ids.worker}:${this.#boot}:${seq}`;
     this.#enqueue('status', this.#d.subjects.status, id, payload).catch(() => undefined);
   }
 
   /** QR codes and pairing codes: core NATS, never stored. */
   publishPairing(p: PairingPayload): void {
-    const payload = {
-      v: PAYLOAD_VERSION,
-      clinicId: this.#d.ids.clinicId,
-      channelId: this.#d.ids.channelId,
-      ...p,
-      at: new Date().toISOString(),
-    };
+    const payload = pairingEvent(this.#d.ids, p, new Date());
     try {
       this.#d.nc.publish(this.#d.subjects.qr, encoder.encode(JSON.stringify(payload)));
       this.#d.metrics.qrCodes.inc({ type: p.type });
@@ -211,5 +198,3 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     );
   });
 }
-
-export { PAYLOAD_VERSION };

@@ -5,17 +5,9 @@
  * leave the phase alone; the table says so explicitly so the unit test can walk every pair.
  */
 
-export const PHASES = [
-  'Pending',
-  'Connecting',
-  'QRRequired',
-  'Pairing',
-  'Connected',
-  'Disconnected',
-  'Error',
-  'Suspended',
-] as const;
-export type Phase = (typeof PHASES)[number];
+import { PHASES, type Phase } from '../../../contract/index.ts';
+
+export { PHASES, type Phase };
 
 export type SessionEvent =
   /** Process started; loading state and taking the lease. */

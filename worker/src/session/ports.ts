@@ -4,6 +4,7 @@
  * tests wire them to fakes.
  */
 import type { BaileysEventMap, BinaryNode, ConnectionState, WAMessage } from '@whiskeysockets/baileys';
+import type { Phase } from '../../../contract/index.ts';
 
 /** The part of a Baileys socket (ReturnType<typeof makeWASocket>) the worker uses. */
 export interface SessionSocket {
@@ -49,7 +50,7 @@ export type PairingPayload =
   | { type: 'code'; code: string; phoneNumber: string };
 
 export interface StatusReport {
-  phase: string;
+  phase: Phase;
   reason: string | undefined;
   message: string | undefined;
   account: string | undefined;
