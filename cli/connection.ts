@@ -1,0 +1,64 @@
+/**
+ * How the CLI reaches NATS, and how it turns NATS failures into messages a person can
+ * act on (unreachable server, missing permission, no worker answering).
+ */
+import { connect, credsAuthenticator, type NatsConnection } from 'nats';
+import { readFile } from 'node:fs/promises';
+
+export interface ConnectionOptions {
+  server: string;
+  creds?: string;
+}
+
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+  }
+}
+
+export async function connectNats(options: ConnectionOptions): Promise<NatsConnection> {
+  let authenticator;
+  if (options.creds) {
+    const creds = await readFile(options.creds).catch((err: Error) => {
+      throw new CliError(`cannot read the credentials file ${options.creds}: ${err.message}`);
+    });
+    authenticator = credsAuthenticator(creds);
+  }
+  try {
+    return await connect({
+      servers: options.server,
+      authenticator,
+      name: 'wa-cli',
+      timeout: 5_000,
+      maxReconnectAttempts: 0,
+    });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'AUTHORIZATION_VIOLATION' || code === 'AUTHENTICATION_EXPIRED') {
+      throw new CliError(
+        `NATS at ${options.server} refused the credentials${options.creds ? ` in ${options.creds}` : ''}`,
+      );
+    }
+    throw new CliError(
+      `cannot reach NATS at ${options.server} (${(err as Error).message}); set --server or NATS_URL`,
+    );
+  }
+}
+
+/** Maps request/permission errors of nats.js to CliErrors. */
+export function explainNatsError(err: unknown, what: string): CliError {
+  const e = err as { code?: string; message?: string };
+  if (e.code === '503') {
+    return new CliError(
+      `no worker answers for ${what}: the channel does not exist or its worker is not running`,
+    );
+  }
+  if (e.code === 'TIMEOUT') return new CliError(`the worker of ${what} did not answer in time`);
+  if (e.code === 'PERMISSIONS_VIOLATION' || /permissions violation/i.test(e.message ?? '')) {
+    return new CliError(`no permission for ${what}: your NATS credentials do not cover it`);
+  }
+  return new CliError(`${what}: ${e.message ?? String(err)}`);
+}

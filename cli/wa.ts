@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+/**
+ * wa: the command-line tool for WhatsApp channels, talking to the workers over NATS
+ * exactly as a clinic backend does (same subjects, same payloads, same permissions).
+ */
+import { randomUUID } from 'node:crypto';
+import { Command, Option } from 'commander';
+import { channelSubjects, clinicWildcard } from '../contract/index.ts';
+import { CliError, connectNats, type ConnectionOptions } from './connection.ts';
+import { eventLine, STATUS_HEADERS, statusRow, table } from './format.ts';
+import { nextPairingEvent, renderQr } from './commands/qr.ts';
+import { printReply, requestCommand } from './commands/request.ts';
+import { latestStatuses } from './commands/status.ts';
+import { parseTarget } from './target.ts';
+
+const program = new Command('wa')
+  .description('Watch and drive WhatsApp channels over NATS.')
+  .addOption(new Option('-s, --server <url>', 'NATS server').env('NATS_URL').default('nats://127.0.0.1:4222'))
+  .addOption(new Option('--creds <file>', 'NATS credentials file').env('NATS_CREDS_FILE'))
+  .option('--json', 'print JSON instead of text', false)
+  .option('--timeout <seconds>', 'how long to wait for an answer', '10')
+  .showHelpAfterError();
+
+interface GlobalOptions extends ConnectionOptions {
+  json: boolean;
+  timeout: string;
+}
+const globals = () => program.opts<GlobalOptions>();
+const timeoutMs = () => Math.max(1, Number(globals().timeout) || 10) * 1000;
+
+/** Connects, runs, and always closes the connection. */
+async function withNats<T>(fn: (nc: Awaited<ReturnType<typeof connectNats>>) => Promise<T>): Promise<T> {
+  const nc = await connectNats(globals());
+  try {
+    return await fn(nc);
+  } finally {
+    await nc.close();
+  }
+}
+
+program
+  .command('status')
+  .description('table of channels and their latest phase (from JetStream)')
+  .argument('[clinic]', 'only this clinic (needed with clinic credentials)')
+  .action(async (clinic?: string) => {
+    const clinicId = clinic === undefined ? undefined : parseTarget(clinic, false).clinicId;
+    const statuses = await withNats((nc) => latestStatuses(nc, clinicId));
+    if (globals().json) return console.log(JSON.stringify(statuses));
+    if (statuses.length === 0)
+      return console.log(
+        clinicId ? `no channels of ${clinicId} have reported yet` : 'no channels have reported yet',
+      );
+    console.log(table(STATUS_HEADERS, statuses.map(statusRow)));
+  });
+
+program
+  .command('qr')
+  .description('show the next QR code of a channel in the terminal, or its pairing code')
+  .argument('<clinic/channel>')
+  .option('--request', 'ask the worker to start pairing first', false)
+  .option('--phone <e164>', 'with --request: ask for a pairing code for this number instead of a QR')
+  .action(async (targetText: string, opts: { request: boolean; phone?: string }) => {
+    const target = parseTarget(targetText, true) as { clinicId: string; channelId: string };
+    await withNats(async (nc) => {
+      const next = nextPairingEvent(nc, target, Math.max(timeoutMs(), 60_000));
+      if (opts.request) {
+        const body = opts.phone ? { mode: 'code', phoneNumber: opts.phone } : { mode: 'qr' };
+        const reply = await requestCommand(nc, target, 'pair', body, timeoutMs());
+        if (!reply.ok) throw new CliError(`${reply.error.code}: ${reply.error.message}`);
+      }
+      const event = await next;
+      if (globals().json) return console.log(JSON.stringify(event));
+      if (event.type === 'code') {
+        console.log(`Pairing code for +${event.phoneNumber}: ${event.code}`);
+        console.log('On the phone: WhatsApp → Linked devices → Link with phone number.');
+      } else {
+        console.log(await renderQr(event.qr!));
+        console.log(
+          `QR ${event.attempt}/${event.maxAttempts} for ${target.clinicId}/${target.channelId}: scan it in WhatsApp → Linked devices.`,
+        );
+      }
+    });
+  });
+
+program
+  .command('events')
+  .description('tail the events of a clinic or of one channel (status, QR, messages, receipts)')
+  .argument('<clinic[/channel]>')
+  .option('--count <n>', 'stop after this many events')
+  .action(async (targetText: string, opts: { count?: string }) => {
+    const target = parseTarget(targetText, false);
+    const subject = target.channelId
+      ? channelSubjects(target.clinicId, target.channelId).all
+      : clinicWildcard(target.clinicId);
+    const limit = opts.count === undefined ? Infinity : Number(opts.count);
+    if (!(limit > 0)) throw new CliError('--count must be a positive number', 2);
+    const nc = await connectNats(globals());
+    const stop = () => void nc.close();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    let seen = 0;
+    const sub = nc.subscribe(subject);
+    // Subscription permission errors arrive asynchronously, on the connection's status stream.
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'error' && /permissions violation/i.test(String(s.data))) {
+          console.error(`wa: no permission to read ${subject}: your NATS credentials do not cover it`);
+          process.exitCode = 1;
+          stop();
+        }
+      }
+    })();
+    // Only once the server has the subscription is "listening" true: nothing published after it is missed.
+    await nc.flush();
+    if (!globals().json) console.error(`listening on ${subject} (Ctrl-C to stop)`);
+    for await (const m of sub) {
+      if (m.subject.includes('.cmd.')) continue; // other clients' requests, not events
+      const payload = m.json<Record<string, unknown>>();
+      console.log(
+        globals().json ? JSON.stringify({ subject: m.subject, ...payload }) : eventLine(m.subject, payload),
+      );
+      if (++seen >= limit) break;
+    }
+    await nc.close().catch(() => undefined);
+  });
+
+program
+  .command('send')
+  .description('send a text message from a channel')
+  .argument('<clinic/channel>')
+  .argument('<to>', 'E.164 phone number or user JID')
+  .argument('<text>')
+  .option('--idempotency-key <key>', 'retrying with the same key never sends twice (default: a new key)')
+  .action(async (targetText: string, to: string, text: string, opts: { idempotencyKey?: string }) => {
+    const target = parseTarget(targetText, true) as { clinicId: string; channelId: string };
+    const idempotencyKey = opts.idempotencyKey ?? randomUUID();
+    const reply = await withNats((nc) =>
+      requestCommand(nc, target, 'send', { idempotencyKey, to, text }, timeoutMs()),
+    );
+    printReply(reply, globals().json, (r) => `sent${r.id ? ` (message id ${String(r.id)})` : ''}`);
+  });
+
+program
+  .command('logout')
+  .description('unlink the channel from WhatsApp (a new QR scan is needed afterwards)')
+  .argument('<clinic/channel>')
+  .requiredOption('--yes', 'confirm: the device is logged out of WhatsApp')
+  .action(async (targetText: string) => {
+    const target = parseTarget(targetText, true) as { clinicId: string; channelId: string };
+    const reply = await withNats((nc) => requestCommand(nc, target, 'logout', {}, timeoutMs()));
+    printReply(reply, globals().json, () => `${target.clinicId}/${target.channelId} logged out`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CliError) {
+    console.error(`wa: ${err.message}`);
+    process.exitCode = err.exitCode;
+  } else {
+    console.error(`wa: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  }
+}
