@@ -15,5 +15,6 @@ if [[ "$which" == "all" ]]; then
   "$NODE24" node_modules/typescript/bin/tsc -p tsconfig.json --noEmit
   "$NODE24" node_modules/eslint/bin/eslint.js . --max-warnings=0
 fi
+# Jest arguments first: --selectProjects takes every word after it as a project name.
 exec "$NODE24" --experimental-vm-modules --disable-warning=ExperimentalWarning \
-  node_modules/jest/bin/jest.js "${projects[@]}" "$@"
+  node_modules/jest/bin/jest.js "$@" "${projects[@]}"
