@@ -1,0 +1,76 @@
+/**
+ * Envelope encryption's key side: a data key per channel, wrapped by KMS under the
+ * encryption context {clinic, channel}. KMS is asked once to create it (first start
+ * of a channel) and once per worker start to unwrap it, never per write.
+ */
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+
+export interface EncryptionContext {
+  clinic: string;
+  channel: string;
+}
+
+export interface DataKey {
+  plaintext: Uint8Array;
+  /** The wrapped key, safe to store: useless without KMS and the same context. */
+  wrapped: Uint8Array;
+}
+
+export interface DataKeyProvider {
+  /** Which key wraps the data keys (stored beside the wrapped key). */
+  readonly keyId: string;
+  generate(context: EncryptionContext): Promise<DataKey>;
+  unwrap(wrapped: Uint8Array, context: EncryptionContext): Promise<Uint8Array>;
+}
+
+export class KeyUnwrapError extends Error {
+  constructor(context: EncryptionContext, cause: unknown) {
+    super(
+      `KMS refused to decrypt the data key of ${context.clinic}/${context.channel}: ` +
+        `${(cause as Error)?.name ?? 'error'}: ${(cause as Error)?.message ?? String(cause)}. ` +
+        `The state was written under another key or encryption context, or this worker may not use the key.`,
+      { cause },
+    );
+    this.name = 'KeyUnwrapError';
+  }
+}
+
+export class KmsDataKeyProvider implements DataKeyProvider {
+  readonly keyId: string;
+  private readonly client: KMSClient;
+  /** Counted for the metrics (KMS calls per message must stay ~0). */
+  calls = 0;
+
+  constructor(keyId: string, config: KMSClientConfig) {
+    this.keyId = keyId;
+    this.client = new KMSClient(config);
+  }
+
+  async generate(context: EncryptionContext): Promise<DataKey> {
+    this.calls++;
+    const res = await this.client.send(
+      new GenerateDataKeyCommand({
+        KeyId: this.keyId,
+        KeySpec: 'AES_256',
+        EncryptionContext: { ...context },
+      }),
+    );
+    return { plaintext: res.Plaintext!, wrapped: res.CiphertextBlob! };
+  }
+
+  async unwrap(wrapped: Uint8Array, context: EncryptionContext): Promise<Uint8Array> {
+    this.calls++;
+    try {
+      const res = await this.client.send(
+        new DecryptCommand({ CiphertextBlob: wrapped, EncryptionContext: { ...context } }),
+      );
+      return res.Plaintext!;
+    } catch (err) {
+      throw new KeyUnwrapError(context, err);
+    }
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+}
