@@ -21,6 +21,8 @@ export default {
   // Servers are shared by all test files; two workers keep a 2-core machine busy
   // without starving the servers themselves.
   maxWorkers: 2,
+  // Integration tests wait on real servers and processes (a project-level testTimeout is ignored).
+  testTimeout: 120_000,
   projects: [
     {
       ...shared,
@@ -33,7 +35,6 @@ export default {
       ...shared,
       displayName: 'simulator',
       testMatch: ['<rootDir>/test/wa-sim/**/*.test.ts'],
-      testTimeout: 120_000,
     },
     {
       ...shared,
@@ -41,7 +42,6 @@ export default {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/harness/global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
-      testTimeout: 120_000,
     },
   ],
 };

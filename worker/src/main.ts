@@ -106,7 +106,7 @@ async function main(): Promise<number> {
 
   let auth;
   try {
-    auth = await openChannelState(config, logger, metrics);
+    auth = await openChannelState(config, logger, metrics, lease);
   } catch (err) {
     const { reason, message } = describeStateError(err);
     logger.error({ err, reason }, `cannot load the auth state: ${message}`);

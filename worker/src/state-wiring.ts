@@ -1,32 +1,132 @@
 /**
- * Adapter between the worker and the auth state store + lease (worker/src/state,
- * worker/src/lease — built separately). Everything the worker needs from them goes through the
- * two handles declared in runtime.ts.
- * TODO(state): wire to worker/src/state and worker/src/lease once their API lands.
+ * Adapter between the worker and its auth state store + lease (worker/src/auth-store).
+ * Everything the worker needs from them goes through the two handles declared in
+ * runtime.ts; this file builds them from the configuration.
  */
 import type { Logger } from 'pino';
+import { FencedError, StateIntegrityError, ChannelState } from './auth-store/channel-state.ts';
+import { UnreadableObjectError } from './auth-store/envelope.ts';
+import { KeyUnwrapError, KmsDataKeyProvider, type DataKeyProvider } from './auth-store/key-provider.ts';
+import { ChannelLease, LeaseLostError } from './auth-store/lease.ts';
+import { ObjectStoreError, S3ObjectStore, type ObjectStore } from './auth-store/object-store.ts';
 import type { WorkerConfig } from './config.ts';
 import type { Metrics } from './ops/metrics.ts';
 import type { AuthStateHandle, LeaseHandle } from './runtime.ts';
 
+/** How long a lease lasts without renewal. A stale worker stops writing within this. */
+const LEASE_TTL_MS = 15_000;
+
+export interface ChannelLeaseHandle extends LeaseHandle {
+  readonly lease: ChannelLease;
+  readonly store: ObjectStore;
+}
+
+function objectStore(config: WorkerConfig): S3ObjectStore {
+  return new S3ObjectStore(config.s3.bucket, {
+    region: config.s3.region,
+    forcePathStyle: config.s3.forcePathStyle,
+    ...(config.s3.endpoint ? { endpoint: config.s3.endpoint } : {}),
+    // Shorter than the lease: an append cannot land long after the lease was checked.
+    requestHandler: { requestTimeout: 5_000, connectionTimeout: 3_000 },
+  });
+}
+
+/** Counts KMS calls by operation and outcome (the target is one Decrypt per start). */
+function countedKeyProvider(inner: DataKeyProvider, metrics: Metrics): DataKeyProvider {
+  const count = async <T>(op: string, call: () => Promise<T>) => {
+    try {
+      const out = await call();
+      metrics.kmsCalls.inc({ op, outcome: 'ok' });
+      return out;
+    } catch (err) {
+      metrics.kmsCalls.inc({ op, outcome: 'error' });
+      throw err;
+    }
+  };
+  return {
+    keyId: inner.keyId,
+    generate: (context) => count('GenerateDataKey', () => inner.generate(context)),
+    unwrap: (wrapped, context) => count('Decrypt', () => inner.unwrap(wrapped, context)),
+  };
+}
+
 export async function acquireChannelLease(
-  _config: WorkerConfig,
-  _logger: Logger,
+  config: WorkerConfig,
+  logger: Logger,
   _metrics: Metrics,
-): Promise<LeaseHandle> {
-  throw new Error('the channel lease is not wired yet (worker/src/lease)');
+): Promise<ChannelLeaseHandle> {
+  const store = objectStore(config);
+  const lease = new ChannelLease(store, `${config.s3.prefix}/${config.clinicId}/${config.channelId}/`, {
+    holder: config.leaseHolder,
+    ttlMs: LEASE_TTL_MS,
+  });
+  await lease.acquire(undefined, (held) =>
+    logger.warn(
+      { holder: held.holder, until: new Date(held.expiresAt).toISOString() },
+      'waiting for the channel lease',
+    ),
+  );
+  logger.info({ epoch: lease.epoch }, 'channel lease acquired');
+  return {
+    lease,
+    store,
+    stillHeld: () => lease.stillHeld(),
+    renewing: () => lease.renewing(),
+    release: () => lease.release(),
+    onLost: (listener) => lease.onLost(listener),
+  };
 }
 
 export async function openChannelState(
-  _config: WorkerConfig,
-  _logger: Logger,
-  _metrics: Metrics,
+  config: WorkerConfig,
+  logger: Logger,
+  metrics: Metrics,
+  leaseHandle: LeaseHandle,
 ): Promise<AuthStateHandle> {
-  throw new Error('the auth state store is not wired yet (worker/src/state)');
+  const { lease, store } = leaseHandle as ChannelLeaseHandle;
+  const keyProvider = countedKeyProvider(
+    new KmsDataKeyProvider(config.kms.keyId, {
+      region: config.kms.region,
+      ...(config.kms.endpoint ? { endpoint: config.kms.endpoint } : {}),
+    }),
+    metrics,
+  );
+  const state = new ChannelState({
+    store,
+    keyProvider,
+    lease,
+    prefix: config.s3.prefix,
+    clinic: config.clinicId,
+    channel: config.channelId,
+    keepJournalMs: 2 * LEASE_TTL_MS,
+    onCompactionError: (err) => logger.warn({ err }, 'state compaction failed (will retry later)'),
+  });
+  await state.open();
+  return {
+    current: () => ({ creds: state.creds, keys: state.keys }),
+    saveCreds: () => state.saveCreds(),
+    isFencingError: (err) => state.isFencingError(err),
+    isRegistered: () => state.isRegistered(),
+    flush: () => state.flush(),
+    quarantine: async (reason) => {
+      const where = await state.quarantine(reason);
+      logger.warn({ reason, where }, 'auth state quarantined; starting over with fresh credentials');
+    },
+    erase: async (reason) => {
+      await state.erase();
+      logger.warn({ reason }, 'auth state erased; starting over with fresh credentials');
+    },
+    healthy: () => state.healthy(),
+  };
 }
 
 /** A short machine-readable reason and a human message for a failure to load the state. */
 export function describeStateError(err: unknown): { reason: string; message: string } {
   const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof KeyUnwrapError) return { reason: 'DataKeyUndecryptable', message };
+  if (err instanceof UnreadableObjectError) return { reason: 'StateObjectUnreadable', message };
+  if (err instanceof StateIntegrityError) return { reason: 'StateInconsistent', message };
+  if (err instanceof FencedError || err instanceof LeaseLostError) return { reason: 'LeaseLost', message };
+  if (err instanceof ObjectStoreError) return { reason: 'StoreUnavailable', message };
   return { reason: 'StateUnreadable', message };
 }
