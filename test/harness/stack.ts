@@ -33,13 +33,27 @@ export interface RunningStack {
   stop(): Promise<void>;
 }
 
-/** Builds every binary that is missing (one at a time: each Go build already uses every core). */
-export async function ensureAllBinaries(log: (line: string) => void): Promise<Binaries> {
+/** Which binaries each server choice needs (the demo needs no Kubernetes). */
+const NEEDS: Record<ServerChoice, ServerKey[]> = {
+  nats: ['natsServer'],
+  s3: ['minio'],
+  kms: ['localKms'],
+  kube: ['etcd', 'kubeApiserver', 'kubeControllerManager', 'kubectl', 'helm'],
+};
+
+/**
+ * Builds every missing binary of the chosen servers (one at a time: each Go build
+ * already uses every core). With every server chosen, the test tools come too.
+ */
+export async function ensureAllBinaries(
+  log: (line: string) => void,
+  choice: readonly ServerChoice[] = ALL_SERVERS,
+): Promise<Binaries> {
   const bins = {} as Binaries;
-  for (const key of Object.keys(SERVERS) as ServerKey[]) {
+  for (const key of [...new Set(choice.flatMap((c) => NEEDS[c]))]) {
     bins[key] = await ensureServerBinary(SERVERS[key], log);
   }
-  bins.hadolint = await ensureHadolint(log);
+  if (choice.length === ALL_SERVERS.length) bins.hadolint = await ensureHadolint(log);
   return bins;
 }
 
@@ -51,7 +65,7 @@ export async function startStack(
   log: (line: string) => void,
   choice: readonly ServerChoice[] = ALL_SERVERS,
 ): Promise<RunningStack> {
-  const bins = await ensureAllBinaries(log);
+  const bins = await ensureAllBinaries(log, choice);
   const workDir = await mkdtemp(join(tmpdir(), 'wa-stack-'));
   const processes: ManagedProcess[] = [];
   const stop = async () => {

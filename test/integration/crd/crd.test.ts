@@ -107,6 +107,20 @@ describe('the WhatsAppChannel CRD on a real API server', () => {
     });
   });
 
+  test('the example manifests in deploy/examples are accepted (server dry run)', async () => {
+    for (const name of ['clinic-a', 'clinic-b'])
+      await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+    for (const example of ['channel-qr.yaml', 'channel-code.yaml']) {
+      const { stdout } = await kubectl(
+        'apply',
+        '--dry-run=server',
+        '-f',
+        join(repoRoot, 'deploy', 'examples', example),
+      );
+      expect(stdout).toMatch(/whatsappchannel\.whatsapp\.clinic\.dev\/\S+ created \(server dry run\)/);
+    }
+  });
+
   test('clinicId and channelId cannot be changed after creation', async () => {
     await apply(channel('fixed', { clinicId: 'clinic-a', channelId: 'fixed' }));
     for (const [field, value] of [
