@@ -5,14 +5,7 @@ import { promisify } from 'node:util';
 import { KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
-import {
-  API_VERSION,
-  CRD_NAME,
-  FINALIZER,
-  KIND,
-  LABELS,
-  channelSubjects,
-} from '../../../contract/index.ts';
+import { API_VERSION, CRD_NAME, FINALIZER, KIND, LABELS, channelSubjects } from '../../../contract/index.ts';
 import { parseOperatorConfig } from '../../../operator/src/config.ts';
 import { startController, type Controller } from '../../../operator/src/controller.ts';
 import { repoRoot } from '../../harness/paths.ts';
