@@ -18,6 +18,9 @@ export interface OperatorConfig {
   kms: { keyId: string; endpoint: string | undefined };
   /** Extra environment for workers (e.g. the simulator's URL in tests). */
   workerExtraEnv: Record<string, string>;
+  /** Logout policy: attempts at each step before giving up and releasing the finalizer. */
+  deletionAttempts: number;
+  logoutTimeoutMs: number;
   resyncSeconds: number;
   concurrency: number;
   httpPort: number;
@@ -83,6 +86,8 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv): ConfigResult {
       endpoint: text('WA_KMS_ENDPOINT'),
     },
     workerExtraEnv: extra,
+    deletionAttempts: int('WA_DELETION_ATTEMPTS', 5, 1, 100),
+    logoutTimeoutMs: int('WA_LOGOUT_TIMEOUT_SECONDS', 10, 1, 300) * 1000,
     resyncSeconds: int('WA_RESYNC_SECONDS', 300, 10, 86_400),
     concurrency: int('WA_RECONCILE_CONCURRENCY', 8, 1, 256),
     httpPort: int('WA_HTTP_PORT', 8080, 1, 65_535),

@@ -73,6 +73,8 @@ export async function startController(
         }),
       defaults: config.s3,
       logger,
+      maxAttempts: config.deletionAttempts,
+      timeoutMs: config.logoutTimeoutMs,
     }),
     onWrite: (what) => writes.set(what, (writes.get(what) ?? 0) + 1),
   });

@@ -17,6 +17,7 @@ export class LogoutAndErase implements DeletionPolicyRunner {
   private readonly defaults: { bucket: string; prefix: string };
   private readonly logger: Logger;
   private readonly maxAttempts: number;
+  private readonly timeoutMs: number;
 
   constructor(o: {
     nc: NatsConnection;
@@ -24,12 +25,14 @@ export class LogoutAndErase implements DeletionPolicyRunner {
     defaults: { bucket: string; prefix: string };
     logger: Logger;
     maxAttempts?: number;
+    timeoutMs?: number;
   }) {
     this.nc = o.nc;
     this.store = o.store;
     this.defaults = o.defaults;
     this.logger = o.logger;
     this.maxAttempts = o.maxAttempts ?? 5;
+    this.timeoutMs = o.timeoutMs ?? 10_000;
   }
 
   logout(channel: WhatsAppChannel): Promise<void> {
@@ -80,7 +83,7 @@ export class LogoutAndErase implements DeletionPolicyRunner {
   private async requestLogout(clinicId: string, channelId: string): Promise<void> {
     try {
       const reply = await this.nc.request(channelSubjects(clinicId, channelId).command('logout'), '{"v":1}', {
-        timeout: 10_000,
+        timeout: this.timeoutMs,
       });
       const body = reply.json<{ ok: boolean; error?: { code: string; message: string } }>();
       if (!body.ok && body.error?.code !== 'NotConnected')
