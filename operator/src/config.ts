@@ -26,6 +26,8 @@ export interface OperatorConfig {
   httpPort: number;
   leaseHolder: string;
   leaseNamespace: string;
+  /** Leader election: a standby takes over this long after the leader stops renewing. */
+  leaderLeaseMs: number;
 }
 
 export type ConfigResult = { ok: true; config: OperatorConfig } | { ok: false; errors: string[] };
@@ -93,6 +95,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv): ConfigResult {
     httpPort: int('WA_HTTP_PORT', 8080, 1, 65_535),
     leaseHolder: text('POD_NAME') ?? text('HOSTNAME') ?? `operator-${process.pid}`,
     leaseNamespace: text('POD_NAMESPACE') ?? 'default',
+    leaderLeaseMs: int('WA_LEADER_LEASE_SECONDS', 15, 2, 300) * 1000,
   };
   return errors.length ? { ok: false, errors } : { ok: true, config };
 }

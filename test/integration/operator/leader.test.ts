@@ -1,0 +1,110 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { API_VERSION, CRD_NAME, KIND } from '../../../contract/index.ts';
+import { repoRoot } from '../../harness/paths.ts';
+import { testStack } from '../../harness/stack.ts';
+
+/** Two real operator processes against the real API server: one leads, the other takes over when it dies. */
+const run = promisify(execFile);
+const stack = testStack();
+const ns = `lead-${Date.now().toString(36)}`;
+const kubectl = (...args: string[]) =>
+  run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
+const children: ChildProcess[] = [];
+
+function startOperator(name: string) {
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'operator/src/main.ts')],
+    {
+      env: {
+        PATH: process.env.PATH,
+        KUBECONFIG: stack.kube.kubeconfig,
+        POD_NAME: name,
+        POD_NAMESPACE: ns,
+        WA_WATCH_NAMESPACE: ns,
+        NATS_URL: stack.nats.url,
+        WA_WORKER_IMAGE: 'worker:test',
+        WA_S3_BUCKET: 'wa-state',
+        WA_KMS_KEY_ID: 'alias/wa',
+        WA_LEADER_LEASE_SECONDS: '4',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let logs = '';
+  child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
+  children.push(child);
+  return { child, logs: () => logs };
+}
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  ms = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+async function channel(name: string) {
+  const file = join(stack.workDir, `${ns}-${name}.json`);
+  await writeFile(
+    file,
+    JSON.stringify({
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name, namespace: ns },
+      spec: { clinicId: 'clinic-l', channelId: name },
+    }),
+  );
+  await kubectl('apply', '-f', file);
+}
+const podExists = (name: string) => async () =>
+  (await kubectl('get', 'pod', `wa-${name}`, '-n', ns, '-o', 'name')).stdout.trim() === `pod/wa-${name}`;
+
+beforeAll(async () => {
+  await kubectl('apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds'));
+  await kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`);
+  await kubectl('create', 'namespace', ns);
+  await kubectl('create', 'serviceaccount', 'whatsapp-worker', '-n', ns);
+});
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+test('only the leader reconciles; when it is killed the standby takes over within the lease duration', async () => {
+  const a = startOperator('operator-a');
+  await eventually('operator-a to lead', async () => a.logs().includes('became the leader'));
+  const b = startOperator('operator-b');
+  await eventually('operator-b to wait', async () => b.logs().includes('waiting to become the leader'));
+
+  await channel('one');
+  await eventually('the leader to create the pod', podExists('one'));
+  const lease = JSON.parse(
+    (await kubectl('get', 'lease', 'whatsapp-operator-leader', '-n', ns, '-o', 'json')).stdout,
+  );
+  expect(lease.spec.holderIdentity).toBe('operator-a');
+  expect(lease.spec.renewTime).toMatch(/\.\d{6}Z$/); // MicroTime
+  expect(b.logs()).not.toContain('became the leader');
+
+  a.child.kill('SIGKILL');
+  const killedAt = Date.now();
+  await eventually('operator-b to lead', async () => b.logs().includes('became the leader'), 30_000);
+  expect(Date.now() - killedAt).toBeLessThan(15_000);
+  await channel('two');
+  await eventually('the new leader to create the pod', podExists('two'));
+  const after = JSON.parse(
+    (await kubectl('get', 'lease', 'whatsapp-operator-leader', '-n', ns, '-o', 'json')).stdout,
+  );
+  expect(after.spec).toMatchObject({ holderIdentity: 'operator-b', leaseTransitions: 1 });
+  // Nothing was duplicated: still exactly one pod per channel.
+  const pods = (await kubectl('get', 'pods', '-n', ns, '-o', 'name')).stdout.trim().split('\n').sort();
+  expect(pods).toEqual(['pod/wa-one', 'pod/wa-two']);
+});
