@@ -13,6 +13,7 @@ import { KubeClient } from './kube-client.ts';
 import { keyOf, ResourceCache } from './resource-cache.ts';
 import { Reconciler } from './reconciler.ts';
 import { WorkQueue } from './work-queue.ts';
+import { createOperatorMetrics, type OperatorMetrics } from './metrics.ts';
 import { WorkerReports } from './worker-reports.ts';
 
 export interface Controller {
@@ -20,6 +21,7 @@ export interface Controller {
   pods: ResourceCache<V1Pod>;
   queue: WorkQueue;
   writes: Map<string, number>;
+  metrics: OperatorMetrics;
   stop(): void;
 }
 
@@ -33,7 +35,19 @@ export async function startController(
   const ns = config.watchNamespace;
   const writes = new Map<string, number>();
   // The handler runs only after start-up, when the reconciler below exists.
-  const queue = new WorkQueue((key) => reconciler.reconcile(key), config.concurrency);
+  const queue = new WorkQueue(async (key) => {
+    const end = metrics.duration.startTimer();
+    try {
+      const result = await reconciler.reconcile(key);
+      metrics.reconciles.inc({ outcome: 'ok' });
+      return result;
+    } catch (err) {
+      metrics.reconciles.inc({ outcome: 'error' });
+      throw err;
+    } finally {
+      end();
+    }
+  }, config.concurrency);
   const enqueue = (key: string) => queue.add(key);
 
   const channels = new ResourceCache<WhatsAppChannel>({
@@ -57,6 +71,10 @@ export async function startController(
     resyncMs: config.resyncSeconds * 1000,
   });
   const reports = new WorkerReports();
+  const metrics = createOperatorMetrics(
+    () => channels.values(),
+    () => queue.depth,
+  );
   const reconciler = new Reconciler({
     config,
     kube,
@@ -76,7 +94,10 @@ export async function startController(
       maxAttempts: config.deletionAttempts,
       timeoutMs: config.logoutTimeoutMs,
     }),
-    onWrite: (what) => writes.set(what, (writes.get(what) ?? 0) + 1),
+    onWrite: (what) => {
+      writes.set(what, (writes.get(what) ?? 0) + 1);
+      metrics.writes.inc({ kind: what });
+    },
   });
   queue.onError = (key, err) =>
     logger.warn({ key, err: String(err) }, 'reconcile failed; retrying with backoff');
@@ -93,6 +114,7 @@ export async function startController(
     pods,
     queue,
     writes,
+    metrics,
     stop: () => {
       queue.stop();
       channels.stop();

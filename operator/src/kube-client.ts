@@ -95,6 +95,35 @@ export class KubeClient {
     );
   }
 
+  /** A core/v1 Event on the channel, for `kubectl describe wac` and event exporters. */
+  async emitEvent(
+    channel: WhatsAppChannel,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const now = new Date();
+    await this.objects.create({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${channel.metadata.name}.`, namespace: channel.metadata.namespace },
+      involvedObject: {
+        apiVersion: API_VERSION,
+        kind: KIND,
+        name: channel.metadata.name,
+        namespace: channel.metadata.namespace,
+        uid: channel.metadata.uid,
+      },
+      reason,
+      message: message.slice(0, 1024),
+      type,
+      source: { component: FIELD_MANAGER },
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    } as KubernetesObject);
+  }
+
   async applyStatus(channel: WhatsAppChannel, status: WhatsAppChannelStatus): Promise<void> {
     await this.status.patch(
       {

@@ -9,6 +9,7 @@ import pino from 'pino';
 import { parseOperatorConfig } from './config.ts';
 import { startController, type Controller } from './controller.ts';
 import { LeaderElector } from './leader.ts';
+import { startOperatorHttp } from './http.ts';
 
 const parsed = parseOperatorConfig(process.env);
 if (!parsed.ok) {
@@ -41,6 +42,12 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
+// Health answers from the start: a standby is alive and ready, just not leading.
+await startOperatorHttp(
+  config.httpPort,
+  () => controller === undefined || (controller.channels.synced() && controller.pods.synced()),
+  () => controller?.metrics.registry,
+);
 logger.info('waiting to become the leader');
 await elector.acquire();
 if (!stopping) {

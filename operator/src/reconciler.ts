@@ -115,6 +115,14 @@ export class Reconciler {
     if (statusDiffers(channel.status, status)) {
       write('status');
       await this.d.kube.applyStatus(channel, status);
+      if (status.phase !== channel.status?.phase) {
+        // An Event per phase transition; losing one is not worth failing the reconcile.
+        write('event');
+        const type = status.phase === 'Error' ? 'Warning' : 'Normal';
+        await this.d.kube
+          .emitEvent(channel, type, status.phase ?? 'Pending', status.message ?? '')
+          .catch(() => undefined);
+      }
     }
     return requeue === undefined ? undefined : { requeueAfterMs: requeue };
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { API_VERSION, CRD_NAME, KIND } from '../../../contract/index.ts';
 import { repoRoot } from '../../harness/paths.ts';
+import { freePort } from '../../harness/ports.ts';
 import { testStack } from '../../harness/stack.ts';
 
 /** Two real operator processes against the real API server: one leads, the other takes over when it dies. */
@@ -14,7 +15,8 @@ const kubectl = (...args: string[]) =>
   run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
 const children: ChildProcess[] = [];
 
-function startOperator(name: string) {
+async function startOperator(name: string) {
+  const port = await freePort();
   const child = spawn(
     process.execPath,
     ['--disable-warning=ExperimentalWarning', join(repoRoot, 'operator/src/main.ts')],
@@ -30,6 +32,7 @@ function startOperator(name: string) {
         WA_S3_BUCKET: 'wa-state',
         WA_KMS_KEY_ID: 'alias/wa',
         WA_LEADER_LEASE_SECONDS: '4',
+        WA_HTTP_PORT: String(port),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -38,7 +41,7 @@ function startOperator(name: string) {
   child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
   children.push(child);
-  return { child, logs: () => logs };
+  return { child, logs: () => logs, url: `http://127.0.0.1:${port}` };
 }
 async function eventually<T>(
   what: string,
@@ -80,9 +83,9 @@ afterAll(() => {
 });
 
 test('only the leader reconciles; when it is killed the standby takes over within the lease duration', async () => {
-  const a = startOperator('operator-a');
+  const a = await startOperator('operator-a');
   await eventually('operator-a to lead', async () => a.logs().includes('became the leader'));
-  const b = startOperator('operator-b');
+  const b = await startOperator('operator-b');
   await eventually('operator-b to wait', async () => b.logs().includes('waiting to become the leader'));
 
   await channel('one');
@@ -93,6 +96,11 @@ test('only the leader reconciles; when it is killed the standby takes over withi
   expect(lease.spec.holderIdentity).toBe('operator-a');
   expect(lease.spec.renewTime).toMatch(/\.\d{6}Z$/); // MicroTime
   expect(b.logs()).not.toContain('became the leader');
+  // Both are live and ready (the standby waits healthily); the leader's metrics show its work.
+  for (const op of [a, b]) expect((await fetch(`${op.url}/readyz`)).status).toBe(200);
+  const metrics = await (await fetch(`${a.url}/metrics`)).text();
+  expect(metrics).toMatch(/wa_operator_reconciles_total\{outcome="ok"\} [1-9]/);
+  expect(metrics).toMatch(/wa_operator_api_writes_total\{kind="pod-create"\} 1/);
 
   a.child.kill('SIGKILL');
   const killedAt = Date.now();

@@ -191,6 +191,15 @@ describe('operator on a real API server', () => {
     expect(stdout.split('\n')[1]).toMatch(
       /front-desk\s+clinic-a\s+front-desk\s+Connected\s+True\s+5511987654321:1@s\.whatsapp\.net/,
     );
+    // Each phase transition is a Kubernetes Event on the channel.
+    const events = await eventually('the Events', async () => {
+      const list = (await getJson('events', '--field-selector', 'involvedObject.name=front-desk'))
+        .items as Array<{ reason: string }>;
+      return list.some((e) => e.reason === 'Connected') && list;
+    });
+    expect(events.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['Pending', 'QRRequired', 'Connected']),
+    );
     // A report from another (old) pod does not change the status.
     nc.publish(
       channelSubjects('clinic-a', 'front-desk').status,
