@@ -22,11 +22,13 @@ export class ManagedProcess {
   private readonly child: ChildProcess;
   readonly name: string;
   readonly logFile: string;
+  private readonly options: StartOptions;
 
-  private constructor(child: ChildProcess, name: string, logFile: string) {
+  private constructor(child: ChildProcess, options: StartOptions) {
     this.child = child;
-    this.name = name;
-    this.logFile = logFile;
+    this.name = options.name;
+    this.logFile = options.logFile;
+    this.options = options;
     child.on('exit', (code, signal) => {
       this.exited = true;
       this.exitCode = code ?? (signal ? 128 : 1);
@@ -52,7 +54,7 @@ export class ManagedProcess {
     });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
-    const managed = new ManagedProcess(child, options.name, options.logFile);
+    const managed = new ManagedProcess(child, options);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (err) =>
@@ -83,6 +85,12 @@ export class ManagedProcess {
   async logTail(lines = 20): Promise<string> {
     const text = await readFile(this.logFile, 'utf8').catch(() => '');
     return text.split('\n').slice(-lines).join('\n');
+  }
+
+  /** Stops the process and starts it again with the same arguments (same port, same data). */
+  async restart(): Promise<ManagedProcess> {
+    await this.stop();
+    return ManagedProcess.start(this.options);
   }
 
   /** SIGTERM to the process group, SIGKILL after `graceMs`. Resolves when the process is gone. */
