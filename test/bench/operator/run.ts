@@ -83,6 +83,7 @@ try {
 
   // The operator: apply N channels, wait for N pods and N statuses.
   const nc = await connect({ servers: nats.url });
+  global.gc?.();
   const heapBefore = process.memoryUsage();
   const controller = await startController(kc, parsed.config, nc, pino({ level: 'silent' }));
   const list = {

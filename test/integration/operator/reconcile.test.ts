@@ -287,6 +287,50 @@ describe('operator on a real API server', () => {
     await eventually('the pod again', async () => (await workerPods()).length === 1);
   });
 
+  test('a crash-looping worker shows up in the conditions with the reason', async () => {
+    const pod = await eventually('the pod', async () =>
+      (await workerPods()).find((p) => !p.metadata?.deletionTimestamp),
+    );
+    // Play the kubelet: the container keeps crashing.
+    const status = {
+      status: {
+        phase: 'Running',
+        containerStatuses: [
+          {
+            name: 'worker',
+            image: 'registry.example/whatsapp-worker:test',
+            imageID: '',
+            ready: false,
+            restartCount: 6,
+            state: {
+              waiting: { reason: 'CrashLoopBackOff', message: 'back-off 5m0s restarting failed container' },
+            },
+          },
+        ],
+      },
+    };
+    await kubectl(
+      'patch',
+      'pod',
+      pod.metadata!.name!,
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify(status),
+    );
+    const s = await eventually('WorkerRunning=False/CrashLoopBackOff', async () => {
+      const st = (await getJson('wac', 'front-desk')).status;
+      const wr = st?.conditions?.find((c: { type: string }) => c.type === 'WorkerRunning');
+      return wr?.reason === 'CrashLoopBackOff' && st;
+    });
+    expect(s.conditions.find((c: { type: string }) => c.type === 'Stalled')).toMatchObject({
+      status: 'True',
+      reason: 'CrashLoopBackOff',
+    });
+  });
+
   test('deleting a channel with the Retain policy releases the finalizer and its pod goes', async () => {
     await kubectl('delete', 'wac', 'front-desk', '-n', ns, '--timeout=60s');
     await eventually('the channel gone', async () => (await getJson('wac')).items.length === 0);
