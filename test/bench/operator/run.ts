@@ -108,6 +108,15 @@ try {
   global.gc?.();
   const heapAfter = process.memoryUsage();
   const writes = () => [...controller.writes.values()].reduce((a, b) => a + b, 0);
+  // Converged = the queue is empty and no write happened for 5 s (status of every channel is
+  // written before the pod events that follow it are all processed).
+  for (let last = -1, quietSince = Date.now(); ; await new Promise((r) => setTimeout(r, 250))) {
+    if (writes() !== last || controller.queue.depth > 0) {
+      last = writes();
+      quietSince = Date.now();
+    } else if (Date.now() - quietSince > 5_000) break;
+  }
+  const settledMs = performance.now() - t - 5_000;
   const writesAtSettle = writes();
 
   // Steady state: nothing changes; a relist (as after a dropped watch) must not cause writes either.
@@ -131,6 +140,7 @@ try {
       `${(podsMs / 1000).toFixed(1)} s (${(podsMs / baselineMs).toFixed(2)}x baseline)`,
     ],
     [`operator: apply → ${N} statuses written`, `${(statusMs / 1000).toFixed(1)} s`],
+    [`operator: apply → converged (queue empty, no more writes)`, `${(settledMs / 1000).toFixed(1)} s`],
     ['API writes per channel (finalizer, pod, status, event)', (writesAtSettle / N).toFixed(2)],
     [
       `heap growth at ${N} channels (in-process controller)`,
