@@ -6,14 +6,15 @@ import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
-import { API_VERSION, CRD_NAME, KIND } from '../../../contract/index.ts';
+import { API_VERSION, KIND } from '../../../contract/index.ts';
 import { parseOperatorConfig } from '../../../operator/src/config.ts';
 import { startController, type Controller } from '../../../operator/src/controller.ts';
-import { repoRoot } from '../../harness/paths.ts';
 import type { ManagedProcess } from '../../harness/process.ts';
 import { startEtcd } from '../../harness/servers/etcd.ts';
 import { startKubernetes } from '../../harness/servers/kubernetes.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
+import { prepareNamespace } from './fixtures.ts';
 
 /**
  * A control plane of its own (so restarting it disturbs no other test): the operator
@@ -28,19 +29,6 @@ let controller: Controller | undefined;
 let nc: NatsConnection | undefined;
 const kubectl = (...args: string[]) => run(stack.bins.kubectl, ['--kubeconfig', kubeconfig, ...args]);
 
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 async function channel(name: string) {
   const file = join(stack.workDir, `restart-${name}-${Date.now()}.json`);
   await writeFile(
@@ -73,10 +61,7 @@ beforeAll(async () => {
   );
   processes = [...kube.processes, etcd.process];
   kubeconfig = kube.info.kubeconfig;
-  await kubectl('apply', '--server-side', '-f', join(repoRoot, 'crds'));
-  await kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`);
-  await kubectl('create', 'namespace', ns);
-  await kubectl('create', 'serviceaccount', 'whatsapp-worker', '-n', ns);
+  await prepareNamespace(kubectl, ns);
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   nc = await connect({ servers: stack.nats.url });

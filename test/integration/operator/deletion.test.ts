@@ -7,12 +7,13 @@ import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
-import { API_VERSION, CRD_NAME, KIND, channelSubjects } from '../../../contract/index.ts';
+import { API_VERSION, KIND, channelSubjects } from '../../../contract/index.ts';
 import { parseOperatorConfig } from '../../../operator/src/config.ts';
 import { startController, type Controller } from '../../../operator/src/controller.ts';
-import { repoRoot } from '../../harness/paths.ts';
 import { startNats } from '../../harness/servers/nats.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
+import { prepareNamespace } from './fixtures.ts';
 import { realStorage } from '../auth-store/fixtures.ts';
 
 /** Deletion policies, with the real API server, MinIO and NATS (including NATS going away). */
@@ -26,25 +27,8 @@ kc.loadFromFile(stack.kube.kubeconfig);
 process.env.AWS_ACCESS_KEY_ID = stack.s3.accessKeyId;
 process.env.AWS_SECRET_ACCESS_KEY = stack.s3.secretAccessKey;
 
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 async function setUp(ns: string, natsUrl: string) {
-  await kubectl('apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds'));
-  await kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`);
-  await kubectl('create', 'namespace', ns);
-  await kubectl('create', 'serviceaccount', 'whatsapp-worker', '-n', ns);
+  await prepareNamespace(kubectl, ns);
   const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   const parsed = parseOperatorConfig({
     WA_WATCH_NAMESPACE: ns,

@@ -2,10 +2,12 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { API_VERSION, CRD_NAME, KIND } from '../../../contract/index.ts';
+import { API_VERSION, KIND } from '../../../contract/index.ts';
 import { repoRoot } from '../../harness/paths.ts';
 import { freePort } from '../../harness/ports.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
+import { prepareNamespace } from './fixtures.ts';
 
 /** Two real operator processes against the real API server: one leads, the other takes over when it dies. */
 const run = promisify(execFile);
@@ -43,19 +45,6 @@ async function startOperator(name: string) {
   children.push(child);
   return { child, logs: () => logs, url: `http://127.0.0.1:${port}` };
 }
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 async function channel(name: string) {
   const file = join(stack.workDir, `${ns}-${name}.json`);
   await writeFile(
@@ -73,10 +62,7 @@ const podExists = (name: string) => async () =>
   (await kubectl('get', 'pod', `wa-${name}`, '-n', ns, '-o', 'name')).stdout.trim() === `pod/wa-${name}`;
 
 beforeAll(async () => {
-  await kubectl('apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds'));
-  await kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`);
-  await kubectl('create', 'namespace', ns);
-  await kubectl('create', 'serviceaccount', 'whatsapp-worker', '-n', ns);
+  await prepareNamespace(kubectl, ns);
 });
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');

@@ -5,11 +5,12 @@ import { promisify } from 'node:util';
 import { KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
-import { API_VERSION, CRD_NAME, FINALIZER, KIND, LABELS, channelSubjects } from '../../../contract/index.ts';
+import { API_VERSION, FINALIZER, KIND, LABELS, channelSubjects } from '../../../contract/index.ts';
 import { parseOperatorConfig } from '../../../operator/src/config.ts';
 import { startController, type Controller } from '../../../operator/src/controller.ts';
-import { repoRoot } from '../../harness/paths.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
+import { prepareNamespace } from './fixtures.ts';
 
 /**
  * The operator's controller against the real kube-apiserver (+ etcd + controller
@@ -33,25 +34,6 @@ async function applyJson(obj: object): Promise<void> {
 }
 const getJson = async (...args: string[]) =>
   JSON.parse((await kubectl('get', ...args, '-n', ns, '-o', 'json')).stdout);
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  ms = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 const channel = (name: string, spec: Record<string, unknown>) => ({
   apiVersion: API_VERSION,
   kind: KIND,
@@ -62,12 +44,8 @@ const workerPods = async () =>
   (await getJson('pods', '-l', `${LABELS.managedBy}=whatsapp-operator`)).items as V1Pod[];
 
 beforeAll(async () => {
-  await kubectl('apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds'));
-  await kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`);
   // A clinic namespace as the examples make it: PodSecurity "restricted" enforced.
-  await kubectl('create', 'namespace', ns);
-  await kubectl('label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=restricted');
-  await kubectl('create', 'serviceaccount', 'whatsapp-worker', '-n', ns);
+  await prepareNamespace(kubectl, ns, ['pod-security.kubernetes.io/enforce=restricted']);
   nc = await connect({ servers: stack.nats.url });
   const parsed = parseOperatorConfig({
     WA_WATCH_NAMESPACE: ns,
