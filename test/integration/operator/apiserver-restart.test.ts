@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
-import { API_VERSION, KIND } from '../../../contract/index.ts';
 import { parseOperatorConfig } from '../../../operator/src/config.ts';
 import { startController, type Controller } from '../../../operator/src/controller.ts';
 import type { ManagedProcess } from '../../harness/process.ts';
@@ -14,7 +13,7 @@ import { startEtcd } from '../../harness/servers/etcd.ts';
 import { startKubernetes } from '../../harness/servers/kubernetes.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
-import { prepareNamespace } from './fixtures.ts';
+import { applyChannel, prepareNamespace } from './fixtures.ts';
 
 /**
  * A control plane of its own (so restarting it disturbs no other test): the operator
@@ -29,19 +28,7 @@ let controller: Controller | undefined;
 let nc: NatsConnection | undefined;
 const kubectl = (...args: string[]) => run(stack.bins.kubectl, ['--kubeconfig', kubeconfig, ...args]);
 
-async function channel(name: string) {
-  const file = join(stack.workDir, `restart-${name}-${Date.now()}.json`);
-  await writeFile(
-    file,
-    JSON.stringify({
-      apiVersion: API_VERSION,
-      kind: KIND,
-      metadata: { name, namespace: ns },
-      spec: { clinicId: 'clinic-r', channelId: name },
-    }),
-  );
-  await kubectl('apply', '-f', file);
-}
+const channel = (name: string) => applyChannel(kubectl, stack.workDir, ns, name, { clinicId: 'clinic-r' });
 const podNames = async () =>
   (
     await kubectl('get', 'pods', '-n', ns, '-o', 'jsonpath={range .items[*]}{.metadata.name}{"\\n"}{end}')

@@ -1,19 +1,18 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
-import { API_VERSION, KIND, channelSubjects } from '../../../contract/index.ts';
+import { channelSubjects } from '../../../contract/index.ts';
 import { parseOperatorConfig } from '../../../operator/src/config.ts';
 import { startController, type Controller } from '../../../operator/src/controller.ts';
 import { startNats } from '../../harness/servers/nats.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
-import { prepareNamespace } from './fixtures.ts';
+import { applyChannel, prepareNamespace } from './fixtures.ts';
 import { realStorage } from '../auth-store/fixtures.ts';
 
 /** Deletion policies, with the real API server, MinIO and NATS (including NATS going away). */
@@ -46,17 +45,7 @@ async function setUp(ns: string, natsUrl: string) {
 }
 
 async function createChannel(ns: string, name: string, clinicId: string) {
-  const file = join(stack.workDir, `${ns}-${name}.json`);
-  await writeFile(
-    file,
-    JSON.stringify({
-      apiVersion: API_VERSION,
-      kind: KIND,
-      metadata: { name, namespace: ns },
-      spec: { clinicId, channelId: name, deletionPolicy: 'Logout' },
-    }),
-  );
-  await kubectl('apply', '-f', file);
+  await applyChannel(kubectl, stack.workDir, ns, name, { clinicId, deletionPolicy: 'Logout' });
   await eventually('the finalizer and pod', async () => {
     const { stdout } = await kubectl('get', 'pods', '-n', ns, '-o', 'name');
     return stdout.includes(`pod/wa-${name}`);

@@ -1,5 +1,6 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CRD_NAME } from '../../../contract/index.ts';
+import { API_VERSION, CRD_NAME, KIND } from '../../../contract/index.ts';
 import { repoRoot } from '../../harness/paths.ts';
 
 type Kubectl = (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
@@ -11,4 +12,25 @@ export async function prepareNamespace(kubectl: Kubectl, ns: string, labels: str
   await kubectl('create', 'namespace', ns);
   if (labels.length) await kubectl('label', 'namespace', ns, ...labels);
   await kubectl('create', 'serviceaccount', 'whatsapp-worker', '-n', ns);
+}
+
+/** Applies a WhatsAppChannel named `name` (its channelId too) with kubectl, as a user would. */
+export async function applyChannel(
+  kubectl: Kubectl,
+  workDir: string,
+  ns: string,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  const file = join(workDir, `${ns}-${name}-${Date.now()}.json`);
+  await writeFile(
+    file,
+    JSON.stringify({
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name, namespace: ns },
+      spec: { channelId: name, ...spec },
+    }),
+  );
+  await kubectl('apply', '-f', file);
 }

@@ -1,13 +1,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { API_VERSION, KIND } from '../../../contract/index.ts';
 import { repoRoot } from '../../harness/paths.ts';
 import { freePort } from '../../harness/ports.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
-import { prepareNamespace } from './fixtures.ts';
+import { applyChannel, prepareNamespace } from './fixtures.ts';
 
 /** Two real operator processes against the real API server: one leads, the other takes over when it dies. */
 const run = promisify(execFile);
@@ -45,19 +43,7 @@ async function startOperator(name: string) {
   children.push(child);
   return { child, logs: () => logs, url: `http://127.0.0.1:${port}` };
 }
-async function channel(name: string) {
-  const file = join(stack.workDir, `${ns}-${name}.json`);
-  await writeFile(
-    file,
-    JSON.stringify({
-      apiVersion: API_VERSION,
-      kind: KIND,
-      metadata: { name, namespace: ns },
-      spec: { clinicId: 'clinic-l', channelId: name },
-    }),
-  );
-  await kubectl('apply', '-f', file);
-}
+const channel = (name: string) => applyChannel(kubectl, stack.workDir, ns, name, { clinicId: 'clinic-l' });
 const podExists = (name: string) => async () =>
   (await kubectl('get', 'pod', `wa-${name}`, '-n', ns, '-o', 'name')).stdout.trim() === `pod/wa-${name}`;
 
