@@ -5,6 +5,7 @@
  */
 import type { AuthenticationCreds, SignalKeyStore } from '@whiskeysockets/baileys';
 import type { NatsConnection } from 'nats';
+import type { proto } from '@whiskeysockets/baileys';
 import type { Logger } from 'pino';
 import { CommandServer } from './commands/server.ts';
 import type { WorkerConfig } from './config.ts';
@@ -35,6 +36,11 @@ export interface AuthStateHandle extends AuthStatePort {
   saveCreds(): Promise<void>;
   /** Errors that mean "another worker owns the channel", not "the store is broken". */
   isFencingError(err: unknown): boolean;
+  /** Sent messages kept (encrypted, bounded) for Baileys' getMessage retries. */
+  sentMessages?: {
+    get(id: string): Promise<proto.IMessage | undefined>;
+    put(id: string, message: proto.IMessage): Promise<void>;
+  };
 }
 
 export interface LeaseHandle extends LeasePort {
@@ -124,6 +130,15 @@ export function createWorker(d: WorkerDeps): Worker {
     metrics,
     storeBreaker: <T>(call: () => Promise<T>) => storeBreaker.fire(call) as Promise<T>,
     onStoreFailure,
+    getMessage: async (id) => {
+      try {
+        return await auth.sentMessages?.get(id);
+      } catch (err) {
+        // undefined makes Baileys skip this resend; never a placeholder (docs/state-store.md).
+        logger.warn({ err }, 'could not read a sent message for a retry');
+        return undefined;
+      }
+    },
   });
   const supervisor = new Supervisor({
     options: {
@@ -184,6 +199,7 @@ export function createWorker(d: WorkerDeps): Worker {
     supervisor,
     metrics,
     logger: logger.child({ module: 'commands' }),
+    rememberSent: auth.sentMessages ? (id, message) => auth.sentMessages!.put(id, message) : undefined,
   });
 
   const health: HealthSource = {

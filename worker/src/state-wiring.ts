@@ -8,6 +8,7 @@ import { FencedError, StateIntegrityError, ChannelState } from './auth-store/cha
 import { UnreadableObjectError } from './auth-store/envelope.ts';
 import { KeyUnwrapError, KmsDataKeyProvider, type DataKeyProvider } from './auth-store/key-provider.ts';
 import { ChannelLease, LeaseLostError } from './auth-store/lease.ts';
+import { SentMessageStore } from './auth-store/message-store.ts';
 import { ObjectStoreError, S3ObjectStore, type ObjectStore } from './auth-store/object-store.ts';
 import type { WorkerConfig } from './config.ts';
 import type { Metrics } from './ops/metrics.ts';
@@ -102,7 +103,10 @@ export async function openChannelState(
     onCompactionError: (err) => logger.warn({ err }, 'state compaction failed (will retry later)'),
   });
   await state.open();
+  const sentMessages = new SentMessageStore(state, store);
+  await sentMessages.load();
   return {
+    sentMessages,
     current: () => ({ creds: state.creds, keys: state.keys }),
     saveCreds: () => state.saveCreds(),
     isFencingError: (err) => state.isFencingError(err),

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from 'nats';
+import type { proto } from '@whiskeysockets/baileys';
 import type { Logger } from 'pino';
 import { parseSubject, type CommandReply } from '../../../contract/index.ts';
 import type { Metrics } from '../ops/metrics.ts';
@@ -30,6 +31,8 @@ export interface CommandServerDeps {
   supervisor: Pick<Supervisor, 'connectedSocket' | 'requestPairing' | 'logout' | 'messageSent' | 'phase'>;
   metrics: Metrics;
   logger: Logger;
+  /** Keeps a sent message for retries (getMessage). */
+  rememberSent?: ((id: string, message: proto.IMessage) => Promise<void>) | undefined;
 }
 
 export class CommandServer {
@@ -123,6 +126,13 @@ export class CommandServer {
           // linkPreview: null — never fetch URLs found in a patient message (egress, privacy).
           const sent = await socket.sendMessage(c.jid, { text: c.text, linkPreview: null });
           const id = sent?.key.id ?? '';
+          if (id && sent?.message) {
+            await this.#d
+              .rememberSent?.(id, sent.message)
+              .catch((e: unknown) =>
+                this.#d.logger.warn({ err: e }, 'could not keep the sent message for retries'),
+              );
+          }
           this.#d.supervisor.messageSent(id);
           this.#d.metrics.messagesOut.inc();
           return ok({ messageId: id, to: c.jid, timestamp: Number(sent?.messageTimestamp ?? 0) });

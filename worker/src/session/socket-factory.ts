@@ -12,6 +12,7 @@ import makeWASocket, {
   type SignalDataSet,
   type SignalDataTypeMap,
   type SignalKeyStore,
+  type proto,
 } from '@whiskeysockets/baileys';
 import type CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
@@ -26,6 +27,8 @@ export interface SocketFactoryOptions {
    * hands out fresh creds, and the next socket must get those, not the old object.
    */
   auth: () => { creds: AuthenticationCreds; keys: SignalKeyStore };
+  /** A message this channel sent, for a contact's retry request; undefined when unknown. */
+  getMessage?: (id: string) => Promise<proto.IMessage | undefined>;
   waWebSocketUrl: string | undefined;
   logger: Logger;
   metrics: Metrics;
@@ -64,9 +67,9 @@ export function makeSocketFactory(o: SocketFactoryOptions): (gate: InboundGate) 
       msgRetryCounterCache,
       transactionOpts: TRANSACTION_OPTIONS,
       makeSignalRepository: gate.makeSignalRepository,
-      // No durable message cache yet: undefined makes Baileys skip the resend, which is the
-      // documented contract for a miss (never return a placeholder).
-      getMessage: async () => undefined,
+      // The encrypted sent-message store (auth-store/message-store.ts); a miss is undefined,
+      // which makes Baileys skip the resend: never a placeholder.
+      getMessage: async (key) => (key.id && o.getMessage ? o.getMessage(key.id) : undefined),
       generateHighQualityLinkPreview: false,
       ...(o.waWebSocketUrl ? { waWebSocketUrl: o.waWebSocketUrl } : {}),
     }) as unknown as SessionSocket;
