@@ -1,101 +1,302 @@
 /**
- * Operator configuration from the environment (the Helm chart sets it). Every problem
- * is listed at once, so a wrong install fails with one clear message.
+ * Operator configuration from command-line flags and the environment (the Helm chart
+ * sets the environment). A flag wins over its variable. Every problem is listed at
+ * once, so a wrong install fails with one clear message instead of one per restart.
  */
+import { parseArgs } from 'node:util';
+
 export interface OperatorConfig {
   /** Namespace to watch; empty = all namespaces. */
   watchNamespace: string;
   natsUrl: string;
-  /** Secret (in each channel's namespace) with the worker's NATS credentials, key `creds`; optional. */
-  workerNatsSecret: string | undefined;
+  /** The operator's own NATS credentials file, if the server needs one. */
+  natsCredsFile: string | undefined;
+  logLevel: string;
   worker: {
     image: string;
-    serviceAccount: string;
+    /** Unset = the namespace's `default` ServiceAccount (its token is never mounted). */
+    serviceAccount: string | undefined;
     logLevel: string;
     resources: { requests: Record<string, string>; limits: Record<string, string> };
+    /** Secret with the worker's NATS credentials; `{clinicId}` in the name is replaced. */
+    natsSecret: { name: string; key: string } | undefined;
+    /** Secret whose keys become worker environment variables (e.g. S3 keys for MinIO). */
+    envSecret: string | undefined;
+    /** Extra plain environment for workers (e.g. the simulator's URL in tests). */
+    extraEnv: Record<string, string>;
   };
   s3: { bucket: string; prefix: string; region: string; endpoint: string | undefined };
-  kms: { keyId: string; endpoint: string | undefined };
-  /** Extra environment for workers (e.g. the simulator's URL in tests). */
-  workerExtraEnv: Record<string, string>;
-  /** Logout policy: attempts at each step before giving up and releasing the finalizer. */
-  deletionAttempts: number;
-  logoutTimeoutMs: number;
-  resyncSeconds: number;
+  kms: { keyId: string; region: string | undefined; endpoint: string | undefined };
+  deletion: {
+    /** How long, from the deletion request, failing Logout steps are retried before they are given up. */
+    timeoutMs: number;
+    /** One logout request waits this long for the worker's reply. */
+    logoutTimeoutMs: number;
+  };
+  resyncMs: number;
   concurrency: number;
   httpPort: number;
-  leaseHolder: string;
-  leaseNamespace: string;
-  /** Leader election: a standby takes over this long after the leader stops renewing. */
-  leaderLeaseMs: number;
+  leader: {
+    enabled: boolean;
+    identity: string;
+    namespace: string;
+    name: string;
+    /** A standby takes over this long after the leader stops renewing. */
+    leaseMs: number;
+  };
+  /** Graceful shutdown: how long in-flight reconciles may take before the process exits anyway. */
+  shutdownTimeoutMs: number;
 }
 
 export type ConfigResult = { ok: true; config: OperatorConfig } | { ok: false; errors: string[] };
 
-export function parseOperatorConfig(env: NodeJS.ProcessEnv): ConfigResult {
+interface Option {
+  env: string;
+  flag: string;
+  help: string;
+}
+
+/** Every setting: its variable, its flag, and what it means (also the --help text). */
+const OPTIONS = {
+  natsUrl: { env: 'NATS_URL', flag: 'nats-url', help: 'NATS server (required)' },
+  natsCreds: { env: 'NATS_CREDS_FILE', flag: 'nats-creds', help: "the operator's NATS .creds file" },
+  watchNamespace: { env: 'WA_WATCH_NAMESPACE', flag: 'watch-namespace', help: 'only this namespace' },
+  logLevel: { env: 'WA_LOG_LEVEL', flag: 'log-level', help: 'operator log level (info)' },
+  image: { env: 'WA_WORKER_IMAGE', flag: 'worker-image', help: 'worker image (required)' },
+  serviceAccount: {
+    env: 'WA_WORKER_SERVICE_ACCOUNT',
+    flag: 'worker-service-account',
+    help: "workers' ServiceAccount (namespace default)",
+  },
+  workerLogLevel: { env: 'WA_WORKER_LOG_LEVEL', flag: 'worker-log-level', help: 'worker log level (info)' },
+  cpuRequest: { env: 'WA_WORKER_CPU_REQUEST', flag: 'worker-cpu-request', help: 'worker CPU request (50m)' },
+  memoryRequest: {
+    env: 'WA_WORKER_MEMORY_REQUEST',
+    flag: 'worker-memory-request',
+    help: 'worker memory request (128Mi)',
+  },
+  memoryLimit: {
+    env: 'WA_WORKER_MEMORY_LIMIT',
+    flag: 'worker-memory-limit',
+    help: 'worker memory limit (256Mi)',
+  },
+  natsSecret: {
+    env: 'WA_WORKER_NATS_SECRET',
+    flag: 'worker-nats-secret',
+    help: "Secret with the worker's NATS creds; {clinicId} is replaced",
+  },
+  natsSecretKey: {
+    env: 'WA_WORKER_NATS_SECRET_KEY',
+    flag: 'worker-nats-secret-key',
+    help: 'key of the creds in that Secret (creds)',
+  },
+  envSecret: {
+    env: 'WA_WORKER_ENV_SECRET',
+    flag: 'worker-env-secret',
+    help: 'Secret whose keys become worker env; {clinicId} is replaced',
+  },
+  extraEnv: { env: 'WA_WORKER_EXTRA_ENV', flag: 'worker-extra-env', help: 'JSON object of extra worker env' },
+  bucket: { env: 'WA_S3_BUCKET', flag: 's3-bucket', help: 'default state bucket (required)' },
+  prefix: { env: 'WA_S3_PREFIX', flag: 's3-prefix', help: 'default state prefix (wa)' },
+  region: { env: 'WA_S3_REGION', flag: 's3-region', help: 'S3 region (us-east-1)' },
+  s3Endpoint: { env: 'WA_S3_ENDPOINT', flag: 's3-endpoint', help: 'S3-compatible endpoint URL' },
+  kmsKey: { env: 'WA_KMS_KEY_ID', flag: 'kms-key-id', help: 'default KMS key (required)' },
+  kmsRegion: { env: 'WA_KMS_REGION', flag: 'kms-region', help: 'KMS region (the S3 region)' },
+  kmsEndpoint: { env: 'WA_KMS_ENDPOINT', flag: 'kms-endpoint', help: 'KMS-compatible endpoint URL' },
+  deletionTimeout: {
+    env: 'WA_DELETION_TIMEOUT_SECONDS',
+    flag: 'deletion-timeout',
+    help: 'seconds failing Logout steps are retried (300)',
+  },
+  logoutTimeout: {
+    env: 'WA_LOGOUT_TIMEOUT_SECONDS',
+    flag: 'logout-timeout',
+    help: 'seconds to wait for one logout reply (10)',
+  },
+  resync: { env: 'WA_RESYNC_SECONDS', flag: 'resync', help: 'seconds between full resyncs (300)' },
+  concurrency: {
+    env: 'WA_RECONCILE_CONCURRENCY',
+    flag: 'concurrency',
+    help: 'channels reconciled at once (8)',
+  },
+  httpPort: { env: 'WA_HTTP_PORT', flag: 'http-port', help: 'metrics and health port (8080)' },
+  leaderElection: {
+    env: 'WA_LEADER_ELECTION',
+    flag: 'leader-election',
+    help: 'true|false: elect a leader among replicas (true)',
+  },
+  leaseName: { env: 'WA_LEADER_LEASE_NAME', flag: 'leader-lease-name', help: 'Lease name' },
+  leaseSeconds: {
+    env: 'WA_LEADER_LEASE_SECONDS',
+    flag: 'leader-lease-seconds',
+    help: 'leader lease duration (15)',
+  },
+  podName: { env: 'POD_NAME', flag: 'identity', help: 'this replica (the pod name)' },
+  podNamespace: { env: 'POD_NAMESPACE', flag: 'lease-namespace', help: 'namespace of the Lease' },
+  shutdownTimeout: {
+    env: 'WA_SHUTDOWN_TIMEOUT_SECONDS',
+    flag: 'shutdown-timeout',
+    help: 'seconds to finish in-flight work on SIGTERM (20)',
+  },
+} satisfies Record<string, Option>;
+type Key = keyof typeof OPTIONS;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** A Secret name, in which `{clinicId}` stands for the channel's clinic. */
+const SECRET_NAME = /^([a-z0-9.-]|\{clinicId\})+$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const PREFIX = /^[A-Za-z0-9!_.*()-]+(\/[A-Za-z0-9!_.*()-]+)*$/;
+const QUANTITY = /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]+))?$/;
+
+export function wantsHelp(argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
+
+export function helpText(): string {
+  const rows = Object.values(OPTIONS).map((o) => `  --${o.flag.padEnd(24)} ${o.env.padEnd(28)} ${o.help}`);
+  return `Usage: node operator/src/main.ts [flags]\n\nEvery flag can also be set by its environment variable:\n${rows.join('\n')}\n`;
+}
+
+export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = []): ConfigResult {
   const errors: string[] = [];
-  const text = (name: string) => {
-    const v = env[name]?.trim();
+  let flags: Record<string, string | boolean | undefined> = {};
+  try {
+    const options = Object.fromEntries(
+      Object.values(OPTIONS).map((o) => [o.flag, { type: 'string' as const }]),
+    );
+    flags = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean' } },
+      strict: true,
+    }).values;
+  } catch (err) {
+    errors.push(`${(err as Error).message} (see --help)`);
+  }
+
+  /** Where a value came from, for messages: "--nats-url" or "NATS_URL". */
+  const source = (key: Key) =>
+    flags[OPTIONS[key].flag] !== undefined ? `--${OPTIONS[key].flag}` : OPTIONS[key].env;
+  const text = (key: Key): string | undefined => {
+    const raw = flags[OPTIONS[key].flag] ?? env[OPTIONS[key].env];
+    const v = typeof raw === 'string' ? raw.trim() : undefined;
     return v ? v : undefined;
   };
-  const required = (name: string, what: string) => {
-    const v = text(name);
-    if (!v) errors.push(`${name} is required: ${what}`);
+  const required = (key: Key, what: string) => {
+    const v = text(key);
+    if (!v) errors.push(`${OPTIONS[key].env} (or --${OPTIONS[key].flag}) is required: ${what}`);
     return v ?? '';
   };
-  const int = (name: string, fallback: number, min: number, max: number) => {
-    const v = text(name);
+  const matching = (key: Key, pattern: RegExp, example: string, fallback?: string) => {
+    const v = text(key);
+    if (v !== undefined && !pattern.test(v)) errors.push(`${source(key)}="${v}" is not valid: ${example}`);
+    return v ?? fallback;
+  };
+  const int = (key: Key, fallback: number, min: number, max: number) => {
+    const v = text(key);
     if (v === undefined) return fallback;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max)
-      errors.push(`${name}="${v}" must be an integer from ${min} to ${max}`);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      errors.push(`${source(key)}="${v}" must be an integer from ${min} to ${max}`);
+      return fallback;
+    }
     return n;
   };
-  let extra: Record<string, string> = {};
-  const extraText = text('WA_WORKER_EXTRA_ENV');
-  if (extraText) {
+  const oneOf = (key: Key, allowed: string[], fallback: string) => {
+    const v = text(key);
+    if (v !== undefined && !allowed.includes(v))
+      errors.push(`${source(key)}="${v}" must be one of ${allowed.join(', ')}`);
+    return v ?? fallback;
+  };
+  const url = (key: Key, schemes: string[]) => {
+    const v = text(key);
+    if (v === undefined) return undefined;
     try {
-      extra = JSON.parse(extraText) as Record<string, string>;
-      if (typeof extra !== 'object' || Array.isArray(extra)) throw new Error('not an object');
+      if (schemes.includes(new URL(v).protocol)) return v;
     } catch {
-      errors.push('WA_WORKER_EXTRA_ENV must be a JSON object of strings');
+      // reported below
     }
+    errors.push(`${source(key)}="${v}" must be a URL starting with ${schemes.join(' or ')}//`);
+    return v;
+  };
+
+  const natsUrl = required('natsUrl', 'where workers publish their status');
+  for (const server of natsUrl.split(',').filter(Boolean)) {
+    if (!/^(nats|tls|ws|wss):\/\/[^/\s]+/.test(server.trim()) && !/^[^:/\s]+:\d+$/.test(server.trim()))
+      errors.push(`${source('natsUrl')}="${server}" must look like nats://host:4222`);
   }
+  const natsSecretName = matching('natsSecret', SECRET_NAME, 'a Secret name, optionally with {clinicId}');
   const config: OperatorConfig = {
-    watchNamespace: text('WA_WATCH_NAMESPACE') ?? '',
-    natsUrl: required('NATS_URL', 'where workers publish their status'),
-    workerNatsSecret: text('WA_WORKER_NATS_SECRET'),
+    watchNamespace: matching('watchNamespace', DNS_LABEL, 'a namespace name', '') ?? '',
+    natsUrl,
+    natsCredsFile: text('natsCreds'),
+    logLevel: oneOf('logLevel', LOG_LEVELS, 'info'),
     worker: {
-      image: required('WA_WORKER_IMAGE', 'the worker container image'),
-      serviceAccount: text('WA_WORKER_SERVICE_ACCOUNT') ?? 'whatsapp-worker',
-      logLevel: text('WA_WORKER_LOG_LEVEL') ?? 'info',
+      image: required('image', 'the worker container image'),
+      serviceAccount: matching('serviceAccount', /^[a-z0-9.-]+$/, 'a ServiceAccount name'),
+      logLevel: oneOf('workerLogLevel', LOG_LEVELS, 'info'),
       resources: {
         requests: {
-          cpu: text('WA_WORKER_CPU_REQUEST') ?? '50m',
-          memory: text('WA_WORKER_MEMORY_REQUEST') ?? '128Mi',
+          cpu: matching('cpuRequest', QUANTITY, 'a quantity such as 50m', '50m')!,
+          memory: matching('memoryRequest', QUANTITY, 'a quantity such as 128Mi', '128Mi')!,
         },
-        limits: { memory: text('WA_WORKER_MEMORY_LIMIT') ?? '256Mi' },
+        limits: { memory: matching('memoryLimit', QUANTITY, 'a quantity such as 256Mi', '256Mi')! },
       },
+      natsSecret: natsSecretName
+        ? { name: natsSecretName, key: matching('natsSecretKey', /^[-._a-zA-Z0-9]+$/, 'a key', 'creds')! }
+        : undefined,
+      envSecret: matching('envSecret', SECRET_NAME, 'a Secret name, optionally with {clinicId}'),
+      extraEnv: parseExtraEnv(text('extraEnv'), source('extraEnv'), errors),
     },
     s3: {
-      bucket: required('WA_S3_BUCKET', 'the default bucket for auth state'),
-      prefix: text('WA_S3_PREFIX') ?? 'wa',
-      region: text('WA_S3_REGION') ?? 'us-east-1',
-      endpoint: text('WA_S3_ENDPOINT'),
+      bucket: matching(
+        'bucket',
+        BUCKET,
+        'an S3 bucket name',
+        required('bucket', 'the default state bucket'),
+      )!,
+      prefix: matching('prefix', PREFIX, 'a plain path such as "wa" or "tenants/wa"', 'wa')!,
+      region: text('region') ?? 'us-east-1',
+      endpoint: url('s3Endpoint', ['http:', 'https:']),
     },
     kms: {
-      keyId: required('WA_KMS_KEY_ID', 'the default KMS key for data keys'),
-      endpoint: text('WA_KMS_ENDPOINT'),
+      keyId: required('kmsKey', 'the default KMS key that wraps data keys'),
+      region: text('kmsRegion'),
+      endpoint: url('kmsEndpoint', ['http:', 'https:']),
     },
-    workerExtraEnv: extra,
-    deletionAttempts: int('WA_DELETION_ATTEMPTS', 5, 1, 100),
-    logoutTimeoutMs: int('WA_LOGOUT_TIMEOUT_SECONDS', 10, 1, 300) * 1000,
-    resyncSeconds: int('WA_RESYNC_SECONDS', 300, 10, 86_400),
-    concurrency: int('WA_RECONCILE_CONCURRENCY', 8, 1, 256),
-    httpPort: int('WA_HTTP_PORT', 8080, 1, 65_535),
-    leaseHolder: text('POD_NAME') ?? text('HOSTNAME') ?? `operator-${process.pid}`,
-    leaseNamespace: text('POD_NAMESPACE') ?? 'default',
-    leaderLeaseMs: int('WA_LEADER_LEASE_SECONDS', 15, 2, 300) * 1000,
+    deletion: {
+      timeoutMs: int('deletionTimeout', 300, 0, 86_400) * 1000,
+      logoutTimeoutMs: int('logoutTimeout', 10, 1, 300) * 1000,
+    },
+    resyncMs: int('resync', 300, 10, 86_400) * 1000,
+    concurrency: int('concurrency', 8, 1, 256),
+    httpPort: int('httpPort', 8080, 0, 65_535),
+    leader: {
+      enabled: oneOf('leaderElection', ['true', 'false'], 'true') === 'true',
+      identity: text('podName') ?? env.HOSTNAME ?? `operator-${process.pid}`,
+      namespace: matching('podNamespace', DNS_LABEL, 'a namespace name', 'default')!,
+      name: matching('leaseName', DNS_LABEL, 'a Lease name', 'whatsapp-operator-leader')!,
+      leaseMs: int('leaseSeconds', 15, 2, 300) * 1000,
+    },
+    shutdownTimeoutMs: int('shutdownTimeout', 20, 1, 600) * 1000,
   };
   return errors.length ? { ok: false, errors } : { ok: true, config };
+}
+
+function parseExtraEnv(raw: string | undefined, source: string, errors: string[]): Record<string, string> {
+  if (raw === undefined) return {};
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      Object.entries(value).every(([k, v]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && typeof v === 'string')
+    )
+      return value as Record<string, string>;
+  } catch {
+    // reported below
+  }
+  errors.push(`${source} must be a JSON object of variable names to strings, such as {"WA_WS_URL":"ws://…"}`);
+  return {};
 }

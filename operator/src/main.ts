@@ -1,68 +1,118 @@
 /**
- * The operator process: `node operator/src/main.ts` on Node 24. Configuration comes
- * from the environment (operator/src/config.ts); the cluster from in-cluster config
- * or KUBECONFIG. Replicas elect a leader; only the leader reconciles.
+ * The operator process: `node operator/src/main.ts [flags]` on Node 24. Configuration
+ * comes from flags and the environment (config.ts, `--help`); the cluster from the
+ * in-cluster service account or KUBECONFIG. Replicas elect a leader; only the leader
+ * watches and reconciles.
+ *
+ * Exit codes: 0 after a graceful shutdown, 1 on a fatal error or a lost leader lease
+ * (Kubernetes restarts the pod as a standby), 2 for invalid configuration.
  */
+import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
-import { connect } from 'nats';
+import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import pino from 'pino';
-import { parseOperatorConfig } from './config.ts';
-import { startController, type Controller } from './controller.ts';
-import { LeaderElector } from './leader.ts';
-import { startOperatorHttp } from './http.ts';
+import { helpText, parseOperatorConfig, wantsHelp } from './config.ts';
+import { startController, type Controller } from './controller/controller.ts';
+import { startHealthServer } from './health.ts';
+import { LeaderElector } from './kube/leader-election.ts';
 
-const parsed = parseOperatorConfig(process.env);
+if (wantsHelp(process.argv.slice(2))) {
+  process.stdout.write(helpText());
+  process.exit(0);
+}
+const parsed = parseOperatorConfig(process.env, process.argv.slice(2));
 if (!parsed.ok) {
-  console.error(`operator configuration is invalid:\n  - ${parsed.errors.join('\n  - ')}`);
+  process.stderr.write(`operator configuration is invalid:\n  - ${parsed.errors.join('\n  - ')}\n`);
   process.exit(2);
 }
 const config = parsed.config;
 const logger = pino({
-  level: process.env.WA_LOG_LEVEL ?? 'info',
-  base: { component: 'operator', replica: config.leaseHolder },
+  level: config.logLevel,
+  base: { component: 'operator', replica: config.leader.identity },
 });
 const kc = new KubeConfig();
 kc.loadFromDefault();
 
-const elector = new LeaderElector(kc, {
-  namespace: config.leaseNamespace,
-  name: 'whatsapp-operator-leader',
-  identity: config.leaseHolder,
-  durationMs: config.leaderLeaseMs,
-  renewEveryMs: Math.max(1_000, Math.floor(config.leaderLeaseMs / 3)),
-});
 let controller: Controller | undefined;
+let nc: NatsConnection | undefined;
 let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    controller?.stop();
-    void elector.release().finally(() => process.exit(0));
-  });
-}
+const elector = config.leader.enabled
+  ? new LeaderElector(kc, {
+      namespace: config.leader.namespace,
+      name: config.leader.name,
+      identity: config.leader.identity,
+      durationMs: config.leader.leaseMs,
+      onProblem: (what, err) => logger.warn({ err: String((err as Error)?.message ?? err) }, what),
+    })
+  : undefined;
 
 // Health answers from the start: a standby is alive and ready, just not leading.
-await startOperatorHttp(
-  config.httpPort,
-  () => controller === undefined || (controller.channels.synced() && controller.pods.synced()),
-  () => controller?.metrics.registry,
-);
-logger.info('waiting to become the leader');
-await elector.acquire();
-if (!stopping) {
-  logger.info('became the leader');
-  // Losing the lease means another replica may be reconciling: stop at once, and let
-  // Kubernetes restart this pod as a standby.
-  elector.keepRenewing(() => {
-    logger.error('lost the leader lease; exiting');
+const health = await startHealthServer(config.httpPort, {
+  ready: () => controller === undefined || controller.ready(),
+  registry: () => controller?.metrics.registry,
+});
+
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) {
+    logger.warn({ signal }, 'second signal: exiting now');
     process.exit(1);
-  });
-  const nc = await connect({
-    servers: config.natsUrl,
-    name: `operator-${config.leaseHolder}`,
+  }
+  stopping = true;
+  logger.info({ signal }, 'stopping: finishing reconciles in progress');
+  const deadline = setTimeout(() => {
+    logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, config.shutdownTimeoutMs + 5_000);
+  deadline.unref();
+  await controller?.stop(config.shutdownTimeoutMs);
+  await nc?.drain().catch(() => undefined);
+  // Last: a standby takes over at once, and nothing of ours is still writing.
+  await elector?.release();
+  health.server.close();
+  logger.info('stopped');
+  process.exit(0);
+}
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void shutdown(signal));
+
+try {
+  if (elector) {
+    logger.info(
+      { lease: `${config.leader.namespace}/${config.leader.name}` },
+      'waiting to become the leader',
+    );
+    if (!(await elector.acquire())) process.exit(0); // stopped while waiting
+    logger.info('became the leader');
+    // Losing the lease means another replica may be reconciling already: stop at once,
+    // and let Kubernetes restart this pod as a standby.
+    elector.keepRenewing(() => {
+      logger.error('lost the leader lease; exiting');
+      process.exit(1);
+    });
+  }
+  const connecting = connect({
+    servers: config.natsUrl.split(','),
+    name: `whatsapp-operator-${config.leader.identity}`,
     maxReconnectAttempts: -1,
+    // NATS being down must not keep the operator from managing pods.
+    waitOnFirstConnect: true,
+    ...(config.natsCredsFile
+      ? { authenticator: credsAuthenticator(readFileSync(config.natsCredsFile)) }
+      : {}),
   });
-  controller = await startController(kc, config, nc, logger);
-  logger.info({ namespace: config.watchNamespace || '(all)' }, 'operator started');
+  connecting.then(
+    async (c) => {
+      nc = c;
+      logger.info({ server: c.getServer() }, 'connected to NATS');
+      for await (const s of c.status())
+        logger.info({ nats: s.type, data: String(s.data) }, 'NATS connection');
+    },
+    () => undefined, // logged by the controller
+  );
+  if (!stopping) {
+    controller = await startController(kc, config, connecting, logger);
+    logger.info({ namespace: config.watchNamespace || '(all)' }, 'operator started');
+  }
+} catch (err) {
+  logger.fatal({ err: String((err as Error)?.message ?? err) }, 'cannot start');
+  process.exit(1);
 }

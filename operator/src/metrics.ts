@@ -1,24 +1,38 @@
-/** The operator's Prometheus metrics (served on /metrics by http.ts). */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+/** The operator's Prometheus metrics (served on /metrics by health.ts). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PHASES, type WhatsAppChannel } from '../../contract/index.ts';
+import type { CacheStats } from './kube/resource-cache.ts';
 
-export function createOperatorMetrics(channels: () => WhatsAppChannel[], queueDepth: () => number) {
+export interface MetricSources {
+  channels: () => WhatsAppChannel[];
+  queueDepth: () => number;
+  caches: () => Record<string, CacheStats>;
+}
+
+export function createOperatorMetrics(sources: MetricSources) {
   const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'wa_operator_' });
   const reconciles = new Counter({
     name: 'wa_operator_reconciles_total',
-    help: 'Reconciles, by outcome',
+    help: 'Reconciles, by outcome (ok or error)',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
   const duration = new Histogram({
-    name: 'wa_operator_reconcile_seconds',
-    help: 'Reconcile duration',
-    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    name: 'wa_operator_reconcile_duration_seconds',
+    help: 'Duration of one reconcile',
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
   const writes = new Counter({
     name: 'wa_operator_api_writes_total',
-    help: 'Kubernetes API writes, by kind',
+    help: 'Kubernetes API writes, by what was written',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const requests = new Counter({
+    name: 'wa_operator_api_requests_total',
+    help: 'Kubernetes API requests (reads and writes, not watches), by kind',
     labelNames: ['kind'] as const,
     registers: [registry],
   });
@@ -27,23 +41,33 @@ export function createOperatorMetrics(channels: () => WhatsAppChannel[], queueDe
     help: 'Channels waiting to be reconciled',
     registers: [registry],
     collect() {
-      this.set(queueDepth());
+      this.set(sources.queueDepth());
     },
   });
   new Gauge({
     name: 'wa_operator_channels',
-    help: 'Channels by phase',
+    help: 'Channels by phase (as last written to their status)',
     labelNames: ['phase'] as const,
     registers: [registry],
     collect() {
       const counts = new Map<string, number>(PHASES.map((p) => [p, 0]));
-      for (const c of channels()) {
+      for (const c of sources.channels()) {
         const p = c.status?.phase ?? 'Pending';
         counts.set(p, (counts.get(p) ?? 0) + 1);
       }
       for (const [phase, n] of counts) this.set({ phase }, n);
     },
   });
-  return { registry, reconciles, duration, writes };
+  new Gauge({
+    name: 'wa_operator_cache_events',
+    help: 'List/watch cache counters: lists, watches, silent watches dropped, 410 Gone, errors',
+    labelNames: ['cache', 'event'] as const,
+    registers: [registry],
+    collect() {
+      for (const [cache, stats] of Object.entries(sources.caches()))
+        for (const [event, n] of Object.entries(stats)) this.set({ cache, event }, n);
+    },
+  });
+  return { registry, reconciles, duration, writes, requests };
 }
 export type OperatorMetrics = ReturnType<typeof createOperatorMetrics>;

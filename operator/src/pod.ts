@@ -1,45 +1,93 @@
 /**
  * The worker pod of a channel: a pure function of the channel and the operator's
- * configuration. Its hash goes into an annotation, so a changed spec is seen as a
+ * configuration. docs/worker-env.md is the contract for the environment it gets.
+ *
+ * The pod's name is fixed per channel (`wa-<channel name>`), so the API server itself
+ * refuses a second pod for the same channel. Because the name repeats across
+ * incarnations, the worker's identity (WA_LEASE_HOLDER) is name + uid: a replacement
+ * pod never mistakes the old pod's S3 lease or status reports for its own.
+ * A hash of the pod spec goes into an annotation, so a changed spec is seen as a
  * changed pod (and the old pod is replaced, never run beside the new one).
  */
 import { createHash } from 'node:crypto';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { API_VERSION, KIND, LABELS, type WhatsAppChannel } from '../../contract/index.ts';
 import type { OperatorConfig } from './config.ts';
 
 export const SPEC_HASH_ANNOTATION = 'whatsapp.clinic.dev/spec-hash';
+export const MANAGED_BY = 'whatsapp-operator';
+/** Selects every worker pod this operator made. */
+export const WORKER_POD_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
+export const WORKER_HTTP_PORT = 8080;
+const NATS_CREDS_DIR = '/var/run/secrets/whatsapp/nats';
 
 export function workerPodName(channel: WhatsAppChannel): string {
   // Names are per namespace; the channel's own name is unique there. Bounded to 63.
   return `wa-${channel.metadata.name}`.slice(0, 63).replace(/-+$/, '');
 }
 
-export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig): V1Pod {
+/** The identity a worker pod reports itself as (WA_LEASE_HOLDER): `<pod name>_<pod uid>`. */
+export function workerIdentity(pod: V1Pod | undefined): string | undefined {
+  const { name, uid } = pod?.metadata ?? {};
+  return name && uid ? `${name}_${uid}` : undefined;
+}
+
+/** `{clinicId}` in an operator setting becomes the channel's clinic (per-clinic Secrets). */
+export function perClinic(template: string, clinicId: string): string {
+  return template.replaceAll('{clinicId}', clinicId);
+}
+
+function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[] {
   const spec = channel.spec;
   const storage = spec.storage ?? {};
-  const worker = spec.worker ?? {};
-  const env: Array<{ name: string; value?: string; valueFrom?: object }> = [
+  const optional = (name: string, value: string | undefined): V1EnvVar[] =>
+    value === undefined ? [] : [{ name, value }];
+  return [
     { name: 'WA_CLINIC_ID', value: spec.clinicId },
     { name: 'WA_CHANNEL_ID', value: spec.channelId },
     { name: 'WA_PAIRING', value: spec.pairing ?? 'qr' },
-    ...(spec.phoneNumber ? [{ name: 'WA_PHONE_NUMBER', value: spec.phoneNumber }] : []),
-    { name: 'WA_LOG_LEVEL', value: worker.logLevel ?? config.worker.logLevel },
+    ...optional('WA_PHONE_NUMBER', spec.phoneNumber),
+    { name: 'WA_LOG_LEVEL', value: spec.worker?.logLevel ?? config.worker.logLevel },
     { name: 'NATS_URL', value: config.natsUrl },
+    ...(config.worker.natsSecret
+      ? [{ name: 'NATS_CREDS_FILE', value: `${NATS_CREDS_DIR}/${config.worker.natsSecret.key}` }]
+      : []),
     { name: 'WA_S3_BUCKET', value: storage.bucket ?? config.s3.bucket },
     { name: 'WA_S3_PREFIX', value: storage.prefix ?? config.s3.prefix },
     { name: 'WA_S3_REGION', value: config.s3.region },
-    ...(config.s3.endpoint ? [{ name: 'WA_S3_ENDPOINT', value: config.s3.endpoint }] : []),
+    ...optional('WA_S3_ENDPOINT', config.s3.endpoint),
     { name: 'WA_KMS_KEY_ID', value: storage.kmsKeyId ?? config.kms.keyId },
-    ...(config.kms.endpoint ? [{ name: 'WA_KMS_ENDPOINT', value: config.kms.endpoint }] : []),
-    { name: 'WA_LEASE_HOLDER', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    { name: 'WA_HTTP_PORT', value: '8080' },
-    ...Object.entries(config.workerExtraEnv).map(([name, value]) => ({ name, value })),
+    ...optional('WA_KMS_REGION', config.kms.region),
+    ...optional('WA_KMS_ENDPOINT', config.kms.endpoint),
+    { name: 'WA_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'WA_POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+    // The kubelet expands $(VAR) from the variables above.
+    { name: 'WA_LEASE_HOLDER', value: '$(WA_POD_NAME)_$(WA_POD_UID)' },
+    { name: 'WA_HTTP_PORT', value: String(WORKER_HTTP_PORT) },
+    ...Object.entries(config.worker.extraEnv).map(([name, value]) => ({ name, value })),
   ];
-  const volumes = config.workerNatsSecret
-    ? [{ name: 'nats-creds', secret: { secretName: config.workerNatsSecret, defaultMode: 0o400 } }]
-    : [];
-  if (config.workerNatsSecret) env.push({ name: 'NATS_CREDS_FILE', value: '/var/run/nats/creds' });
+}
+
+export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig): V1Pod {
+  const spec = channel.spec;
+  const worker = spec.worker ?? {};
+  const volumes: V1Volume[] = [];
+  const mounts: V1VolumeMount[] = [];
+  const natsSecret = config.worker.natsSecret;
+  if (natsSecret) {
+    volumes.push({
+      name: 'nats-creds',
+      secret: {
+        secretName: perClinic(natsSecret.name, spec.clinicId),
+        items: [{ key: natsSecret.key, path: natsSecret.key }],
+        defaultMode: 0o440,
+      },
+    });
+    mounts.push({ name: 'nats-creds', mountPath: NATS_CREDS_DIR, readOnly: true });
+  }
+  const envFrom = config.worker.envSecret
+    ? [{ secretRef: { name: perClinic(config.worker.envSecret, spec.clinicId) } }]
+    : undefined;
 
   const pod: V1Pod = {
     apiVersion: 'v1',
@@ -50,8 +98,10 @@ export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig)
       labels: {
         [LABELS.clinic]: spec.clinicId,
         [LABELS.channel]: spec.channelId,
-        [LABELS.managedBy]: 'whatsapp-operator',
+        [LABELS.managedBy]: MANAGED_BY,
         [LABELS.component]: 'worker',
+        'app.kubernetes.io/name': 'whatsapp-worker',
+        'app.kubernetes.io/instance': channel.metadata.name,
       },
       ownerReferences: [
         {
@@ -65,54 +115,55 @@ export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig)
       ],
     },
     spec: {
-      serviceAccountName: config.worker.serviceAccount,
-      // The worker never talks to the Kubernetes API.
+      ...(config.worker.serviceAccount ? { serviceAccountName: config.worker.serviceAccount } : {}),
+      // The worker never talks to the Kubernetes API: no token in the pod.
       automountServiceAccountToken: false,
       restartPolicy: 'Always',
+      // The worker's own shutdown grace (WA_SHUTDOWN_GRACE_SECONDS, 25 s) fits inside.
       terminationGracePeriodSeconds: 30,
       enableServiceLinks: false,
       securityContext: {
         runAsNonRoot: true,
         runAsUser: 65532,
         runAsGroup: 65532,
+        fsGroup: 65532,
         seccompProfile: { type: 'RuntimeDefault' },
       },
       containers: [
         {
           name: 'worker',
           image: worker.image ?? config.worker.image,
-          env: env as never,
-          ports: [{ name: 'http', containerPort: 8080 }],
+          imagePullPolicy: 'IfNotPresent',
+          env: workerEnv(channel, config),
+          ...(envFrom ? { envFrom } : {}),
+          ports: [{ name: 'http', containerPort: WORKER_HTTP_PORT }],
           resources: {
-            requests: {
-              ...config.worker.resources.requests,
-              ...(worker.resources?.requests as Record<string, string>),
-            },
-            limits: {
-              ...config.worker.resources.limits,
-              ...(worker.resources?.limits as Record<string, string>),
-            },
+            requests: { ...config.worker.resources.requests, ...quantities(worker.resources?.requests) },
+            limits: { ...config.worker.resources.limits, ...quantities(worker.resources?.limits) },
           },
           livenessProbe: {
-            httpGet: { path: '/livez', port: 'http' as never },
+            httpGet: { path: '/livez', port: 'http' },
             periodSeconds: 10,
             failureThreshold: 6,
           },
-          readinessProbe: { httpGet: { path: '/readyz', port: 'http' as never }, periodSeconds: 5 },
+          readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5 },
           securityContext: {
             allowPrivilegeEscalation: false,
             readOnlyRootFilesystem: true,
             capabilities: { drop: ['ALL'] },
           },
-          ...(config.workerNatsSecret
-            ? { volumeMounts: [{ name: 'nats-creds', mountPath: '/var/run/nats', readOnly: true }] }
-            : {}),
+          ...(mounts.length ? { volumeMounts: mounts } : {}),
         },
       ],
-      volumes,
+      ...(volumes.length ? { volumes } : {}),
     },
   };
   const hash = createHash('sha256').update(JSON.stringify(pod.spec)).digest('hex').slice(0, 16);
   pod.metadata!.annotations = { [SPEC_HASH_ANNOTATION]: hash };
   return pod;
+}
+
+/** The CRD allows integer quantities (`cpu: 1`); the pod API wants strings. */
+function quantities(values: Record<string, unknown> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(values ?? {}).map(([k, v]) => [k, String(v)]));
 }

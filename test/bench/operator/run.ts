@@ -16,7 +16,7 @@ import { connect } from 'nats';
 import pino from 'pino';
 import { API_VERSION, CRD_NAME, KIND, type WhatsAppChannel } from '../../../contract/index.ts';
 import { parseOperatorConfig } from '../../../operator/src/config.ts';
-import { startController } from '../../../operator/src/controller.ts';
+import { startController } from '../../../operator/src/controller/controller.ts';
 import { buildWorkerPod } from '../../../operator/src/pod.ts';
 import { repoRoot } from '../../harness/paths.ts';
 import { startStack } from '../../harness/stack.ts';
@@ -122,7 +122,8 @@ try {
   // Steady state: nothing changes; a relist (as after a dropped watch) must not cause writes either.
   const steadyStart = writes();
   await new Promise((r) => setTimeout(r, STEADY_MS / 2));
-  await controller.channels.restart('bench: simulated dropped watch');
+  for (const c of controller.channels.values())
+    controller.queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
   await new Promise((r) => setTimeout(r, STEADY_MS / 2));
   const steadyWrites = writes() - steadyStart;
   controller.stop();

@@ -6,14 +6,13 @@ import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
-import { parseOperatorConfig } from '../../../operator/src/config.ts';
-import { startController, type Controller } from '../../../operator/src/controller.ts';
+import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
 import type { ManagedProcess } from '../../harness/process.ts';
 import { startEtcd } from '../../harness/servers/etcd.ts';
 import { startKubernetes } from '../../harness/servers/kubernetes.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
-import { applyChannel, prepareNamespace } from './fixtures.ts';
+import { applyChannel, prepareNamespace, testConfig } from './fixtures.ts';
 
 /**
  * A control plane of its own (so restarting it disturbs no other test): the operator
@@ -52,39 +51,52 @@ beforeAll(async () => {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   nc = await connect({ servers: stack.nats.url });
-  const parsed = parseOperatorConfig({
-    WA_WATCH_NAMESPACE: ns,
-    NATS_URL: stack.nats.url,
-    WA_WORKER_IMAGE: 'w',
-    WA_S3_BUCKET: 'b',
-    WA_KMS_KEY_ID: 'k',
-  });
-  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
-  controller = await startController(kc, parsed.config, nc, pino({ level: 'silent' }));
+  controller = await startController(
+    kc,
+    testConfig({ WA_WATCH_NAMESPACE: ns, NATS_URL: stack.nats.url }),
+    nc,
+    pino({ level: 'silent' }),
+  );
 });
 afterAll(async () => {
-  controller?.stop();
+  await controller?.stop();
   await nc?.close();
   for (const p of processes) await p.stop();
 });
 
+const podUids = async () =>
+  Object.fromEntries(
+    JSON.parse((await kubectl('get', 'pods', '-n', ns, '-o', 'json')).stdout).items.map(
+      (p: { metadata: { name: string; uid: string } }) => [p.metadata.name, p.metadata.uid],
+    ),
+  );
+
 test('a kube-apiserver restart mid-run loses and duplicates nothing', async () => {
-  for (const name of ['a', 'b', 'c']) await channel(name);
-  await eventually('three pods', async () => (await podNames()).length === 3);
-
+  const names = Array.from({ length: 12 }, (_, i) => `ch-${String(i).padStart(2, '0')}`);
+  // Mid-run: the API server goes away while the operator is still creating these pods.
+  await Promise.all(names.map((name) => channel(name)));
   const apiserver = processes.find((p) => p.name === 'kube-apiserver')!;
-  const relistsBefore = controller!.channels.relists;
+  const watchesBefore = controller!.channels.stats.watches;
   processes[processes.indexOf(apiserver)] = await apiserver.restart();
-  // The caches notice the dropped watches and relist against the new API server process.
-  await eventually('the caches to relist', async () => controller!.channels.relists > relistsBefore);
+  await eventually(
+    'one pod per channel',
+    async () => (await podNames()).join() === names.map((n) => `wa-${n}`).join(),
+  );
+  // The caches noticed the dropped watches and resumed them against the new API server process.
+  await eventually('the watches to resume', async () => controller!.channels.stats.watches > watchesBefore);
 
-  await channel('d');
-  await kubectl('delete', 'pod', 'wa-a', '-n', ns, '--wait=false');
-  await eventually('four pods, one per channel', async () => {
-    const names = await podNames();
-    return names.join(',') === 'wa-a,wa-b,wa-c,wa-d';
+  // Changes after the restart are seen: a new channel, a deleted pod.
+  const before = await podUids();
+  await channel('late');
+  await kubectl('delete', 'pod', 'wa-ch-00', '-n', ns, '--wait=false');
+  const expected = [...names, 'late'].map((n) => `wa-${n}`).sort();
+  await eventually('the new pod and the replaced one', async () => {
+    const uids = await podUids();
+    return Object.keys(uids).sort().join() === expected.join() && uids['wa-ch-00'] !== before['wa-ch-00'];
   });
-  // And it stays that way: nothing duplicated by replayed events.
+  // And it stays that way: nothing duplicated by replayed events, no other pod replaced.
   await new Promise((r) => setTimeout(r, 2_000));
-  expect(await podNames()).toEqual(['wa-a', 'wa-b', 'wa-c', 'wa-d']);
+  const after = await podUids();
+  expect(Object.keys(after).sort()).toEqual(expected);
+  for (const n of names.slice(1)) expect(after[`wa-${n}`]).toBe(before[`wa-${n}`]);
 });

@@ -3,19 +3,29 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
-import { channelSubjects } from '../../../contract/index.ts';
-import { parseOperatorConfig } from '../../../operator/src/config.ts';
-import { startController, type Controller } from '../../../operator/src/controller.ts';
+import { GROUP, PLURAL, VERSION, channelSubjects, type WhatsAppChannel } from '../../../contract/index.ts';
+import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { freePort } from '../../harness/ports.ts';
 import { startNats } from '../../harness/servers/nats.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
-import { applyChannel, prepareNamespace } from './fixtures.ts';
 import { realStorage } from '../auth-store/fixtures.ts';
+import {
+  applyChannel,
+  prepareNamespace,
+  publishStatus,
+  RUNNING,
+  setPodStatus,
+  testConfig,
+} from './fixtures.ts';
 
-/** Deletion policies, with the real API server, MinIO and NATS (including NATS going away). */
+/**
+ * Deletion policies on the real API server, with the state in real MinIO and the worker's
+ * logout over real NATS, including NATS and S3 being down (deletion must not hang).
+ */
 const run = promisify(execFile);
 const stack = testStack();
 const storage = await realStorage('op-delete');
@@ -25,81 +35,174 @@ const kc = new KubeConfig();
 kc.loadFromFile(stack.kube.kubeconfig);
 process.env.AWS_ACCESS_KEY_ID = stack.s3.accessKeyId;
 process.env.AWS_SECRET_ACCESS_KEY = stack.s3.secretAccessKey;
+const STATE = ['datakey', 'lease', 'journal/000000000001'];
 
-async function setUp(ns: string, natsUrl: string) {
+let controller: Controller | undefined;
+let nc: NatsConnection | undefined;
+afterEach(async () => {
+  await controller?.stop();
+  await nc?.close();
+  controller = undefined;
+  nc = undefined;
+});
+
+/** `natsUrl` undefined: NATS is never reachable. */
+async function setUp(ns: string, natsUrl: string | undefined, s3Endpoint = stack.s3.endpoint) {
   await prepareNamespace(kubectl, ns);
-  const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
-  const parsed = parseOperatorConfig({
-    WA_WATCH_NAMESPACE: ns,
-    NATS_URL: natsUrl,
-    WA_WORKER_IMAGE: 'worker:test',
-    WA_S3_BUCKET: storage.bucket,
-    WA_S3_ENDPOINT: stack.s3.endpoint,
-    WA_KMS_KEY_ID: 'alias/wa',
-    WA_DELETION_ATTEMPTS: '3',
-    WA_LOGOUT_TIMEOUT_SECONDS: '2',
-  });
-  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
-  const controller = await startController(kc, parsed.config, nc, pino({ level: 'silent' }));
-  return { nc, controller };
+  if (natsUrl) nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  controller = await startController(
+    kc,
+    testConfig({
+      WA_WATCH_NAMESPACE: ns,
+      NATS_URL: natsUrl ?? 'nats://127.0.0.1:4222',
+      WA_S3_BUCKET: storage.bucket,
+      WA_S3_ENDPOINT: s3Endpoint,
+      WA_DELETION_TIMEOUT_SECONDS: '6',
+      WA_LOGOUT_TIMEOUT_SECONDS: '1',
+    }),
+    nc ?? new Promise<NatsConnection>(() => {}),
+    pino({ level: 'silent' }),
+  );
+  return nc!;
 }
 
-async function createChannel(ns: string, name: string, clinicId: string) {
-  await applyChannel(kubectl, stack.workDir, ns, name, { clinicId, deletionPolicy: 'Logout' });
-  await eventually('the finalizer and pod', async () => {
-    const { stdout } = await kubectl('get', 'pods', '-n', ns, '-o', 'name');
-    return stdout.includes(`pod/wa-${name}`);
-  });
-  // State the worker would have written.
-  for (const key of ['datakey', 'lease', 'journal/000000000001'])
-    await storage.store.put(`wa/${clinicId}/${name}/${key}`, Buffer.from('x'));
+/** A channel with its pod, the state its worker would have written, and (optionally) a linked account. */
+async function createChannel(ns: string, name: string, clinicId: string, deletionPolicy: string) {
+  await applyChannel(kubectl, stack.workDir, ns, name, { clinicId, deletionPolicy });
+  const pod = await eventually('the pod', async () =>
+    JSON.parse((await kubectl('get', 'pods', '-n', ns, '-o', 'json')).stdout).items.find(
+      (p: { metadata: { name: string } }) => p.metadata.name === `wa-${name}`,
+    ),
+  );
+  for (const key of STATE) await storage.store.put(`wa/${clinicId}/${name}/${key}`, Buffer.from('x'));
+  return pod;
 }
 const stateLeft = async (clinicId: string, name: string) =>
   (await storage.store.list(`wa/${clinicId}/${name}/`)).length;
 const channelGone = (ns: string) => async () =>
   JSON.parse((await kubectl('get', 'wac', '-n', ns, '-o', 'json')).stdout).items.length === 0;
+const eventReasons = async (ns: string) =>
+  JSON.parse((await kubectl('get', 'events', '-n', ns, '-o', 'json')).stdout).items.map(
+    (e: { reason: string }) => e.reason,
+  );
 
-describe('deletion policy Logout', () => {
-  let controller: Controller | undefined;
-  let nc: NatsConnection | undefined;
-  afterEach(async () => {
-    controller?.stop();
-    await nc?.close();
-  });
+/** Records every Ready condition the channels of `ns` show, until stopped. */
+async function recordReady(ns: string) {
+  const seen: string[] = [];
+  const watch = await new Watch(kc).watch(
+    `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`,
+    {},
+    (_type, wac: WhatsAppChannel) => {
+      const ready = wac.status?.conditions?.find((c) => c.type === 'Ready');
+      const stalled = wac.status?.conditions?.find((c) => c.type === 'Stalled');
+      if (ready) seen.push(`${ready.reason}|${stalled?.status}|${ready.message}`);
+    },
+    () => undefined,
+  );
+  return { seen, stop: () => watch.abort() };
+}
 
-  test('logs the worker out, removes the pod, erases the state in S3, then releases the finalizer', async () => {
-    const ns = `del-${Date.now().toString(36)}`;
-    ({ nc, controller } = await setUp(ns, stack.nats.url));
-    await createChannel(ns, 'leaving', 'clinic-del');
-    const logouts: string[] = [];
-    nc.subscribe(channelSubjects('clinic-del', 'leaving').command('logout'), {
-      callback: (_e, m) => {
-        logouts.push(m.subject);
-        m.respond(JSON.stringify({ v: 1, ok: true, result: {} }));
-      },
-    });
-    await nc.flush();
-    expect(await stateLeft('clinic-del', 'leaving')).toBe(3);
-    await kubectl('delete', 'wac', 'leaving', '-n', ns, '--wait=false');
-    await eventually('the channel gone', channelGone(ns));
-    expect(logouts).toHaveLength(1);
-    expect(await stateLeft('clinic-del', 'leaving')).toBe(0);
-    const { stdout } = await kubectl('get', 'pods', '-n', ns, '-o', 'name');
-    expect(stdout.trim()).toBe('');
+test('Logout: logs the worker out, removes the pod, erases the state in S3, then releases the finalizer', async () => {
+  const ns = `del-${Date.now().toString(36)}`;
+  const conn = await setUp(ns, stack.nats.url);
+  const pod = await createChannel(ns, 'leaving', 'clinic-del', 'Logout');
+  await setPodStatus(kubectl, pod, RUNNING);
+  publishStatus(conn, pod, 'Connected', 1, { account: '5511987654321:1@s.whatsapp.net' });
+  await eventually(
+    'Connected',
+    async () =>
+      JSON.parse((await kubectl('get', 'wac', 'leaving', '-n', ns, '-o', 'json')).stdout).status?.phase ===
+      'Connected',
+  );
+  const order: string[] = [];
+  conn.subscribe(channelSubjects('clinic-del', 'leaving').command('logout'), {
+    callback: async (_e, m) => {
+      const podThen = await kubectl('get', 'pod', 'wa-leaving', '-n', ns, '-o', 'name').then(
+        (r) => r.stdout.trim(),
+        () => 'gone',
+      );
+      order.push(`logout while ${podThen}; state objects ${await stateLeft('clinic-del', 'leaving')}`);
+      m.respond(JSON.stringify({ v: 1, ok: true, result: {} }));
+    },
   });
+  await conn.flush();
+  expect(await stateLeft('clinic-del', 'leaving')).toBe(3);
+  await kubectl('delete', 'wac', 'leaving', '-n', ns, '--wait=false');
+  await eventually('the channel gone', channelGone(ns));
+  // The logout came first, through the running worker, before anything was erased.
+  expect(order).toEqual(['logout while pod/wa-leaving; state objects 3']);
+  expect(await stateLeft('clinic-del', 'leaving')).toBe(0);
+  expect((await kubectl('get', 'pods', '-n', ns, '-o', 'name')).stdout.trim()).toBe('');
+  expect(await eventReasons(ns)).toContain('LoggedOut');
+});
 
-  test('with NATS down, deletion does not hang: bounded retries, then the finalizer is released', async () => {
-    const ns = `deln-${Date.now().toString(36)}`;
-    const own = await startNats(stack.bins.natsServer, await mkdtemp(join(tmpdir(), 'nats-down-')));
-    ({ nc, controller } = await setUp(ns, own.info.url));
-    await createChannel(ns, 'stranded', 'clinic-deln');
-    await own.process.stop(); // NATS goes away: the logout request cannot be delivered
-    const started = Date.now();
-    await kubectl('delete', 'wac', 'stranded', '-n', ns, '--wait=false');
-    await eventually('the channel gone despite NATS being down', channelGone(ns), 90_000);
-    // The retries were bounded (3 attempts of 2 s with 1 s + 2 s backoff), not one try and not forever.
-    expect(Date.now() - started).toBeGreaterThan(6_000);
-    // The logout could not happen, but the state was still erased (S3 was up).
-    expect(await stateLeft('clinic-deln', 'stranded')).toBe(0);
+test('Retain: no logout, the state stays in S3, the pod goes and the finalizer is released', async () => {
+  const ns = `delr-${Date.now().toString(36)}`;
+  const conn = await setUp(ns, stack.nats.url);
+  await createChannel(ns, 'kept', 'clinic-ret', 'Retain');
+  const logouts: string[] = [];
+  conn.subscribe(channelSubjects('clinic-ret', 'kept').command('logout'), {
+    callback: (_e, m) => logouts.push(m.subject),
   });
+  await kubectl('delete', 'wac', 'kept', '-n', ns, '--wait=false');
+  await eventually('the channel gone', channelGone(ns));
+  expect(logouts).toEqual([]);
+  expect(await stateLeft('clinic-ret', 'kept')).toBe(3);
+  expect((await kubectl('get', 'pods', '-n', ns, '-o', 'name')).stdout.trim()).toBe('');
+});
+
+test('Logout with NATS down: LogoutFailed in the status while it retries, then it gives up and the deletion finishes', async () => {
+  const ns = `deln-${Date.now().toString(36)}`;
+  const own = await startNats(stack.bins.natsServer, await mkdtemp(join(tmpdir(), 'nats-down-')));
+  await setUp(ns, own.info.url);
+  await createChannel(ns, 'stranded', 'clinic-deln', 'Logout');
+  await own.process.stop(); // NATS goes away: the logout request cannot be delivered
+  const ready = await recordReady(ns);
+  await kubectl('delete', 'wac', 'stranded', '-n', ns, '--wait=false');
+  await eventually('the channel gone despite NATS being down', channelGone(ns), 60_000);
+  ready.stop();
+  expect(ready.seen.some((s) => /^LogoutFailed\|True\|deleting: logout request failed/.test(s))).toBe(true);
+  expect(
+    ready.seen.some((s) => /^LogoutAbandoned\|True\|.*remove it in WhatsApp > Linked devices/.test(s)),
+  ).toBe(true);
+  // The logout could not happen, but the state was still erased (S3 was up).
+  expect(await stateLeft('clinic-deln', 'stranded')).toBe(0);
+});
+
+test('Logout with S3 down: EraseFailed in the status while it retries, then EraseAbandoned and the finalizer is released', async () => {
+  const ns = `dels-${Date.now().toString(36)}`;
+  const conn = await setUp(ns, stack.nats.url, `http://127.0.0.1:${await freePort()}`);
+  await createChannel(ns, 'unerased', 'clinic-dels', 'Logout');
+  conn.subscribe(channelSubjects('clinic-dels', 'unerased').command('logout'), {
+    callback: (_e, m) => m.respond(JSON.stringify({ v: 1, ok: true, result: {} })),
+  });
+  await conn.flush();
+  const ready = await recordReady(ns);
+  await kubectl('delete', 'wac', 'unerased', '-n', ns, '--wait=false');
+  await eventually('the channel gone despite S3 being down', channelGone(ns), 60_000);
+  ready.stop();
+  expect(
+    ready.seen.some((s) => /^EraseFailed\|True\|deleting: erasing the stored state failed/.test(s)),
+  ).toBe(true);
+  expect(ready.seen.some((s) => /^EraseAbandoned\|True\|.*delete them by hand/.test(s))).toBe(true);
+  expect(await stateLeft('clinic-dels', 'unerased')).toBe(3); // really not erased: the real S3 was never reached
+});
+
+test('deleting a namespace with channels while NATS is down finishes (bounded), erasing what it can', async () => {
+  const ns = `delns-${Date.now().toString(36)}`;
+  await setUp(ns, undefined);
+  await createChannel(ns, 'one', 'clinic-delns', 'Logout');
+  await createChannel(ns, 'two', 'clinic-delns', 'Retain');
+  await kubectl('delete', 'namespace', ns, '--wait=false');
+  await eventually(
+    'the namespace gone',
+    async () =>
+      await kubectl('get', 'namespace', ns).then(
+        () => false,
+        (e: { stderr: string }) => /NotFound/.test(e.stderr),
+      ),
+    90_000,
+  );
+  expect(await stateLeft('clinic-delns', 'one')).toBe(0);
+  expect(await stateLeft('clinic-delns', 'two')).toBe(3);
 });

@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { StatusEvent, WhatsAppChannel } from '../../../contract/index.ts';
-import { desiredStatus, statusDiffers } from '../../../operator/src/status.ts';
+import { desiredStatus, statusDiffers, type Observed } from '../../../operator/src/controller/status.ts';
 
 const channel = (
   extra: Partial<WhatsAppChannel['spec']> = {},
@@ -12,72 +12,132 @@ const channel = (
   spec: { clinicId: 'a', channelId: 'b', ...extra },
   ...(status ? { status } : {}),
 });
-const pod = (status: V1Pod['status']): V1Pod => ({ metadata: { name: 'wa-c' }, status });
+const running: V1Pod['status'] = {
+  phase: 'Running',
+  containerStatuses: [
+    { name: 'worker', ready: true, restartCount: 0, image: 'i', imageID: '', state: { running: {} } },
+  ],
+};
+const pod = (
+  status: V1Pod['status'] = running,
+  extra: Partial<NonNullable<V1Pod['metadata']>> = {},
+): V1Pod => ({
+  metadata: { name: 'wa-c', uid: 'u1', ...extra },
+  status,
+});
+const waiting = (reason: string, message: string): V1Pod['status'] => ({
+  phase: 'Running',
+  containerStatuses: [
+    {
+      name: 'worker',
+      ready: false,
+      restartCount: 5,
+      image: 'i',
+      imageID: '',
+      state: { waiting: { reason, message } },
+      lastState: { terminated: { exitCode: 137, reason: 'OOMKilled' } },
+    },
+  ],
+});
 const report = (phase: StatusEvent['phase'], extra: Partial<StatusEvent> = {}): StatusEvent => ({
   v: 1,
   clinicId: 'a',
   channelId: 'b',
-  worker: 'wa-c',
+  worker: 'wa-c_u1',
   phase,
   reconnects: 2,
   degraded: false,
-  at: 't',
+  at: '2026-01-01T00:00:00.000Z',
   seq: 1,
   ...extra,
 });
+const status = (o: Partial<Observed>) =>
+  desiredStatus({ channel: channel(), pod: pod(), report: undefined, now: 'T', ...o });
 const cond = (s: ReturnType<typeof desiredStatus>, type: string) =>
   s.conditions!.find((c) => c.type === type)!;
+const summary = (s: ReturnType<typeof desiredStatus>) =>
+  Object.fromEntries(s.conditions!.map((c) => [c.type, `${c.status}/${c.reason}`]));
 
 describe('channel status', () => {
-  test('connected: Ready, Paired and WorkerRunning true, settled for kstatus', () => {
-    const s = desiredStatus({
-      channel: channel(),
-      pod: pod({ phase: 'Running' }),
-      report: report('Connected', { account: 'x@s.whatsapp.net' }),
-      now: 'T',
-    });
+  test('connected: Ready, Paired and WorkerRunning true; settled for kstatus; every condition has the generation', () => {
+    const s = status({ report: report('Connected', { account: 'x@s.whatsapp.net', lastConnectedAt: 'L' }) });
     expect(s).toMatchObject({
       phase: 'Connected',
       observedGeneration: 3,
       account: 'x@s.whatsapp.net',
       workerPod: 'wa-c',
       reconnectCount: 2,
+      lastConnectedTime: 'L',
     });
-    expect([cond(s, 'Ready').status, cond(s, 'Paired').status, cond(s, 'WorkerRunning').status]).toEqual([
-      'True',
-      'True',
-      'True',
-    ]);
-    expect([cond(s, 'Reconciling').status, cond(s, 'Stalled').status]).toEqual(['False', 'False']);
-    expect(s.conditions!.every((c) => c.observedGeneration === 3)).toBe(true);
+    expect(summary(s)).toEqual({
+      Ready: 'True/Connected',
+      Paired: 'True/Linked',
+      WorkerRunning: 'True/PodRunning',
+      Reconciling: 'False/Settled',
+      Stalled: 'False/NotStalled',
+    });
+    expect(s.conditions!.every((c) => c.observedGeneration === 3 && c.message)).toBe(true);
   });
 
-  test('a crash-looping pod shows in WorkerRunning and Stalled with the reason', () => {
-    const crash = pod({
-      phase: 'Running',
-      containerStatuses: [
-        {
-          name: 'worker',
-          ready: false,
-          restartCount: 5,
-          image: 'i',
-          imageID: '',
-          state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 5m' } },
-        },
-      ],
-    });
-    const s = desiredStatus({ channel: channel(), pod: crash, report: undefined, now: 'T' });
-    expect(cond(s, 'WorkerRunning')).toMatchObject({
-      status: 'False',
-      reason: 'CrashLoopBackOff',
-      message: 'back-off 5m',
-    });
-    expect(cond(s, 'Stalled')).toMatchObject({ status: 'True', reason: 'CrashLoopBackOff' });
+  test('degraded dependencies keep Ready true but say so', () => {
+    const s = status({ report: report('Connected', { degraded: true }) });
+    expect(cond(s, 'Ready')).toMatchObject({ status: 'True', message: expect.stringContaining('degraded') });
   });
+
+  test('waiting for a QR scan: not Ready, not Paired, but neither Reconciling nor Stalled (the apply succeeded)', () => {
+    const s = status({ report: report('QRRequired') });
+    expect(summary(s)).toMatchObject({
+      Ready: 'False/QRRequired',
+      Paired: 'False/AwaitingQRScan',
+      Reconciling: 'False/Settled',
+      Stalled: 'False/NotStalled',
+    });
+    expect(cond(status({ report: report('Pairing') }), 'Paired').reason).toBe('AwaitingPairingCode');
+  });
+
+  test('connecting after a restart: still Paired (account known), Reconciling', () => {
+    const s = status({ channel: channel({}, { account: 'x@s.whatsapp.net' }), report: report('Connecting') });
+    expect(summary(s)).toMatchObject({
+      Ready: 'False/Connecting',
+      Paired: 'True/Linked',
+      Reconciling: 'True/Connecting',
+    });
+  });
+
+  test('logged out: Error, Stalled and not Paired, with the worker reason', () => {
+    const s = status({
+      channel: channel({}, { account: 'x@s.whatsapp.net' }),
+      report: report('Error', { reason: 'LoggedOut', message: 'logged out from the phone' }),
+    });
+    expect(s.phase).toBe('Error');
+    expect(summary(s)).toMatchObject({
+      Ready: 'False/LoggedOut',
+      Paired: 'False/LoggedOut',
+      Stalled: 'True/LoggedOut',
+    });
+    expect(s.message).toBe('logged out from the phone');
+  });
+
+  test.each([
+    ['CrashLoopBackOff', 'back-off 5m restarting failed container'],
+    ['ImagePullBackOff', 'Back-off pulling image "w:1"'],
+    ['CreateContainerConfigError', 'secret "wa-nats-a" not found'],
+  ])(
+    'a pod in %s: WorkerRunning false, Error, Stalled, with the kubelet message and last exit',
+    (reason, message) => {
+      const s = status({ pod: pod(waiting(reason, message)), report: report('Connected') });
+      expect(s.phase).toBe('Error');
+      expect(summary(s)).toMatchObject({
+        Ready: `False/${reason}`,
+        WorkerRunning: `False/${reason}`,
+        Stalled: `True/${reason}`,
+      });
+      expect(cond(s, 'WorkerRunning').message).toBe(`${message} (last exit: OOMKilled)`);
+    },
+  );
 
   test('an unschedulable pod shows with the scheduler reason', () => {
-    const s = desiredStatus({
-      channel: channel(),
+    const s = status({
       pod: pod({
         phase: 'Pending',
         conditions: [
@@ -89,61 +149,87 @@ describe('channel status', () => {
           },
         ],
       }),
-      report: undefined,
-      now: 'T',
     });
     expect(cond(s, 'WorkerRunning')).toMatchObject({
       status: 'False',
       reason: 'Unschedulable',
       message: '0/3 nodes: insufficient memory',
     });
+    expect(cond(s, 'Stalled').status).toBe('True');
   });
 
-  test('suspended: phase Suspended, no pod, nothing running', () => {
-    const s = desiredStatus({
-      channel: channel({ suspend: true }),
-      pod: undefined,
-      report: undefined,
-      now: 'T',
+  test('a pod that cannot be created (quota, PodSecurity) shows the API server message', () => {
+    const s = status({ pod: undefined, podCreateError: 'exceeded quota: pods=10' });
+    expect(summary(s)).toMatchObject({
+      WorkerRunning: 'False/PodCreateFailed',
+      Stalled: 'True/PodCreateFailed',
     });
+    expect(cond(s, 'WorkerRunning').message).toContain('exceeded quota: pods=10');
+  });
+
+  test('pod lifecycle without reports: missing, pending, starting container, terminating, evicted', () => {
+    expect(cond(status({ pod: undefined }), 'WorkerRunning').reason).toBe('PodMissing');
+    expect(cond(status({ pod: pod({ phase: 'Pending' }) }), 'WorkerRunning').reason).toBe('PodPending');
+    const creating = status({ pod: pod(waiting('ContainerCreating', '')) });
+    expect(summary(creating)).toMatchObject({
+      WorkerRunning: 'False/ContainerCreating',
+      Stalled: 'False/NotStalled',
+    });
+    const terminating = status({
+      pod: pod(running, { deletionTimestamp: new Date() }),
+      report: report('Connected'),
+    });
+    expect(summary(terminating)).toMatchObject({
+      Ready: 'False/PodTerminating',
+      WorkerRunning: 'False/PodTerminating',
+    });
+    expect(terminating.phase).toBe('Pending');
+    const evicted = status({ pod: pod({ phase: 'Failed', reason: 'Evicted' }) });
+    expect(cond(evicted, 'WorkerRunning')).toMatchObject({
+      reason: 'PodFailed',
+      message: expect.stringContaining('Evicted'),
+    });
+    for (const s of [creating, terminating, evicted]) expect(cond(s, 'Reconciling').status).toBe('True');
+  });
+
+  test('a report proves the worker runs even before the kubelet says so', () => {
+    const s = status({ pod: pod({ phase: 'Pending' }), report: report('Connecting') });
+    expect(summary(s)).toMatchObject({ WorkerRunning: 'True/PodRunning' });
+    expect(s.phase).toBe('Connecting');
+  });
+
+  test('suspended: phase Suspended, no pod, nothing running, settled', () => {
+    const s = status({ channel: channel({ suspend: true }), pod: undefined });
     expect(s.phase).toBe('Suspended');
     expect(s.workerPod).toBeUndefined();
-    expect(cond(s, 'WorkerRunning')).toMatchObject({ status: 'False', reason: 'Suspended' });
+    expect(summary(s)).toMatchObject({
+      WorkerRunning: 'False/Suspended',
+      Ready: 'False/Suspended',
+      Reconciling: 'False/Settled',
+    });
   });
 
-  test('logged out: Error, Stalled, with the worker reason', () => {
-    const s = desiredStatus({
-      channel: channel(),
-      pod: pod({ phase: 'Running' }),
-      report: report('Error', { reason: 'LoggedOut', message: 'logged out from the phone' }),
-      now: 'T',
+  test('a failing deletion step shows in Ready, Reconciling and Stalled', () => {
+    const s = status({ deletion: { reason: 'EraseFailed', message: 'deleting: S3 is down', failing: true } });
+    expect(summary(s)).toMatchObject({
+      Ready: 'False/EraseFailed',
+      Reconciling: 'True/Deleting',
+      Stalled: 'True/EraseFailed',
     });
-    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'LoggedOut' });
-    expect(cond(s, 'Stalled')).toMatchObject({ status: 'True', reason: 'LoggedOut' });
+    expect(s.message).toBe('deleting: S3 is down');
   });
 
   test('an unchanged world gives an identical status (no write), keeping transition times', () => {
-    const first = desiredStatus({
-      channel: channel(),
-      pod: pod({ phase: 'Running' }),
-      report: report('Connected'),
-      now: 'T1',
-    });
-    const second = desiredStatus({
-      channel: channel({}, first),
-      pod: pod({ phase: 'Running' }),
-      report: report('Connected'),
-      now: 'T2',
-    });
+    const first = status({ report: report('Connected'), now: 'T1' });
+    const second = status({ channel: channel({}, first), report: report('Connected'), now: 'T2' });
     expect(statusDiffers(first, second)).toBe(false);
-    const changed = desiredStatus({
-      channel: channel({}, first),
-      pod: pod({ phase: 'Running' }),
-      report: report('Disconnected'),
-      now: 'T3',
-    });
+    const changed = status({ channel: channel({}, first), report: report('Disconnected'), now: 'T3' });
     expect(statusDiffers(first, changed)).toBe(true);
     expect(cond(changed, 'Ready').lastTransitionTime).toBe('T3');
     expect(cond(changed, 'WorkerRunning').lastTransitionTime).toBe('T1');
+    // Key order does not matter (the API server may return fields in another order).
+    const reordered = JSON.parse(JSON.stringify(first, Object.keys(first).sort().reverse()));
+    reordered.conditions = first.conditions;
+    expect(statusDiffers(reordered, second)).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { WorkQueue } from '../../../operator/src/work-queue.ts';
+import { RetryLater, WorkQueue } from '../../../operator/src/controller/work-queue.ts';
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,40 +26,101 @@ describe('work queue', () => {
     expect(maxRunning).toBe(1);
   });
 
-  test('limits concurrency across keys', async () => {
+  test('limits concurrency across keys and keeps arrival order', async () => {
     let running = 0;
     let maxRunning = 0;
-    const q = new WorkQueue(async () => {
+    const order: string[] = [];
+    const q = new WorkQueue(async (key) => {
+      order.push(key);
       running++;
       maxRunning = Math.max(maxRunning, running);
       await tick(5);
       running--;
     }, 2);
     for (const k of ['a', 'b', 'c', 'd', 'e']) q.add(k);
-    await tick(50);
+    expect(q.depth).toBe(3);
+    await tick(60);
     expect(maxRunning).toBe(2);
     expect(running).toBe(0);
+    expect(order).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 
-  test('backs off a failing key exponentially, per key', async () => {
-    jest.useFakeTimers();
-    try {
+  describe('with fake timers', () => {
+    beforeEach(() => jest.useFakeTimers());
+    afterEach(() => jest.useRealTimers());
+
+    test('backs off a failing key exponentially, per key, and a success resets it', async () => {
+      const times: Record<string, number[]> = { x: [], y: [] };
+      let failX = true;
+      const q = new WorkQueue(async (key) => {
+        times[key]!.push(Date.now());
+        if (key === 'y' || failX) throw new Error('boom');
+      }, 2);
+      const errors: number[] = [];
+      q.onError = (_key, _err, attempt) => errors.push(attempt);
+      const start = Date.now();
+      q.add('x');
+      for (let i = 0; i < 8; i++) await jest.advanceTimersByTimeAsync(1_000);
+      expect(times.x!.map((t) => t - start)).toEqual([0, 1_000, 3_000, 7_000]);
+      q.add('y'); // another key starts its own backoff from 1 s
+      await jest.advanceTimersByTimeAsync(1_000);
+      expect(times.y!.map((t) => t - start)).toEqual([8_000, 9_000]);
+      failX = false;
+      await jest.advanceTimersByTimeAsync(8_000); // x's 4th failure waited 8 s; now it succeeds
+      expect(times.x!.length).toBe(5);
+      q.add('x');
+      await jest.advanceTimersByTimeAsync(0);
+      expect(times.x!.length).toBe(6); // no backoff left after the success
+      await q.stop();
+      expect(errors.slice(0, 4)).toEqual([1, 2, 3, 4]);
+    });
+
+    test('RetryLater shortens the backoff to its hint', async () => {
       const times: number[] = [];
       const q = new WorkQueue(async () => {
         times.push(Date.now());
-        throw new Error('boom');
+        if (times.length < 6) throw new RetryLater('deadline near', 1_500);
       }, 1);
-      const errors: string[] = [];
-      q.onError = (key) => errors.push(key);
       const start = Date.now();
-      q.add('x');
-      for (let i = 0; i < 4; i++) await jest.advanceTimersByTimeAsync(10_000);
-      q.stop();
-      const delays = times.map((t) => t - start);
-      expect(delays.slice(0, 4)).toEqual([0, 1_000, 3_000, 7_000]);
-      expect(errors.length).toBe(times.length);
-    } finally {
-      jest.useRealTimers();
-    }
+      q.add('k');
+      await jest.advanceTimersByTimeAsync(20_000);
+      // 1 s, 1.5 s (2 s capped), 1.5 s (4 s capped), …
+      expect(times.map((t) => t - start)).toEqual([0, 1_000, 2_500, 4_000, 5_500, 7_000]);
+      await q.stop();
+    });
+
+    test('requeueAfterMs runs the key again later; an earlier timer for the key wins', async () => {
+      const times: number[] = [];
+      const q = new WorkQueue(async () => {
+        times.push(Date.now());
+        return times.length === 1 ? { requeueAfterMs: 5_000 } : undefined;
+      }, 1);
+      const start = Date.now();
+      q.add('k');
+      await jest.advanceTimersByTimeAsync(0);
+      q.add('k', 2_000); // earlier than the 5 s requeue: replaces it
+      q.add('k', 9_000); // later: ignored
+      await jest.advanceTimersByTimeAsync(20_000);
+      expect(times.map((t) => t - start)).toEqual([0, 2_000]);
+      await q.stop();
+    });
+  });
+
+  test('stop waits for runs in progress, and takes no new work', async () => {
+    let finished = false;
+    const runs: string[] = [];
+    const q = new WorkQueue(async (key) => {
+      runs.push(key);
+      await tick(30);
+      finished = true;
+    }, 1);
+    q.add('a');
+    q.add('b');
+    await tick();
+    await q.stop(5_000);
+    expect(finished).toBe(true);
+    q.add('c');
+    await tick(40);
+    expect(runs).toEqual(['a']);
   });
 });

@@ -1,0 +1,170 @@
+/**
+ * Wires the caches, the queue and the reconciler together: any change to a channel,
+ * to its pod, or to its worker's status report enqueues that channel.
+ */
+import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import type { NatsConnection } from 'nats';
+import type { Logger } from 'pino';
+import { GROUP, PLURAL, VERSION, type WhatsAppChannel } from '../../../contract/index.ts';
+import type { OperatorConfig } from '../config.ts';
+import { KubeClient } from '../kube/client.ts';
+import { keyOf, ResourceCache, type ResourceCacheOptions } from '../kube/resource-cache.ts';
+import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
+import { StatusReports } from '../nats/status-reports.ts';
+import { WORKER_POD_SELECTOR } from '../pod.ts';
+import { S3ChannelStateEraser, type ChannelStateEraser } from '../storage/state-eraser.ts';
+import { LogoutAndErase } from './deletion.ts';
+import { Reconciler } from './reconciler.ts';
+import { WorkQueue } from './work-queue.ts';
+
+export interface Controller {
+  channels: ResourceCache<WhatsAppChannel>;
+  pods: ResourceCache<V1Pod>;
+  queue: WorkQueue;
+  /** API writes by kind since start (also in the metrics). */
+  writes: Map<string, number>;
+  /** API requests by kind since start (lists and writes; watches not counted). */
+  requests: Map<string, number>;
+  metrics: OperatorMetrics;
+  ready(): boolean;
+  /** Stops taking work and waits up to `timeoutMs` for reconciles in progress. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export interface ControllerOptions {
+  /** Replaces the S3 eraser (tests). */
+  eraser?: ChannelStateEraser;
+  /** Cache tuning (tests). */
+  cache?: Pick<ResourceCacheOptions<unknown>, 'silenceMs' | 'watchTimeoutSeconds'>;
+}
+
+const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+
+export async function startController(
+  kc: KubeConfig,
+  config: OperatorConfig,
+  /** A connection, or the promise of one: the controller manages pods while NATS is still down. */
+  natsConnection: NatsConnection | Promise<NatsConnection>,
+  logger: Logger,
+  options: ControllerOptions = {},
+): Promise<Controller> {
+  let nc: NatsConnection | undefined;
+  const writes = new Map<string, number>();
+  const requests = new Map<string, number>();
+  const kube = new KubeClient(kc, (kind) => {
+    bump(requests, kind);
+    metrics.requests.inc({ kind });
+  });
+  const ns = config.watchNamespace;
+  const queue = new WorkQueue(async (key) => {
+    const end = metrics.duration.startTimer();
+    try {
+      const result = await reconciler.reconcile(key);
+      metrics.reconciles.inc({ outcome: 'ok' });
+      return result;
+    } catch (err) {
+      metrics.reconciles.inc({ outcome: 'error' });
+      throw err;
+    } finally {
+      end();
+    }
+  }, config.concurrency);
+  queue.onError = (key, err, attempt) =>
+    logger.warn(
+      { channel: key, attempt, err: String((err as Error)?.message ?? err) },
+      'reconcile failed; retrying with backoff',
+    );
+
+  // clinic/channel ids → channel keys, to route worker reports without scanning every channel.
+  const byIds = new Map<string, string>();
+  const cacheLog = (cache: string) => (what: string, err?: unknown) =>
+    logger.warn({ cache, ...(err ? { err: String((err as Error)?.message ?? err) } : {}) }, what);
+  const channels = new ResourceCache<WhatsAppChannel>({
+    kc,
+    path: ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+    list: () => kube.listChannels(ns),
+    onChange: (c, deleted) => {
+      const ids = `${c.spec?.clinicId}/${c.spec?.channelId}`;
+      if (deleted) byIds.delete(ids);
+      else byIds.set(ids, keyOf(c));
+      queue.add(keyOf(c));
+    },
+    onProblem: cacheLog('channels'),
+    resyncMs: config.resyncMs,
+    ...options.cache,
+  });
+  const pods = new ResourceCache<V1Pod>({
+    kc,
+    path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
+    labelSelector: WORKER_POD_SELECTOR,
+    list: () => kube.listWorkerPods(ns),
+    onChange: (p) => {
+      const owner = p.metadata?.ownerReferences?.find((o) => o.controller);
+      if (owner) queue.add(`${p.metadata?.namespace}/${owner.name}`);
+    },
+    onProblem: cacheLog('pods'),
+    resyncMs: config.resyncMs,
+    ...options.cache,
+  });
+  const metrics = createOperatorMetrics({
+    channels: () => channels.values(),
+    queueDepth: () => queue.depth,
+    caches: () => ({ channels: channels.stats, pods: pods.stats }),
+  });
+  const reports = new StatusReports(() => nc);
+  const eraser =
+    options.eraser ?? new S3ChannelStateEraser({ region: config.s3.region, endpoint: config.s3.endpoint });
+  const reconciler = new Reconciler({
+    config,
+    kube,
+    channels,
+    pods,
+    reports,
+    logger,
+    deletion: new LogoutAndErase({
+      nc: () => nc,
+      eraser,
+      defaults: config.s3,
+      timeoutMs: config.deletion.logoutTimeoutMs,
+    }),
+    onWrite: (what) => {
+      bump(writes, what);
+      metrics.writes.inc({ kind: what });
+    },
+  });
+
+  let stopped = false;
+  void Promise.resolve(natsConnection).then(
+    (connection) => {
+      nc = connection;
+      if (stopped) return;
+      reports.start((r) => {
+        const key = byIds.get(`${r.clinicId}/${r.channelId}`);
+        if (key) queue.add(key);
+      });
+      logger.info('listening to worker status on NATS');
+      // Channels that waited for NATS (their status could not be known) go again.
+      for (const c of channels.values()) queue.add(keyOf(c));
+    },
+    (err: unknown) => logger.error({ err: String(err) }, 'NATS connection failed'),
+  );
+  // Pods first: a channel must never be reconciled against an unsynced pod cache.
+  await pods.start();
+  await channels.start();
+  return {
+    channels,
+    pods,
+    queue,
+    writes,
+    requests,
+    metrics,
+    ready: () => channels.synced() && pods.synced(),
+    stop: async (timeoutMs = 0) => {
+      stopped = true;
+      reports.stop();
+      await queue.stop(timeoutMs);
+      channels.stop();
+      pods.stop();
+    },
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * A work queue keyed by channel, like client-go's rate-limited queue:
+ * - events for one key coalesce into one pending run; a key is never processed twice at
+ *   once (an event during its run marks it dirty, and it runs once more afterwards);
+ * - a failed key backs off exponentially (1 s doubling to 5 min, per key), unless the
+ *   error asks for a shorter wait (RetryLater); a success resets its backoff;
+ * - at most `concurrency` keys run together, in arrival order.
+ */
+export type Handler = (key: string) => Promise<{ requeueAfterMs?: number } | void>;
+
+/** Thrown by a handler that failed but knows when trying again makes sense. */
+export class RetryLater extends Error {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number) {
+    super(message);
+    this.name = 'RetryLater';
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+export const BACKOFF_BASE_MS = 1_000;
+export const BACKOFF_MAX_MS = 300_000;
+
+export class WorkQueue {
+  private readonly queued = new Set<string>();
+  private readonly order: string[] = [];
+  private readonly running = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; at: number }>();
+  private readonly handler: Handler;
+  private readonly concurrency: number;
+  private stopped = false;
+  private idleWaiters: Array<() => void> = [];
+  onError: (key: string, err: unknown, attempt: number) => void = () => {};
+
+  constructor(handler: Handler, concurrency: number) {
+    this.handler = handler;
+    this.concurrency = concurrency;
+  }
+
+  /** Keys waiting to run now (not those waiting for a backoff timer). */
+  get depth(): number {
+    return this.queued.size;
+  }
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  /** Runs `key` now, or after `delayMs` (an earlier pending timer for the key wins). */
+  add(key: string, delayMs = 0): void {
+    if (this.stopped) return;
+    if (delayMs > 0) {
+      const at = Date.now() + delayMs;
+      const pending = this.timers.get(key);
+      if (pending && pending.at <= at) return;
+      if (pending) clearTimeout(pending.timer);
+      const timer = setTimeout(() => {
+        this.timers.delete(key);
+        this.add(key);
+      }, delayMs);
+      timer.unref();
+      this.timers.set(key, { timer, at });
+      return;
+    }
+    if (this.running.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.order.push(key);
+    this.pump();
+  }
+
+  /** Stops taking work; resolves when the runs in progress have finished (or after `timeoutMs`). */
+  async stop(timeoutMs = 0): Promise<void> {
+    this.stopped = true;
+    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.queued.clear();
+    this.order.length = 0;
+    if (this.running.size === 0 || timeoutMs <= 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.running.size < this.concurrency && this.order.length > 0) {
+      const key = this.order.shift()!;
+      this.queued.delete(key);
+      this.running.add(key);
+      void this.run(key);
+    }
+  }
+
+  private async run(key: string): Promise<void> {
+    try {
+      const result = await this.handler(key);
+      this.failures.delete(key);
+      if (result?.requeueAfterMs !== undefined) this.add(key, Math.max(1, result.requeueAfterMs));
+    } catch (err) {
+      const n = (this.failures.get(key) ?? 0) + 1;
+      this.failures.set(key, n);
+      this.onError(key, err, n);
+      const backoff = Math.min(BACKOFF_BASE_MS * 2 ** (n - 1), BACKOFF_MAX_MS);
+      this.add(key, err instanceof RetryLater ? Math.max(1, Math.min(backoff, err.retryAfterMs)) : backoff);
+    } finally {
+      this.running.delete(key);
+      if (this.dirty.delete(key)) this.add(key);
+      this.pump();
+      if (this.stopped && this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+}

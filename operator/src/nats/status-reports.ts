@@ -1,0 +1,118 @@
+/**
+ * The workers' status events (`wa.<clinic>.<channel>.status`, contract/schemas/status.v1.json).
+ *
+ * - Live: one core subscription to `wa.*.*.status`; the latest valid report of each
+ *   worker (pod incarnation, `worker` = WA_LEASE_HOLDER = `<pod>_<uid>`) is kept.
+ * - After a start or a leader change the operator has heard nothing yet, so the first time
+ *   it needs a channel's status it reads the last one stored in the clinic's JetStream
+ *   stream (the worker publishes status through JetStream). Without that, every
+ *   channel would fall back to Pending on each operator restart.
+ * - Order: by `at`, then by `seq` (events of the same millisecond). `seq` alone cannot
+ *   order them: a restarted container (same pod, same `worker`) starts `seq` again.
+ */
+import type { JetStreamManager, NatsConnection, Subscription } from 'nats';
+import {
+  ALL_STATUS_SUBJECTS,
+  channelSubjects,
+  clinicStreamName,
+  validatePayload,
+  type StatusEvent,
+} from '../../../contract/index.ts';
+
+export class StatusReports {
+  /** channel (`clinic/channel`) → worker → its latest report. */
+  private readonly latest = new Map<string, Map<string, StatusEvent>>();
+  /** Channels whose stored status was read from JetStream already. */
+  private readonly bootstrapped = new Set<string>();
+  private readonly nc: () => NatsConnection | undefined;
+  private readonly timeoutMs: number;
+  private jsm: Promise<JetStreamManager> | undefined;
+  private sub: Subscription | undefined;
+
+  /** `nc` is undefined until the first connection (NATS being down must not stop the operator). */
+  constructor(nc: () => NatsConnection | undefined, timeoutMs = 5_000) {
+    this.nc = nc;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** Subscribes (call once connected); `onReport` is called for every new report (to enqueue its channel). */
+  start(onReport: (report: StatusEvent) => void): void {
+    this.sub = this.nc()!.subscribe(ALL_STATUS_SUBJECTS, {
+      callback: (_err, msg) => {
+        const report = this.accept(msg.data);
+        if (report) onReport(report);
+      },
+    });
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+  }
+
+  /** The latest report of this worker of the channel. */
+  get(clinicId: string, channelId: string, worker: string | undefined): StatusEvent | undefined {
+    return worker === undefined ? undefined : this.latest.get(`${clinicId}/${channelId}`)?.get(worker);
+  }
+
+  /**
+   * Reads the channel's last stored status from JetStream, once per channel. Throws if NATS
+   * cannot answer (the caller then does not write a status it cannot know).
+   */
+  async bootstrap(clinicId: string, channelId: string): Promise<void> {
+    const key = `${clinicId}/${channelId}`;
+    if (this.bootstrapped.has(key)) return;
+    const nc = this.nc();
+    if (!nc || nc.isClosed()) throw new Error('NATS is not connected');
+    this.jsm ??= nc.jetstreamManager({ timeout: this.timeoutMs }).catch((err: unknown) => {
+      this.jsm = undefined;
+      throw err;
+    });
+    try {
+      const stored = await (
+        await this.jsm
+      ).streams.getMessage(clinicStreamName(clinicId), {
+        last_by_subj: channelSubjects(clinicId, channelId).status,
+      });
+      this.accept(stored.data);
+    } catch (err) {
+      // No stream or no message yet: nothing was ever reported.
+      const code = (err as { code?: string; api_error?: { code?: number } }).api_error?.code;
+      if (code !== 404 && !/not found/i.test(String((err as Error).message))) throw err;
+    }
+    this.bootstrapped.add(key);
+  }
+
+  /** Forgets a deleted channel. */
+  forget(clinicId: string, channelId: string): void {
+    this.latest.delete(`${clinicId}/${channelId}`);
+    this.bootstrapped.delete(`${clinicId}/${channelId}`);
+  }
+
+  private accept(data: Uint8Array): StatusEvent | undefined {
+    let body: unknown;
+    try {
+      body = JSON.parse(new TextDecoder().decode(data));
+    } catch {
+      return undefined;
+    }
+    const checked = validatePayload('status', body);
+    if (!checked.ok) return undefined;
+    const r = checked.value;
+    const key = `${r.clinicId}/${r.channelId}`;
+    let byWorker = this.latest.get(key);
+    if (!byWorker) this.latest.set(key, (byWorker = new Map()));
+    const before = byWorker.get(r.worker);
+    if (before && !isNewer(r, before)) return undefined;
+    byWorker.delete(r.worker);
+    byWorker.set(r.worker, r);
+    // Bounded: pods come and go; keep the few most recent workers of a channel.
+    if (byWorker.size > 3) byWorker.delete(byWorker.keys().next().value!);
+    return r;
+  }
+}
+
+/** Whether report `r` is newer than `before` of the same worker. */
+export function isNewer(r: StatusEvent, before: StatusEvent): boolean {
+  const at = Date.parse(r.at) - Date.parse(before.at);
+  return at > 0 || (at === 0 && r.seq > before.seq);
+}

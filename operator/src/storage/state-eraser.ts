@@ -1,0 +1,98 @@
+/**
+ * Erasing a channel's stored state (the `Logout` deletion policy). The operator never
+ * reads the state; it only removes every object under `<prefix>/<clinic>/<channel>/`.
+ */
+import {
+  DeleteObjectsCommand,
+  ListObjectVersionsCommand,
+  S3Client,
+  type ObjectIdentifier,
+} from '@aws-sdk/client-s3';
+
+export interface ChannelLocation {
+  bucket: string;
+  prefix: string;
+  clinicId: string;
+  channelId: string;
+}
+
+export interface ChannelStateEraser {
+  /** Deletes every object of the channel; resolves with how many were deleted. Throws on any failure. */
+  erase(location: ChannelLocation): Promise<number>;
+}
+
+/** `<prefix>/<clinic>/<channel>/`, the layout the worker writes (docs/state-store.md). */
+export function channelStatePrefix(l: Omit<ChannelLocation, 'bucket'>): string {
+  return `${l.prefix.replace(/^\/+|\/+$/g, '')}/${l.clinicId}/${l.channelId}/`;
+}
+
+export interface S3EraserOptions {
+  region: string;
+  endpoint?: string;
+  /** Per-request bound, so an unreachable S3 fails a deletion step quickly instead of hanging it. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * S3 implementation. It deletes every *version* of every object under the prefix, so on a
+ * versioned bucket nothing of the channel stays behind as a noncurrent version (on an
+ * unversioned bucket the one version of each object is the object). It then checks the prefix
+ * is empty, so a writer that raced the erase makes it fail (and be retried) rather than
+ * report success.
+ */
+export class S3ChannelStateEraser implements ChannelStateEraser {
+  private readonly s3: S3Client;
+
+  constructor(o: S3EraserOptions) {
+    const timeout = o.requestTimeoutMs ?? 10_000;
+    this.s3 = new S3Client({
+      region: o.region,
+      maxAttempts: 2,
+      requestHandler: { connectionTimeout: timeout, requestTimeout: timeout },
+      ...(o.endpoint ? { endpoint: o.endpoint, forcePathStyle: true } : {}),
+    });
+  }
+
+  async erase(location: ChannelLocation): Promise<number> {
+    const prefix = channelStatePrefix(location);
+    let erased = 0;
+    // Bounded: a writer that keeps adding objects (it should be stopped by now) fails the erase.
+    for (let round = 0; round < 1_000; round++) {
+      const batch = await this.listVersions(location.bucket, prefix);
+      if (batch.length === 0) return erased;
+      const result = await this.s3.send(
+        new DeleteObjectsCommand({
+          Bucket: location.bucket,
+          Delete: { Objects: batch, Quiet: true },
+        }),
+      );
+      if (result.Errors?.length) {
+        const first = result.Errors[0]!;
+        throw new Error(
+          `S3 refused to delete ${result.Errors.length} object(s) under s3://${location.bucket}/${prefix}: ${first.Code} ${first.Message ?? ''}`.trim(),
+        );
+      }
+      erased += batch.length;
+    }
+    throw new Error(
+      `objects keep appearing under s3://${location.bucket}/${prefix}; is a worker still running?`,
+    );
+  }
+
+  /** Up to 1,000 object versions and delete markers under the prefix (one DeleteObjects batch). */
+  private async listVersions(bucket: string, prefix: string): Promise<ObjectIdentifier[]> {
+    const page = await this.s3.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000 }),
+    );
+    return [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]
+      .filter((v) => v.Key?.startsWith(prefix))
+      .map((v) => ({
+        Key: v.Key!,
+        ...(v.VersionId && v.VersionId !== 'null' ? { VersionId: v.VersionId } : {}),
+      }));
+  }
+
+  destroy(): void {
+    this.s3.destroy();
+  }
+}

@@ -1,0 +1,94 @@
+import { helpText, parseOperatorConfig, wantsHelp } from '../../../operator/src/config.ts';
+
+const required = {
+  NATS_URL: 'nats://n:4222',
+  WA_WORKER_IMAGE: 'img:1',
+  WA_S3_BUCKET: 'bucket',
+  WA_KMS_KEY_ID: 'alias/k',
+};
+const errorsOf = (env: Record<string, string>, argv: string[] = []) => {
+  const r = parseOperatorConfig(env, argv);
+  return r.ok ? [] : r.errors;
+};
+
+describe('operator configuration', () => {
+  test('lists every problem at once, naming the variable and what is expected', () => {
+    const errors = errorsOf({
+      WA_RECONCILE_CONCURRENCY: 'lots',
+      WA_WORKER_EXTRA_ENV: '[1]',
+      WA_S3_ENDPOINT: 'minio:9000',
+      WA_LOG_LEVEL: 'chatty',
+      WA_LEADER_ELECTION: 'maybe',
+    }).join('\n');
+    expect(errors).toMatch(/NATS_URL \(or --nats-url\) is required/);
+    expect(errors).toMatch(/WA_WORKER_IMAGE \(or --worker-image\) is required/);
+    expect(errors).toMatch(/WA_S3_BUCKET \(or --s3-bucket\) is required/);
+    expect(errors).toMatch(/WA_KMS_KEY_ID \(or --kms-key-id\) is required/);
+    expect(errors).toMatch(/WA_RECONCILE_CONCURRENCY="lots" must be an integer from 1 to 256/);
+    expect(errors).toMatch(/WA_WORKER_EXTRA_ENV must be a JSON object/);
+    expect(errors).toMatch(/WA_S3_ENDPOINT="minio:9000" must be a URL starting with http: or https:/);
+    expect(errors).toMatch(/WA_LOG_LEVEL="chatty" must be one of fatal, error/);
+    expect(errors).toMatch(/WA_LEADER_ELECTION="maybe" must be one of true, false/);
+  });
+
+  test('flags win over the environment, and errors name the flag that was used', () => {
+    const r = parseOperatorConfig({ ...required, WA_RECONCILE_CONCURRENCY: '4' }, [
+      '--concurrency=16',
+      '--nats-url',
+      'nats://other:4222',
+      '--watch-namespace=clinic-a',
+    ]);
+    if (!r.ok) throw new Error(r.errors.join());
+    expect(r.config).toMatchObject({
+      concurrency: 16,
+      natsUrl: 'nats://other:4222',
+      watchNamespace: 'clinic-a',
+    });
+    expect(errorsOf(required, ['--http-port=99999'])).toEqual([
+      '--http-port="99999" must be an integer from 0 to 65535',
+    ]);
+    expect(errorsOf(required, ['--no-such-flag'])[0]).toMatch(/Unknown option '--no-such-flag'.*--help/);
+  });
+
+  test('defaults', () => {
+    const r = parseOperatorConfig({ ...required, POD_NAME: 'op-0', POD_NAMESPACE: 'wa-system' });
+    if (!r.ok) throw new Error(r.errors.join());
+    expect(r.config).toMatchObject({
+      watchNamespace: '',
+      s3: { prefix: 'wa', region: 'us-east-1', endpoint: undefined },
+      deletion: { timeoutMs: 300_000, logoutTimeoutMs: 10_000 },
+      resyncMs: 300_000,
+      concurrency: 8,
+      httpPort: 8080,
+      leader: {
+        enabled: true,
+        identity: 'op-0',
+        namespace: 'wa-system',
+        name: 'whatsapp-operator-leader',
+        leaseMs: 15_000,
+      },
+      worker: { serviceAccount: undefined, natsSecret: undefined, extraEnv: {} },
+    });
+  });
+
+  test('values that would make invalid pods or S3 keys are refused before any pod is built', () => {
+    const errors = errorsOf({
+      ...required,
+      WA_S3_BUCKET: 'My_Bucket',
+      WA_S3_PREFIX: '/wa//x',
+      WA_WORKER_MEMORY_LIMIT: 'lots',
+      WA_WORKER_EXTRA_ENV: '{"1BAD":"x"}',
+    }).join('\n');
+    expect(errors).toMatch(/WA_S3_BUCKET="My_Bucket" is not valid/);
+    expect(errors).toMatch(/WA_S3_PREFIX="\/wa\/\/x" is not valid/);
+    expect(errors).toMatch(/WA_WORKER_MEMORY_LIMIT="lots" is not valid/);
+    expect(errors).toMatch(/WA_WORKER_EXTRA_ENV must be a JSON object of variable names to strings/);
+  });
+
+  test('--help lists every flag with its variable', () => {
+    expect(wantsHelp(['--help'])).toBe(true);
+    expect(wantsHelp(['--nats-url=x'])).toBe(false);
+    expect(helpText()).toMatch(/--nats-url\s+NATS_URL\s+NATS server/);
+    expect(helpText()).toMatch(/--deletion-timeout\s+WA_DELETION_TIMEOUT_SECONDS/);
+  });
+});

@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { WhatsAppChannel } from '../../../contract/index.ts';
+import { parseOperatorConfig, type OperatorConfig } from '../../../operator/src/config.ts';
+import { buildWorkerPod, SPEC_HASH_ANNOTATION, workerIdentity } from '../../../operator/src/pod.ts';
+import { repoRoot } from '../../harness/paths.ts';
+
+const baseEnv = {
+  NATS_URL: 'nats://n:4222',
+  WA_WORKER_IMAGE: 'img:1',
+  WA_S3_BUCKET: 'bucket',
+  WA_KMS_KEY_ID: 'alias/k',
+};
+const configOf = (env: Record<string, string> = {}): OperatorConfig => {
+  const r = parseOperatorConfig({ ...baseEnv, ...env });
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  return r.config;
+};
+const channel = (spec: Partial<WhatsAppChannel['spec']> = {}): WhatsAppChannel => ({
+  apiVersion: 'whatsapp.clinic.dev/v1alpha1',
+  kind: 'WhatsAppChannel',
+  metadata: { name: 'front-desk', namespace: 'clinic-a', uid: 'u-1' },
+  spec: { clinicId: 'clinic-a', channelId: 'front-desk', ...spec },
+});
+const envOf = (c: WhatsAppChannel, config = configOf()) =>
+  Object.fromEntries(
+    buildWorkerPod(c, config).spec!.containers[0]!.env!.map((e) => [e.name, e.value ?? e.valueFrom]),
+  );
+
+describe('worker pod', () => {
+  test('its environment is exactly the table in docs/worker-env.md', () => {
+    const doc = readFileSync(join(repoRoot, 'docs/worker-env.md'), 'utf8');
+    const documented = [...doc.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]).sort();
+    const everything = configOf({
+      WA_S3_ENDPOINT: 'http://minio:9000',
+      WA_KMS_ENDPOINT: 'http://kms:8080',
+      WA_KMS_REGION: 'eu-west-1',
+      WA_WORKER_NATS_SECRET: 'wa-nats-{clinicId}',
+    });
+    const built = Object.keys(envOf(channel({ phoneNumber: '+5511987654321' }), everything)).sort();
+    expect(built).toEqual(documented);
+    // The optional ones are absent when not configured.
+    expect(Object.keys(envOf(channel()))).not.toEqual(
+      expect.arrayContaining(['WA_PHONE_NUMBER', 'WA_S3_ENDPOINT', 'WA_KMS_ENDPOINT', 'NATS_CREDS_FILE']),
+    );
+  });
+
+  test('the identity is per pod incarnation: name and uid from the downward API', () => {
+    const env = envOf(channel());
+    expect(env).toMatchObject({
+      WA_POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
+      WA_POD_UID: { fieldRef: { fieldPath: 'metadata.uid' } },
+      WA_LEASE_HOLDER: '$(WA_POD_NAME)_$(WA_POD_UID)',
+    });
+    expect(workerIdentity({ metadata: { name: 'wa-front-desk', uid: 'abc' } })).toBe('wa-front-desk_abc');
+    expect(workerIdentity({ metadata: { name: 'wa-front-desk' } })).toBeUndefined();
+  });
+
+  test('is locked down: no API token, non-root, read-only, no capabilities, seccomp, owner and labels', () => {
+    const pod = buildWorkerPod(channel(), configOf());
+    expect(pod.metadata).toMatchObject({
+      name: 'wa-front-desk',
+      namespace: 'clinic-a',
+      labels: {
+        'whatsapp.clinic.dev/clinic': 'clinic-a',
+        'whatsapp.clinic.dev/channel': 'front-desk',
+        'app.kubernetes.io/managed-by': 'whatsapp-operator',
+      },
+      ownerReferences: [{ kind: 'WhatsAppChannel', name: 'front-desk', uid: 'u-1', controller: true }],
+    });
+    expect(pod.spec).toMatchObject({ automountServiceAccountToken: false, enableServiceLinks: false });
+    expect(pod.spec!.serviceAccountName).toBeUndefined();
+    expect(pod.spec!.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod.spec!.containers[0]!.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+  });
+
+  test('takes spec overrides over operator defaults', () => {
+    const pod = buildWorkerPod(
+      channel({
+        storage: { bucket: 'clinic-bucket', prefix: 'tenants/wa', kmsKeyId: 'alias/clinic-a' },
+        worker: { image: 'img:2', logLevel: 'debug', resources: { limits: { memory: '512Mi', cpu: 1 } } },
+      }),
+      configOf(),
+    );
+    const c = pod.spec!.containers[0]!;
+    expect(c.image).toBe('img:2');
+    expect(
+      envOf(
+        channel({ storage: { bucket: 'clinic-bucket', prefix: 'tenants/wa', kmsKeyId: 'alias/clinic-a' } }),
+      ),
+    ).toMatchObject({
+      WA_S3_BUCKET: 'clinic-bucket',
+      WA_S3_PREFIX: 'tenants/wa',
+      WA_KMS_KEY_ID: 'alias/clinic-a',
+    });
+    expect(Object.fromEntries(c.env!.map((e) => [e.name, e.value]))).toMatchObject({ WA_LOG_LEVEL: 'debug' });
+    expect(c.resources!.limits).toEqual({ memory: '512Mi', cpu: '1' });
+    expect(c.resources!.requests).toEqual({ cpu: '50m', memory: '128Mi' });
+  });
+
+  test('its hash changes with the spec and only with it', () => {
+    const hash = (c: WhatsAppChannel) =>
+      buildWorkerPod(c, configOf()).metadata!.annotations![SPEC_HASH_ANNOTATION];
+    expect(hash(channel())).toBe(hash(channel()));
+    expect(hash(channel({ suspend: false }))).toBe(hash(channel()));
+    expect(hash(channel({ worker: { logLevel: 'debug' } }))).not.toBe(hash(channel()));
+    expect(hash(channel({ phoneNumber: '+5511987654321' }))).not.toBe(hash(channel()));
+  });
+
+  test('never carries secrets in its spec; per-clinic Secrets for NATS credentials and extra env', () => {
+    const pod = buildWorkerPod(
+      channel(),
+      configOf({ WA_WORKER_NATS_SECRET: 'wa-nats-{clinicId}', WA_WORKER_ENV_SECRET: 's3-{clinicId}' }),
+    );
+    expect(pod.spec!.volumes).toEqual([
+      {
+        name: 'nats-creds',
+        secret: {
+          secretName: 'wa-nats-clinic-a',
+          items: [{ key: 'creds', path: 'creds' }],
+          defaultMode: 0o440,
+        },
+      },
+    ]);
+    const c = pod.spec!.containers[0]!;
+    expect(c.volumeMounts).toEqual([
+      { name: 'nats-creds', mountPath: '/var/run/secrets/whatsapp/nats', readOnly: true },
+    ]);
+    expect(c.envFrom).toEqual([{ secretRef: { name: 's3-clinic-a' } }]);
+    expect(envOf(channel(), configOf({ WA_WORKER_NATS_SECRET: 'x' })).NATS_CREDS_FILE).toBe(
+      '/var/run/secrets/whatsapp/nats/creds',
+    );
+    expect(JSON.stringify(pod)).not.toMatch(/SECRET_ACCESS_KEY|password|token=/i);
+  });
+});
