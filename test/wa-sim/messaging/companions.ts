@@ -1,0 +1,198 @@
+/**
+ * Stanzas coming from companion devices (Baileys): messages (acked by the server, then each
+ * `<to>` copy decrypted by the simulated phone it is for, or forwarded to the companion it is
+ * for), receipts and acks.
+ */
+import { jidDecode, proto, unpadRandomMax16 } from '@whiskeysockets/baileys';
+import {
+  deviceJid,
+  deviceLid,
+  type Account,
+  type CompanionDevice,
+  type Directory,
+} from '../accounts/directory.ts';
+import { bytes, child, children, unixSeconds, type BinaryNode } from '../protocol/nodes.ts';
+import type { ClientSession } from '../server/client-session.ts';
+import type { CipherType } from '../signal/device.ts';
+import { ackKey, type DeliveryQueue } from './delivery.ts';
+import { peerOf, type Phones } from './phones.ts';
+import type { MessagingStats, ReceivedMessage } from './records.ts';
+
+export interface CompanionsHost {
+  directory: Directory;
+  delivery: DeliveryQueue;
+  phones: Phones;
+  stats: MessagingStats;
+  /** A simulated phone received a message (for waiters). */
+  received(account: Account, message: ReceivedMessage): void;
+  /** Something failed that a test should be able to see. */
+  problem(text: string): void;
+}
+
+interface Copy {
+  jid: string;
+  enc: BinaryNode;
+}
+
+/** `<participants><to jid><enc/></to>…` for a normal send, or one direct `<enc>` for a retry or peer message. */
+function copiesOf(node: BinaryNode): Copy[] {
+  const participants = child(node, 'participants');
+  if (participants) {
+    return children(participants, 'to').flatMap((to) => {
+      const enc = child(to, 'enc');
+      return enc && to.attrs.jid ? [{ jid: to.attrs.jid, enc }] : [];
+    });
+  }
+  const enc = child(node, 'enc');
+  return enc && node.attrs.to ? [{ jid: node.attrs.to, enc }] : [];
+}
+
+export class Companions {
+  readonly #host: CompanionsHost;
+  /** Stanzas whose retry receipt arrived: the nack that follows it must not unqueue the resend. */
+  readonly #retrying = new Set<string>();
+
+  constructor(host: CompanionsHost) {
+    this.#host = host;
+  }
+
+  async onMessage(session: ClientSession, node: BinaryNode): Promise<void> {
+    const sender = session.companion!;
+    const stats = this.#host.stats;
+    stats.fromCompanions++;
+    // The server acknowledges receipt of the stanza right away; delivery comes later.
+    session.send({
+      tag: 'ack',
+      attrs: { class: 'message', id: node.attrs.id ?? '', from: node.attrs.to ?? '', t: unixSeconds() },
+    });
+    stats.serverAcks++;
+    for (const copy of copiesOf(node)) {
+      const target = this.#host.directory.findDevice(copy.jid);
+      if (!target) {
+        this.#host.problem(`message ${node.attrs.id} for unknown device ${copy.jid}`);
+      } else if (target.companion) {
+        this.#forward(sender, target.companion, node, copy);
+      } else {
+        await this.#decrypt(sender, target.account, node, copy);
+      }
+    }
+  }
+
+  async onReceipt(session: ClientSession, node: BinaryNode): Promise<void> {
+    const companion = session.companion!;
+    const ids = [node.attrs.id ?? '', ...children(child(node, 'list'), 'item').map((i) => i.attrs.id ?? '')];
+    const type = node.attrs.type ?? 'delivery';
+    const account = node.attrs.to ? this.#host.directory.findUser(node.attrs.to) : undefined;
+    for (const id of ids) {
+      account?.mailbox.receipts.push({
+        id,
+        device: deviceJid(companion.account, companion.device),
+        type,
+        at: Date.now(),
+      });
+      if (type === 'retry') {
+        this.#host.stats.retryReceipts++;
+        this.#retrying.add(ackKey('message', id));
+        await this.#host.phones.resendOnRetry(companion, node);
+      } else {
+        // Any other receipt from the device confirms it has the message.
+        this.#host.delivery.confirm(companion, ackKey('message', id));
+      }
+    }
+    if (type !== 'retry') this.#relayReceipt(companion, node);
+  }
+
+  /** A receipt for a message another companion sent goes back to that companion. */
+  #relayReceipt(from: CompanionDevice, node: BinaryNode): void {
+    const target = node.attrs.to ? this.#host.directory.findDevice(node.attrs.to) : undefined;
+    if (!target?.companion || target.account === from.account) return;
+    const chat = jidDecode(node.attrs.to)?.server === 'lid' ? from.account.lidJid : from.account.jid;
+    const attrs: Record<string, string> = { from: chat, id: node.attrs.id ?? '', t: unixSeconds() };
+    if (node.attrs.type && node.attrs.type !== 'inactive') attrs.type = node.attrs.type;
+    const list = child(node, 'list');
+    this.#host.delivery.push(
+      target.companion,
+      list ? { tag: 'receipt', attrs, content: [list] } : { tag: 'receipt', attrs },
+    );
+  }
+
+  onAck(session: ClientSession, node: BinaryNode): void {
+    const companion = session.companion!;
+    const key = ackKey(node.attrs.class ?? '', node.attrs.id ?? '', node.attrs.type);
+    if (node.attrs.class === 'message' && node.attrs.error) {
+      this.#host.stats.nacked++;
+      if (this.#retrying.delete(key)) return;
+    }
+    this.#host.delivery.confirm(companion, key);
+  }
+
+  async #decrypt(sender: CompanionDevice, recipient: Account, node: BinaryNode, copy: Copy): Promise<void> {
+    const stats = this.#host.stats;
+    const type = copy.enc.attrs.type as CipherType;
+    const ciphertext = bytes(copy.enc);
+    if ((type !== 'pkmsg' && type !== 'msg') || !ciphertext) {
+      this.#host.problem(`message ${node.attrs.id}: unsupported enc type ${type}`);
+      return;
+    }
+    let message: proto.Message;
+    try {
+      const plaintext = await recipient.phone.decrypt(peerOf(sender), type, ciphertext);
+      message = proto.Message.decode(unpadRandomMax16(plaintext));
+    } catch (err) {
+      stats.decryptFailures++;
+      this.#host.problem(
+        `message ${node.attrs.id} from ${deviceJid(sender.account, sender.device)}: ${String(err)}`,
+      );
+      return;
+    }
+    stats.decrypted++;
+    const ownCopy = recipient === sender.account;
+    const content = message.deviceSentMessage?.message ?? message;
+    const received: ReceivedMessage = {
+      id: node.attrs.id ?? '',
+      from: sender.account.jid,
+      fromDevice: deviceJid(sender.account, sender.device),
+      to: node.attrs.to ?? '',
+      message: content,
+      ownCopy,
+      at: Date.now(),
+    };
+    const text = content.conversation ?? content.extendedTextMessage?.text;
+    if (text) received.text = text;
+    recipient.mailbox.inbox.push(received);
+    this.#host.received(recipient, received);
+    // The chat, as the recipient's receipts name it: the same JID form the sender used.
+    if (!ownCopy && node.attrs.category !== 'peer')
+      this.#host.phones.sendReceipts(recipient, sender, node.attrs.to ?? recipient.jid, received.id);
+  }
+
+  /** A copy for another companion device: the server relays it as that device will see it. */
+  #forward(sender: CompanionDevice, target: CompanionDevice, node: BinaryNode, copy: Copy): void {
+    const from = sender.account;
+    const attrs: Record<string, string> = {
+      id: node.attrs.id ?? '',
+      t: unixSeconds(),
+      type: node.attrs.type ?? 'text',
+      notify: from.name,
+    };
+    if (target.account === from) {
+      Object.assign(attrs, {
+        from: deviceJid(from, sender.device),
+        recipient: node.attrs.recipient ?? node.attrs.to ?? '',
+      });
+    } else if (jidDecode(node.attrs.to ?? '')?.server === 'lid') {
+      Object.assign(attrs, {
+        from: deviceLid(from, sender.device),
+        sender_pn: from.jid,
+        addressing_mode: 'lid',
+      });
+    } else {
+      Object.assign(attrs, { from: deviceJid(from, sender.device), sender_lid: from.lidJid });
+    }
+    const content: BinaryNode[] = [copy.enc];
+    const identity = child(node, 'device-identity');
+    if (identity) content.push(identity);
+    this.#host.stats.forwarded++;
+    this.#host.delivery.push(target, { tag: 'message', attrs, content });
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Simulated phones talking to companion devices: sending texts (encrypted per companion device
+ * with the pre-keys that device uploaded), answering retry receipts by re-encrypting, and
+ * sending delivery/read receipts for what they received.
+ */
+import { randomBytes } from 'node:crypto';
+import { encodeWAMessage, proto } from '@whiskeysockets/baileys';
+import {
+  companionBundle,
+  deviceJid,
+  type Account,
+  type CompanionDevice,
+  type Directory,
+} from '../accounts/directory.ts';
+import { bytes, child, readUint, unixSeconds, type BinaryNode } from '../protocol/nodes.ts';
+import type { PeerAddress, WireBundle } from '../signal/device.ts';
+import { parseSignedPreKey } from '../server/prekeys.ts';
+import type { DeliveryQueue } from './delivery.ts';
+import type { SentMessage } from './records.ts';
+
+export type Addressing = 'pn' | 'lid';
+
+export interface SendTextOptions {
+  /** How the stanza names the sender: PN with sender_lid (default), or LID with sender_pn. */
+  addressing?: Addressing;
+  /** Message id; a phone-style random one by default. */
+  id?: string;
+}
+
+export interface PhonesHost {
+  directory: Directory;
+  delivery: DeliveryQueue;
+  /** A companion's one-time pre-key was handed out (the server may ask it to upload more). */
+  preKeyTaken(companion: CompanionDevice): void;
+}
+
+interface SentContent {
+  from: Account;
+  target: Account;
+  message: proto.IMessage;
+  addressing: Addressing;
+}
+
+export function peerOf(companion: CompanionDevice): PeerAddress {
+  return { lidUser: companion.account.lid, device: companion.device };
+}
+
+/** Phone-style ids ("3A" + hex), distinct from Baileys' "3EB0…". */
+function newMessageId(): string {
+  return `3A${randomBytes(9).toString('hex').toUpperCase()}`;
+}
+
+export class Phones {
+  readonly #host: PhonesHost;
+  readonly #sent = new Map<string, SentContent>();
+  readonly #chains = new Map<Account, Promise<void>>();
+
+  constructor(host: PhonesHost) {
+    this.#host = host;
+  }
+
+  /**
+   * `from`'s phone sends a text to `to` (a PN or LID JID, or a phone number): one copy per
+   * linked companion of the recipient, plus a "sent from my phone" copy for each of the
+   * sender's own companions.
+   */
+  async sendText(
+    from: Account,
+    to: string,
+    text: string,
+    options: SendTextOptions = {},
+  ): Promise<SentMessage> {
+    const target = this.#host.directory.findUser(
+      to.includes('@') ? to : `${to.replace(/^\+/, '')}@s.whatsapp.net`,
+    );
+    if (!target) throw new Error(`no such WhatsApp user: ${to}`);
+    const id = options.id ?? newMessageId();
+    const addressing = options.addressing ?? 'pn';
+    const message: proto.IMessage = { conversation: text };
+    this.#sent.set(id, { from, target, message, addressing });
+    return this.#serially(from, async () => {
+      const devices: string[] = [];
+      const companions = [...target.activeCompanions(), ...(target !== from ? from.activeCompanions() : [])];
+      for (const companion of companions) {
+        await this.#deliver(from, target, companion, id, message, addressing);
+        devices.push(deviceJid(companion.account, companion.device));
+      }
+      const sent = { id, to: target.jid, text, devices, at: Date.now() };
+      from.mailbox.sent.push(sent);
+      return sent;
+    });
+  }
+
+  /**
+   * One phone encrypts one message at a time: two sends racing to start the same session would
+   * otherwise replace each other's session, and stanzas would queue out of order.
+   */
+  #serially<T>(phone: Account, work: () => Promise<T>): Promise<T> {
+    const previous = this.#chains.get(phone) ?? Promise.resolve();
+    const result = previous.then(work, work);
+    this.#chains.set(
+      phone,
+      result.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    return result;
+  }
+
+  /**
+   * A companion could not decrypt a message of ours and asked for it again: start a new session
+   * (from the keys in the receipt when it sent them, else from its published bundle) and resend.
+   */
+  async resendOnRetry(companion: CompanionDevice, receipt: BinaryNode): Promise<boolean> {
+    const id = receipt.attrs.id ?? '';
+    const sent = this.#sent.get(id);
+    if (!sent) return false;
+    const count = child(receipt, 'retry')?.attrs.count ?? '1';
+    await this.#serially(sent.from, async () => {
+      const fromReceipt = bundleFromRetry(receipt);
+      const bundle = fromReceipt ?? companionBundle(companion);
+      if (!fromReceipt) this.#host.preKeyTaken(companion);
+      sent.from.phone.forgetSession(peerOf(companion));
+      await sent.from.phone.startSession(peerOf(companion), bundle);
+      await this.#deliver(sent.from, sent.target, companion, id, sent.message, sent.addressing, count);
+    });
+    return true;
+  }
+
+  /** `account`'s phone confirms messages a companion sent it: delivered, then read (per its policy). */
+  sendReceipts(account: Account, companion: CompanionDevice, chatJid: string, id: string): void {
+    const policy = account.mailbox.receiptPolicy;
+    if (policy === 'none') return;
+    const receipt = (type?: string): BinaryNode => ({
+      tag: 'receipt',
+      attrs: { from: chatJid, id, t: unixSeconds(), ...(type ? { type } : {}) },
+    });
+    this.#host.delivery.push(companion, receipt());
+    if (policy === 'read') this.#host.delivery.push(companion, receipt('read'));
+  }
+
+  async #deliver(
+    from: Account,
+    target: Account,
+    companion: CompanionDevice,
+    id: string,
+    message: proto.IMessage,
+    addressing: Addressing,
+    retryCount?: string,
+  ): Promise<void> {
+    const peer = peerOf(companion);
+    if (!from.phone.hasSession(peer)) {
+      const bundle = companionBundle(companion);
+      this.#host.preKeyTaken(companion);
+      await from.phone.startSession(peer, bundle);
+    }
+    const ownCopy = companion.account === from && target !== from;
+    const payload = ownCopy ? { deviceSentMessage: { destinationJid: target.jid, message } } : message;
+    const { type, ciphertext } = await from.phone.encrypt(peer, encodeWAMessage(payload));
+    const attrs: Record<string, string> = { id, t: unixSeconds(), type: 'text', notify: from.name };
+    if (ownCopy) Object.assign(attrs, { from: from.jid, recipient: target.jid });
+    else if (addressing === 'lid')
+      Object.assign(attrs, { from: from.lidJid, sender_pn: from.jid, addressing_mode: 'lid' });
+    else Object.assign(attrs, { from: from.jid, sender_lid: from.lidJid });
+    this.#host.delivery.push(companion, {
+      tag: 'message',
+      attrs,
+      content: [
+        {
+          tag: 'enc',
+          attrs: { v: '2', type, ...(retryCount ? { count: retryCount } : {}) },
+          content: ciphertext,
+        },
+      ],
+    });
+  }
+}
+
+/** The pre-key bundle a retry receipt carries from the second retry on (`<registration>` + `<keys>`). */
+function bundleFromRetry(receipt: BinaryNode): WireBundle | undefined {
+  const keys = child(receipt, 'keys');
+  const registrationId = readUint(bytes(child(receipt, 'registration')));
+  const identityKey = bytes(child(keys, 'identity'));
+  const skey = child(keys, 'skey');
+  const signedPreKey = skey && parseSignedPreKey(skey);
+  if (!keys || registrationId === undefined || identityKey?.length !== 32 || !signedPreKey) return undefined;
+  const bundle: WireBundle = { registrationId, identityKey, signedPreKey };
+  const key = child(keys, 'key');
+  const keyId = readUint(bytes(child(key, 'id')));
+  const publicKey = bytes(child(key, 'value'));
+  if (keyId !== undefined && publicKey?.length === 32) bundle.preKey = { keyId, publicKey };
+  return bundle;
+}

@@ -1,0 +1,47 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSimulator, type Simulator } from './simulator.ts';
+import { BaileysClient, pairByQr, quietLibsignal } from './testing/baileys-client.ts';
+
+quietLibsignal();
+
+let sim: Simulator;
+let dir: string;
+const clients: BaileysClient[] = [];
+
+beforeEach(async () => {
+  sim = await startSimulator();
+  sim.trustInThisProcess();
+  dir = await mkdtemp(join(tmpdir(), 'wa-sim-'));
+});
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.end();
+  await sim.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('a new device pairs by QR code and opens after the 515 restart', async () => {
+  const phone = sim.phone('15550001111', 'Clinic');
+  const client = await pairByQr(sim, phone, { authDir: join(dir, 'auth') });
+  clients.push(client);
+  expect(client.me).toBe(`${phone.pn}:1@s.whatsapp.net`);
+  expect(sim.problems()).toEqual([]);
+});
+
+test('a paired device logs in again with its saved credentials, without a QR code', async () => {
+  const phone = sim.phone('15550001111', 'Clinic');
+  const client = await pairByQr(sim, phone, { authDir: join(dir, 'auth') });
+  client.end();
+  await client.waitForClose();
+  const again = await BaileysClient.start(sim, { authDir: join(dir, 'auth') });
+  clients.push(again);
+  await again.waitForOpen();
+  expect(again.qrs).toEqual([]);
+  const device = `${phone.pn}:1@s.whatsapp.net`;
+  expect(sim.connections.records(device).map((r) => r.kind)).toEqual(['registration', 'login', 'login']);
+  expect(phone.devices()).toMatchObject([{ jid: device, live: 1, preKeys: 812 }]);
+  expect(sim.unhandledQueries()).toEqual([]);
+  expect(sim.problems()).toEqual([]);
+});

@@ -1,0 +1,210 @@
+/**
+ * The WhatsApp Web multi-device server simulator: the public API tests, benchmarks and demos
+ * use. Start one, point an unmodified Baileys at `url` (after trusting `rootPublicKey`), and
+ * drive the other side through simulated users (their phones link devices, send and receive
+ * texts, send receipts) and server-initiated endings.
+ */
+import { WA_CERT_DETAILS } from '@whiskeysockets/baileys';
+import { deviceJid, deviceLid, type Account } from './accounts/directory.ts';
+import type {
+  ReceiptPolicy,
+  ReceivedMessage,
+  ReceiptRecord,
+  SentMessage,
+  MessagingStats,
+} from './messaging/records.ts';
+import type { SendTextOptions } from './messaging/phones.ts';
+import { defaultTrustRoot, type TrustRoot } from './protocol/cert-chain.ts';
+import type { ConnectionLog } from './server/connection-log.ts';
+import { ENDINGS, type EndingName } from './server/endings.ts';
+import { Hub, type HubOptions } from './server/hub.ts';
+import { listen } from './server/listener.ts';
+import { waitUntil } from './wait.ts';
+
+export interface SimulatorOptions {
+  host?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Defaults to one root per process, so one trust setting covers every simulator in it. */
+  trustRoot?: TrustRoot;
+  /** QR refs per pairing attempt (default 6). */
+  qrRefs?: number;
+  duplicateLogin?: HubOptions['duplicateLogin'];
+  /** How long the phone waits for a companion's answers while linking (default 15 s). */
+  replyTimeoutMs?: number;
+}
+
+export interface DeviceInfo {
+  jid: string;
+  lid: string;
+  device: number;
+  pairedAt: number;
+  removed: boolean;
+  /** Uploaded one-time pre-keys the server still holds. */
+  preKeys: number;
+  live: number;
+  /** Stanzas queued for it, not yet acknowledged. */
+  pending: number;
+  delivered: number;
+  acknowledged: number;
+}
+
+/** A simulated WhatsApp user: its phone links companions and talks to them. */
+export class SimUser {
+  readonly #account: Account;
+  readonly #hub: Hub;
+
+  constructor(account: Account, hub: Hub) {
+    this.#account = account;
+    this.#hub = hub;
+  }
+
+  get pn(): string {
+    return this.#account.pn;
+  }
+  get lid(): string {
+    return this.#account.lid;
+  }
+  /** "<pn>@s.whatsapp.net" */
+  get jid(): string {
+    return this.#account.jid;
+  }
+  /** "<lid>@lid" */
+  get lidJid(): string {
+    return this.#account.lidJid;
+  }
+  get name(): string {
+    return this.#account.name;
+  }
+
+  /** The phone scans a companion's QR string; resolves with the new device's JID once linked. */
+  async scanQr(qr: string): Promise<string> {
+    const companion = await this.#hub.pairing.scanQr(this.#account, qr);
+    return deviceJid(this.#account, companion.device);
+  }
+
+  /** The phone enters the code a companion got from requestPairingCode(this.pn). */
+  async enterPairingCode(code: string): Promise<string> {
+    const companion = await this.#hub.pairing.enterCode(this.#account, code);
+    return deviceJid(this.#account, companion.device);
+  }
+
+  /** The phone sends a text to another user's linked devices (`to`: JID or phone number). */
+  sendText(to: string, text: string, options?: SendTextOptions): Promise<SentMessage> {
+    return this.#hub.phones.sendText(this.#account, to, text, options);
+  }
+
+  /** Which receipts this phone sends for messages it receives (default "read": delivery then read). */
+  set receipts(policy: ReceiptPolicy) {
+    this.#account.mailbox.receiptPolicy = policy;
+  }
+
+  /** Messages companions sent to this user (and copies of what its own companions sent). */
+  get inbox(): ReceivedMessage[] {
+    return [...this.#account.mailbox.inbox];
+  }
+  get sent(): SentMessage[] {
+    return [...this.#account.mailbox.sent];
+  }
+  /** Receipts companions sent for this phone's messages. */
+  get receiptsReceived(): ReceiptRecord[] {
+    return [...this.#account.mailbox.receipts];
+  }
+
+  devices(): DeviceInfo[] {
+    return [...this.#account.companions.values()].map((c) => {
+      const jid = deviceJid(this.#account, c.device);
+      return {
+        jid,
+        lid: deviceLid(this.#account, c.device),
+        device: c.device,
+        pairedAt: c.pairedAt,
+        removed: c.removed,
+        preKeys: c.preKeys.size,
+        live: this.#hub.liveSessions(c).length,
+        pending: this.#hub.delivery.pendingFor(c),
+        ...this.#hub.delivery.counters(jid),
+      };
+    });
+  }
+
+  waitForMessage(match: (m: ReceivedMessage) => boolean, timeoutMs = 10_000): Promise<ReceivedMessage> {
+    return waitUntil(() => this.#account.mailbox.inbox.find(match), timeoutMs, `a message to ${this.pn}`);
+  }
+
+  waitForReceipt(id: string, type: string, timeoutMs = 10_000): Promise<ReceiptRecord> {
+    return waitUntil(
+      () => this.#account.mailbox.receipts.find((r) => r.id === id && r.type === type),
+      timeoutMs,
+      `a ${type} receipt for ${id}`,
+    );
+  }
+}
+
+export interface Simulator {
+  /** ws://host:port/ws/chat — Baileys' `waWebSocketUrl`. */
+  url: string;
+  /** The root Baileys must trust (WA_CERT_DETAILS.PUBLIC_KEY), 32 bytes. */
+  rootPublicKey: Buffer;
+  /** Makes Baileys in this process trust the simulator (its only client-side change). */
+  trustInThisProcess(): void;
+  /** A simulated user, created on first use; `phone` and `contact` are the same thing by role. */
+  user(pn: string, name?: string): SimUser;
+  phone(pn: string, name?: string): SimUser;
+  contact(pn: string, name?: string): SimUser;
+  users(): SimUser[];
+  connections: ConnectionLog;
+  stats(): MessagingStats;
+  /** Ends every live connection of a device (its JID, "<pn>:<device>@s.whatsapp.net"); returns how many. */
+  endSession(device: string, ending: EndingName): number;
+  /** Refuses the next `times` logins of a device with `<failure reason=code>` (401, 403, …). */
+  refuseLogins(device: string, code: number, times?: number): void;
+  /** Problems the simulator saw (decrypt failures, unknown targets, handler errors). */
+  problems(): string[];
+  /** Queries only the generic fallback answered. */
+  unhandledQueries(): string[];
+  stop(): Promise<void>;
+}
+
+export { ENDINGS, type EndingName };
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const root = options.trustRoot ?? defaultTrustRoot();
+  const hub = new Hub({
+    qrRefs: options.qrRefs ?? 6,
+    replyTimeoutMs: options.replyTimeoutMs ?? 15_000,
+    duplicateLogin: options.duplicateLogin ?? 'replace-old',
+    lowPreKeys: 5,
+  });
+  const listener = await listen(hub, root, options.host ?? '127.0.0.1', options.port ?? 0);
+  const users = new Map<Account, SimUser>();
+  const user = (pn: string, name?: string): SimUser => {
+    const account = hub.directory.account(pn, name);
+    let simUser = users.get(account);
+    if (!simUser) users.set(account, (simUser = new SimUser(account, hub)));
+    return simUser;
+  };
+  const companion = (jid: string) => {
+    const found = hub.directory.findDevice(jid);
+    if (!found?.companion) throw new Error(`no linked device ${jid}`);
+    return found.companion;
+  };
+  return {
+    url: listener.url,
+    rootPublicKey: Buffer.from(root.public),
+    trustInThisProcess: () => {
+      WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(root.public) as typeof WA_CERT_DETAILS.PUBLIC_KEY;
+    },
+    user,
+    phone: user,
+    contact: user,
+    users: () => hub.directory.accounts().map((a) => user(a.pn)),
+    connections: hub.log,
+    stats: () => ({ ...hub.stats }),
+    endSession: (device, ending) => hub.end(companion(device), ending),
+    refuseLogins: (device, code, times = 1) => hub.refuseLogins(device, code, times),
+    problems: () => [...hub.problems],
+    unhandledQueries: () => [...hub.unhandledIqs],
+    stop: () => listener.close(),
+  };
+}
