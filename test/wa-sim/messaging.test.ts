@@ -1,0 +1,70 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { proto } from '@whiskeysockets/baileys';
+import { startSimulator, type Simulator, type SimUser } from './simulator.ts';
+import { BaileysClient, pairByQr, quietLibsignal } from './testing/baileys-client.ts';
+import { waitUntil } from './wait.ts';
+
+quietLibsignal();
+
+const COUNT = 100;
+let sim: Simulator;
+let dir: string;
+let clinic: SimUser;
+let patient: SimUser;
+let client: BaileysClient;
+
+beforeAll(async () => {
+  sim = await startSimulator();
+  sim.trustInThisProcess();
+  dir = await mkdtemp(join(tmpdir(), 'wa-sim-msg-'));
+  clinic = sim.phone('15550002001', 'Clinic');
+  patient = sim.contact('15550002002', 'Patient');
+  client = await pairByQr(sim, clinic, { authDir: join(dir, 'auth') });
+});
+
+afterAll(async () => {
+  client?.end();
+  await sim?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test(`${COUNT} texts from Baileys are decrypted by the contact, and its receipts reach Baileys`, async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < COUNT; i++) {
+    const sent = await client.sock.sendMessage(patient.jid, { text: `out ${i}` });
+    ids.push(sent!.key.id!);
+  }
+  await waitUntil(() => patient.inbox.filter((m) => !m.ownCopy).length >= COUNT, 20_000, 'the contact inbox');
+  const inbox = patient.inbox.filter((m) => !m.ownCopy);
+  expect(inbox.map((m) => m.text)).toEqual(ids.map((_, i) => `out ${i}`));
+  expect(inbox.map((m) => m.id)).toEqual(ids);
+  expect(new Set(inbox.map((m) => m.fromDevice))).toEqual(new Set([client.me]));
+  // Baileys also sends each message to its own phone (deviceSentMessage).
+  await waitUntil(() => clinic.inbox.filter((m) => m.ownCopy).length >= COUNT, 10_000, 'own-phone copies');
+  // The contact's delivery and read receipts come back as status updates.
+  await waitUntil(
+    () => ids.every((id) => client.statuses.get(id) === proto.WebMessageInfo.Status.READ),
+    20_000,
+    'read statuses',
+  );
+  expect(sim.stats()).toMatchObject({ fromCompanions: COUNT, serverAcks: COUNT, decryptFailures: 0 });
+  await waitUntil(() => sim.stats().receiptsAcked === 2 * COUNT, 10_000, 'receipt acks');
+  expect(sim.problems()).toEqual([]);
+});
+
+test(`${COUNT} texts from the contact are decrypted by Baileys, which acknowledges each`, async () => {
+  const before = sim.stats();
+  const ids: string[] = [];
+  for (let i = 0; i < COUNT; i++) ids.push((await patient.sendText(clinic.jid, `in ${i}`)).id);
+  await waitUntil(() => client.received.length >= COUNT, 20_000, 'Baileys to receive all');
+  expect(client.received.map((m) => m.message?.conversation)).toEqual(ids.map((_, i) => `in ${i}`));
+  expect(client.received.map((m) => m.key.id)).toEqual(ids);
+  await waitUntil(() => sim.stats().acknowledged - before.acknowledged === COUNT, 10_000, 'acknowledgements');
+  const device = clinic.devices()[0]!;
+  expect(device).toMatchObject({ pending: 0 });
+  expect(sim.stats().delivered - before.delivered).toBe(COUNT);
+  expect(new Set(patient.receiptsReceived.map((r) => r.id))).toEqual(new Set(ids));
+  expect(sim.problems()).toEqual([]);
+});
