@@ -45,3 +45,41 @@ test('a paired device logs in again with its saved credentials, without a QR cod
   expect(sim.unhandledQueries()).toEqual([]);
   expect(sim.problems()).toEqual([]);
 });
+
+test('a new device pairs by code (requestPairingCode) and opens after the 515 restart', async () => {
+  const phone = sim.phone('15550001112', 'Clinic');
+  const options = { authDir: join(dir, 'auth') };
+  const first = await BaileysClient.start(sim, options);
+  clients.push(first);
+  await first.waitForQr();
+  const code = await first.sock.requestPairingCode(phone.pn);
+  expect(code).toMatch(/^[A-Z0-9]{8}$/);
+  const device = await phone.enterPairingCode(code);
+  expect((await first.waitForClose()).statusCode).toBe(515);
+  const client = await BaileysClient.start(sim, options);
+  clients.push(client);
+  await client.waitForOpen();
+  expect(client.me).toBe(device);
+  expect(client.sock.authState.creds.registered).toBe(true);
+  expect(sim.problems()).toEqual([]);
+});
+
+test('a wrong pairing code links nothing', async () => {
+  const phone = sim.phone('15550001113', 'Clinic');
+  const client = await BaileysClient.start(sim, { authDir: join(dir, 'auth') });
+  clients.push(client);
+  await client.waitForQr();
+  const code = await client.sock.requestPairingCode(phone.pn);
+  const wrong = code.startsWith('A') ? `B${code.slice(1)}` : `A${code.slice(1)}`;
+  await expect(phone.enterPairingCode(wrong)).rejects.toThrow('wrong pairing code');
+  expect(phone.devices()).toEqual([]);
+});
+
+test('a QR code the server never issued is refused', async () => {
+  const phone = sim.phone('15550001114', 'Clinic');
+  const client = await BaileysClient.start(sim, { authDir: join(dir, 'auth') });
+  clients.push(client);
+  const [head, ...rest] = (await client.waitForQr()).split(',');
+  await expect(phone.scanQr([`${head}x`, ...rest].join(','))).rejects.toThrow('not (or no longer) shown');
+  expect(phone.devices()).toEqual([]);
+});

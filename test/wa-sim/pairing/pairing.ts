@@ -21,6 +21,7 @@ import type { ClientSession } from '../server/client-session.ts';
 import { signDeviceIdentity, verifyDeviceSignature } from './device-identity.ts';
 import { finishPhoneSide, startPhoneSide, unwrapKey, wrapKey } from './link-code.ts';
 import { parseQr } from './qr.ts';
+import { waitUntil } from '../wait.ts';
 import { pairDeviceNode, registrationFrom, type Registration } from './registration.ts';
 
 export interface PairingHost {
@@ -81,11 +82,16 @@ export class Pairing {
   /** The phone of `account` enters the code the companion showed after requestPairingCode. */
   async enterCode(account: Account, code: string): Promise<CompanionDevice> {
     const normalized = code.replace(/[\s-]/g, '').toUpperCase();
-    const registration = this.pending()
-      .filter((r) => r.linkCode && !r.linkCode.phone && r.linkCode.phoneJid.split('@')[0] === account.pn)
-      .at(-1);
-    if (!registration?.linkCode) throw new Error(`no device is waiting for a pairing code for ${account.pn}`);
-    const link = registration.linkCode;
+    // requestPairingCode() returns before its request reaches the server: allow it to arrive.
+    const registration = await waitUntil(
+      () =>
+        this.pending()
+          .filter((r) => r.linkCode && !r.linkCode.phone && r.linkCode.phoneJid.split('@')[0] === account.pn)
+          .at(-1),
+      this.#options.replyTimeoutMs,
+      `a device waiting for a pairing code for ${account.pn}`,
+    );
+    const link = registration.linkCode!;
     // A wrong code unwraps to a wrong (but valid-looking) key: it only shows when the companion's
     // key bundle fails to authenticate below.
     link.phone = startPhoneSide(await unwrapKey(normalized, link.wrappedEphemeral));
