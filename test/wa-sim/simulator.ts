@@ -168,6 +168,16 @@ export interface Simulator {
 
 export { ENDINGS, type EndingName };
 
+/**
+ * The one client-side change: Baileys checks the Noise certificate chain against the exported,
+ * mutable WA_CERT_DETAILS.PUBLIC_KEY; pointing it at the simulator's root makes it trust the
+ * simulator (and nothing else) in this process.
+ */
+export function trustSimulatorRoot(publicKey: Uint8Array): void {
+  if (publicKey.length !== 32) throw new Error(`root key must be 32 bytes, got ${publicKey.length}`);
+  WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(publicKey) as typeof WA_CERT_DETAILS.PUBLIC_KEY;
+}
+
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const root = options.trustRoot ?? defaultTrustRoot();
   const hub = new Hub({
@@ -192,9 +202,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   return {
     url: listener.url,
     rootPublicKey: Buffer.from(root.public),
-    trustInThisProcess: () => {
-      WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(root.public) as typeof WA_CERT_DETAILS.PUBLIC_KEY;
-    },
+    trustInThisProcess: () => trustSimulatorRoot(root.public),
     user,
     phone: user,
     contact: user,

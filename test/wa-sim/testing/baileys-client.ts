@@ -83,7 +83,8 @@ export class BaileysClient {
     });
   }
 
-  static async start(sim: Simulator, options: ClientOptions): Promise<BaileysClient> {
+  /** `sim`: an in-process Simulator or any `{ url }` (a simulator process). */
+  static async start(sim: Pick<Simulator, 'url'>, options: ClientOptions): Promise<BaileysClient> {
     const { state, saveCreds } = await useMultiFileAuthState(options.authDir);
     const sock = makeWASocket({
       waWebSocketUrl: sim.url,

@@ -1,0 +1,133 @@
+/**
+ * A typed client for the control API, for processes that run the simulator separately
+ * (test/wa-sim/main.ts): worker tests, the demo, benchmarks.
+ */
+import type {
+  ReceiptPolicy,
+  ReceiptRecord,
+  ReceivedMessage,
+  SentMessage,
+  MessagingStats,
+} from '../messaging/records.ts';
+import type { ConnectionRecord, Overlap } from '../server/connection-log.ts';
+import type { EndingName } from '../server/endings.ts';
+import type { DeviceInfo } from '../simulator.ts';
+import { waitUntil } from '../wait.ts';
+
+export interface UserInfo {
+  pn: string;
+  lid: string;
+  jid: string;
+  lidJid: string;
+  name: string;
+  devices: DeviceInfo[];
+}
+
+export type RemoteMessage = Omit<ReceivedMessage, 'message'>;
+
+export interface ConnectionsView {
+  records: ConnectionRecord[];
+  live: number[];
+  overlaps: Overlap[];
+  maxConcurrent?: number;
+}
+
+export class SimulatorClientError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export class SimulatorClient {
+  readonly baseUrl: string;
+
+  constructor(baseUrl: string) {
+    this.baseUrl = baseUrl.replace(/\/$/, '');
+  }
+
+  info(): Promise<{ url: string; rootPublicKey: string; endings: Record<EndingName, number> }> {
+    return this.#call('GET', '/info');
+  }
+
+  user(pn: string, name?: string): Promise<UserInfo> {
+    return this.#call('POST', '/users', { pn, ...(name ? { name } : {}) });
+  }
+
+  getUser(pn: string): Promise<UserInfo> {
+    return this.#call('GET', `/users/${pn}`);
+  }
+
+  async scanQr(pn: string, qr: string): Promise<string> {
+    return (await this.#call<{ device: string }>('POST', `/users/${pn}/scan-qr`, { qr })).device;
+  }
+
+  async enterPairingCode(pn: string, code: string): Promise<string> {
+    return (await this.#call<{ device: string }>('POST', `/users/${pn}/pairing-code`, { code })).device;
+  }
+
+  sendText(
+    pn: string,
+    to: string,
+    text: string,
+    options: { addressing?: 'pn' | 'lid'; id?: string } = {},
+  ): Promise<SentMessage> {
+    return this.#call('POST', `/users/${pn}/messages`, { to, text, ...options });
+  }
+
+  inbox(pn: string): Promise<RemoteMessage[]> {
+    return this.#call('GET', `/users/${pn}/inbox`);
+  }
+
+  receipts(pn: string): Promise<ReceiptRecord[]> {
+    return this.#call('GET', `/users/${pn}/receipts`);
+  }
+
+  setReceiptPolicy(pn: string, policy: ReceiptPolicy): Promise<unknown> {
+    return this.#call('PUT', `/users/${pn}/receipt-policy`, { policy });
+  }
+
+  async endSession(device: string, ending: EndingName): Promise<number> {
+    return (
+      await this.#call<{ ended: number }>('POST', `/devices/${encodeURIComponent(device)}/end`, { ending })
+    ).ended;
+  }
+
+  async refuseLogins(device: string, code: number, times = 1): Promise<void> {
+    await this.#call('POST', `/devices/${encodeURIComponent(device)}/refuse-logins`, { code, times });
+  }
+
+  connections(device?: string): Promise<ConnectionsView> {
+    return this.#call('GET', `/connections${device ? `?device=${encodeURIComponent(device)}` : ''}`);
+  }
+
+  stats(): Promise<MessagingStats> {
+    return this.#call('GET', '/stats');
+  }
+
+  problems(): Promise<{ problems: string[]; unhandledQueries: string[] }> {
+    return this.#call('GET', '/problems');
+  }
+
+  /** Polls the user's inbox until a message matches. */
+  waitForMessage(
+    pn: string,
+    match: (m: RemoteMessage) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<RemoteMessage> {
+    return waitUntil(async () => (await this.inbox(pn)).find(match), timeoutMs, `a message to ${pn}`, 50);
+  }
+
+  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      ...(body === undefined
+        ? {}
+        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    });
+    const payload = (await res.json()) as T & { error?: string };
+    if (!res.ok) throw new SimulatorClientError(res.status, payload.error ?? `HTTP ${res.status}`);
+    return payload;
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * The simulator's control API: JSON over HTTP on loopback, so another process (a worker test,
+ * the demo, a person with curl) can drive the simulated users and read what happened.
+ * The routes are listed in test/wa-sim/README.md; errors come back as `{ "error": "…" }`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ReceiptPolicy, ReceivedMessage } from '../messaging/records.ts';
+import { ENDINGS, isEndingName } from '../server/endings.ts';
+import type { Simulator, SimUser } from '../simulator.ts';
+
+class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+type Body = Record<string, unknown>;
+type Handler = (params: string[], body: Body, query: URLSearchParams) => Promise<unknown> | unknown;
+
+const MAX_BODY = 1 << 20;
+
+function userInfo(user: SimUser) {
+  return {
+    pn: user.pn,
+    lid: user.lid,
+    jid: user.jid,
+    lidJid: user.lidJid,
+    name: user.name,
+    devices: user.devices(),
+  };
+}
+
+/** Received messages without the raw protobuf object (its JSON form is large and unstable). */
+function receivedInfo(message: ReceivedMessage) {
+  const { message: _raw, ...rest } = message;
+  return rest;
+}
+
+function text(body: Body, field: string): string {
+  const value = body[field];
+  if (typeof value !== 'string' || !value) throw new HttpError(400, `"${field}" must be a non-empty string`);
+  return value;
+}
+
+function optionalText(body: Body, field: string): string | undefined {
+  return body[field] === undefined ? undefined : text(body, field);
+}
+
+async function readBody(req: IncomingMessage): Promise<Body> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new HttpError(413, 'body too large');
+    chunks.push(chunk);
+  }
+  if (!size) return {};
+  try {
+    const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error('not an object');
+    return parsed as Body;
+  } catch {
+    throw new HttpError(400, 'body must be a JSON object');
+  }
+}
+
+function routes(sim: Simulator): Array<[method: string, pattern: RegExp, handler: Handler]> {
+  const existing = (pn: string): SimUser => {
+    const user = sim.users().find((u) => u.pn === pn);
+    if (!user) throw new HttpError(404, `no user ${pn}`);
+    return user;
+  };
+  // Operations the protocol refuses (unknown QR, wrong code, unknown device) are 422s.
+  const attempt = async <T>(work: () => Promise<T> | T): Promise<T> => {
+    try {
+      return await work();
+    } catch (err) {
+      throw err instanceof HttpError
+        ? err
+        : new HttpError(422, err instanceof Error ? err.message : String(err));
+    }
+  };
+  return [
+    ['GET', /^\/health$/, () => ({ ok: true })],
+    [
+      'GET',
+      /^\/info$/,
+      () => ({
+        url: sim.url,
+        rootPublicKey: sim.rootPublicKey.toString('hex'),
+        endings: Object.fromEntries(Object.entries(ENDINGS).map(([name, spec]) => [name, spec.statusCode])),
+      }),
+    ],
+    ['GET', /^\/users$/, () => sim.users().map(userInfo)],
+    [
+      'POST',
+      /^\/users$/,
+      (_p, body) => attempt(() => userInfo(sim.user(text(body, 'pn'), optionalText(body, 'name')))),
+    ],
+    ['GET', /^\/users\/(\d+)$/, ([pn]) => userInfo(existing(pn!))],
+    [
+      'POST',
+      /^\/users\/(\d+)\/scan-qr$/,
+      ([pn], body) => attempt(async () => ({ device: await existing(pn!).scanQr(text(body, 'qr')) })),
+    ],
+    [
+      'POST',
+      /^\/users\/(\d+)\/pairing-code$/,
+      ([pn], body) =>
+        attempt(async () => ({ device: await existing(pn!).enterPairingCode(text(body, 'code')) })),
+    ],
+    [
+      'POST',
+      /^\/users\/(\d+)\/messages$/,
+      ([pn], body) =>
+        attempt(() => {
+          const addressing = optionalText(body, 'addressing');
+          if (addressing !== undefined && addressing !== 'pn' && addressing !== 'lid') {
+            throw new HttpError(400, '"addressing" is pn or lid');
+          }
+          const id = optionalText(body, 'id');
+          return existing(pn!).sendText(text(body, 'to'), text(body, 'text'), {
+            ...(addressing ? { addressing } : {}),
+            ...(id ? { id } : {}),
+          });
+        }),
+    ],
+    ['GET', /^\/users\/(\d+)\/inbox$/, ([pn]) => existing(pn!).inbox.map(receivedInfo)],
+    ['GET', /^\/users\/(\d+)\/sent$/, ([pn]) => existing(pn!).sent],
+    ['GET', /^\/users\/(\d+)\/receipts$/, ([pn]) => existing(pn!).receiptsReceived],
+    [
+      'PUT',
+      /^\/users\/(\d+)\/receipt-policy$/,
+      ([pn], body) => {
+        const policy = text(body, 'policy');
+        if (!['read', 'delivery', 'none'].includes(policy))
+          throw new HttpError(400, '"policy" is read, delivery or none');
+        existing(pn!).receipts = policy as ReceiptPolicy;
+        return { policy };
+      },
+    ],
+    [
+      'POST',
+      /^\/devices\/([^/]+)\/end$/,
+      ([jid], body) => {
+        const ending = text(body, 'ending');
+        if (!isEndingName(ending))
+          throw new HttpError(400, `"ending" is one of ${Object.keys(ENDINGS).join(', ')}`);
+        return attempt(() => ({ ended: sim.endSession(decodeURIComponent(jid!), ending) }));
+      },
+    ],
+    [
+      'POST',
+      /^\/devices\/([^/]+)\/refuse-logins$/,
+      ([jid], body) => {
+        const code = body.code;
+        const times = body.times ?? 1;
+        if (!Number.isInteger(code) || (code as number) < 400 || (code as number) > 599)
+          throw new HttpError(400, '"code" is an HTTP-like status 400–599');
+        if (!Number.isInteger(times) || (times as number) < 1)
+          throw new HttpError(400, '"times" is a positive integer');
+        sim.refuseLogins(decodeURIComponent(jid!), code as number, times as number);
+        return { refused: times };
+      },
+    ],
+    [
+      'GET',
+      /^\/connections$/,
+      (_p, _b, query) => {
+        const device = query.get('device') ?? undefined;
+        return {
+          records: sim.connections.records(device),
+          live: sim.connections.live(device).map((r) => r.id),
+          overlaps: sim.connections.overlaps(device),
+          ...(device ? { maxConcurrent: sim.connections.maxConcurrent(device) } : {}),
+        };
+      },
+    ],
+    ['GET', /^\/stats$/, () => sim.stats()],
+    ['GET', /^\/problems$/, () => ({ problems: sim.problems(), unhandledQueries: sim.unhandledQueries() })],
+  ];
+}
+
+export interface ControlServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startControlServer(
+  sim: Simulator,
+  host = '127.0.0.1',
+  port = 0,
+): Promise<ControlServer> {
+  const table = routes(sim);
+  const respond = (res: ServerResponse, status: number, payload: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
+  };
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://control');
+    const matches = table.filter(([, pattern]) => pattern.test(url.pathname));
+    const route = matches.find(([method]) => method === req.method);
+    if (!route) {
+      respond(res, matches.length ? 405 : 404, {
+        error: matches.length ? 'method not allowed' : 'no such route',
+      });
+      return;
+    }
+    const params = route[1].exec(url.pathname)!.slice(1);
+    readBody(req)
+      .then((body) => route[2](params, body, url.searchParams))
+      .then(
+        (result) => respond(res, 200, result ?? {}),
+        (err: unknown) =>
+          respond(res, err instanceof HttpError ? err.status : 500, {
+            error: err instanceof Error ? err.message : String(err),
+          }),
+      );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${bound}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
