@@ -42,6 +42,11 @@ export function quietLibsignal(): void {
   };
 }
 
+/** The text of a received message, whichever of the two text forms it uses. */
+export function textOf(message: WAMessage): string | undefined {
+  return message.message?.conversation ?? message.message?.extendedTextMessage?.text ?? undefined;
+}
+
 export class BaileysClient {
   readonly sock: WASocket;
   readonly qrs: string[] = [];
