@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 
 export interface HealthSources {
   ready: () => boolean;
-  registry: () => Registry | undefined;
+  registry: () => Registry;
 }
 
 export async function startHealthServer(
@@ -29,7 +29,6 @@ export async function startHealthServer(
     }
     if (path === '/metrics') {
       const registry = s.registry();
-      if (!registry) return void res.writeHead(200, { 'content-type': 'text/plain' }).end('');
       registry.metrics().then(
         (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
         () => res.writeHead(500).end(),

@@ -14,7 +14,9 @@ import pino from 'pino';
 import { helpText, parseOperatorConfig, wantsHelp } from './config.ts';
 import { startController, type Controller } from './controller/controller.ts';
 import { startHealthServer } from './health.ts';
+import { reuseConnections } from './kube/connection-reuse.ts';
 import { LeaderElector } from './kube/leader-election.ts';
+import { createOperatorMetrics } from './metrics.ts';
 
 if (wantsHelp(process.argv.slice(2))) {
   process.stdout.write(helpText());
@@ -32,6 +34,7 @@ const logger = pino({
 });
 const kc = new KubeConfig();
 kc.loadFromDefault();
+reuseConnections(kc);
 
 let controller: Controller | undefined;
 let nc: NatsConnection | undefined;
@@ -46,10 +49,11 @@ const elector = config.leader.enabled
     })
   : undefined;
 
-// Health answers from the start: a standby is alive and ready, just not leading.
+// Health and metrics answer from the start: a standby is alive and ready, just not leading.
+const metrics = createOperatorMetrics();
 const health = await startHealthServer(config.httpPort, {
   ready: () => controller === undefined || controller.ready(),
-  registry: () => controller?.metrics.registry,
+  registry: () => metrics.registry,
 });
 
 async function shutdown(signal: string): Promise<void> {
@@ -109,7 +113,7 @@ try {
     () => undefined, // logged by the controller
   );
   if (!stopping) {
-    controller = await startController(kc, config, connecting, logger);
+    controller = await startController(kc, config, connecting, logger, { metrics });
     logger.info({ namespace: config.watchNamespace || '(all)' }, 'operator started');
   }
 } catch (err) {

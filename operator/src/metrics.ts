@@ -9,7 +9,12 @@ export interface MetricSources {
   caches: () => Record<string, CacheStats>;
 }
 
-export function createOperatorMetrics(sources: MetricSources) {
+/**
+ * Created at process start (a standby serves process metrics too); the controller binds
+ * its sources once it runs.
+ */
+export function createOperatorMetrics() {
+  let sources: MetricSources = { channels: () => [], queueDepth: () => 0, caches: () => ({}) };
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'wa_operator_' });
   const reconciles = new Counter({
@@ -68,6 +73,15 @@ export function createOperatorMetrics(sources: MetricSources) {
         for (const [event, n] of Object.entries(stats)) this.set({ cache, event }, n);
     },
   });
-  return { registry, reconciles, duration, writes, requests };
+  return {
+    registry,
+    reconciles,
+    duration,
+    writes,
+    requests,
+    bind: (s: MetricSources) => {
+      sources = s;
+    },
+  };
 }
 export type OperatorMetrics = ReturnType<typeof createOperatorMetrics>;

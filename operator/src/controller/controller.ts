@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { GROUP, PLURAL, VERSION, type WhatsAppChannel } from '../../../contract/index.ts';
 import type { OperatorConfig } from '../config.ts';
 import { KubeClient } from '../kube/client.ts';
+import { reuseConnections } from '../kube/connection-reuse.ts';
 import { keyOf, ResourceCache, type ResourceCacheOptions } from '../kube/resource-cache.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { StatusReports } from '../nats/status-reports.ts';
@@ -32,6 +33,8 @@ export interface Controller {
 }
 
 export interface ControllerOptions {
+  /** The process's metrics (created at start-up, so a standby serves them too). */
+  metrics?: OperatorMetrics;
   /** Replaces the S3 eraser (tests). */
   eraser?: ChannelStateEraser;
   /** Cache tuning (tests). */
@@ -49,8 +52,10 @@ export async function startController(
   options: ControllerOptions = {},
 ): Promise<Controller> {
   let nc: NatsConnection | undefined;
+  reuseConnections(kc);
   const writes = new Map<string, number>();
   const requests = new Map<string, number>();
+  const metrics = options.metrics ?? createOperatorMetrics();
   const kube = new KubeClient(kc, (kind) => {
     bump(requests, kind);
     metrics.requests.inc({ kind });
@@ -106,7 +111,7 @@ export async function startController(
     resyncMs: config.resyncMs,
     ...options.cache,
   });
-  const metrics = createOperatorMetrics({
+  metrics.bind({
     channels: () => channels.values(),
     queueDepth: () => queue.depth,
     caches: () => ({ channels: channels.stats, pods: pods.stats }),

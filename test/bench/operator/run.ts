@@ -1,34 +1,64 @@
 /**
- * npm run bench -- operator: 1,000 channels on a real kube-apiserver.
+ * npm run bench -- operator: 1,000 channels on a real kube-apiserver, with the operator
+ * running as its own process (`node operator/src/main.ts`), as in production.
  *
- * Baseline (same run, same client, same concurrency): creating the same 1,000 worker
- * pods directly, without an operator: the floor of what the API server allows here.
- * Printed: time from applying 1,000 channels to 1,000 pods (and to status written),
- * API writes per channel, operator heap/RSS growth at 1,000 channels, and API writes
- * during a steady-state window (target zero).
+ * Baseline (same run, same API server, same concurrency): creating the same worker pods
+ * directly, without an operator: the floor of what the API server allows here.
+ * Printed: time from applying the channels to all pods created, to all statuses written,
+ * and to all statuses Connected once every worker reports; API requests and writes per
+ * channel (the operator's own counters); the operator's RSS before and at N channels; API
+ * writes and requests during a steady-state window (target zero).
+ *
+ * BENCH_CHANNELS (1000) and BENCH_STEADY_SECONDS (60) change the size.
  */
-import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { connect } from 'nats';
-import pino from 'pino';
-import { API_VERSION, CRD_NAME, KIND, type WhatsAppChannel } from '../../../contract/index.ts';
+import {
+  API_VERSION,
+  CRD_NAME,
+  GROUP,
+  KIND,
+  PLURAL,
+  VERSION,
+  type WhatsAppChannel,
+} from '../../../contract/index.ts';
 import { parseOperatorConfig } from '../../../operator/src/config.ts';
-import { startController } from '../../../operator/src/controller/controller.ts';
+import { ResourceCache } from '../../../operator/src/kube/resource-cache.ts';
 import { buildWorkerPod } from '../../../operator/src/pod.ts';
 import { repoRoot } from '../../harness/paths.ts';
+import { freePort } from '../../harness/ports.ts';
 import { startStack } from '../../harness/stack.ts';
+import { publishStatus } from '../../integration/operator/fixtures.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 const N = Number(process.env.BENCH_CHANNELS ?? 1000);
 const STEADY_MS = Number(process.env.BENCH_STEADY_SECONDS ?? 60) * 1000;
 const CONCURRENCY = 8;
 const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const progress = (what: string) => process.stderr.write(`[bench operator] ${what}\n`);
 
 const running = await startStack(() => {}, ['nats', 'kube']);
+const operatorEnv = (ns: string, port: number, kubeconfig: string, natsUrl: string) => ({
+  PATH: process.env.PATH,
+  KUBECONFIG: kubeconfig,
+  POD_NAME: 'bench-operator',
+  POD_NAMESPACE: ns,
+  WA_WATCH_NAMESPACE: ns,
+  NATS_URL: natsUrl,
+  WA_WORKER_IMAGE: 'w',
+  WA_S3_BUCKET: 'bench',
+  WA_KMS_KEY_ID: 'k',
+  WA_RECONCILE_CONCURRENCY: String(CONCURRENCY),
+  WA_HTTP_PORT: String(port),
+  WA_LOG_LEVEL: 'warn',
+});
 try {
-  const { kube, bins, nats, workDir } = running.stack;
+  const { kube, bins, nats } = running.stack;
   const kubectl = (...args: string[]) =>
     run(bins.kubectl, ['--kubeconfig', kube.kubeconfig, ...args], { maxBuffer: 64 << 20 });
   const kc = new KubeConfig();
@@ -36,17 +66,12 @@ try {
   const api = KubernetesObjectApi.makeApiClient(kc);
   await kubectl('apply', '--server-side', '-f', join(repoRoot, 'crds'));
   await kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`);
-  for (const ns of ['bench-base', 'bench-op']) {
-    await kubectl('create', 'namespace', ns);
-    await kubectl('create', 'serviceaccount', 'whatsapp-worker', '-n', ns);
-  }
+  for (const ns of ['bench-base', 'bench-op']) await kubectl('create', 'namespace', ns);
   const parsed = parseOperatorConfig({
-    WA_WATCH_NAMESPACE: 'bench-op',
     NATS_URL: nats.url,
     WA_WORKER_IMAGE: 'w',
-    WA_S3_BUCKET: 'b',
+    WA_S3_BUCKET: 'bench',
     WA_KMS_KEY_ID: 'k',
-    WA_RECONCILE_CONCURRENCY: String(CONCURRENCY),
   });
   if (!parsed.ok) throw new Error(parsed.errors.join('; '));
   const channel = (i: number, ns: string): WhatsAppChannel => ({
@@ -59,13 +84,6 @@ try {
     },
     spec: { clinicId: `clinic-${i % 50}`, channelId: `ch-${i}` },
   });
-  const countPods = async (ns: string) =>
-    Number(
-      (await kubectl('get', 'pods', '-n', ns, '--no-headers', '-o', 'name')).stdout
-        .trim()
-        .split('\n')
-        .filter(Boolean).length,
-    );
 
   // Baseline: the same pods created directly, CONCURRENCY at a time.
   let t = performance.now();
@@ -80,81 +98,173 @@ try {
     }),
   );
   const baselineMs = performance.now() - t;
+  progress('baseline done');
 
-  // The operator: apply N channels, wait for N pods and N statuses.
-  const nc = await connect({ servers: nats.url });
-  global.gc?.();
-  const heapBefore = process.memoryUsage();
-  const controller = await startController(kc, parsed.config, nc, pino({ level: 'silent' }));
-  const list = {
-    apiVersion: 'v1',
-    kind: 'List',
-    items: Array.from({ length: N }, (_, i) => {
-      const c = channel(i, 'bench-op');
-      delete (c.metadata as { uid?: string }).uid;
-      return c;
-    }),
+  // Caches of what the operator produces (one watch each, resumed if it drops; no polling).
+  const observe = <T extends { metadata?: { name?: string } }>(
+    path: string,
+    apiVersion: string,
+    kind: string,
+  ) => {
+    const cache = new ResourceCache<T>({
+      kc,
+      path,
+      list: async () => {
+        const l = await api.list(apiVersion, kind, 'bench-op');
+        return { items: l.items as unknown as T[], resourceVersion: l.metadata!.resourceVersion! };
+      },
+      onChange: () => {},
+    });
+    return cache;
   };
-  const file = join(workDir, 'channels.json');
-  await writeFile(file, JSON.stringify(list));
-  t = performance.now();
-  await kubectl('apply', '-f', file);
-  const appliedMs = performance.now() - t;
-  while ((await countPods('bench-op')) < N) await new Promise((r) => setTimeout(r, 250));
-  const podsMs = performance.now() - t;
-  const withStatus = () => controller.channels.values().filter((c) => c.status?.phase).length;
-  while (withStatus() < N) await new Promise((r) => setTimeout(r, 250));
-  const statusMs = performance.now() - t;
-  global.gc?.();
-  const heapAfter = process.memoryUsage();
-  const writes = () => [...controller.writes.values()].reduce((a, b) => a + b, 0);
-  // Converged = the queue is empty and no write happened for 5 s (status of every channel is
-  // written before the pod events that follow it are all processed).
-  for (let last = -1, quietSince = Date.now(); ; await new Promise((r) => setTimeout(r, 250))) {
-    if (writes() !== last || controller.queue.depth > 0) {
-      last = writes();
-      quietSince = Date.now();
-    } else if (Date.now() - quietSince > 5_000) break;
-  }
-  const settledMs = performance.now() - t - 5_000;
-  const writesAtSettle = writes();
+  const podCache = observe<V1Pod>('/api/v1/namespaces/bench-op/pods', 'v1', 'Pod');
+  const channelCache = observe<WhatsAppChannel>(
+    `/apis/${GROUP}/${VERSION}/namespaces/bench-op/${PLURAL}`,
+    API_VERSION,
+    KIND,
+  );
+  await podCache.start();
+  await channelCache.start();
+  const pods = {
+    get size() {
+      return podCache.size;
+    },
+    values: () => podCache.values(),
+  };
+  const channels = {
+    get size() {
+      return channelCache.size;
+    },
+    values: () => channelCache.values(),
+  };
 
-  // Steady state: nothing changes; a relist (as after a dropped watch) must not cause writes either.
-  const steadyStart = writes();
-  await new Promise((r) => setTimeout(r, STEADY_MS / 2));
-  for (const c of controller.channels.values())
-    controller.queue.add(`${c.metadata.namespace}/${c.metadata.name}`);
-  await new Promise((r) => setTimeout(r, STEADY_MS / 2));
-  const steadyWrites = writes() - steadyStart;
-  controller.stop();
+  // The operator, as its own process.
+  const port = await freePort();
+  const operator = spawn(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'operator/src/main.ts')],
+    { env: operatorEnv('bench-op', port, kube.kubeconfig, nats.url), stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const metrics = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const sum = (name: string) =>
+      [
+        ...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?(?:e\\+\\d+)?)$`, 'gm')),
+      ].reduce((a, m) => a + Number(m[1]), 0);
+    return {
+      writes: sum('wa_operator_api_writes_total'),
+      requests: sum('wa_operator_api_requests_total'),
+      rss: sum('wa_operator_process_resident_memory_bytes'),
+      heap: sum('wa_operator_nodejs_heap_size_used_bytes'),
+      queue: sum('wa_operator_queue_depth'),
+      text,
+    };
+  };
+  for (;;) {
+    const m = await metrics().catch(() => undefined);
+    if (m?.text.includes('wa_operator_reconciles_total')) break;
+    await sleep(200);
+  }
+  const idle = await metrics();
+  progress('operator up');
+
+  // The channels, created through the API the way the baseline creates pods (same concurrency).
+  t = performance.now();
+  const toCreate = Array.from({ length: N }, (_, i) => i);
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let i = toCreate.shift(); i !== undefined; i = toCreate.shift()) {
+        const c = channel(i, 'bench-op');
+        delete (c.metadata as { uid?: string }).uid;
+        await api.create(c as unknown as KubernetesObject);
+      }
+    }),
+  );
+  const appliedMs = performance.now() - t;
+  progress('channels applied');
+  while (pods.size < N) await sleep(50);
+  const podsMs = performance.now() - t;
+  progress('pods created');
+  for (let i = 0; [...channels.values()].filter((c) => c.status?.phase).length < N; i++) {
+    if (i % 100 === 99)
+      progress(
+        `statuses: ${[...channels.values()].filter((c) => c.status?.phase).length} of ${N} (seen ${channels.size})`,
+      );
+    await sleep(50);
+  }
+  const statusMs = performance.now() - t;
+  progress('statuses written');
+
+  // Every worker reports Connected (as N workers would, on NATS).
+  const nc = await connect({ servers: nats.url });
+  const t2 = performance.now();
+  for (const p of pods.values())
+    publishStatus(nc, p, 'Connected', 1, { account: `${p.metadata!.name}@s.whatsapp.net` });
+  await nc.flush();
+  while ([...channels.values()].filter((c) => c.status?.phase === 'Connected').length < N) await sleep(50);
+  const connectedMs = performance.now() - t2;
+  progress('statuses Connected');
+
+  // Converged = the queue is empty and no write happened for 5 s.
+  let m = await metrics();
+  for (let quietSince = Date.now(); Date.now() - quietSince < 5_000; await sleep(250)) {
+    const now = await metrics();
+    if (now.writes !== m.writes || now.queue > 0) quietSince = Date.now();
+    m = now;
+  }
+  const converged = await metrics();
+  progress('converged; steady-state window');
+
+  // Steady state: nothing changes.
+  await sleep(STEADY_MS);
+  const steady = await metrics();
+  operator.kill('SIGTERM');
+  await new Promise((r) => operator.once('exit', r));
+  podCache.stop();
+  channelCache.stop();
   await nc.close();
 
   const rows = [
     ['measure', 'value'],
+    [`baseline: ${N} pods created directly (${CONCURRENCY} at a time)`, seconds(baselineMs)],
+    [`operator: ${N} channels created (${CONCURRENCY} at a time)`, seconds(appliedMs)],
     [
-      `baseline: ${N} pods created directly (${CONCURRENCY} at a time)`,
-      `${(baselineMs / 1000).toFixed(1)} s`,
+      `operator: first channel created → ${N} pods created`,
+      `${seconds(podsMs)} (${(podsMs / baselineMs).toFixed(2)}x baseline)`,
     ],
-    [`operator: ${N} channels applied (kubectl apply of one list)`, `${(appliedMs / 1000).toFixed(1)} s`],
+    [`operator: first channel created → ${N} statuses written`, seconds(statusMs)],
+    [`operator: ${N} workers report Connected → ${N} statuses Connected`, seconds(connectedMs)],
     [
-      `operator: apply → ${N} pods created`,
-      `${(podsMs / 1000).toFixed(1)} s (${(podsMs / baselineMs).toFixed(2)}x baseline)`,
-    ],
-    [`operator: apply → ${N} statuses written`, `${(statusMs / 1000).toFixed(1)} s`],
-    [`operator: apply → converged (queue empty, no more writes)`, `${(settledMs / 1000).toFixed(1)} s`],
-    ['API writes per channel (finalizer, pod, status, event)', (writesAtSettle / N).toFixed(2)],
-    [
-      `heap growth at ${N} channels (in-process controller)`,
-      `${((heapAfter.heapUsed - heapBefore.heapUsed) / 1048576).toFixed(1)} MiB`,
+      'API requests per channel, to converged (lists, creates, patches, events)',
+      (converged.requests / N).toFixed(2),
     ],
     [
-      `process RSS at ${N} channels (bench process incl. controller)`,
-      `${(heapAfter.rss / 1048576).toFixed(0)} MiB`,
+      'API writes per channel, to converged (finalizer, pod, 2 statuses, events)',
+      (converged.writes / N).toFixed(2),
     ],
-    [`API writes in ${STEADY_MS / 1000} s of steady state incl. one relist (target 0)`, String(steadyWrites)],
+    ['operator RSS with 0 channels', `${(idle.rss / 1048576).toFixed(0)} MiB`],
+    [`operator RSS at ${N} channels`, `${(converged.rss / 1048576).toFixed(0)} MiB`],
+    [
+      `operator JS heap used with 0 / at ${N} channels`,
+      `${(idle.heap / 1048576).toFixed(0)} / ${(converged.heap / 1048576).toFixed(0)} MiB`,
+    ],
+    [
+      `operator RSS / JS heap used at the end of the steady window`,
+      `${(steady.rss / 1048576).toFixed(0)} / ${(steady.heap / 1048576).toFixed(0)} MiB`,
+    ],
+    [
+      `API writes in ${STEADY_MS / 1000} s of steady state (target 0)`,
+      String(steady.writes - converged.writes),
+    ],
+    [
+      `API requests in ${STEADY_MS / 1000} s of steady state (watches excluded)`,
+      String(steady.requests - converged.requests),
+    ],
   ];
   const w = [Math.max(...rows.map((r) => r[0]!.length)), Math.max(...rows.map((r) => r[1]!.length))];
-  console.log(`\noperator, ${N} channels on a real kube-apiserver ${running.stack.kube.server}`);
+  console.log(
+    `\noperator, ${N} channels, concurrency ${CONCURRENCY}, on a real kube-apiserver ${kube.server}`,
+  );
   for (const r of rows) console.log(`${r[0]!.padEnd(w[0]!)}  ${r[1]}`);
 } finally {
   await running.stop();

@@ -107,7 +107,9 @@ test('only the leader reconciles; a stopped leader hands over at once, a killed 
   expect(await metric(a, /wa_operator_queue_depth (\d+)/)).toBeDefined();
   expect(await metric(a, /wa_operator_channels\{phase="Pending"\} (\d+)/)).toBe(1);
   expect(await metric(a, /wa_operator_reconcile_duration_seconds_count (\d+)/)).toBeGreaterThan(0);
-  expect(await (await fetch(`${b.url}/metrics`)).text()).not.toContain('wa_operator_reconciles_total');
+  const standby = await (await fetch(`${b.url}/metrics`)).text();
+  expect(standby).toMatch(/^wa_operator_process_resident_memory_bytes \d+/m); // a standby is observable too
+  expect(standby).not.toMatch(/^wa_operator_reconciles_total\{/m); // but it reconciled nothing
   expect(b.logs()).not.toContain('became the leader');
 
   // Graceful: SIGTERM finishes work, releases the lease, exits 0; the standby leads at once.
