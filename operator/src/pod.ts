@@ -21,9 +21,19 @@ export const WORKER_POD_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
 export const WORKER_HTTP_PORT = 8080;
 const NATS_CREDS_DIR = '/var/run/secrets/whatsapp/nats';
 
+/**
+ * `wa-<channel name>`: names are per namespace and the channel's own name is unique there.
+ * Longer than 63 characters (the pod's hostname limit), it is cut and a hash of the whole
+ * name is added, so two long names with the same beginning never share a pod.
+ */
 export function workerPodName(channel: WhatsAppChannel): string {
-  // Names are per namespace; the channel's own name is unique there. Bounded to 63.
-  return `wa-${channel.metadata.name}`.slice(0, 63).replace(/-+$/, '');
+  return boundedName(`wa-${channel.metadata.name}`);
+}
+
+function boundedName(name: string): string {
+  if (name.length <= 63) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 10);
+  return `${name.slice(0, 52).replace(/[-.]+$/, '')}-${hash}`;
 }
 
 /** The identity a worker pod reports itself as (WA_LEASE_HOLDER): `<pod name>_<pod uid>`. */
@@ -101,7 +111,7 @@ export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig)
         [LABELS.managedBy]: MANAGED_BY,
         [LABELS.component]: 'worker',
         'app.kubernetes.io/name': 'whatsapp-worker',
-        'app.kubernetes.io/instance': channel.metadata.name,
+        'app.kubernetes.io/instance': boundedName(channel.metadata.name),
       },
       ownerReferences: [
         {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimulator, type Simulator } from './simulator.ts';
 import { BaileysClient, pairByQr, quietLibsignal } from './testing/baileys-client.ts';
+import { waitUntil } from './wait.ts';
 
 quietLibsignal();
 
@@ -82,4 +83,21 @@ test('a QR code the server never issued is refused', async () => {
   const [head, ...rest] = (await client.waitForQr()).split(',');
   await expect(phone.scanQr([`${head}x`, ...rest].join(','))).rejects.toThrow('not (or no longer) shown');
   expect(phone.devices()).toEqual([]);
+});
+
+test('a device that logs itself out (sock.logout) is removed and cannot log in again', async () => {
+  const phone = sim.phone('15550001115', 'Clinic');
+  const options = { authDir: join(dir, 'auth') };
+  const client = await pairByQr(sim, phone, options);
+  clients.push(client);
+  const device = client.me!;
+  const auth = { ...client.sock.authState.creds };
+  await client.sock.logout();
+  expect((await client.waitForClose()).statusCode).toBe(401);
+  await waitUntil(() => phone.devices()[0]?.removed, 5_000, 'the device to be removed');
+  // Baileys keeps the creds file; a login with it is refused.
+  expect(auth.me?.id).toBe(device);
+  const again = await BaileysClient.start(sim, options);
+  clients.push(again);
+  expect((await again.waitForClose()).statusCode).toBe(401);
 });

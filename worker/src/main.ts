@@ -118,7 +118,7 @@ async function main(): Promise<number> {
   const worker = createWorker({ config, nc: nats.nc, auth, lease, logger, metrics, sink });
   current.worker = worker;
   lease.onLost?.(() => worker.supervisor.leaseLost());
-  worker.supervisor.announce();
+  // Pending was published before the lease; the supervisor starts from Pending too.
   worker.supervisor.start();
   worker.commands.start();
   logger.info({ registered: auth.isRegistered(), pairing: config.pairing }, 'worker started');

@@ -11,7 +11,10 @@
 import { createHash } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 
-type CreateDispatcher = (cluster: { server?: string } | null, agentOptions: Record<string, unknown>) => unknown;
+type CreateDispatcher = (
+  cluster: { server?: string } | null,
+  agentOptions: Record<string, unknown>,
+) => unknown;
 
 const SHARED = Symbol('shared dispatchers');
 

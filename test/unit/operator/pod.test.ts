@@ -105,6 +105,20 @@ describe('worker pod', () => {
     expect(c.resources!.requests).toEqual({ cpu: '50m', memory: '128Mi' });
   });
 
+  test('long channel names get distinct pod names within 63 characters', () => {
+    const long = (suffix: string) => ({
+      ...channel(),
+      metadata: { ...channel().metadata, name: `${'x'.repeat(70)}${suffix}` },
+    });
+    const a = buildWorkerPod(long('-a'), configOf()).metadata!;
+    const b = buildWorkerPod(long('-b'), configOf()).metadata!;
+    expect(a.name!.length).toBeLessThanOrEqual(63);
+    expect(a.name).not.toBe(b.name);
+    expect(a.labels!['app.kubernetes.io/instance']!.length).toBeLessThanOrEqual(63);
+    expect(a.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(buildWorkerPod(channel(), configOf()).metadata!.name).toBe('wa-front-desk');
+  });
+
   test('its hash changes with the spec and only with it', () => {
     const hash = (c: WhatsAppChannel) =>
       buildWorkerPod(c, configOf()).metadata!.annotations![SPEC_HASH_ANNOTATION];

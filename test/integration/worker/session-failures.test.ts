@@ -1,0 +1,143 @@
+import type { NatsConnection } from 'nats';
+import { testStack } from '../../harness/stack.ts';
+import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
+import { OutageProxy } from './outage-proxy.ts';
+import {
+  command,
+  connectNats,
+  eventually,
+  pairNewChannel,
+  realStorage,
+  storedInbound,
+  trustRootFile,
+  type ChannelEnv,
+  type WorkerProcess,
+} from './worker-harness.ts';
+
+/**
+ * Failures around a real worker process and the protocol simulator: S3 going away for a while,
+ * transient server endings, and WhatsApp logging the device out.
+ */
+let sim: Simulator;
+let nc: NatsConnection;
+let storage: Awaited<ReturnType<typeof realStorage>>;
+const workers: WorkerProcess[] = [];
+const proxies: OutageProxy[] = [];
+const clinic = `e2e-${Date.now().toString(36)}`;
+
+beforeAll(async () => {
+  sim = await startSimulator();
+  nc = await connectNats();
+  storage = await realStorage('wfail');
+});
+afterAll(async () => {
+  for (const w of workers) w.kill('SIGKILL');
+  await Promise.all(workers.map((w) => w.exited));
+  for (const p of proxies) await p.stop();
+  await nc.close();
+  await sim.stop();
+});
+
+const envFor = (channel: string): ChannelEnv => ({
+  clinic,
+  channel,
+  storage,
+  sim,
+  trustRoot: trustRootFile(sim, `wfail-${channel}`),
+});
+
+describe('worker failures end to end', () => {
+  test('S3 unreachable for a while: nothing acknowledged is lost, degraded is reported, and it recovers', async () => {
+    const proxy = await OutageProxy.start(testStack().s3.endpoint);
+    proxies.push(proxy);
+    const env = envFor('lab');
+    const phone = '5511900000011';
+    const { worker, device, watch } = await pairNewChannel(nc, env, 'pod-s3', phone, {
+      WA_S3_ENDPOINT: proxy.url,
+    });
+    workers.push(worker);
+    const contact = sim.contact('5511977770011', 'Patient');
+
+    proxy.down();
+    const sent: string[] = [];
+    for (let i = 0; i < 10; i++) sent.push((await contact.sendText(phone, `during the outage ${i}`)).id);
+    const degraded = await watch.waitStatus(
+      'degraded while S3 is down',
+      (s) => s.phase === 'Disconnected' && s.reason === 'StoreUnavailable',
+    );
+    expect(degraded.degraded).toBe(true);
+    // Whatever WhatsApp still holds unacknowledged is waiting for the worker, not lost.
+    const device0 = () =>
+      sim
+        .phone(phone)
+        .devices()
+        .find((d) => d.jid === device)!;
+    expect(device0().acknowledged).toBeLessThan(device0().delivered + 1);
+    proxy.up();
+
+    await watch.waitStatus(
+      `Connected again after the outage; worker log:\n${worker
+        .logs()
+        .split('\n')
+        .filter((l) => !l.includes('"level":"debug"'))
+        .slice(-40)
+        .join('\n')}`,
+      (s) => s.phase === 'Connected' && s.seq > degraded.seq && s.worker === 'pod-s3',
+    );
+    const stored = await eventually('all 10 messages in JetStream', async () => {
+      const all = await storedInbound(nc, clinic, 'lab');
+      return all.length >= 10 && all;
+    });
+    expect(stored.map((m) => m.msgId).sort()).toEqual([...sent].sort());
+    await eventually('the server queue drained', async () => device0().pending === 0);
+    expect(sim.stats().retryReceipts).toBe(0);
+    expect(sim.connections.maxConcurrent(device)).toBe(1);
+    expect(worker.child.exitCode).toBeNull();
+    watch.stop();
+  });
+
+  test('transient endings (500, 428, 503) reconnect with the same state, never two connections', async () => {
+    const env = envFor('pharmacy');
+    const phone = '5511900000012';
+    const { worker, device, watch } = await pairNewChannel(nc, env, 'pod-t', phone);
+    workers.push(worker);
+    for (const ending of ['bad-session', 'stream-end', 'unavailable'] as const) {
+      const before = watch.status.length;
+      expect(sim.endSession(device, ending)).toBe(1);
+      await watch.waitStatus(
+        `Connected after ${ending}`,
+        (s) => s.phase === 'Connected' && watch.status.indexOf(s) >= before,
+      );
+    }
+    const reasons = watch.status.filter((s) => s.phase === 'Disconnected').map((s) => s.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['BadSession', 'ConnectionClosed', 'ServiceUnavailable']));
+    expect(watch.pairing.filter((p) => p.at > watch.status[0]!.at && p.type === 'qr')).toHaveLength(1); // only the pairing QR
+    expect(sim.connections.overlaps(device)).toEqual([]);
+    watch.stop();
+  });
+
+  test('logged out by the server: Error with the reason, state quarantined, no reconnect loop, QR only on request', async () => {
+    const env = envFor('imaging');
+    const phone = '5511900000013';
+    const { worker, device, watch } = await pairNewChannel(nc, env, 'pod-l', phone);
+    workers.push(worker);
+    const qrsBefore = watch.pairing.length;
+    expect(sim.endSession(device, 'logged-out')).toBe(1);
+    const error = await watch.waitStatus('Error after logout', (s) => s.phase === 'Error');
+    expect(error.reason).toBe('LoggedOut');
+    const attempts = sim.connections.records(device).length;
+    // No reconnect loop: the worker stays up, opens no connection, shows no QR.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(sim.connections.records(device)).toHaveLength(attempts);
+    expect(watch.pairing).toHaveLength(qrsBefore);
+    expect(worker.child.exitCode).toBeNull();
+    const quarantined = await storage.store.list(`wa/quarantine/${clinic}/imaging/`);
+    expect(quarantined.some((o) => o.key.endsWith('/REASON'))).toBe(true);
+    // A new pairing happens only when asked for.
+    const reply = await command(nc, clinic, 'imaging', 'pair', { mode: 'qr' });
+    expect(reply).toMatchObject({ ok: true });
+    const qr = await watch.waitQr(qrsBefore);
+    expect(qr.attempt).toBe(1);
+    watch.stop();
+  });
+});

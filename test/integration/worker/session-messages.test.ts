@@ -1,0 +1,159 @@
+import type { NatsConnection } from 'nats';
+import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
+import { quietLibsignal } from '../../wa-sim/testing/baileys-client.ts';
+import {
+  command,
+  connectNats,
+  eventually,
+  pairNewChannel,
+  realStorage,
+  startWorker,
+  storedInbound,
+  trustRootFile,
+  type ChannelEnv,
+  type WorkerProcess,
+} from './worker-harness.ts';
+
+/**
+ * Messages through a real worker process: inbound messages reach JetStream exactly once, even
+ * when the worker is SIGKILLed in the middle of a burst; send commands reach the contact once,
+ * also when a command is retried.
+ */
+
+// The simulated contacts' libsignal prints whole session records (private keys included).
+quietLibsignal();
+let sim: Simulator;
+let nc: NatsConnection;
+let env: ChannelEnv;
+const workers: WorkerProcess[] = [];
+const PHONE = '5511900000002';
+const CONTACT = '5511977770001';
+
+beforeAll(async () => {
+  sim = await startSimulator();
+  nc = await connectNats();
+  env = {
+    clinic: `e2e-${Date.now().toString(36)}`,
+    channel: 'reception',
+    storage: await realStorage('wmsg'),
+    sim,
+    trustRoot: trustRootFile(sim, 'wmsg'),
+  };
+  const paired = await pairNewChannel(nc, env, 'pod-1', PHONE);
+  workers.push(paired.worker);
+  paired.watch.stop();
+});
+afterAll(async () => {
+  for (const w of workers) w.kill('SIGKILL');
+  await Promise.all(workers.map((w) => w.exited));
+  await nc.close();
+  await sim.stop();
+});
+
+describe('messages through the worker', () => {
+  test('200 inbound messages reach JetStream exactly once, across a SIGKILL mid-burst', async () => {
+    const contact = sim.contact(CONTACT, 'Patient');
+    const sent: { id: string; text: string }[] = [];
+    for (let i = 0; i < 200; i++) {
+      const text = `burst message ${i}`;
+      const s = await contact.sendText(PHONE, text);
+      sent.push({ id: s.id, text });
+    }
+    // Kill the worker while it is still working through the burst.
+    let storedAtKill = 0;
+    await eventually(
+      'some of the burst stored',
+      async () => (storedAtKill = (await storedInbound(nc, env.clinic, env.channel)).length) >= 20,
+    );
+    workers[0]!.kill('SIGKILL');
+    await workers[0]!.exited;
+    expect(storedAtKill).toBeLessThan(200);
+
+    workers.push(await startWorker(env, 'pod-1'));
+    const stored = await eventually(
+      'all 200 messages in JetStream',
+      async () => {
+        const all = await storedInbound(nc, env.clinic, env.channel);
+        return new Set(all.map((m) => m.msgId)).size >= 200 && all;
+      },
+      90_000,
+    );
+    // Exactly once: as many stream entries as distinct ids, and exactly the ids that were sent.
+    expect(stored).toHaveLength(200);
+    expect(new Set(stored.map((m) => m.msgId))).toEqual(new Set(sent.map((s) => s.id)));
+    const byId = new Map(stored.map((m) => [m.msgId, m.event]));
+    for (const s of sent) {
+      expect(byId.get(s.id)).toMatchObject({ id: s.id, text: s.text, fromMe: false, clinicId: env.clinic });
+      expect(
+        byId.get(s.id)!.sender.startsWith(CONTACT) || byId.get(s.id)!.senderAlt?.startsWith(CONTACT),
+      ).toBe(true);
+    }
+    // Everything was acknowledged to the server in the end (nothing left queued for the device).
+    const device = sim
+      .phone(PHONE)
+      .devices()
+      .find((d) => !d.removed)!;
+    await eventually(
+      'the server queue drained',
+      async () =>
+        sim
+          .phone(PHONE)
+          .devices()
+          .find((d) => d.jid === device.jid)!.pending === 0,
+    );
+  });
+
+  test('100 send commands give 100 messages at the contact; a retried command does not send twice', async () => {
+    const contact = sim.contact(CONTACT);
+    const before = contact.inbox.filter((m) => m.from.startsWith(PHONE)).length;
+    const replies = [];
+    for (let batch = 0; batch < 10; batch++) {
+      replies.push(
+        ...(await Promise.all(
+          Array.from({ length: 10 }, (_, j) => {
+            const i = batch * 10 + j;
+            return command(nc, env.clinic, env.channel, 'send', {
+              idempotencyKey: `appt-${i}`,
+              to: `+${CONTACT}`,
+              text: `reminder ${i}`,
+            });
+          }),
+        )),
+      );
+    }
+    for (const r of replies) expect(r).toMatchObject({ ok: true });
+    const ids = replies.map((r) => (r.ok ? (r.result.messageId as string) : ''));
+    expect(new Set(ids).size).toBe(100);
+
+    // The client did not get the reply of #7 and retries it: the same answer, nothing new sent.
+    const retry = await command(nc, env.clinic, env.channel, 'send', {
+      idempotencyKey: 'appt-7',
+      to: `+${CONTACT}`,
+      text: 'reminder 7',
+    });
+    expect(retry).toEqual({
+      v: 1,
+      ok: true,
+      result: { ...(replies[7]!.ok ? replies[7]!.result : {}), replayed: true },
+    });
+    // Same key, different text: refused, nothing sent.
+    const reused = await command(nc, env.clinic, env.channel, 'send', {
+      idempotencyKey: 'appt-7',
+      to: `+${CONTACT}`,
+      text: 'something else',
+    });
+    expect(reused).toMatchObject({ ok: false, error: { code: 'IdempotencyKeyReused' } });
+
+    const received = await eventually('100 messages at the contact', async () => {
+      const mine = contact.inbox.filter((m) => m.from.startsWith(PHONE) && !m.ownCopy);
+      return mine.length - before >= 100 && mine;
+    });
+    const fresh = received.slice(before);
+    expect(fresh).toHaveLength(100);
+    expect(new Set(fresh.map((m) => m.id))).toEqual(new Set(ids));
+    expect(fresh.map((m) => m.text).sort()).toEqual(
+      Array.from({ length: 100 }, (_, i) => `reminder ${i}`).sort(),
+    );
+    expect(sim.problems()).toEqual([]);
+  });
+});

@@ -1,0 +1,219 @@
+/**
+ * Runs real worker processes (`node worker/src/main.ts`) against the real NATS, MinIO and
+ * local-kms of the test stack and the WhatsApp Web protocol simulator (test/wa-sim), and
+ * watches what they publish. Shared by the worker end-to-end tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AckPolicy, connect, type NatsConnection, type Subscription } from 'nats';
+import {
+  channelSubjects,
+  clinicStream,
+  validatePayload,
+  type CommandReply,
+  type InboundMessageEvent,
+  type PairingEvent,
+  type StatusEvent,
+} from '../../../contract/index.ts';
+import { eventually } from '../../harness/eventually.ts';
+import { repoRoot } from '../../harness/paths.ts';
+import { freePort } from '../../harness/ports.ts';
+import { testStack } from '../../harness/stack.ts';
+import type { Simulator } from '../../wa-sim/simulator.ts';
+import { realStorage } from '../auth-store/fixtures.ts';
+
+export type Storage = Awaited<ReturnType<typeof realStorage>>;
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  holder: string;
+  httpPort: number;
+  logs(): string;
+  exited: Promise<number | null>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+export interface ChannelEnv {
+  clinic: string;
+  channel: string;
+  storage: Storage;
+  sim: Simulator;
+  /** File holding the simulator's root key (hex), WA_TRUST_ROOT. */
+  trustRoot: string;
+}
+
+export function trustRootFile(sim: Simulator, name: string): string {
+  const file = join(testStack().workDir, `${name}-${Date.now().toString(36)}-root.hex`);
+  writeFileSync(file, sim.rootPublicKey.toString('hex'));
+  return file;
+}
+
+export async function startWorker(
+  env: ChannelEnv,
+  holder: string,
+  extra: Record<string, string> = {},
+): Promise<WorkerProcess> {
+  const stack = testStack();
+  const httpPort = await freePort();
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'worker/src/main.ts')],
+    {
+      env: {
+        PATH: process.env.PATH,
+        WA_CLINIC_ID: env.clinic,
+        WA_CHANNEL_ID: env.channel,
+        WA_LEASE_HOLDER: holder,
+        NATS_URL: stack.nats.url,
+        WA_S3_BUCKET: env.storage.bucket,
+        WA_S3_ENDPOINT: stack.s3.endpoint,
+        WA_S3_REGION: stack.s3.region,
+        WA_KMS_KEY_ID: env.storage.keyId,
+        WA_KMS_ENDPOINT: stack.kms.endpoint,
+        AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
+        WA_WS_URL: env.sim.url,
+        WA_TRUST_ROOT: env.trustRoot,
+        WA_HTTP_PORT: String(httpPort),
+        WA_LOG_LEVEL: 'info',
+        ...extra,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let logs = '';
+  child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    holder,
+    httpPort,
+    logs: () => logs,
+    exited,
+    kill: (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+  };
+}
+
+/** Everything a channel publishes on core NATS (status and QR), validated against the contract. */
+export class ChannelWatch {
+  readonly status: StatusEvent[] = [];
+  readonly pairing: PairingEvent[] = [];
+  readonly invalid: string[] = [];
+  readonly #subs: Subscription[] = [];
+
+  private constructor() {}
+
+  static async start(nc: NatsConnection, clinic: string, channel: string): Promise<ChannelWatch> {
+    const w = new ChannelWatch();
+    const subjects = channelSubjects(clinic, channel);
+    w.#subs.push(
+      nc.subscribe(subjects.status, {
+        callback: (_e, m) => {
+          const checked = validatePayload('status', m.json());
+          if (checked.ok) w.status.push(checked.value);
+          else w.invalid.push(`status: ${checked.errors.join('; ')}`);
+        },
+      }),
+      nc.subscribe(subjects.qr, {
+        callback: (_e, m) => {
+          const checked = validatePayload('qr', m.json());
+          if (checked.ok) w.pairing.push(checked.value);
+          else w.invalid.push(`qr: ${checked.errors.join('; ')}`);
+        },
+      }),
+    );
+    await nc.flush();
+    return w;
+  }
+
+  phases(worker?: string): string[] {
+    return this.status.filter((s) => !worker || s.worker === worker).map((s) => s.phase);
+  }
+
+  waitStatus(what: string, p: (s: StatusEvent) => boolean, ms = 60_000): Promise<StatusEvent> {
+    return eventually(
+      `${what} (statuses so far: ${JSON.stringify(this.status.map((s) => [s.worker, s.phase, s.reason]))})`,
+      async () => this.status.find(p),
+      ms,
+    );
+  }
+
+  waitQr(after = 0, ms = 60_000): Promise<PairingEvent> {
+    return eventually('a QR code', async () => this.pairing.slice(after).find((p) => p.type === 'qr'), ms);
+  }
+
+  stop(): void {
+    for (const s of this.#subs) s.unsubscribe();
+  }
+}
+
+/** All inbound messages of a channel stored in its clinic's stream, in stream order. */
+export async function storedInbound(
+  nc: NatsConnection,
+  clinic: string,
+  channel: string,
+): Promise<{ msgId: string; event: InboundMessageEvent }[]> {
+  const jsm = await nc.jetstreamManager();
+  const stream = clinicStream(clinic).name;
+  const name = `check-${Math.random().toString(36).slice(2, 10)}`;
+  await jsm.consumers.add(stream, {
+    name,
+    ack_policy: AckPolicy.None,
+    filter_subject: channelSubjects(clinic, channel).msgIn,
+    inactive_threshold: 60_000_000_000,
+  });
+  const consumer = await nc.jetstream().consumers.get(stream, name);
+  const pending = (await consumer.info()).num_pending;
+  const out: { msgId: string; event: InboundMessageEvent }[] = [];
+  if (pending > 0) {
+    const batch = await consumer.fetch({ max_messages: pending, expires: 10_000 });
+    for await (const m of batch) {
+      out.push({ msgId: m.headers?.get('Nats-Msg-Id') ?? '', event: m.json<InboundMessageEvent>() });
+      if (out.length === pending) break;
+    }
+  }
+  await jsm.consumers.delete(stream, name).catch(() => undefined);
+  return out;
+}
+
+export async function command(
+  nc: NatsConnection,
+  clinic: string,
+  channel: string,
+  verb: string,
+  body: unknown,
+  timeoutMs = 30_000,
+): Promise<CommandReply> {
+  const reply = await nc.request(
+    channelSubjects(clinic, channel).command(verb),
+    new TextEncoder().encode(JSON.stringify(body)),
+    { timeout: timeoutMs },
+  );
+  return reply.json<CommandReply>();
+}
+
+export async function connectNats(): Promise<NatsConnection> {
+  return connect({ servers: testStack().nats.url });
+}
+
+export { eventually, realStorage };
+
+/** Starts a worker for a fresh channel and links it to `phonePn` by QR; resolves once Connected. */
+export async function pairNewChannel(
+  nc: NatsConnection,
+  env: ChannelEnv,
+  holder: string,
+  phonePn: string,
+  extra: Record<string, string> = {},
+): Promise<{ worker: WorkerProcess; device: string; watch: ChannelWatch }> {
+  const watch = await ChannelWatch.start(nc, env.clinic, env.channel);
+  const worker = await startWorker(env, holder, extra);
+  const qr = await watch.waitQr();
+  const device = await env.sim.phone(phonePn).scanQr(qr.qr!);
+  await watch.waitStatus('Connected after pairing', (s) => s.worker === holder && s.phase === 'Connected');
+  return { worker, device, watch };
+}
