@@ -32,6 +32,12 @@ export interface WorkerConfig {
     forcePathStyle: boolean;
   };
   kms: { keyId: string; region: string; endpoint: string | undefined };
+  /**
+   * Local mode (docs/local-mode.md): the state in this folder instead of S3 (WA_STATE_DIR), and
+   * data keys wrapped by this key file instead of KMS (WA_KEY_FILE). Absolute paths, or undefined.
+   */
+  stateDir: string | undefined;
+  keyFile: string | undefined;
   nats: { url: string; credsFile: string | undefined };
   /** Simulator only: WebSocket URL of the WhatsApp Web endpoint and the trust root file. */
   waWebSocketUrl: string | undefined;
@@ -152,6 +158,14 @@ export function parseWorkerConfig(env: Env): ConfigResult {
       'WA_TRUST_ROOT is set without WA_WS_URL: the real WhatsApp endpoint is only trusted with its own root',
     );
   }
+  const absolutePath = (name: string): string | undefined => {
+    const value = text(name);
+    if (value !== undefined && !value.startsWith('/'))
+      errors.push(`${name}="${value}" must be an absolute path`);
+    return value;
+  };
+  const stateDir = absolutePath('WA_STATE_DIR');
+  const keyFile = absolutePath('WA_KEY_FILE');
   const holder = text('WA_LEASE_HOLDER') ?? text('POD_NAME') ?? text('HOSTNAME');
   if (holder === undefined)
     errors.push('WA_LEASE_HOLDER (or POD_NAME/HOSTNAME) is required: the lease identity');
@@ -164,14 +178,21 @@ export function parseWorkerConfig(env: Env): ConfigResult {
     phoneNumber,
     logLevel: oneOf('WA_LOG_LEVEL', LOG_LEVELS, 'info'),
     s3: {
-      bucket: required('WA_S3_BUCKET', 'the bucket holding auth state'),
+      // With WA_STATE_DIR the state lives on the local disk and no bucket is used.
+      bucket:
+        stateDir === undefined
+          ? required('WA_S3_BUCKET', 'the bucket holding auth state, or WA_STATE_DIR in local mode')
+          : (text('WA_S3_BUCKET') ?? ''),
       prefix,
       region: s3Region,
       endpoint: url('WA_S3_ENDPOINT', ['http:', 'https:']),
       forcePathStyle: bool('WA_S3_FORCE_PATH_STYLE', text('WA_S3_ENDPOINT') !== undefined),
     },
     kms: {
-      keyId: required('WA_KMS_KEY_ID', 'the KMS key that wraps the data keys'),
+      keyId:
+        keyFile === undefined
+          ? required('WA_KMS_KEY_ID', 'the KMS key that wraps the data keys, or WA_KEY_FILE in local mode')
+          : (text('WA_KMS_KEY_ID') ?? ''),
       region: text('WA_KMS_REGION') ?? s3Region,
       endpoint: url('WA_KMS_ENDPOINT', ['http:', 'https:']),
     },
@@ -179,6 +200,8 @@ export function parseWorkerConfig(env: Env): ConfigResult {
       url: url('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:'], required('NATS_URL', 'the NATS server')) ?? '',
       credsFile: text('NATS_CREDS_FILE'),
     },
+    stateDir,
+    keyFile,
     waWebSocketUrl,
     trustRootFile,
     httpPort: integer('WA_HTTP_PORT', 8080, 1, 65535),

@@ -8,6 +8,8 @@ import { FencedError, StateIntegrityError, ChannelState } from './auth-store/cha
 import { UnreadableObjectError } from './auth-store/envelope.ts';
 import { KeyUnwrapError, KmsDataKeyProvider, type DataKeyProvider } from './auth-store/key-provider.ts';
 import { ChannelLease, LeaseLostError } from './auth-store/lease.ts';
+import { LocalDiskObjectStore } from './auth-store/local-disk-object-store.ts';
+import { KeyFileError, LocalKeyFileProvider } from './auth-store/local-key-file-provider.ts';
 import { SentMessageStore } from './auth-store/message-store.ts';
 import { ObjectStoreError, S3ObjectStore, type ObjectStore } from './auth-store/object-store.ts';
 import type { WorkerConfig } from './config.ts';
@@ -22,7 +24,9 @@ export interface ChannelLeaseHandle extends LeaseHandle {
   readonly store: ObjectStore;
 }
 
-function objectStore(config: WorkerConfig): S3ObjectStore {
+function objectStore(config: WorkerConfig): ObjectStore {
+  // Local mode (docs/local-mode.md): the same encrypted objects, in a folder.
+  if (config.stateDir) return new LocalDiskObjectStore(config.stateDir);
   return new S3ObjectStore(config.s3.bucket, {
     region: config.s3.region,
     forcePathStyle: config.s3.forcePathStyle,
@@ -86,10 +90,12 @@ export async function openChannelState(
 ): Promise<AuthStateHandle> {
   const { lease, store } = leaseHandle as ChannelLeaseHandle;
   const keyProvider = countedKeyProvider(
-    new KmsDataKeyProvider(config.kms.keyId, {
-      region: config.kms.region,
-      ...(config.kms.endpoint ? { endpoint: config.kms.endpoint } : {}),
-    }),
+    config.keyFile
+      ? await new LocalKeyFileProvider(config.keyFile).load()
+      : new KmsDataKeyProvider(config.kms.keyId, {
+          region: config.kms.region,
+          ...(config.kms.endpoint ? { endpoint: config.kms.endpoint } : {}),
+        }),
     metrics,
   );
   const state = new ChannelState({
@@ -128,6 +134,7 @@ export async function openChannelState(
 export function describeStateError(err: unknown): { reason: string; message: string } {
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof KeyUnwrapError) return { reason: 'DataKeyUndecryptable', message };
+  if (err instanceof KeyFileError) return { reason: 'DataKeyUndecryptable', message };
   if (err instanceof UnreadableObjectError) return { reason: 'StateObjectUnreadable', message };
   if (err instanceof StateIntegrityError) return { reason: 'StateInconsistent', message };
   if (err instanceof FencedError || err instanceof LeaseLostError) return { reason: 'LeaseLost', message };

@@ -1,0 +1,228 @@
+/**
+ * The ObjectStore of local mode: one file per object under a folder on this machine,
+ * with the same semantics the lease and the journal rely on in S3:
+ *
+ * - "not found" is null; every other failure throws ObjectStoreError;
+ * - a write is all or nothing: the body goes to a temporary file, is fsynced, then
+ *   renamed over the object (readers see the old or the new body, never half of one);
+ * - conditional writes (S3 If-None-Match: * / If-Match) are compare-and-set across
+ *   processes: every write and delete runs under a per-object lock file created with
+ *   O_EXCL, so the check and the rename of one writer never interleave with another's,
+ *   and two workers of one channel can never both win;
+ * - ETags are a hash of the body (as S3's MD5 ETag), so they need no metadata file;
+ * - folders are 0700 and files 0600: the objects are encrypted already, but their
+ *   names and sizes are nobody else's business either.
+ *
+ * A lock left by a process killed inside the few microseconds of its critical section is
+ * broken when the pid written in it is no longer alive (local mode runs every worker on
+ * this machine, so the pid is meaningful).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, type Dirent } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ObjectStoreError,
+  PreconditionFailedError,
+  type ListedObject,
+  type ObjectStore,
+  type PutCondition,
+  type StoredObject,
+} from './object-store.ts';
+
+/** Names of our own bookkeeping files start with a dot; object key segments may not. */
+const LOCK_SUFFIX = '.lock';
+const TMP_MARK = '.tmp-';
+const LOCK_WAIT_MS = 5_000;
+
+const etagOf = (body: Uint8Array) => `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`;
+
+const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;
+
+export class LocalDiskObjectStore implements ObjectStore {
+  readonly location: string;
+  private readonly root: string;
+  private readonly lockWaitMs: number;
+
+  constructor(root: string, options: { lockWaitMs?: number } = {}) {
+    if (!isAbsolute(root)) throw new Error(`the state folder must be an absolute path, got ${root}`);
+    this.root = root;
+    this.lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
+    this.location = `file://${root}`;
+  }
+
+  /** Object key → file path; refuses keys that could leave the folder or collide with bookkeeping files. */
+  private path(key: string): string {
+    const parts = key.split('/');
+    if (parts.some((p) => p === '' || p.startsWith('.') || p.includes('\0') || p.includes(sep))) {
+      throw new ObjectStoreError(
+        'use',
+        `${this.location}/${key}`,
+        new Error('object keys are /-separated names that do not start with "."'),
+      );
+    }
+    return join(this.root, ...parts);
+  }
+
+  async get(key: string): Promise<StoredObject | null> {
+    const file = this.path(key);
+    try {
+      const body = new Uint8Array(await readFile(file));
+      return { body, etag: etagOf(body) };
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return null;
+      throw new ObjectStoreError('get', `${this.location}/${key}`, err);
+    }
+  }
+
+  async put(key: string, body: Uint8Array, condition: PutCondition = {}): Promise<string> {
+    const file = this.path(key);
+    const tmp = join(dirname(file), `.${basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
+    try {
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      await writeDurably(tmp, body);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw new ObjectStoreError('put', `${this.location}/${key}`, err);
+    }
+    // Every write takes the lock, not only conditional ones: an unconditional rename landing
+    // between another writer's check and rename would otherwise be overwritten unseen.
+    let release: (() => Promise<void>) | undefined;
+    try {
+      release = await this.lock(file, key);
+      if (condition.ifAbsent === true || condition.ifMatch !== undefined) {
+        const current = await readFile(file).then(
+          (b) => etagOf(b),
+          (err: unknown) => {
+            if (errno(err) === 'ENOENT') return null;
+            throw err;
+          },
+        );
+        const holds = condition.ifAbsent ? current === null : current === condition.ifMatch;
+        if (!holds) throw new PreconditionFailedError(key);
+      }
+      await rename(tmp, file);
+      await syncDir(dirname(file));
+      return etagOf(body);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      if (err instanceof PreconditionFailedError || err instanceof ObjectStoreError) throw err;
+      throw new ObjectStoreError('put', `${this.location}/${key}`, err);
+    } finally {
+      await release?.();
+    }
+  }
+
+  async list(prefix: string): Promise<ListedObject[]> {
+    // S3 prefixes are plain string prefixes: walk the deepest folder they name fully.
+    const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    const out: ListedObject[] = [];
+    const walk = async (relative: string): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(join(this.root, relative), { withFileTypes: true });
+      } catch (err) {
+        if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return;
+        throw err;
+      }
+      for (const e of entries) {
+        if (e.name.startsWith('.')) continue; // temporary and lock files
+        const key = relative === '' ? e.name : `${relative}/${e.name}`;
+        if (e.isDirectory()) {
+          if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(key);
+        } else if (e.isFile() && key.startsWith(prefix)) {
+          const info = await stat(join(this.root, key)).catch(() => undefined);
+          if (info) out.push({ key, lastModified: info.mtime });
+        }
+      }
+    };
+    try {
+      await walk(folder);
+    } catch (err) {
+      throw new ObjectStoreError('list', `${this.location}/${prefix}`, err);
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.path(key);
+    let release: (() => Promise<void>) | undefined;
+    try {
+      release = await this.lock(file, key);
+      await rm(file, { force: true });
+    } catch (err) {
+      if (err instanceof ObjectStoreError) throw err;
+      throw new ObjectStoreError('delete', `${this.location}/${key}`, err);
+    } finally {
+      await release?.();
+    }
+  }
+
+  /** Takes the object's lock file (O_EXCL); returns its release. */
+  private async lock(file: string, key: string): Promise<() => Promise<void>> {
+    const lockFile = join(dirname(file), `.${basename(file)}${LOCK_SUFFIX}`);
+    const deadline = Date.now() + this.lockWaitMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const handle = await open(lockFile, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+        await handle.writeFile(String(process.pid));
+        await handle.close();
+        return () => unlink(lockFile).catch(() => undefined);
+      } catch (err) {
+        if (errno(err) !== 'EEXIST') throw err;
+      }
+      if (await holderIsDead(lockFile)) {
+        await unlink(lockFile).catch(() => undefined);
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new ObjectStoreError(
+          'lock',
+          `${this.location}/${key}`,
+          new Error(`${lockFile} stayed locked for ${this.lockWaitMs} ms`),
+        );
+      }
+      await sleep(Math.min(2 + attempt * 2, 25));
+    }
+  }
+}
+
+/** Writes a new file (0600) and flushes it to the disk before returning. */
+async function writeDurably(file: string, body: Uint8Array): Promise<void> {
+  const handle = await open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+  try {
+    await handle.writeFile(body);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A rename is durable only once its folder is flushed too. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** True when the lock file names a process that no longer exists (killed inside its critical section). */
+async function holderIsDead(lockFile: string): Promise<boolean> {
+  const text = await readFile(lockFile, 'utf8').catch(() => undefined);
+  if (text === undefined) return false; // released meanwhile: just try again
+  const pid = Number(text);
+  if (text === '' || !Number.isInteger(pid) || pid <= 0) {
+    // Being written right now, or its writer died between creating and writing it.
+    const info = await stat(lockFile).catch(() => undefined);
+    return info !== undefined && Date.now() - info.mtimeMs > 1_000;
+  }
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return errno(err) === 'ESRCH';
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The DataKeyProvider of local mode: a 32-byte key in a file stands in for the KMS key.
+ * Data keys are wrapped with AES-256-GCM under it, with the encryption context
+ * {clinic, channel} as authenticated data, as KMS binds its EncryptionContext: a data
+ * key copied to another channel does not unwrap.
+ *
+ * The key file is created on first use (0600, O_EXCL, so two workers starting at once
+ * agree on one key) and refused when others may read it, as ssh refuses a private key.
+ *
+ *   wrapped = "WAK1" | nonce (12 bytes) | encrypted data key (32 bytes) | tag (16 bytes)
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  KeyUnwrapError,
+  type DataKey,
+  type DataKeyProvider,
+  type EncryptionContext,
+} from './key-provider.ts';
+
+const KEY_BYTES = 32;
+const MAGIC = Buffer.from('WAK1');
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+export class KeyFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyFileError';
+  }
+}
+
+/** Reads the key file, creating it (0600, in a 0700 folder) if it does not exist yet. */
+export async function loadOrCreateKeyFile(file: string): Promise<Buffer> {
+  if (!isAbsolute(file)) throw new KeyFileError(`the key file must be an absolute path, got ${file}`);
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    const handle = await open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+    try {
+      await handle.writeFile(randomBytes(KEY_BYTES));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const info = await stat(file);
+  if ((info.mode & 0o077) !== 0) {
+    throw new KeyFileError(
+      `the key file ${file} may be read by other users (mode ${(info.mode & 0o777).toString(8)}); ` +
+        `run chmod 600 ${file}`,
+    );
+  }
+  let key = await readFile(file);
+  // A file still being written by a concurrent creator is empty for a moment.
+  for (let i = 0; key.length === 0 && i < 40; i++) {
+    await sleep(25);
+    key = await readFile(file);
+  }
+  if (key.length !== KEY_BYTES) {
+    throw new KeyFileError(`the key file ${file} holds ${key.length} bytes, not ${KEY_BYTES}`);
+  }
+  return key;
+}
+
+/** AAD of a wrapped data key: the encryption context, in a fixed order. */
+function contextBytes(context: EncryptionContext): Buffer {
+  return Buffer.from(`wa-datakey/v1\n${context.clinic}\n${context.channel}`, 'utf8');
+}
+
+export class LocalKeyFileProvider implements DataKeyProvider {
+  /** Set once the key is loaded: `local:<fingerprint>`, so a different key file is recognisable. */
+  keyId = 'local:unloaded';
+  private readonly file: string;
+  private key: Promise<Buffer> | undefined;
+
+  constructor(file: string) {
+    this.file = file;
+  }
+
+  private async masterKey(): Promise<Buffer> {
+    this.key ??= loadOrCreateKeyFile(this.file).then((key) => {
+      this.keyId = `local:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+      return key;
+    });
+    return this.key;
+  }
+
+  /** Loads (or creates) the key now, so keyId is known before the first data key is stored. */
+  async load(): Promise<this> {
+    await this.masterKey();
+    return this;
+  }
+
+  async generate(context: EncryptionContext): Promise<DataKey> {
+    const key = await this.masterKey();
+    const plaintext = randomBytes(KEY_BYTES);
+    const nonce = randomBytes(NONCE_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    cipher.setAAD(contextBytes(context));
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return { plaintext, wrapped: Buffer.concat([MAGIC, nonce, body, cipher.getAuthTag()]) };
+  }
+
+  async unwrap(wrapped: Uint8Array, context: EncryptionContext): Promise<Uint8Array> {
+    const key = await this.masterKey();
+    const buf = Buffer.from(wrapped);
+    try {
+      if (
+        buf.length !== MAGIC.length + NONCE_BYTES + KEY_BYTES + TAG_BYTES ||
+        !buf.subarray(0, 4).equals(MAGIC)
+      )
+        throw new Error('not a data key wrapped by a local key file (WAK1)');
+      const nonce = buf.subarray(MAGIC.length, MAGIC.length + NONCE_BYTES);
+      const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+      decipher.setAAD(contextBytes(context));
+      decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
+      return Buffer.concat([
+        decipher.update(buf.subarray(MAGIC.length + NONCE_BYTES, buf.length - TAG_BYTES)),
+        decipher.final(),
+      ]);
+    } catch (err) {
+      throw new KeyUnwrapError(context, err);
+    }
+  }
+}
