@@ -1,198 +1,280 @@
 /**
- * npm run demo: the product on one machine, no cluster and no cloud account.
+ * npm run demo: the whole product on one machine, no cluster and no cloud account.
  *
- * Starts a local nats-server (JetStream), MinIO (S3) and local-kms, then runs one worker
- * process per example channel in deploy/examples/ (two clinics), each configured
- * exactly as the operator configures a worker pod (operator/src/pod.ts builds the
- * environment). It prints every event the clinics would receive on NATS and draws
- * QR codes in the terminal. It then kills one worker with SIGKILL and starts it again
- * to show that the session state is restored, not recreated.
+ * It starts a local nats-server with JetStream (the test harness's build), the WhatsApp
+ * protocol simulator (test/wa-sim) and the operator in local mode on deploy/examples/
+ * (two clinics). Then it plays the scenario, showing what the clinics see on NATS:
+ * the QR code drawn in the terminal and scanned by the simulated phone, the pairing code
+ * typed on the other clinic's phone, an inbound message, a reply sent with a NATS command
+ * and received by the patient, and a worker killed with SIGKILL and restored without a QR.
  *
- * The workers connect to the real WhatsApp Web endpoint: with internet access a real
- * phone can scan the QR codes. The offline variant against the protocol simulator
- * (issue 3) is not wired yet, see README.
+ *   --ci              play the scenario without a terminal, print ✔/✘ per step, exit 1 if one failed
+ *   --real-whatsapp   workers talk to the real WhatsApp (scan the QR with a real phone); no script
+ *   --state-dir DIR   keep the state there (default: a temporary folder, removed at the end)
  *
- *   --ci   run the scripted scenario, check each step, exit 0 (all passed) or 1.
+ * Ctrl-C stops everything: the operator stops its workers (they release their leases),
+ * then the simulator and nats-server stop. Nothing is left running.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { connect } from 'nats';
-import { parse } from 'yaml';
-import type { WhatsAppChannel } from '../contract/index.ts';
-import { eventLine } from '../cli/format.ts';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { renderQr } from '../cli/commands/qr.ts';
-import { parseOperatorConfig } from '../operator/src/config.ts';
-import { buildWorkerPod } from '../operator/src/pod.ts';
-import { S3ObjectStore } from '../worker/src/auth-store/object-store.ts';
+import { eventLine } from '../cli/format.ts';
+import { channelSubjects, type WhatsAppChannel } from '../contract/index.ts';
+import { parseManifestFile } from '../operator/src/local/manifest-folder.ts';
 import { repoRoot } from '../test/harness/paths.ts';
-import { freePort } from '../test/harness/ports.ts';
-import { startStack } from '../test/harness/stack.ts';
+import { startStack, type RunningStack } from '../test/harness/stack.ts';
+import { spawnSimulator, type SimulatorProcess } from '../test/wa-sim/control/process.ts';
+import {
+  startLocalOperator,
+  watchNats,
+  within,
+  type LocalOperatorProcess,
+  type NatsEvent,
+} from './demo/local-stack.ts';
 
-const ci = process.argv.includes('--ci');
-const say = (line: string) => console.log(`\x1b[1m▶ ${line}\x1b[0m`);
-const checks: Array<[string, boolean]> = [];
-const check = (what: string, ok: boolean) => {
-  checks.push([what, ok]);
-  console.log(`${ok ? '✔' : '✘'} ${what}`);
+const { values: flags } = parseArgs({
+  options: {
+    ci: { type: 'boolean', default: false },
+    'real-whatsapp': { type: 'boolean', default: false },
+    'state-dir': { type: 'string' },
+  },
+});
+const ci = flags.ci;
+const real = flags['real-whatsapp'];
+if (ci && real) {
+  console.error(
+    'demo: --ci plays the scenario with the simulated phone; it cannot be combined with --real-whatsapp',
+  );
+  process.exit(2);
+}
+const manifests = join(repoRoot, 'deploy', 'examples');
+const PATIENT = '15550002222';
+
+const say = (line: string) => console.log(ci ? `▶ ${line}` : `\x1b[1m▶ ${line}\x1b[0m`);
+const show = (line: string) => console.log(`  ${line}`);
+const results: boolean[] = [];
+const check = (what: string, ok: boolean, why = '') => {
+  results.push(ok);
+  console.log(`${ok ? '✔' : '✘'} ${what}${ok || !why ? '' : ` — ${why}`}`);
+  return ok;
 };
 
-say('starting nats-server (JetStream), MinIO (S3) and local-kms on loopback (first run builds them with Go)');
-const running = await startStack((l) => console.log(`  ${l}`), ['nats', 's3', 'kms']);
-const { nats, s3, kms } = running.stack;
-const workers = new Map<string, ChildProcess>();
-let stopping = false;
-async function shutdown(code: number): Promise<never> {
-  stopping = true;
-  say('stopping the workers (SIGTERM: they flush and release their leases) and the servers');
-  await Promise.all(
-    [...workers.values()].map(
-      (w) => new Promise((r) => (w.exitCode !== null ? r(null) : (w.once('exit', r), w.kill('SIGTERM')))),
-    ),
-  );
-  await running.stop();
-  process.exit(code);
+let stack: RunningStack | undefined;
+let sim: SimulatorProcess | undefined;
+let operator: LocalOperatorProcess | undefined;
+let nats: Awaited<ReturnType<typeof watchNats>> | undefined;
+let stateDir: string | undefined;
+let stopping: Promise<void> | undefined;
+
+/** Stops everything, in the order that lets each part end cleanly. */
+function shutdown(): Promise<void> {
+  stopping ??= (async () => {
+    say(
+      'stopping: the operator stops its workers (they release their leases), then the simulator and nats-server',
+    );
+    await operator?.stop();
+    await nats?.nc.close().catch(() => undefined);
+    await sim?.stop();
+    await stack?.stop();
+    if (stateDir && !flags['state-dir']) await rm(stateDir, { recursive: true, force: true });
+  })();
+  return stopping;
 }
-process.once('SIGINT', () => void shutdown(0));
-process.once('SIGTERM', () => void shutdown(0));
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => void shutdown().then(() => process.exit(0)));
 
-try {
-  const bucket = 'wa-demo';
-  const aws = {
-    region: s3.region,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  };
-  const s3Client = new S3Client({ ...aws, endpoint: s3.endpoint, forcePathStyle: true });
-  await s3Client.send(new CreateBucketCommand({ Bucket: bucket }));
-  const kmsClient = new KMSClient({ ...aws, endpoint: kms.endpoint });
-  const key = await kmsClient.send(new CreateKeyCommand({ Description: 'wa-demo platform key' }));
-  const parsed = parseOperatorConfig({
-    NATS_URL: nats.url,
-    WA_WORKER_IMAGE: 'local',
-    WA_S3_BUCKET: bucket,
-    WA_S3_ENDPOINT: s3.endpoint,
-    WA_KMS_KEY_ID: key.KeyMetadata!.KeyId!,
-    WA_KMS_ENDPOINT: kms.endpoint,
-  });
-  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
-
-  const dir = join(repoRoot, 'deploy', 'examples');
-  const channels: WhatsAppChannel[] = [];
-  for (const file of (await readdir(dir)).filter((f) => /^channel-.*\.ya?ml$/.test(f)).sort()) {
-    const c = parse(await readFile(join(dir, file), 'utf8')) as WhatsAppChannel;
-    c.metadata.uid = `demo-${c.metadata.name}`;
-    channels.push(c);
+/** The example channels, and the simulated phone of each (the number of a pairing-code channel is its own). */
+async function exampleChannels(): Promise<Array<{ channel: WhatsAppChannel; phone: string }>> {
+  const out: Array<{ channel: WhatsAppChannel; phone: string }> = [];
+  for (const file of (await readdir(manifests)).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    const parsed = parseManifestFile(await readFile(join(manifests, file), 'utf8'));
+    if (!parsed.ok) throw new Error(`${file}: ${parsed.errors.join('; ')}`);
+    for (const channel of parsed.channels) {
+      const phone = channel.spec.phoneNumber?.replace(/^\+/, '') ?? `1555000${1001 + out.length}`;
+      out.push({ channel, phone });
+    }
   }
-  say(
-    `channels from deploy/examples: ${channels.map((c) => `${c.spec.clinicId}/${c.spec.channelId}`).join(', ')}`,
-  );
+  return out;
+}
 
-  const nc = await connect({ servers: nats.url, name: 'demo-viewer' });
-  const seen: Array<{ subject: string; body: Record<string, unknown> }> = [];
-  nc.subscribe('wa.>', {
-    callback: (_e, m) => {
-      if (m.subject.includes('.cmd.')) return;
-      const body = m.json<Record<string, unknown>>();
-      seen.push({ subject: m.subject, body });
-      if (!ci || !m.subject.endsWith('.qr')) console.log(`  ${eventLine(m.subject, body)}`);
-      if (!ci && body.type === 'qr' && typeof body.qr === 'string')
-        void renderQr(body.qr).then((q) => console.log(q));
+const where = (c: WhatsAppChannel) => `${c.spec.clinicId}/${c.spec.channelId}`;
+
+function printEvent(e: NatsEvent): void {
+  // Timestamps dropped: the subject and the payload are what a backend sees.
+  const line = eventLine(e.subject, e.body).replace(/^\S+ /, '');
+  show(`nats  ${line}`);
+  if (!ci && e.body.type === 'qr' && typeof e.body.qr === 'string')
+    void renderQr(e.body.qr).then(console.log);
+}
+
+async function main(): Promise<void> {
+  const channels = await exampleChannels();
+  stateDir = flags['state-dir'] ? resolve(flags['state-dir']) : await mkdtemp(join(tmpdir(), 'wa-demo-'));
+
+  say('starting nats-server with JetStream on loopback (the first run builds it with Go)');
+  stack = await startStack((l) => show(l), ['nats']);
+  const natsUrl = stack.stack.nats.url;
+  nats = await watchNats(natsUrl, printEvent);
+  const events = nats.events;
+
+  const workerEnv: Record<string, string> = {};
+  if (!real) {
+    say('starting the WhatsApp Web simulator: the phones of both clinics and a patient');
+    const trustRoot = join(stateDir, 'simulator-root.hex');
+    sim = await spawnSimulator([
+      '--trust-root-file',
+      trustRoot,
+      ...channels.map(({ channel, phone }) => ['--user', `${phone}:${where(channel)}`]).flat(),
+      '--user',
+      `${PATIENT}:Patient`,
+    ]);
+    workerEnv.WA_WS_URL = sim.url;
+    workerEnv.WA_TRUST_ROOT = trustRoot;
+  } else {
+    say('workers connect to the real WhatsApp: scan the QR code with a real phone (Linked devices)');
+  }
+
+  say(
+    `starting the operator in local mode on deploy/examples: ${channels.map((c) => where(c.channel)).join(', ')}`,
+  );
+  operator = await startLocalOperator({
+    manifests,
+    stateDir,
+    natsUrl,
+    workerEnv,
+    onLine: (l) => {
+      if (l.event === 'phase')
+        show(`operator  ${l.clinicId}/${l.channelId} phase ${l.phase}${l.reason ? ` (${l.reason})` : ''}`);
+      if (l.event === 'problem') show(`operator  ✘ ${String(l.file)}: ${String(l.message)}`);
     },
   });
-
-  const start = async (channel: WhatsAppChannel, holder: string) => {
-    const pod = buildWorkerPod(channel, parsed.config);
-    const env: Record<string, string> = {};
-    for (const e of pod.spec!.containers[0]!.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
-    env.WA_LEASE_HOLDER = holder;
-    env.WA_HTTP_PORT = String(await freePort());
-    const child = spawn(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', join(repoRoot, 'worker/src/main.ts')],
-      {
-        env: {
-          PATH: process.env.PATH,
-          AWS_ACCESS_KEY_ID: s3.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-          ...env,
-        },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
+  show(`state (encrypted) and worker logs: ${stateDir}`);
+  if (real || !sim) {
+    say('running; Ctrl-C stops everything');
+    return;
+  }
+  const client = sim.client;
+  const phaseOf = (c: WhatsAppChannel, phase: string, worker?: string) =>
+    events.find(
+      (e) =>
+        e.subject === channelSubjects(c.spec.clinicId, c.spec.channelId).status &&
+        e.body.phase === phase &&
+        (worker === undefined || e.body.worker === worker),
     );
-    child.on('exit', (code, signal) => {
-      if (!stopping) console.log(`  worker ${holder} exited (${signal ?? code})`);
-    });
-    workers.set(channel.spec.channelId, child);
-    return child;
-  };
-  const waitFor = async (what: string, p: () => boolean, ms: number) => {
-    const deadline = Date.now() + ms;
-    while (!p()) {
-      if (Date.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 200));
+  const pairingEvent = (c: WhatsAppChannel, type: string, after = 0) =>
+    events
+      .slice(after)
+      .find(
+        (e) => e.subject === channelSubjects(c.spec.clinicId, c.spec.channelId).qr && e.body.type === type,
+      );
+
+  // 1. Pairing: the QR channel's phone scans the QR, the code channel's phone types the code.
+  for (const { channel, phone } of channels) {
+    const name = where(channel);
+    if (channel.spec.pairing === 'code') {
+      const code = await within(60_000, () => pairingEvent(channel, 'code'));
+      if (!check(`${name}: pairing code published on NATS`, code !== undefined)) continue;
+      say(`the phone +${phone} enters the pairing code ${String(code!.body.code)}`);
+      await client.enterPairingCode(phone, String(code!.body.code));
+    } else {
+      const qr = await within(60_000, () => pairingEvent(channel, 'qr'));
+      if (!check(`${name}: QR code published on NATS${ci ? '' : ' and drawn above'}`, qr !== undefined))
+        continue;
+      say(`the simulated phone +${phone} scans the QR code`);
+      await client.scanQr(phone, String(qr!.body.qr));
     }
-    return what.length > 0;
-  };
-  const phases = (clinic: string, channel: string, worker?: string) =>
-    seen
-      .filter((e) => e.subject === `wa.${clinic}.${channel}.status` && (!worker || e.body.worker === worker))
-      .map((e) => String(e.body.phase));
-
-  say('starting one worker per channel');
-  for (const c of channels) await start(c, `wa-${c.metadata.name}-1`);
-  for (const c of channels) {
-    const { clinicId, channelId } = c.spec;
+    const connected = await within(60_000, () => phaseOf(channel, 'Connected'));
     check(
-      `${clinicId}/${channelId}: worker took its lease and reports Pending → Connecting on NATS`,
-      await waitFor('connecting', () => phases(clinicId, channelId).includes('Connecting'), 30_000),
-    );
-  }
-  const store = new S3ObjectStore(bucket, { ...aws, endpoint: s3.endpoint, forcePathStyle: true });
-  for (const c of channels) {
-    const base = `wa/${c.spec.clinicId}/${c.spec.channelId}/`;
-    const objects = (await store.list(base)).map((o) => o.key.slice(base.length));
-    const journal = await store.get(`${base}journal/000000000001`);
-    check(
-      `${c.spec.clinicId}/${c.spec.channelId}: auth state stored encrypted in S3 (${objects.join(', ')})`,
-      objects.includes('datakey') &&
-        Buffer.from(journal?.body ?? [])
-          .subarray(0, 4)
-          .toString() === 'WAE1',
+      `${name}: paired and Connected (account ${String(connected?.body.account ?? '?')})`,
+      connected !== undefined,
     );
   }
 
-  const first = channels[0]!;
-  const base = `wa/${first.spec.clinicId}/${first.spec.channelId}/`;
-  const before = await store.get(`${base}datakey`);
-  say(
-    `killing the worker of ${first.spec.clinicId}/${first.spec.channelId} with SIGKILL, then starting a new one`,
-  );
-  workers.get(first.spec.channelId)!.kill('SIGKILL');
-  await start(first, `wa-${first.metadata.name}-2`);
-  say("the new worker waits until the dead worker's lease expires (15 s), then restores the state");
-  const restored = await waitFor(
-    'restored',
-    () =>
-      phases(first.spec.clinicId, first.spec.channelId, `wa-${first.metadata.name}-2`).includes('Connecting'),
-    45_000,
-  );
-  const after = await store.get(`${base}datakey`);
-  const journalSlots = (await store.list(`${base}journal/`)).length;
+  // 2. The operator's view: the same phases, from the workers' NATS reports.
+  const allConnected = await within(30_000, async () => {
+    const view = await operator!.channels().catch(() => []);
+    return view.length === channels.length && view.every((v) => v.status.phase === 'Connected')
+      ? view
+      : undefined;
+  });
   check(
-    `the restarted worker took over and restored the same state (same data key, journal continued: ${journalSlots} records)`,
-    restored && before?.etag === after?.etag && journalSlots >= 2,
+    `operator: ${channels.map((c) => `${where(c.channel)} Connected`).join(', ')} (status.json, like kubectl get wac)`,
+    allConnected !== undefined,
   );
 
-  if (ci) {
-    const failed = checks.filter(([, ok]) => !ok).length;
-    console.log(`\ndemo: ${checks.length - failed} passed, ${failed} failed`);
-    await nc.close();
-    await shutdown(failed === 0 ? 0 : 1);
+  // 3. A patient writes to the first QR channel; the message arrives on NATS.
+  const front = channels.find((c) => c.channel.spec.pairing !== 'code') ?? channels[0]!;
+  const subjects = channelSubjects(front.channel.spec.clinicId, front.channel.spec.channelId);
+  const question = 'Hello, can I book an appointment for Tuesday?';
+  say(`the patient +${PATIENT} writes to ${where(front.channel)}: "${question}"`);
+  await client.sendText(PATIENT, `${front.phone}@s.whatsapp.net`, question);
+  const inbound = await within(30_000, () =>
+    events.find((e) => e.subject === subjects.msgIn && e.body.text === question),
+  );
+  check(`inbound message on ${subjects.msgIn}`, inbound !== undefined);
+
+  // 4. The clinic backend replies with a NATS command; the patient's phone receives it.
+  const answer = 'Yes: Tuesday 10:30 is free. See you then!';
+  say(`the clinic backend replies through NATS: request ${subjects.command('send')}`);
+  const reply = await nats.nc
+    .request(
+      subjects.command('send'),
+      JSON.stringify({ v: 1, idempotencyKey: randomUUID(), to: `+${PATIENT}`, text: answer }),
+      { timeout: 30_000 },
+    )
+    .then((m) => m.json<{ ok: boolean; result?: { messageId?: string } }>())
+    .catch((err: Error) => ({ ok: false, error: err.message }));
+  const received = reply.ok
+    ? await client.waitForMessage(PATIENT, (m) => m.text === answer, 30_000).catch(() => undefined)
+    : undefined;
+  check(
+    `reply sent by the NATS command and received by the patient's phone${received ? ` ("${received.text}")` : ''}`,
+    received !== undefined,
+    JSON.stringify(reply),
+  );
+
+  // 5. SIGKILL of the worker: the operator restarts it, the session comes back without a QR.
+  const before = (await operator.channels()).find(
+    (v) => v.key === `${front.channel.metadata.namespace}/${front.channel.metadata.name}`,
+  );
+  const eventsBefore = events.length;
+  if (before?.worker) {
+    say(`killing the worker of ${where(front.channel)} (pid ${before.worker.pid}) with SIGKILL`);
+    process.kill(before.worker.pid, 'SIGKILL');
+    say(
+      "the operator restarts it; the new worker waits for the dead one's lease to expire (15 s), then restores the session",
+    );
+    const back = await within(60_000, async () => {
+      const now = (await operator!.channels()).find((v) => v.key === before.key);
+      return now?.worker && now.worker.holder !== before.worker!.holder
+        ? phaseOf(front.channel, 'Connected', now.worker.holder)
+        : undefined;
+    });
+    const newQr = pairingEvent(front.channel, 'qr', eventsBefore);
+    check(
+      `${where(front.channel)}: worker killed, restarted by the operator and Connected again without a QR`,
+      back !== undefined && newQr === undefined,
+      newQr ? 'a new QR code was published' : 'not Connected again',
+    );
+  } else {
+    check(`${where(front.channel)}: worker killed and restored`, false, 'no running worker in status.json');
   }
-  say('running: QR codes appear above when WhatsApp is reachable; Ctrl-C stops everything');
-} catch (err) {
-  console.error(`demo failed: ${(err as Error).stack ?? String(err)}`);
-  await shutdown(1);
 }
+
+try {
+  await main();
+} catch (err) {
+  check('demo', false, (err as Error).stack ?? String(err));
+}
+if (ci || results.includes(false)) {
+  const failed = results.filter((ok) => !ok).length;
+  console.log(`\ndemo: ${results.length - failed} passed, ${failed} failed`);
+  await shutdown();
+  process.exit(failed === 0 ? 0 : 1);
+}
+say('the demo keeps running: events appear above as they happen. In another terminal:');
+show(`npm run wa -- --server ${stack!.stack.nats.url} status`);
+say('Ctrl-C stops everything');
