@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of clients) client.end();
+  await Promise.all(clients.map((client) => client.close()));
   await sim?.stop();
   await rm(dir, { recursive: true, force: true });
 });

@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  client?.end();
+  await client?.close();
   await sim?.stop();
   await rm(dir, { recursive: true, force: true });
 });

@@ -5,6 +5,9 @@
  *
  * Printed: commit latency p50/p99 and throughput, S3 requests and KMS calls per
  * transaction, and start-up (open) time with a long journal vs after compaction.
+ * Then the whole worker process against the simulator (session.ts): start → Connected with
+ * restored state, idle RSS, inbound throughput and latency into JetStream, S3/KMS calls per
+ * message, each next to a bare Baileys socket on useMultiFileAuthState.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +24,8 @@ import {
   type ObjectStore,
   type PutCondition,
 } from '../../../worker/src/auth-store/object-store.ts';
-import { startStack } from '../../harness/stack.ts';
+import { publishStack, startStack } from '../../harness/stack.ts';
+import { runSessionBench } from './session.ts';
 
 const TXNS = Number(process.env.BENCH_TXNS ?? 300);
 const percentile = (xs: number[], p: number) =>
@@ -66,7 +70,9 @@ async function timeCommits(set: (data: object) => unknown): Promise<{ lat: numbe
   return { lat, totalMs: performance.now() - t0 };
 }
 
-const running = await startStack(() => {}, ['s3', 'kms']);
+const running = await startStack(() => {}, ['nats', 's3', 'kms']);
+// The session part reuses the worker tests' harness, which finds the servers this way.
+await publishStack(running.stack);
 try {
   const { s3, kms } = running.stack;
   const creds = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
@@ -155,6 +161,7 @@ try {
   console.log(
     `ratio ours/baseline commit p50: ${(percentile(ours.lat, 50) / percentile(base.lat, 50)).toFixed(1)}x`,
   );
+  await runSessionBench(running.stack);
 } finally {
   await running.stop();
 }

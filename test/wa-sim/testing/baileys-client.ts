@@ -139,6 +139,18 @@ export class BaileysClient {
     this.sock.end(undefined);
   }
 
+  /**
+   * Ends the socket and waits until Baileys reports the close. Tests tear down with this, not
+   * `end()`: a socket still closing when the simulator stops leaves timers behind in the jest
+   * worker, which then fails to exit gracefully.
+   */
+  async close(timeoutMs = 5_000): Promise<void> {
+    if (!this.#open && this.closes.length > 0) return;
+    const before = this.closes.length;
+    this.end();
+    await waitUntil(() => this.closes.length > before, timeoutMs, 'connection close');
+  }
+
   #status(id: string, status: number): void {
     this.statuses.set(id, Math.max(status, this.statuses.get(id) ?? 0));
   }

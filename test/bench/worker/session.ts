@@ -1,0 +1,329 @@
+/**
+ * The worker end to end, against the WhatsApp Web simulator, compared with a baseline run in
+ * the same benchmark: a bare Baileys socket on its own useMultiFileAuthState on local disk
+ * (bare-baileys.ts). Both are separate processes linked to their own simulated phone.
+ *
+ * Measured for each: process start → connected with restored state (median of 3 restarts),
+ * idle RSS once connected, and an inbound burst from a simulated contact: messages per second
+ * and latency from the contact's send to arrival (bare: Baileys' messages.upsert; worker: the
+ * message stored in JetStream, read by an ordered consumer). For the worker, the S3 requests
+ * (counted by an HTTP proxy in front of MinIO) and KMS calls (its own metric) per message.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { connect, type NatsConnection } from 'nats';
+import {
+  channelSubjects,
+  clinicStream,
+  type InboundMessageEvent,
+  type StatusEvent,
+} from '../../../contract/index.ts';
+import { repoRoot } from '../../harness/paths.ts';
+import type { TestStack } from '../../harness/stack.ts';
+import { startSimulator, type Simulator, type SimUser } from '../../wa-sim/simulator.ts';
+import { quietLibsignal } from '../../wa-sim/testing/baileys-client.ts';
+import { waitUntil } from '../../wa-sim/wait.ts';
+import {
+  pairNewChannel,
+  realStorage,
+  startWorker,
+  trustRootFile,
+  type ChannelEnv,
+  type WorkerProcess,
+} from '../../integration/worker/worker-harness.ts';
+
+const MESSAGES = Number(process.env.BENCH_INBOUND ?? 300);
+const RESTARTS = 3;
+const IDLE_MS = 5_000;
+
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const rssMiB = (pid: number) => {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  if (!kb) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(kb) / 1024;
+};
+
+export interface SideResult {
+  startToConnectedMs: number[];
+  idleRssMiB: number;
+  inbound: { perSecond: number; latencies: number[] };
+}
+
+export interface WorkerSideResult extends SideResult {
+  s3PerMessage: Record<string, number>;
+  kmsPerMessage: number;
+  kmsPerStart: number;
+}
+
+/** Sends the burst from `contact` and waits until `arrived` has every id; returns rate and latencies. */
+async function inboundBurst(
+  contact: SimUser,
+  to: string,
+  arrived: Map<string, number>,
+): Promise<SideResult['inbound']> {
+  const sentAt = new Map<string, number>();
+  const first = now();
+  for (let i = 0; i < MESSAGES; i++) {
+    const t = now();
+    const sent = await contact.sendText(to, `bench ${i}`);
+    sentAt.set(sent.id, t);
+  }
+  await waitUntil(() => [...sentAt.keys()].every((id) => arrived.has(id)), 180_000, 'every message', 5);
+  const latencies = [...sentAt].map(([id, t]) => arrived.get(id)! - t);
+  const last = Math.max(...[...sentAt.keys()].map((id) => arrived.get(id)!));
+  return { perSecond: (MESSAGES / (last - first)) * 1000, latencies };
+}
+
+// ── baseline: bare Baileys ───────────────────────────────────────────────────────────────
+
+interface BareProcess {
+  child: ChildProcess;
+  opened: Promise<number>;
+  arrived: Map<string, number>;
+  exited: Promise<void>;
+}
+
+function startBare(sim: Simulator, authDir: string, onQr?: (qr: string) => void): BareProcess {
+  const child = spawn(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'test/bench/worker/bare-baileys.ts')],
+    {
+      env: {
+        PATH: process.env.PATH,
+        SIM_URL: sim.url,
+        SIM_ROOT: sim.rootPublicKey.toString('hex'),
+        AUTH_DIR: authDir,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const arrived = new Map<string, number>();
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const opened = new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bare Baileys exited (${code}) before open`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const e = JSON.parse(line) as { event: string; qr?: string; id?: string; t?: number };
+      if (e.event === 'qr') onQr?.(e.qr!);
+      if (e.event === 'open') resolve(now());
+      if (e.event === 'in') arrived.set(e.id!, e.t!);
+    });
+  });
+  return { child, opened, arrived, exited };
+}
+
+async function stopBare(p: BareProcess): Promise<void> {
+  p.child.kill('SIGTERM');
+  await p.exited;
+}
+
+async function benchBare(sim: Simulator, phone: SimUser, contact: SimUser): Promise<SideResult> {
+  const authDir = await mkdtemp(join(tmpdir(), 'bench-bare-'));
+  try {
+    let scanned = false;
+    const pairing = startBare(sim, authDir, (qr) => {
+      if (!scanned) void phone.scanQr(qr);
+      scanned = true;
+    });
+    await pairing.opened;
+    await stopBare(pairing);
+    const times: number[] = [];
+    let running: BareProcess | undefined;
+    for (let i = 0; i < RESTARTS; i++) {
+      if (running) await stopBare(running);
+      await waitUntil(() => phone.devices().every((d) => d.live === 0), 10_000, 'the old socket to close');
+      const t0 = now();
+      running = startBare(sim, authDir);
+      times.push((await running.opened) - t0);
+    }
+    await sleep(IDLE_MS);
+    const idleRssMiB = rssMiB(running!.child.pid!);
+    const inbound = await inboundBurst(contact, phone.jid, running!.arrived);
+    await stopBare(running!);
+    return { startToConnectedMs: times, idleRssMiB, inbound };
+  } finally {
+    await rm(authDir, { recursive: true, force: true });
+  }
+}
+
+// ── the worker ───────────────────────────────────────────────────────────────────────────
+
+/** An HTTP proxy in front of MinIO that counts the worker's S3 requests by method. */
+async function countingProxy(
+  target: string,
+): Promise<{ url: string; counts: Map<string, number>; server: Server }> {
+  const { hostname, port } = new URL(target);
+  const counts = new Map<string, number>();
+  const server = createServer((req, res) => {
+    counts.set(req.method!, (counts.get(req.method!) ?? 0) + 1);
+    const upstream = request(
+      { host: hostname, port, method: req.method, path: req.url, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, counts, server };
+}
+
+async function scrape(worker: WorkerProcess): Promise<{ kms: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${worker.httpPort}/metrics`)).text();
+  let kms = 0;
+  for (const line of text.split('\n'))
+    if (line.startsWith('wa_worker_kms_calls_total')) kms += Number(line.split(' ').at(-1));
+  return { kms };
+}
+
+async function stopWorker(w: WorkerProcess): Promise<void> {
+  w.kill('SIGTERM');
+  await w.exited;
+}
+
+async function benchWorker(
+  stack: TestStack,
+  nc: NatsConnection,
+  sim: Simulator,
+  phone: SimUser,
+  contact: SimUser,
+): Promise<WorkerSideResult> {
+  const proxy = await countingProxy(stack.s3.endpoint);
+  try {
+    const env: ChannelEnv = {
+      clinic: 'bench',
+      channel: 'front-desk',
+      storage: await realStorage('bench-worker'),
+      sim,
+      trustRoot: trustRootFile(sim, 'bench-worker'),
+    };
+    const extra = { WA_S3_ENDPOINT: proxy.url };
+    const subjects = channelSubjects(env.clinic, env.channel);
+    const connectedAt = new Map<string, number>();
+    nc.subscribe(subjects.status, {
+      callback: (_e, m) => {
+        const s = m.json<StatusEvent>();
+        if (s.phase === 'Connected' && !connectedAt.has(s.worker ?? ''))
+          connectedAt.set(s.worker ?? '', now());
+      },
+    });
+    const paired = await pairNewChannel(nc, env, 'bench-0', phone.pn, extra);
+    paired.watch.stop();
+    await stopWorker(paired.worker);
+
+    const times: number[] = [];
+    let running: WorkerProcess | undefined;
+    let kmsPerStart = 0;
+    for (let i = 1; i <= RESTARTS; i++) {
+      if (running) await stopWorker(running);
+      await waitUntil(() => phone.devices().every((d) => d.live === 0), 10_000, 'the old socket to close');
+      const holder = `bench-${i}`;
+      const t0 = now();
+      running = await startWorker(env, holder, extra);
+      await waitUntil(() => connectedAt.has(holder), 60_000, `${holder} Connected`, 2);
+      times.push(connectedAt.get(holder)! - t0);
+      kmsPerStart = (await scrape(running)).kms;
+    }
+    await sleep(IDLE_MS);
+    const idleRssMiB = rssMiB(running!.child.pid!);
+
+    const arrived = new Map<string, number>();
+    const js = nc.jetstream();
+    const consumer = await js.consumers.get(clinicStream(env.clinic).name, {
+      filterSubjects: [subjects.msgIn],
+    });
+    const messages = await consumer.consume();
+    void (async () => {
+      for await (const m of messages) {
+        const t = now();
+        arrived.set(m.json<InboundMessageEvent>().id, t);
+      }
+    })();
+    const s3Before = new Map(proxy.counts);
+    const kmsBefore = (await scrape(running!)).kms;
+    const inbound = await inboundBurst(contact, phone.jid, arrived);
+    const kmsAfter = (await scrape(running!)).kms;
+    await messages.close();
+    const s3PerMessage: Record<string, number> = {};
+    for (const [method, n] of proxy.counts)
+      s3PerMessage[method] = (n - (s3Before.get(method) ?? 0)) / MESSAGES;
+    await stopWorker(running!);
+    return {
+      startToConnectedMs: times,
+      idleRssMiB,
+      inbound,
+      s3PerMessage,
+      kmsPerMessage: (kmsAfter - kmsBefore) / MESSAGES,
+      kmsPerStart,
+    };
+  } finally {
+    proxy.server.closeAllConnections();
+    proxy.server.close();
+  }
+}
+
+// ── the table ────────────────────────────────────────────────────────────────────────────
+
+export async function runSessionBench(stack: TestStack): Promise<void> {
+  quietLibsignal();
+  const sim = await startSimulator();
+  const nc = await connect({ servers: stack.nats.url });
+  try {
+    const contact = sim.contact('15550007000', 'Patient');
+    const bare = await benchBare(sim, sim.phone('15550007001', 'Bare'), contact);
+    const ours = await benchWorker(stack, nc, sim, sim.phone('15550007002', 'Worker'), contact);
+    const rows: string[][] = [
+      ['measure', 'baseline: bare Baileys (disk)', 'worker (S3+KMS, NATS)', 'worker/baseline'],
+    ];
+    const add = (name: string, b: number, w: number, digits = 0) =>
+      rows.push([name, b.toFixed(digits), w.toFixed(digits), (w / b).toFixed(2) + 'x']);
+    add(
+      `process start → connected, restored state (median of ${RESTARTS}), ms`,
+      median(bare.startToConnectedMs),
+      median(ours.startToConnectedMs),
+    );
+    add(`idle RSS once connected, MiB`, bare.idleRssMiB, ours.idleRssMiB, 1);
+    add(`inbound burst of ${MESSAGES}: messages/s`, bare.inbound.perSecond, ours.inbound.perSecond);
+    add(
+      'inbound latency p50, ms',
+      percentile(bare.inbound.latencies, 50),
+      percentile(ours.inbound.latencies, 50),
+      1,
+    );
+    add(
+      'inbound latency p99, ms',
+      percentile(bare.inbound.latencies, 99),
+      percentile(ours.inbound.latencies, 99),
+      1,
+    );
+    const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    console.log(
+      `\nworker session end to end (simulator; inbound measured to messages.upsert for the baseline, to JetStream for the worker)`,
+    );
+    for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i]!)).join('  '));
+    const s3 = Object.entries(ours.s3PerMessage)
+      .map(([m, n]) => `${n.toFixed(2)} ${m}`)
+      .join(', ');
+    console.log(
+      `\nper inbound message (worker): S3 ${s3 || '0'}; KMS ${ours.kmsPerMessage.toFixed(3)} calls (KMS calls per worker start: ${ours.kmsPerStart})`,
+    );
+    console.log(
+      `start → connected, every run (ms): baseline ${bare.startToConnectedMs.map((x) => x.toFixed(0)).join(', ')}; worker ${ours.startToConnectedMs.map((x) => x.toFixed(0)).join(', ')}`,
+    );
+    if (sim.problems().length) console.log(`simulator problems: ${sim.problems().join('; ')}`);
+  } finally {
+    await nc.close();
+    await sim.stop();
+  }
+}
