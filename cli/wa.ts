@@ -63,6 +63,11 @@ program
     const target = parseTarget(targetText, true) as { clinicId: string; channelId: string };
     await withNats(async (nc) => {
       const next = nextPairingEvent(nc, target, Math.max(timeoutMs(), 60_000));
+      // QR codes are not stored (they expire): only those published from now on can be shown.
+      await nc.flush();
+      console.error(
+        `waiting for the next QR code or pairing code of ${target.clinicId}/${target.channelId}…`,
+      );
       if (opts.request) {
         const body = opts.phone ? { mode: 'code', phoneNumber: opts.phone } : { mode: 'qr' };
         const reply = await requestCommand(nc, target, 'pair', body, timeoutMs());
@@ -112,7 +117,8 @@ program
     })();
     // Only once the server has the subscription is "listening" true: nothing published after it is missed.
     await nc.flush();
-    if (!globals().json) console.error(`listening on ${subject} (Ctrl-C to stop)`);
+    // On stderr, so that it never mixes with the events (JSON or text) on stdout.
+    console.error(`listening on ${subject} (Ctrl-C to stop)`);
     for await (const m of sub) {
       if (m.subject.includes('.cmd.')) continue; // other clients' requests, not events
       const payload = m.json<Record<string, unknown>>();
@@ -137,7 +143,12 @@ program
     const reply = await withNats((nc) =>
       requestCommand(nc, target, 'send', { idempotencyKey, to, text }, timeoutMs()),
     );
-    printReply(reply, globals().json, (r) => `sent${r.id ? ` (message id ${String(r.id)})` : ''}`);
+    printReply(
+      reply,
+      globals().json,
+      (r) =>
+        `sent${r.messageId ? ` (message id ${String(r.messageId)})` : ''}${r.replayed ? ', replayed: it was sent before with this key' : ''}`,
+    );
   });
 
 program

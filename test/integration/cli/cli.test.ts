@@ -1,23 +1,31 @@
 import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connect, type NatsConnection } from 'nats';
-import { channelSubjects, clinicStream } from '../../../contract/index.ts';
+import { startLocalOperator, type LocalOperatorProcess } from '../../../scripts/demo/local-stack.ts';
+import { eventually } from '../../harness/eventually.ts';
+import type { ManagedProcess } from '../../harness/process.ts';
 import { repoRoot } from '../../harness/paths.ts';
+import { startNats } from '../../harness/servers/nats.ts';
 import { testStack } from '../../harness/stack.ts';
+import { spawnSimulator, type SimulatorProcess } from '../../wa-sim/control/process.ts';
 
 /**
- * The `wa` CLI against a real nats-server. The channel side is played by this test through
- * the worker's NATS contract (status in JetStream, request/reply commands, QR events);
- * the full stack with real workers is exercised by the demo test.
+ * The `wa` CLI against a running local stack: the run's nats-server, the WhatsApp Web
+ * simulator, and the operator in local mode with real worker processes. Channels are
+ * added by writing their manifest into the watched folder, after the CLI is already
+ * waiting for their QR code (QR codes are not stored, so only new ones can be shown).
  */
 const run = promisify(execFile);
 const clinic = `cli-${Date.now().toString(36)}`;
-const other = `${clinic}-x`;
+const PHONE = '15550003331';
+const CODE_PHONE = '15550003332';
+const PATIENT = '15550003333';
+const WA = [join(repoRoot, 'cli', 'wa.ts')];
+
 const wa = (...args: string[]) =>
-  run(process.execPath, [join(repoRoot, 'cli', 'wa.ts'), '--server', testStack().nats.url, ...args], {
-    timeout: 30_000,
-  });
+  run(process.execPath, [...WA, '--server', testStack().nats.url, ...args], { timeout: 60_000 });
 const fails = (p: Promise<unknown>) =>
   p.then(
     () => {
@@ -26,192 +34,196 @@ const fails = (p: Promise<unknown>) =>
     (err: { code: number; stderr: string }) => err,
   );
 
-let nc: NatsConnection;
-const sent: unknown[] = [];
+/** A long-running CLI command; resolves `ready` once it printed its waiting/listening line. */
+function background(args: string[]) {
+  const child = spawn(process.execPath, [...WA, '--server', testStack().nats.url, ...args]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const ready = new Promise<void>((resolve) =>
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/waiting for|listening on/.test(stderr)) resolve();
+    }),
+  );
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+  return { ready, done, child };
+}
+
+let dir: string;
+let sim: SimulatorProcess;
+let operator: LocalOperatorProcess;
+let qrJson: { qr: string };
 
 beforeAll(async () => {
-  nc = await connect({ servers: testStack().nats.url });
-  const jsm = await nc.jetstreamManager();
-  const stream = clinicStream(clinic);
-  await jsm.streams.add({ name: stream.name, subjects: stream.subjects });
-  const js = nc.jetstream();
-  for (const [channelId, phase, seq] of [
-    ['front-desk', 'Connecting', 1],
-    ['front-desk', 'Connected', 2],
-    ['billing', 'QRRequired', 1],
-  ] as const) {
-    const status = {
-      v: 1,
-      clinicId: clinic,
-      channelId,
-      worker: `${channelId}-pod`,
-      phase,
-      reconnects: 0,
-      degraded: false,
-      at: new Date().toISOString(),
-      seq,
-      ...(phase === 'Connected' ? { account: '5511987654321@s.whatsapp.net' } : {}),
-    };
-    await js.publish(channelSubjects(clinic, channelId).status, JSON.stringify(status));
-  }
-  // The front-desk worker's command side.
-  const subjects = channelSubjects(clinic, 'front-desk');
-  nc.subscribe(subjects.commands, {
-    callback: (_err, m) => {
-      const verb = m.subject.split('.').pop();
-      const body = m.json<Record<string, unknown>>();
-      if (verb === 'send') {
-        sent.push(body);
-        m.respond(JSON.stringify({ v: 1, ok: true, result: { id: `MSG-${sent.length}` } }));
-      } else {
-        m.respond(
-          JSON.stringify({
-            v: 1,
-            ok: false,
-            error: { code: 'NotConnected', message: 'the session is not connected' },
-          }),
-        );
-      }
-    },
+  dir = await mkdtemp(join(tmpdir(), 'wa-cli-'));
+  await writeFile(join(dir, 'root.hex'), '');
+  sim = await spawnSimulator([
+    '--trust-root-file',
+    join(dir, 'root.hex'),
+    '--user',
+    `${PHONE}:Front desk`,
+    '--user',
+    `${CODE_PHONE}:Reception`,
+    '--user',
+    `${PATIENT}:Patient`,
+  ]);
+  const manifests = join(dir, 'manifests');
+  await run('mkdir', ['-p', manifests]);
+  operator = await startLocalOperator({
+    manifests,
+    stateDir: join(dir, 'state'),
+    natsUrl: testStack().nats.url,
+    workerEnv: { WA_WS_URL: sim.url, WA_TRUST_ROOT: join(dir, 'root.hex') },
   });
-  await nc.flush();
 });
+
 afterAll(async () => {
-  await nc.close();
+  await operator?.stop();
+  await sim?.stop();
+  await rm(dir, { recursive: true, force: true });
 });
 
-describe('wa CLI against a real nats-server', () => {
-  test('status prints a table of every channel with its latest phase', async () => {
-    const { stdout } = await wa('status', clinic);
-    const lines = stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^CLINIC\s+CHANNEL\s+PHASE\s+REASON\s+ACCOUNT/);
-    expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 3))).toEqual([
-      [clinic, 'billing', 'QRRequired'],
-      [clinic, 'front-desk', 'Connected'],
-    ]);
-    const json = JSON.parse((await wa('--json', 'status', clinic)).stdout);
-    expect(json.find((s: { channelId: string }) => s.channelId === 'front-desk').account).toBe(
-      '5511987654321@s.whatsapp.net',
-    );
-  });
+const manifest = (channel: string, pairing: string) => `apiVersion: whatsapp.clinic.dev/v1alpha1
+kind: WhatsAppChannel
+metadata:
+  name: ${channel}
+  namespace: ${clinic}
+spec:
+  clinicId: ${clinic}
+  channelId: ${channel}
+  pairing: ${pairing}
+${pairing === 'code' ? `  phoneNumber: '+${CODE_PHONE}'\n` : ''}`;
 
-  test('status of a clinic with no stream says so', async () => {
-    expect((await wa('status', other)).stdout).toContain(`no channels of ${other} have reported yet`);
-  });
-
-  test('send delivers a typed command and prints the message id', async () => {
-    const { stdout } = await wa(
-      'send',
-      `${clinic}/front-desk`,
-      '+5511999998888',
-      'hello there',
-      '--idempotency-key',
-      'k-1',
-    );
-    expect(stdout.trim()).toBe('sent (message id MSG-1)');
-    expect(sent.at(-1)).toEqual({ v: 1, idempotencyKey: 'k-1', to: '+5511999998888', text: 'hello there' });
-  });
-
-  test("a worker's error reply becomes a non-zero exit with its code", async () => {
-    const err = await fails(wa('logout', `${clinic}/front-desk`, '--yes'));
-    expect(err.code).toBe(1);
-    expect(err.stderr).toContain('NotConnected: the session is not connected');
-  });
-
-  test('an unknown channel is reported as such, not as a hang', async () => {
-    const err = await fails(wa('--timeout', '3', 'send', `${clinic}/nobody`, '+5511999998888', 'x'));
-    expect(err.stderr).toContain(`no worker answers for ${clinic}/nobody`);
-  });
-
-  test('bad input is refused before anything is sent', async () => {
-    const before = sent.length;
-    const err = await fails(wa('send', 'Clinic.A/x', '+5511999998888', 'x'));
-    expect(err.code).toBe(2);
-    expect(err.stderr).toContain('is not <clinic>/<channel>');
-    expect((await fails(wa('logout', `${clinic}/front-desk`))).stderr).toContain("required option '--yes'");
-    expect(sent.length).toBe(before);
-  });
-
-  test('NATS unreachable gives a clear error', async () => {
-    const err = await fails(
-      run(process.execPath, [join(repoRoot, 'cli', 'wa.ts'), '--server', 'nats://127.0.0.1:1', 'status']),
-    );
-    expect(err.stderr).toContain('cannot reach NATS at nats://127.0.0.1:1');
-  });
-
-  test('events tails status and messages of a channel as text', async () => {
-    const child = spawn(process.execPath, [
-      join(repoRoot, 'cli', 'wa.ts'),
-      '--server',
-      testStack().nats.url,
-      'events',
-      `${clinic}/billing`,
-      '--count',
-      '2',
-    ]);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const listening = new Promise<void>((resolve) => child.stderr.once('data', () => resolve()));
-    await listening;
-    const s = channelSubjects(clinic, 'billing');
-    nc.publish(
-      s.status,
-      JSON.stringify({
-        v: 1,
-        clinicId: clinic,
-        channelId: 'billing',
-        phase: 'Connected',
-        at: '2026-11-25T10:00:00Z',
-      }),
-    );
-    nc.publish(
-      s.msgIn,
-      JSON.stringify({
-        v: 1,
-        clinicId: clinic,
-        channelId: 'billing',
-        id: 'ABC',
-        sender: '1@s.whatsapp.net',
-        text: 'hi',
-      }),
-    );
-    const code = await new Promise((resolve) => child.on('exit', resolve));
-    expect(code).toBe(0);
-    expect(out.trim().split('\n')).toEqual([
-      `2026-11-25T10:00:00Z ${clinic}/billing status Connected`,
-      expect.stringMatching(new RegExp(`${clinic}/billing message ABC from 1@s\\.whatsapp\\.net: hi$`)),
-    ]);
-  });
-
-  test('qr --request asks the worker to pair and prints the pairing code it publishes', async () => {
-    const s = channelSubjects(clinic, 'billing');
-    const sub = nc.subscribe(s.command('pair'), {
-      max: 1,
-      callback: (_e, m) => {
-        m.respond(JSON.stringify({ v: 1, ok: true, result: {} }));
-        nc.publish(
-          s.qr,
-          JSON.stringify({
-            v: 1,
-            clinicId: clinic,
-            channelId: 'billing',
-            type: 'code',
-            code: 'ABCD1234',
-            phoneNumber: '5511987654321',
-            at: new Date().toISOString(),
-          }),
-        );
-      },
-    });
-    const { stdout } = await wa('qr', `${clinic}/billing`, '--request', '--phone', '+5511987654321');
-    expect(stdout).toContain('Pairing code for +5511987654321: ABCD1234');
-    sub.unsubscribe();
-  });
-
+describe('wa CLI against a local stack (local operator, workers, simulator, NATS)', () => {
   test('every command has --help', async () => {
     for (const command of ['status', 'qr', 'events', 'send', 'logout']) {
       const { stdout } = await wa(command, '--help');
       expect(stdout).toContain(`Usage: wa ${command}`);
     }
+  });
+
+  test('qr draws the QR code of a new channel, prints the pairing code of another; the phone scans it', async () => {
+    const text = background(['qr', `${clinic}/front-desk`]);
+    const json = background(['--json', 'qr', `${clinic}/front-desk`]);
+    const code = background(['qr', `${clinic}/reception`]);
+    await Promise.all([text.ready, json.ready, code.ready]);
+    await writeFile(
+      join(dir, 'manifests', 'channels.yaml'),
+      `${manifest('front-desk', 'qr')}---\n${manifest('reception', 'code')}`,
+    );
+    const [t, j, c] = await Promise.all([text.done, json.done, code.done]);
+    expect(t.code).toBe(0);
+    // qrcode-terminal's small mode: half blocks, one line per two rows of modules.
+    expect(t.stdout).toMatch(/[▄▀█]{10,}/);
+    expect(t.stdout).toContain(`QR 1/6 for ${clinic}/front-desk: scan it in WhatsApp → Linked devices.`);
+    expect(c.stdout).toMatch(new RegExp(`^Pairing code for \\+${CODE_PHONE}: [A-Z0-9]{8}$`, 'm'));
+    qrJson = JSON.parse(j.stdout) as { qr: string };
+    await sim.client.scanQr(PHONE, qrJson.qr);
+    await operator.waitLine(
+      'front-desk Connected',
+      (l) => l.channel === `${clinic}/front-desk` && l.phase === 'Connected',
+    );
+  });
+
+  test('status prints a table of the channels and their phases, from JetStream', async () => {
+    const { stdout } = await wa('status', clinic);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(
+      /^CLINIC\s+CHANNEL\s+PHASE\s+REASON\s+ACCOUNT\s+RECONNECTS\s+DEGRADED\s+UPDATED$/,
+    );
+    expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 3))).toEqual([
+      [clinic, 'front-desk', 'Connected'],
+      [clinic, 'reception', 'Pairing'],
+    ]);
+    const json = JSON.parse((await wa('--json', 'status', clinic)).stdout) as Array<Record<string, string>>;
+    expect(json.find((s) => s.channelId === 'front-desk')!.account).toMatch(new RegExp(`^${PHONE}:\\d+@`));
+  });
+
+  test('events --json tails an inbound message as it arrives', async () => {
+    const tail = background(['--json', 'events', `${clinic}/front-desk`, '--count', '1']);
+    await tail.ready;
+    await sim.client.sendText(PATIENT, `${PHONE}@s.whatsapp.net`, 'is the clinic open on Saturday?');
+    const { code, stdout } = await tail.done;
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({
+      subject: `wa.${clinic}.front-desk.msg.in`,
+      clinicId: clinic,
+      channelId: 'front-desk',
+      sender: `${PATIENT}@s.whatsapp.net`,
+      text: 'is the clinic open on Saturday?',
+    });
+  });
+
+  test("send delivers a text that the contact's phone receives; a retry with the same key is not sent twice", async () => {
+    const args = ['send', `${clinic}/front-desk`, `+${PATIENT}`, 'Yes, 9 to 12.', '--idempotency-key', 'k-1'];
+    const first = await wa(...args);
+    expect(first.stdout.trim()).toMatch(/^sent \(message id \S+\)$/);
+    await sim.client.waitForMessage(PATIENT, (m) => m.text === 'Yes, 9 to 12.', 20_000);
+    const again = await wa(...args);
+    expect(again.stdout.trim()).toMatch(/replayed/);
+    expect((await sim.client.inbox(PATIENT)).filter((m) => m.text === 'Yes, 9 to 12.')).toHaveLength(1);
+  });
+
+  test('an unknown channel and bad input are clear errors, and nothing is sent', async () => {
+    const unknown = await fails(wa('send', `${clinic}/nobody`, `+${PATIENT}`, 'x'));
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain(`no worker answers for ${clinic}/nobody`);
+    const bad = await fails(wa('send', 'Clinic.A/x', `+${PATIENT}`, 'x'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('is not <clinic>/<channel>');
+    expect((await fails(wa('logout', `${clinic}/front-desk`))).stderr).toContain("required option '--yes'");
+    const refused = await fails(wa('send', `${clinic}/reception`, `+${PATIENT}`, 'not linked yet'));
+    expect(refused.stderr).toContain('NotConnected');
+  });
+
+  test('NATS unreachable is a clear error', async () => {
+    const err = await fails(run(process.execPath, [...WA, '--server', 'nats://127.0.0.1:1', 'status']));
+    expect(err.stderr).toContain('cannot reach NATS at nats://127.0.0.1:1');
+  });
+
+  test("credentials of another clinic get 'no permission', not a hang or a stack trace", async () => {
+    let nats: ManagedProcess | undefined;
+    try {
+      const started = await startNats(
+        testStack().bins.natsServer,
+        await mkdtemp(join(dir, 'restricted-')),
+        `authorization { users = [ { user: other, password: other-pw, permissions: {
+           publish: ["wa.other.>", "$JS.API.>"], subscribe: ["wa.other.>", "_INBOX.>"] } } ] }`,
+      );
+      nats = started.process;
+      const url = started.info.url.replace('nats://', 'nats://other:other-pw@');
+      const as = (...args: string[]) =>
+        run(process.execPath, [...WA, '--server', url, '--timeout', '5', ...args], { timeout: 30_000 });
+      const send = await fails(as('send', `${clinic}/front-desk`, `+${PATIENT}`, 'x'));
+      expect(send.stderr).toContain(`no permission for ${clinic}/front-desk`);
+      const events = await fails(as('events', clinic));
+      expect(events.stderr).toContain(`no permission to read wa.${clinic}.>`);
+      const wrongPassword = await fails(
+        run(process.execPath, [
+          ...WA,
+          '--server',
+          started.info.url.replace('nats://', 'nats://other:nope@'),
+          'status',
+        ]),
+      );
+      expect(wrongPassword.stderr).toMatch(/refused the credentials|Authorization Violation/i);
+    } finally {
+      await nats?.stop();
+    }
+  });
+
+  test('logout unlinks the device: the phone loses it and the channel asks for a new QR', async () => {
+    const { stdout } = await wa('logout', `${clinic}/front-desk`, '--yes');
+    expect(stdout.trim()).toBe(`${clinic}/front-desk logged out`);
+    await eventually('the phone to have no linked device', async () =>
+      (await sim.client.getUser(PHONE)).devices.length === 0 ? true : undefined,
+    );
+    await operator.waitLine(
+      'front-desk Disconnected/LoggedOutByCommand',
+      (l) => l.channel === `${clinic}/front-desk` && l.reason === 'LoggedOutByCommand',
+    );
   });
 });

@@ -42,9 +42,8 @@ test('npm run demo -- --ci: pairing by QR and by code, phases, inbound, reply, S
   const leftover: string[] = [];
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
-    const [args, env] = await Promise.all(
-      ['cmdline', 'environ'].map((f) => readFile(`/proc/${pid}/${f}`, 'utf8').catch(() => '')),
-    );
+    const read = (f: string) => readFile(`/proc/${pid}/${f}`, 'utf8').catch(() => '');
+    const [args, env] = await Promise.all([read('cmdline'), read('environ')]);
     if (`${args}\0${env}`.includes(stateDir!)) leftover.push(args.replaceAll('\0', ' '));
   }
   expect(leftover).toEqual([]);
