@@ -8,6 +8,9 @@ import { readFile } from 'node:fs/promises';
 export interface ConnectionOptions {
   server: string;
   creds?: string;
+  /** Plain user/password (nats-server `authorization { users }`), when no creds file is used. */
+  user?: string;
+  password?: string;
 }
 
 export class CliError extends Error {
@@ -31,6 +34,7 @@ export async function connectNats(options: ConnectionOptions): Promise<NatsConne
     return await connect({
       servers: options.server,
       authenticator,
+      ...(options.user ? { user: options.user, pass: options.password ?? '' } : {}),
       name: 'wa-cli',
       timeout: 5_000,
       maxReconnectAttempts: 0,
@@ -39,7 +43,7 @@ export async function connectNats(options: ConnectionOptions): Promise<NatsConne
     const code = (err as { code?: string }).code;
     if (code === 'AUTHORIZATION_VIOLATION' || code === 'AUTHENTICATION_EXPIRED') {
       throw new CliError(
-        `NATS at ${options.server} refused the credentials${options.creds ? ` in ${options.creds}` : ''}`,
+        `NATS at ${options.server} refused the credentials${options.creds ? ` in ${options.creds}` : options.user ? ` of user ${options.user}` : ''}`,
       );
     }
     throw new CliError(

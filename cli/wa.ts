@@ -17,6 +17,8 @@ const program = new Command('wa')
   .description('Watch and drive WhatsApp channels over NATS.')
   .addOption(new Option('-s, --server <url>', 'NATS server').env('NATS_URL').default('nats://127.0.0.1:4222'))
   .addOption(new Option('--creds <file>', 'NATS credentials file').env('NATS_CREDS_FILE'))
+  .addOption(new Option('--user <name>', 'NATS user (user/password authorization)').env('NATS_USER'))
+  .addOption(new Option('--password <password>', 'NATS password').env('NATS_PASSWORD'))
   .option('--json', 'print JSON instead of text', false)
   .option('--timeout <seconds>', 'how long to wait for an answer', '10')
   .showHelpAfterError();
@@ -119,15 +121,23 @@ program
     await nc.flush();
     // On stderr, so that it never mixes with the events (JSON or text) on stdout.
     console.error(`listening on ${subject} (Ctrl-C to stop)`);
-    for await (const m of sub) {
-      if (m.subject.includes('.cmd.')) continue; // other clients' requests, not events
-      const payload = m.json<Record<string, unknown>>();
-      console.log(
-        globals().json ? JSON.stringify({ subject: m.subject, ...payload }) : eventLine(m.subject, payload),
-      );
-      if (++seen >= limit) break;
+    try {
+      for await (const m of sub) {
+        if (m.subject.includes('.cmd.')) continue; // other clients' requests, not events
+        const payload = m.json<Record<string, unknown>>();
+        console.log(
+          globals().json ? JSON.stringify({ subject: m.subject, ...payload }) : eventLine(m.subject, payload),
+        );
+        if (++seen >= limit) break;
+      }
+    } catch (err) {
+      // The server refused the subscription: the iterator ends with the permissions error.
+      if (/permissions violation/i.test(String((err as Error).message)))
+        throw new CliError(`no permission to read ${subject}: your NATS credentials do not cover it`);
+      throw err;
+    } finally {
+      await nc.close().catch(() => undefined);
     }
-    await nc.close().catch(() => undefined);
   });
 
 program
