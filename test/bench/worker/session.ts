@@ -42,6 +42,8 @@ const MESSAGES = Number(process.env.BENCH_INBOUND ?? 300);
 const RESTARTS = 3;
 const IDLE_MS = 5_000;
 
+// quietLibsignal() silences console.log (libsignal prints keys with it): the table goes to stdout directly.
+const print = (line: string) => process.stdout.write(`${line}\n`);
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -308,20 +310,20 @@ export async function runSessionBench(stack: TestStack): Promise<void> {
       1,
     );
     const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    console.log(
+    print(
       `\nworker session end to end (simulator; inbound measured to messages.upsert for the baseline, to JetStream for the worker)`,
     );
-    for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i]!)).join('  '));
+    for (const r of rows) print(r.map((c, i) => c.padEnd(w[i]!)).join('  '));
     const s3 = Object.entries(ours.s3PerMessage)
       .map(([m, n]) => `${n.toFixed(2)} ${m}`)
       .join(', ');
-    console.log(
+    print(
       `\nper inbound message (worker): S3 ${s3 || '0'}; KMS ${ours.kmsPerMessage.toFixed(3)} calls (KMS calls per worker start: ${ours.kmsPerStart})`,
     );
-    console.log(
+    print(
       `start → connected, every run (ms): baseline ${bare.startToConnectedMs.map((x) => x.toFixed(0)).join(', ')}; worker ${ours.startToConnectedMs.map((x) => x.toFixed(0)).join(', ')}`,
     );
-    if (sim.problems().length) console.log(`simulator problems: ${sim.problems().join('; ')}`);
+    if (sim.problems().length) print(`simulator problems: ${sim.problems().join('; ')}`);
   } finally {
     await nc.close();
     await sim.stop();

@@ -77,6 +77,32 @@ describe('channel state on real S3 (MinIO) and KMS (local-kms)', () => {
     await b.lease.release();
   });
 
+  test('a transaction or creds save that changes nothing durable writes nothing', async () => {
+    const a = await openChannel(storage, clinic, 'no-op-writes', 'pod-1');
+    const journal = async () =>
+      (await storage.store.list(`wa/${clinic}/no-op-writes/journal/`)).map((o) => o.key).length;
+    await a.state.keys.set({ 'lid-mapping': { '5511': '123' }, session: { s1: Buffer.from('v1') } } as never);
+    await a.state.saveCreds();
+    const written = await journal();
+    // What Baileys does on every message: the same LID mapping, an unchanged session, unchanged creds.
+    await a.state.keys.set({ 'lid-mapping': { '5511': '123' }, session: { s1: Buffer.from('v1') } } as never);
+    await a.state.keys.set({ session: { absent: null } } as never);
+    await a.state.saveCreds();
+    expect(await journal()).toBe(written);
+    // A real change is written, and only the keys that changed go into its record.
+    await a.state.keys.set({ 'lid-mapping': { '5511': '123' }, session: { s1: Buffer.from('v2') } } as never);
+    a.state.creds.me = { id: '5511987654321:1@s.whatsapp.net', name: 'Clinic' };
+    await a.state.saveCreds();
+    expect(await journal()).toBe(written + 2);
+    await a.lease.release();
+
+    const b = await openChannel(storage, clinic, 'no-op-writes', 'pod-2');
+    expect(Buffer.from((await b.state.keys.get('session', ['s1'])).s1!).toString()).toBe('v2');
+    expect(await b.state.keys.get('lid-mapping', ['5511'])).toEqual({ '5511': '123' });
+    expect(b.state.creds.me?.id).toBe('5511987654321:1@s.whatsapp.net');
+    await b.lease.release();
+  });
+
   test('a read that fails throws and never creates fresh creds', async () => {
     const a = await openChannel(storage, clinic, 'unreadable', 'pod-1');
     const noise = Buffer.from(a.state.creds.noiseKey.public).toString('hex');

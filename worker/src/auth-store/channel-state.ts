@@ -96,6 +96,8 @@ export class ChannelState {
   /** The live creds object Baileys mutates. */
   creds!: AuthenticationCreds;
   private durableKeys: KeyMap = {};
+  /** The creds as last written (encoded), so a creds.update that changes nothing writes nothing. */
+  private durableCreds: Uint8Array | undefined;
   private lastSeq = 0;
   private snapshotSeq = 0;
   private writes: Promise<unknown> = Promise.resolve();
@@ -125,6 +127,7 @@ export class ChannelState {
           creds: this.creds,
         });
         this.lastSeq++;
+        this.durableCreds = encodeJson(this.creds);
         return;
       } catch (err) {
         // A record landed in the slot meanwhile (the previous holder's last write): read again.
@@ -260,13 +263,18 @@ export class ChannelState {
     }
   }
 
-  /** Appends one record, in order, after every earlier one. Memory changes only after S3 accepted it. */
-  private append(make: () => JournalRecord, apply: () => void): Promise<void> {
+  /**
+   * Appends one record, in order, after every earlier one. Memory changes only after S3 accepted
+   * it. `make` returns null when the record would change nothing durable: then nothing is written.
+   */
+  private append(make: () => JournalRecord | null, apply: () => void): Promise<void> {
     const run = async () => {
       if (this.fenced) throw new FencedError(`${this.base}journal`);
       this.o.lease.assertValid();
+      const record = make();
+      if (!record) return;
       try {
-        await this.writeSlot(this.lastSeq + 1, make());
+        await this.writeSlot(this.lastSeq + 1, record);
       } catch (err) {
         if (err instanceof FencedError) this.fenced = true;
         throw err;
@@ -297,7 +305,13 @@ export class ChannelState {
       // Freeze the values now: the record must be exactly what was asked, even if callers mutate later.
       const frozen = decodeJson<KeyMutations>(encodeJson(mutations));
       await this.append(
-        () => ({ v: 1, epoch: this.o.lease.epoch, at: Date.now(), keys: frozen }),
+        () => {
+          // Baileys rewrites unchanged keys on every message (LID mappings, device lists); a
+          // transaction that changes nothing durable needs no S3 write. Compared in write order,
+          // against what earlier records made durable.
+          const changed = changedMutations(this.durableKeys, frozen);
+          return changed && { v: 1, epoch: this.o.lease.epoch, at: Date.now(), keys: changed };
+        },
         () => applyMutations(this.durableKeys, frozen),
       );
     },
@@ -305,10 +319,15 @@ export class ChannelState {
 
   /** Saves the whole current creds object (call on Baileys' creds.update). */
   saveCreds(): Promise<void> {
-    const snapshot = decodeJson<AuthenticationCreds>(encodeJson(this.creds));
+    const encoded = encodeJson(this.creds);
+    const snapshot = decodeJson<AuthenticationCreds>(encoded);
     return this.append(
-      () => ({ v: 1, epoch: this.o.lease.epoch, at: Date.now(), creds: snapshot }),
+      () =>
+        this.durableCreds && Buffer.compare(encoded, this.durableCreds) === 0
+          ? null
+          : { v: 1, epoch: this.o.lease.epoch, at: Date.now(), creds: snapshot },
       () => {
+        this.durableCreds = encoded;
         if (snapshot.me?.id) this.registered = true;
       },
     );
@@ -417,6 +436,22 @@ export class ChannelState {
   openObject(name: string, sealed: Uint8Array): Uint8Array {
     return open(this.dataKey!, this.object(name), sealed);
   }
+}
+
+/** The mutations that would change `keys` (a deletion of an absent key changes nothing), or null. */
+function changedMutations(keys: KeyMap, mutations: KeyMutations): KeyMutations | null {
+  let changed: KeyMutations | null = null;
+  for (const [type, entries] of Object.entries(mutations)) {
+    for (const [id, value] of Object.entries(entries)) {
+      const current = keys[type]?.[id];
+      const same =
+        value === null || value === undefined
+          ? current === undefined
+          : current !== undefined && Buffer.compare(encodeJson(current), encodeJson(value)) === 0;
+      if (!same) ((changed ??= {})[type] ??= {})[id] = value;
+    }
+  }
+  return changed;
 }
 
 function applyMutations(keys: KeyMap, mutations: KeyMutations): void {
