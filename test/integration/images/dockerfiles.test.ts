@@ -9,6 +9,12 @@ import { testStack } from '../../harness/stack.ts';
 const run = promisify(execFile);
 const hadolint = (file: string) => run(testStack().bins.hadolint, [file]);
 
+/** The paths .dockerignore lets into the build context (its `!path` lines). */
+async function dockerignoreAllowlist(): Promise<string[]> {
+  const text = await readFile(join(repoRoot, '.dockerignore'), 'utf8');
+  return [...text.matchAll(/^!(\S+?)\/?$/gm)].map((m) => m[1]!);
+}
+
 describe('Dockerfiles', () => {
   test.each(['operator/Dockerfile', 'worker/Dockerfile'])('%s passes hadolint', async (file) => {
     await expect(hadolint(join(repoRoot, file))).resolves.toMatchObject({ stdout: '' });
@@ -24,6 +30,49 @@ describe('Dockerfiles', () => {
       expect(text).not.toMatch(/npm install/);
     },
   );
+
+  test.each(['operator/Dockerfile', 'worker/Dockerfile'])(
+    '%s copies only paths that .dockerignore sends, and labels the image with its version',
+    async (file) => {
+      const text = await readFile(join(repoRoot, file), 'utf8');
+      const sent = await dockerignoreAllowlist();
+      const copied = [...text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) =>
+        m[1]!.split(' '),
+      );
+      expect(copied.length).toBeGreaterThan(0);
+      for (const path of copied) expect(sent).toContain(path.replace(/\/$/, ''));
+      expect(text).toMatch(/^ARG VERSION=/m);
+      expect(text).toContain('org.opencontainers.image.version="${VERSION}"');
+      // Multi-stage: dependencies are installed in a build stage, never in the runtime image.
+      expect(text.match(/^FROM /gm)).toHaveLength(2);
+    },
+  );
+
+  test(".dockerignore is an allowlist: nothing from the host's node_modules, .git or tests reaches the build", async () => {
+    const lines = (await readFile(join(repoRoot, '.dockerignore'), 'utf8'))
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
+    expect(lines[0]).toBe('*');
+    expect(await dockerignoreAllowlist()).toEqual([
+      'package.json',
+      'package-lock.json',
+      'contract',
+      'operator/src',
+      'worker/src',
+    ]);
+  });
+
+  test("the image version is package.json's version, the chart's appVersion (the chart's default image tag)", async () => {
+    const { version } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const chart = await readFile(join(repoRoot, 'charts/whatsapp-operator/Chart.yaml'), 'utf8');
+    expect(chart).toContain(`appVersion: '${version}'`);
+    for (const file of ['operator/Dockerfile', 'worker/Dockerfile'])
+      expect(await readFile(join(repoRoot, file), 'utf8')).toMatch(
+        new RegExp(`^ARG VERSION=${version.replaceAll('.', '\\.')}$`, 'm'),
+      );
+  });
 
   test('the check can fail: hadolint flags a careless Dockerfile', async () => {
     const bad = join(testStack().workDir, 'Dockerfile.bad');

@@ -1,0 +1,225 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { V1Deployment } from '@kubernetes/client-node';
+import { helpText } from '../../../operator/src/config.ts';
+import { repoRoot } from '../../harness/paths.ts';
+import { testStack } from '../../harness/stack.ts';
+import {
+  chartDir,
+  ciValues,
+  configFrom,
+  ensureNamespace,
+  failure,
+  find,
+  helm,
+  kubectl,
+  manifestFile,
+  operatorContainer,
+  plainEnv,
+  renderChart,
+  serverDryRun,
+  unique,
+  type K8sObject,
+} from './packaging.ts';
+
+/**
+ * The Helm chart: linted by the real helm, rendered and admitted by the real API server
+ * (server-side dry run), its values schema refusing bad values by name, and its operator
+ * environment exactly what operator/src/config.ts reads.
+ */
+const stack = testStack();
+const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+const required = ['--set', 's3.bucket=whatsapp-state', '--set', 'kms.keyId=alias/whatsapp-state'];
+
+describe('helm lint', () => {
+  test.each([
+    ['the default values', []],
+    ['ci/minimal-values.yaml', ['-f', ciValues('minimal')]],
+    ['ci/full-values.yaml', ['-f', ciValues('full')]],
+  ])('passes with %s (--strict)', async (_, args) => {
+    const { stdout } = await helm('lint', '--strict', chartDir, ...args);
+    expect(stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+  });
+});
+
+test('the CRD copies in the chart and in the kustomize base are identical to crds/', async () => {
+  const file = 'whatsappchannels.whatsapp.clinic.dev.yaml';
+  const original = await readFile(join(repoRoot, 'crds', file));
+  for (const copy of ['charts/whatsapp-operator/crds', 'deploy/base/crds']) {
+    expect((await readFile(join(repoRoot, copy, file))).equals(original)).toBe(true);
+  }
+});
+
+test("appVersion is package.json's version, and both images default to it", async () => {
+  const chart = await readFile(join(chartDir, 'Chart.yaml'), 'utf8');
+  expect(chart).toContain(`appVersion: '${pkg.version}'`);
+  const { objects } = await renderChart('tags', 'default', required);
+  const container = operatorContainer(find(objects, 'Deployment'));
+  expect(container.image).toBe(`registry.example.com/whatsapp/whatsapp-operator:${pkg.version}`);
+  expect(plainEnv(container).WA_WORKER_IMAGE).toBe(
+    `registry.example.com/whatsapp/whatsapp-worker:${pkg.version}`,
+  );
+  // A digest wins over the tag.
+  const full = operatorContainer(
+    find((await renderChart('tags', 'default', ['-f', ciValues('full')])).objects, 'Deployment'),
+  );
+  expect(full.image).toMatch(/whatsapp-operator@sha256:0123456789abcdef/);
+});
+
+describe('the operator Deployment', () => {
+  test('sets only variables the operator reads, and the operator accepts them as they are', async () => {
+    const { objects } = await renderChart('env', 'wa-system', ['-f', ciValues('full')]);
+    const container = operatorContainer(find(objects, 'Deployment'));
+    const known = helpText();
+    for (const { name } of container.env!) expect(known).toContain(` ${name} `);
+    const config = configFrom(plainEnv(container));
+    expect(config).toMatchObject({
+      natsUrl: 'nats://nats-0.nats.nats:4222,nats://nats-1.nats.nats:4222',
+      natsCredsFile: '/var/run/secrets/whatsapp/nats/creds',
+      s3: { bucket: 'clinics-whatsapp-state', prefix: 'prod/wa', region: 'eu-central-1' },
+      kms: { keyId: 'arn:aws:kms:eu-central-1:111122223333:alias/whatsapp-state', region: 'eu-central-1' },
+      concurrency: 16,
+      worker: {
+        image: '111122223333.dkr.ecr.eu-central-1.amazonaws.com/whatsapp-worker:0.1.0',
+        serviceAccount: 'whatsapp-worker',
+        natsSecret: { name: 'wa-nats-{clinicId}', key: 'creds' },
+        resources: { requests: { cpu: '100m', memory: '160Mi' }, limits: { memory: '320Mi' } },
+        extraEnv: { NODE_OPTIONS: '--max-old-space-size=220' },
+      },
+      leader: { enabled: true, name: 'whatsapp-operator-leader', leaseMs: 15_000 },
+    });
+    // Identity and lease namespace from the downward API.
+    expect(
+      container.env!.filter((e) => e.valueFrom).map((e) => [e.name, e.valueFrom!.fieldRef!.fieldPath]),
+    ).toEqual([
+      ['POD_NAME', 'metadata.name'],
+      ['POD_NAMESPACE', 'metadata.namespace'],
+    ]);
+  });
+
+  test('two replicas spread over nodes and zones, a disruption budget, restricted security', async () => {
+    const { objects } = await renderChart('shape', 'wa-system', required);
+    const deployment = find(objects, 'Deployment') as unknown as V1Deployment;
+    expect(deployment.spec!.replicas).toBe(2);
+    const pod = deployment.spec!.template.spec!;
+    expect(pod.topologySpreadConstraints!.map((c) => c.topologyKey)).toEqual([
+      'kubernetes.io/hostname',
+      'topology.kubernetes.io/zone',
+    ]);
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod.containers[0]!.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(find(objects, 'PodDisruptionBudget').spec).toMatchObject({ maxUnavailable: 1 });
+  });
+});
+
+describe('values.schema.json', () => {
+  const bad: [string, string, RegExp][] = [
+    ['replicaCount: two', 'replicaCount', /\/replicaCount.*(string|integer)/],
+    ['s3: {bucket: Bad_Bucket}', 's3.bucket', /\/s3\/bucket/],
+    ['nats: {url: "http://nats:4222"}', 'nats.url', /\/nats\/url/],
+    ['operator: {logLevel: verbose}', 'operator.logLevel', /\/operator\/logLevel/],
+    ['image: {digest: latest}', 'image.digest', /\/image\/digest/],
+    [
+      'worker: {resources: {limits: {cpu: "1"}}}',
+      'worker.resources.limits.cpu',
+      /\/worker\/resources\/limits.*cpu/,
+    ],
+    ['replicas: 3', 'a misspelt key', /additional properties 'replicas' not allowed/],
+  ];
+  test.each(bad)('refuses %s, naming %s', async (values, _, message) => {
+    const file = join(stack.workDir, `bad-values-${Date.now()}-${Math.random()}.yaml`);
+    await writeFile(file, values);
+    // After the minimal values (a --set would win over the file).
+    const error = await failure(helm('template', 'bad', chartDir, '-f', ciValues('minimal'), '-f', file));
+    expect(error).toContain("values don't meet the specifications of the schema");
+    expect(error).toMatch(message);
+  });
+
+  test('helm lint refuses a bad values file too', async () => {
+    const file = join(stack.workDir, `bad-lint-${Date.now()}.yaml`);
+    await writeFile(file, 'metrics: {port: 0}\n');
+    expect(await failure(helm('lint', chartDir, '-f', file))).toMatch(/\/metrics\/port/);
+  });
+
+  test('a missing bucket or KMS key, or two replicas without leader election, stop the install with the reason', async () => {
+    expect(await failure(helm('template', 'x', chartDir, '--set', 'kms.keyId=k'))).toContain(
+      's3.bucket is required: the bucket that holds',
+    );
+    expect(await failure(helm('template', 'x', chartDir, '--set', 's3.bucket=whatsapp-state'))).toContain(
+      'kms.keyId is required',
+    );
+    expect(
+      await failure(
+        helm('template', 'x', chartDir, ...required, '--set', 'operator.leaderElection.enabled=false'),
+      ),
+    ).toContain('operator.leaderElection.enabled=false needs replicaCount: 1');
+  });
+});
+
+describe('helm template, admitted by the real API server (server-side dry run)', () => {
+  test('with the minimal values, CRD included', async () => {
+    const ns = unique('chart-min');
+    await ensureNamespace(ns);
+    const { text } = await renderChart(unique('min'), ns, ['--include-crds', '-f', ciValues('minimal')]);
+    const out = await serverDryRun(await manifestFile(ns, text));
+    for (const kind of [
+      'customresourcedefinition.apiextensions.k8s.io/whatsappchannels.whatsapp.clinic.dev',
+      'serviceaccount/',
+      'clusterrole.rbac.authorization.k8s.io/',
+      'clusterrolebinding.rbac.authorization.k8s.io/',
+      'role.rbac.authorization.k8s.io/',
+      'rolebinding.rbac.authorization.k8s.io/',
+      'service/',
+      'deployment.apps/',
+      'poddisruptionbudget.policy/',
+    ])
+      expect(out).toContain(kind);
+    expect(out).not.toMatch(/Warning/i);
+  });
+
+  test('with every option on: ServiceMonitor, worker ServiceAccounts and NetworkPolicies in clinic namespaces', async () => {
+    const ns = unique('chart-full');
+    const clinics = [unique('clinic-x'), unique('clinic-y')];
+    for (const n of [ns, ...clinics]) await ensureNamespace(n);
+    // The prometheus-operator CRD is not part of this project: a stand-in with its name.
+    await kubectl('apply', '-f', join(import.meta.dirname, 'servicemonitor-crd.yaml'));
+    await kubectl(
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/servicemonitors.monitoring.coreos.com',
+    );
+    const { text, objects } = await renderChart(unique('full'), ns, [
+      '-f',
+      ciValues('full'),
+      '--set',
+      `worker.namespaces={${clinics.join(',')}}`,
+    ]);
+    const out = await serverDryRun(await manifestFile(ns, text));
+    expect(out).toMatch(/servicemonitor\.monitoring\.coreos\.com\/\S+ created \(server dry run\)/);
+    for (const clinic of clinics) {
+      const sa = objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.namespace === clinic);
+      expect(sa).toMatchObject({
+        metadata: {
+          name: 'whatsapp-worker',
+          annotations: { 'eks.amazonaws.com/role-arn': expect.any(String) },
+        },
+        automountServiceAccountToken: false,
+      });
+      const policy = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.namespace === clinic) as
+        | (K8sObject & { spec: { policyTypes: string[]; egress: { ports: { port: number }[] }[] } })
+        | undefined;
+      expect(policy?.spec.policyTypes).toEqual(['Egress']);
+      expect(policy?.spec.egress.map((r) => r.ports.map((p) => p.port))).toEqual([[53, 53], [4222], [443]]);
+    }
+    expect(out.match(/networkpolicy\.networking\.k8s\.io\/whatsapp-worker-egress created/g)).toHaveLength(2);
+  });
+});

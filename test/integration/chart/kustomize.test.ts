@@ -1,0 +1,112 @@
+import { join } from 'node:path';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { helpText } from '../../../operator/src/config.ts';
+import { repoRoot } from '../../harness/paths.ts';
+import {
+  configFrom,
+  ensureNamespace,
+  find,
+  kubectl,
+  manifestFile,
+  operatorContainer,
+  parseManifests,
+  renderChart,
+  serverDryRun,
+  type K8sObject,
+} from './packaging.ts';
+
+/**
+ * deploy/: the kustomize base and each overlay, built by the kustomize inside the real kubectl
+ * and admitted by the real API server; their operator configuration accepted by the operator;
+ * their RBAC the same as the chart's.
+ */
+const builds = ['deploy/base', 'deploy/overlays/dev', 'deploy/overlays/production'];
+
+async function build(dir: string): Promise<{ text: string; objects: K8sObject[] }> {
+  const { stdout } = await kubectl('kustomize', join(repoRoot, dir));
+  return { text: stdout, objects: parseManifests(stdout) };
+}
+
+/** The operator's environment: the generated ConfigMap, as `envFrom` gives it. */
+function operatorEnv(objects: K8sObject[]): Record<string, string> {
+  const container = operatorContainer(find(objects, 'Deployment', 'whatsapp-operator'));
+  const configMap = container.envFrom!.find((e) => e.configMapRef)!.configMapRef!.name!;
+  return (find(objects, 'ConfigMap', configMap) as unknown as V1ConfigMap).data!;
+}
+
+const rules = (o: K8sObject) => (o as unknown as { rules: unknown[] }).rules;
+
+beforeAll(async () => {
+  // Namespaced objects are only dry-run admitted into a namespace that exists.
+  await ensureNamespace('whatsapp-system');
+});
+
+test.each(builds)('%s builds and the API server admits it (server-side dry run)', async (dir) => {
+  const { text, objects } = await build(dir);
+  const out = await serverDryRun(await manifestFile(dir.replaceAll('/', '-'), text));
+  for (const o of objects) {
+    const kind = o.kind.toLowerCase();
+    expect(out).toMatch(
+      new RegExp(`${kind}(\\.[a-z0-9.]+)?/${o.metadata.name} (created|configured|unchanged)`),
+    );
+  }
+  expect(out).not.toMatch(/Warning/i);
+  expect(objects.map((o) => o.kind)).toEqual(
+    expect.arrayContaining([
+      'CustomResourceDefinition',
+      'Namespace',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'ConfigMap',
+      'Deployment',
+      'Service',
+    ]),
+  );
+});
+
+test.each(builds)('%s configures the operator with variables it reads and accepts', async (dir) => {
+  const { objects } = await build(dir);
+  const env = operatorEnv(objects);
+  const known = helpText();
+  for (const name of Object.keys(env)) expect(known).toContain(` ${name} `);
+  const config = configFrom(env);
+  const deployment = find(objects, 'Deployment') as K8sObject & { spec: { replicas: number } };
+  // One replica without leader election, or several with it, never several without.
+  expect(config.leader.enabled || deployment.spec.replicas === 1).toBe(true);
+  // The leader-election Role allows exactly the Lease the operator is told to use.
+  expect(rules(find(objects, 'Role'))).toContainEqual(
+    expect.objectContaining({ resourceNames: [config.leader.name] }),
+  );
+});
+
+test('the overlays differ where they should: dev runs one replica without a leader, production pins images', async () => {
+  const dev = await build('deploy/overlays/dev');
+  expect(find(dev.objects, 'Deployment')).toMatchObject({ spec: { replicas: 1 } });
+  expect(configFrom(operatorEnv(dev.objects))).toMatchObject({
+    leader: { enabled: false },
+    s3: { endpoint: expect.stringMatching(/^http:\/\/minio/) },
+  });
+  expect(dev.objects.some((o) => o.kind === 'PodDisruptionBudget')).toBe(false);
+  const prod = await build('deploy/overlays/production');
+  expect(find(prod.objects, 'Deployment')).toMatchObject({ spec: { replicas: 2 } });
+  expect(operatorContainer(find(prod.objects, 'Deployment')).image).toMatch(/whatsapp-operator:0\.1\.0$/);
+  const config = configFrom(operatorEnv(prod.objects));
+  expect(config.worker.natsSecret).toEqual({ name: 'wa-nats-{clinicId}', key: 'creds' });
+  expect(config.natsCredsFile).toBe('/var/run/secrets/whatsapp/nats/creds');
+  expect(operatorContainer(find(prod.objects, 'Deployment')).volumeMounts).toContainEqual(
+    expect.objectContaining({ mountPath: '/var/run/secrets/whatsapp/nats' }),
+  );
+});
+
+test("the kustomize RBAC is the chart's RBAC", async () => {
+  const { objects: base } = await build('deploy/base');
+  const { objects: chart } = await renderChart('rbac-compare', 'whatsapp-system', [
+    '-f',
+    join(repoRoot, 'charts/whatsapp-operator/ci/minimal-values.yaml'),
+  ]);
+  expect(rules(find(base, 'ClusterRole'))).toEqual(rules(find(chart, 'ClusterRole')));
+  expect(rules(find(base, 'Role'))).toEqual(rules(find(chart, 'Role')));
+});
