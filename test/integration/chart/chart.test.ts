@@ -223,3 +223,35 @@ describe('helm template, admitted by the real API server (server-side dry run)',
     expect(out.match(/networkpolicy\.networking\.k8s\.io\/whatsapp-worker-egress created/g)).toHaveLength(2);
   });
 });
+
+test('helm install (server dry run) prints NOTES that say what to do next, and warn about placeholder images', async () => {
+  const ns = unique('chart-notes');
+  await ensureNamespace(ns);
+  const install = async (values: 'minimal' | 'full') =>
+    (
+      await helm(
+        'install',
+        unique('notes'),
+        chartDir,
+        '--kubeconfig',
+        stack.kube.kubeconfig,
+        '--namespace',
+        ns,
+        '--dry-run=server',
+        '--skip-crds',
+        '-f',
+        ciValues(values),
+        ...(values === 'full'
+          ? ['--set', 'metrics.serviceMonitor.enabled=false', '--set', 'worker.namespaces=null']
+          : []),
+      )
+    ).stdout.split('NOTES:')[1] ?? '';
+  const minimal = await install('minimal');
+  expect(minimal).toContain('WARNING: image.repository or worker.image.repository is still a placeholder');
+  expect(minimal).toContain('kubectl apply -f deploy/examples/clinics/clinic-a.yaml');
+  expect(minimal).toContain('whatsapp-state/wa/<clinic>/<channel>/');
+  expect(minimal).toContain('docs/iam.md');
+  const full = await install('full');
+  expect(full).not.toContain('WARNING');
+  expect(full).toContain("the clinic's NATS Secret wa-nats-{clinicId}");
+});
