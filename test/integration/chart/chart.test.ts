@@ -15,10 +15,12 @@ import {
   kubectl,
   manifestFile,
   operatorContainer,
+  parseManifests,
   plainEnv,
   renderChart,
   serverDryRun,
   unique,
+  WARN_RESTRICTED,
   type K8sObject,
 } from './packaging.ts';
 
@@ -167,9 +169,9 @@ describe('values.schema.json', () => {
 describe('helm template, admitted by the real API server (server-side dry run)', () => {
   test('with the minimal values, CRD included', async () => {
     const ns = unique('chart-min');
-    await ensureNamespace(ns);
+    await ensureNamespace(ns, WARN_RESTRICTED);
     const { text } = await renderChart(unique('min'), ns, ['--include-crds', '-f', ciValues('minimal')]);
-    const out = await serverDryRun(await manifestFile(ns, text));
+    const { out, warnings } = await serverDryRun(await manifestFile(ns, text));
     for (const kind of [
       'customresourcedefinition.apiextensions.k8s.io/whatsappchannels.whatsapp.clinic.dev',
       'serviceaccount/',
@@ -182,13 +184,21 @@ describe('helm template, admitted by the real API server (server-side dry run)',
       'poddisruptionbudget.policy/',
     ])
       expect(out).toContain(kind);
-    expect(out).not.toMatch(/Warning/i);
+    expect(warnings).not.toContain('PodSecurity');
+
+    // The check can fail: the same Deployment with privilege escalation allowed is warned about.
+    const deployment = find(parseManifests(text), 'Deployment');
+    operatorContainer(deployment).securityContext!.allowPrivilegeEscalation = true;
+    const warned = await serverDryRun(await manifestFile(`${ns}-bad`, [deployment]));
+    expect(warned.warnings).toMatch(
+      /would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false/,
+    );
   });
 
   test('with every option on: ServiceMonitor, worker ServiceAccounts and NetworkPolicies in clinic namespaces', async () => {
     const ns = unique('chart-full');
     const clinics = [unique('clinic-x'), unique('clinic-y')];
-    for (const n of [ns, ...clinics]) await ensureNamespace(n);
+    for (const n of [ns, ...clinics]) await ensureNamespace(n, WARN_RESTRICTED);
     // The prometheus-operator CRD is not part of this project: a stand-in with its name.
     await kubectl('apply', '-f', join(import.meta.dirname, 'servicemonitor-crd.yaml'));
     await kubectl(
@@ -203,7 +213,8 @@ describe('helm template, admitted by the real API server (server-side dry run)',
       '--set',
       `worker.namespaces={${clinics.join(',')}}`,
     ]);
-    const out = await serverDryRun(await manifestFile(ns, text));
+    const { out, warnings } = await serverDryRun(await manifestFile(ns, text));
+    expect(warnings).not.toContain('PodSecurity');
     expect(out).toMatch(/servicemonitor\.monitoring\.coreos\.com\/\S+ created \(server dry run\)/);
     for (const clinic of clinics) {
       const sa = objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.namespace === clinic);

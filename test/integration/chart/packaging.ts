@@ -74,11 +74,20 @@ export async function manifestFile(name: string, content: string | K8sObject[]):
   return file;
 }
 
-/** `kubectl apply --dry-run=server`: the real API server validates and admits, stores nothing. */
-export async function serverDryRun(file: string): Promise<string> {
-  const { stdout } = await kubectl('apply', '--dry-run=server', '-f', file);
-  return stdout;
+/**
+ * `kubectl apply --dry-run=server`: the real API server validates and admits, stores nothing.
+ * `warnings` are the API server's (PodSecurity `warn` checks pod templates of Deployments).
+ */
+export async function serverDryRun(file: string): Promise<{ out: string; warnings: string }> {
+  const { stdout, stderr } = await kubectl('apply', '--dry-run=server', '-f', file);
+  return { out: stdout, warnings: stderr };
 }
+
+/** Labels that make the API server warn about any pod (template) that is not `restricted`. */
+export const WARN_RESTRICTED = [
+  'pod-security.kubernetes.io/warn=restricted',
+  'pod-security.kubernetes.io/warn-version=latest',
+];
 
 export async function ensureNamespace(name: string, labels: string[] = []): Promise<void> {
   await kubectl('create', 'namespace', name).catch((err: { stderr?: string }) => {
