@@ -52,6 +52,16 @@ export function auditSubject(clinicId: string, channelId: string): string {
   return `${AUDIT_ROOT}.${assertToken('clinicId', clinicId)}.${assertToken('channelId', channelId)}`;
 }
 
+/**
+ * The inbox prefix of a channel's worker (`_INBOX_<clinic>_<channel>`), used for its
+ * JetStream publish acks: its NATS user may subscribe to this prefix only, never to the
+ * shared `_INBOX.>` where other users' replies pass. Ids never contain `_`, so no two
+ * channels share a prefix.
+ */
+export function workerInboxPrefix(clinicId: string, channelId: string): string {
+  return `_INBOX_${assertToken('clinicId', clinicId)}_${assertToken('channelId', channelId)}`;
+}
+
 export interface ParsedSubject {
   clinicId: string;
   channelId: string;

@@ -16,7 +16,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { parseWorkerConfig, type WorkerConfig } from './config.ts';
 import { connectNats, ensureStreams, type NatsHandle } from './events/nats.ts';
-import { clinicStream, type Phase } from '../../contract/index.ts';
+import { clinicStream, workerInboxPrefix, type Phase } from '../../contract/index.ts';
 import { startHttpServer, type HealthSource } from './ops/http.ts';
 import { createLogger, interceptConsole } from './ops/log.ts';
 import { createMetrics, setPhase } from './ops/metrics.ts';
@@ -69,7 +69,12 @@ async function main(): Promise<number> {
   }
 
   const nats = await connectNats(
-    { url: config.nats.url, credsFile: config.nats.credsFile, name: config.leaseHolder },
+    {
+      url: config.nats.url,
+      credsFile: config.nats.credsFile,
+      name: config.leaseHolder,
+      inboxPrefix: workerInboxPrefix(config.clinicId, config.channelId),
+    },
     logger,
   );
   await ensureStreams(await nats.nc.jetstreamManager(), [clinicStream(config.clinicId)], logger);

@@ -1,10 +1,11 @@
 /**
  * The NATS connection and the JetStream streams the channel's events go to.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import {
   connect,
   credsAuthenticator,
+  type Authenticator,
   type JetStreamManager,
   type NatsConnection,
   type StreamConfig,
@@ -19,14 +20,16 @@ export interface NatsHandle {
 }
 
 export async function connectNats(
-  opts: { url: string; credsFile: string | undefined; name: string },
+  opts: { url: string; credsFile: string | undefined; name: string; inboxPrefix?: string },
   logger: Logger,
 ): Promise<NatsHandle> {
-  const authenticator = opts.credsFile ? credsAuthenticator(await readFile(opts.credsFile)) : undefined;
+  const authenticator = opts.credsFile ? rereadingCredsAuthenticator(opts.credsFile) : undefined;
   const nc = await connect({
     servers: opts.url,
     name: opts.name,
     ...(authenticator ? { authenticator } : {}),
+    // Replies to this worker (JetStream acks) go to a prefix only its NATS user may read.
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     // Never give up: while NATS is away the outbox holds events and the session stops
     // acknowledging; the connection must come back by itself.
     maxReconnectAttempts: -1,
@@ -46,6 +49,15 @@ export async function connectNats(
     }
   })();
   return { nc, connected: () => up && !nc.isClosed() };
+}
+
+/**
+ * Reads the creds file at every (re)connect, not once: the operator rotates the credential by
+ * rewriting the mounted Secret before the old JWT expires; when nats-server then ends the
+ * connection of the expired user, the reconnect signs in with the new one (docs/security.md).
+ */
+function rereadingCredsAuthenticator(file: string): Authenticator {
+  return (nonce?: string) => credsAuthenticator(readFileSync(file))(nonce);
 }
 
 /**

@@ -1,0 +1,198 @@
+/**
+ * What each NATS identity may do: pure functions from clinic/channel ids to the claims
+ * that go into account and user JWTs. docs/security.md explains the model; in short:
+ *
+ * - the PLATFORM account holds the streams, the workers and the operator. It exports the
+ *   clinic-facing subjects (events, commands, read-only JetStream access) privately: only an
+ *   account holding an activation token for its own clinic's subjects may import them;
+ * - every clinic has its own account (`CLINIC <id>`) that imports exactly its own clinic's
+ *   subjects. Its backend users live there. Nothing else of the platform is reachable from
+ *   it, and a reply subject a clinic chooses stays inside the clinic's account (service
+ *   imports map replies), so a clinic can never make a server or worker publish onto
+ *   another clinic's subjects;
+ * - a worker user may publish only its own channel's events and serve only its own
+ *   channel's commands.
+ */
+import type { Account, Export, User } from '@nats-io/jwt';
+import {
+  AUDIT_ROOT,
+  SUBJECT_ROOT,
+  assertToken,
+  clinicStreamName,
+  workerInboxPrefix,
+} from '../../../contract/index.ts';
+
+/**
+ * Where a clinic account sees the platform's JetStream API: a clinic uses
+ * `nc.jetstream({ apiPrefix: CLINIC_JS_API_PREFIX })` / `jetstreamManager({ apiPrefix, checkAPI: false })`.
+ */
+export const CLINIC_JS_API_PREFIX = 'JS.WA.API';
+
+/** One exported subject of the platform account and, per clinic, the part it may import. */
+interface ClinicFacingExport {
+  name: string;
+  type: 'stream' | 'service';
+  /** The exported (wildcard) subject in the platform account. */
+  exported: string;
+  /** The part of it one clinic may import. */
+  forClinic(clinicId: string): string;
+  /** For JetStream API imports: the subject inside the clinic's account. */
+  localForClinic?(clinicId: string): string;
+  responseType?: 'Singleton' | 'Stream';
+}
+
+const jsApi = (rest: string) => `$JS.API.${rest}`;
+const localJsApi = (rest: string) => `${CLINIC_JS_API_PREFIX}.${rest}`;
+
+/**
+ * Events flow platform → clinic (stream exports); commands and JetStream reads flow
+ * clinic → platform (service exports). QR payloads are core NATS, so they are exported too.
+ * No consumer creation is exported: a push consumer's deliver subject is in the request body
+ * and nats-server does not check it against anyone's permissions.
+ */
+export const CLINIC_FACING_EXPORTS: readonly ClinicFacingExport[] = [
+  ...(['status', 'qr', 'msg.in', 'msg.update'] as const).map((kind): ClinicFacingExport => ({
+    name: `events ${kind}`,
+    type: 'stream',
+    exported: `${SUBJECT_ROOT}.*.*.${kind}`,
+    forClinic: (c) => `${SUBJECT_ROOT}.${c}.*.${kind}`,
+  })),
+  {
+    name: 'commands',
+    type: 'service',
+    exported: `${SUBJECT_ROOT}.*.*.cmd.*`,
+    forClinic: (c) => `${SUBJECT_ROOT}.${c}.*.cmd.*`,
+    responseType: 'Singleton',
+  },
+  {
+    // STREAM.MSG.GET (not DIRECT.GET): it needs no `allow_direct` on the stream, and takes a
+    // sequence or `last_by_subj` in the body.
+    name: 'stored events',
+    type: 'service',
+    exported: jsApi('STREAM.MSG.GET.*'),
+    forClinic: (c) => jsApi(`STREAM.MSG.GET.${clinicStreamName(c)}`),
+    localForClinic: (c) => localJsApi(`STREAM.MSG.GET.${clinicStreamName(c)}`),
+    responseType: 'Singleton',
+  },
+  {
+    name: 'stream info',
+    type: 'service',
+    exported: jsApi('STREAM.INFO.*'),
+    forClinic: (c) => jsApi(`STREAM.INFO.${clinicStreamName(c)}`),
+    localForClinic: (c) => localJsApi(`STREAM.INFO.${clinicStreamName(c)}`),
+    responseType: 'Singleton',
+  },
+];
+
+/**
+ * The platform account's exports: every clinic-facing subject, importable only with an
+ * activation token, which names the one clinic's part (a wildcard is a whole subject token, so
+ * the JetStream exports cover every stream and the token narrows them to `WA_<CLINIC>`).
+ */
+export function platformAccountExports(): Export[] {
+  return CLINIC_FACING_EXPORTS.map((e) => ({
+    name: e.name,
+    type: e.type,
+    subject: e.exported,
+    token_req: true,
+    ...(e.responseType ? { response_type: e.responseType } : {}),
+  }));
+}
+
+/** Unlimited connections and data, JetStream enabled: the platform account's limits. */
+export const PLATFORM_ACCOUNT_LIMITS: NonNullable<Account['limits']> = {
+  subs: -1,
+  data: -1,
+  payload: -1,
+  conn: -1,
+  leaf: -1,
+  imports: -1,
+  exports: -1,
+  wildcards: true,
+  mem_storage: -1,
+  disk_storage: -1,
+  streams: -1,
+  consumer: -1,
+};
+
+/** A clinic account: no JetStream of its own (its data lives in the platform's stream), no exports. */
+export const CLINIC_ACCOUNT_LIMITS: NonNullable<Account['limits']> = {
+  subs: -1,
+  data: -1,
+  payload: -1,
+  conn: -1,
+  leaf: 0,
+  imports: -1,
+  exports: 0,
+  wildcards: true,
+  mem_storage: 0,
+  disk_storage: 0,
+  streams: 0,
+  consumer: 0,
+};
+
+/** The imports of one clinic's account, without their activation tokens. */
+export function clinicImports(clinicId: string): {
+  name: string;
+  type: 'stream' | 'service';
+  subject: string;
+  localSubject?: string;
+}[] {
+  const c = assertToken('clinicId', clinicId);
+  return CLINIC_FACING_EXPORTS.map((e) => ({
+    name: e.name,
+    type: e.type,
+    subject: e.forClinic(c),
+    ...(e.localForClinic ? { localSubject: e.localForClinic(c) } : {}),
+  }));
+}
+
+export type UserPermissions = Pick<User, 'pub' | 'sub' | 'resp'>;
+
+/**
+ * A clinic backend user (in the clinic's own account): events of its channels, commands to
+ * them, and read-only access to its stream. Its inbox is the default `_INBOX.>`: it is
+ * inside the clinic's account, which no other clinic reaches.
+ */
+export function clinicBackendPermissions(clinicId: string): UserPermissions {
+  const c = assertToken('clinicId', clinicId);
+  const stream = clinicStreamName(c);
+  return {
+    pub: {
+      allow: [
+        `${SUBJECT_ROOT}.${c}.*.cmd.*`,
+        localJsApi(`STREAM.MSG.GET.${stream}`),
+        localJsApi(`STREAM.INFO.${stream}`),
+      ],
+    },
+    sub: { allow: [`${SUBJECT_ROOT}.${c}.>`, '_INBOX.>'] },
+  };
+}
+
+/**
+ * A worker user (in the platform account): publishes its own channel's events and audit
+ * records, serves its own channel's commands (replying through `resp`), and may look up its
+ * clinic's stream. It may not create or change streams: the operator does that.
+ */
+export function workerPermissions(clinicId: string, channelId: string): UserPermissions {
+  const c = assertToken('clinicId', clinicId);
+  const ch = assertToken('channelId', channelId);
+  const base = `${SUBJECT_ROOT}.${c}.${ch}`;
+  return {
+    pub: {
+      allow: [
+        `${base}.status`,
+        `${base}.qr`,
+        `${base}.msg.in`,
+        `${base}.msg.update`,
+        `${AUDIT_ROOT}.${c}.${ch}`,
+        // nats.js asks for account info when it opens a JetStream manager, then the stream's info.
+        jsApi('INFO'),
+        jsApi(`STREAM.INFO.${clinicStreamName(c)}`),
+      ],
+    },
+    sub: { allow: [`${base}.cmd.*`, `${workerInboxPrefix(c, ch)}.>`] },
+    // One reply per command, within a minute (nanoseconds in the JWT).
+    resp: { max: 1, ttl: 60_000_000_000 },
+  };
+}
