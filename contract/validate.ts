@@ -24,6 +24,7 @@ export interface PayloadTypes {
   'command-pair': P.PairCommand;
   'command-logout': P.LogoutCommand;
   'command-reply': P.CommandReply;
+  audit: P.AuditEvent;
 }
 export type PayloadKind = keyof PayloadTypes;
 export const PAYLOAD_KINDS = Object.freeze([
@@ -35,6 +36,7 @@ export const PAYLOAD_KINDS = Object.freeze([
   'command-pair',
   'command-logout',
   'command-reply',
+  'audit',
 ] as const satisfies readonly PayloadKind[]);
 
 export const COMMAND_ERROR_CODES = {

@@ -14,6 +14,7 @@ import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { StatusReports } from '../nats/status-reports.ts';
 import { WORKER_POD_SELECTOR } from '../pod.ts';
 import { S3ChannelStateEraser, type ChannelStateEraser } from '../storage/state-eraser.ts';
+import { OperatorAudit } from '../audit.ts';
 import { LogoutAndErase } from './deletion.ts';
 import { Reconciler } from './reconciler.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -126,6 +127,7 @@ export async function startController(
     pods,
     reports,
     logger,
+    audit: new OperatorAudit(logger, () => nc),
     deletion: new LogoutAndErase({
       nc: () => nc,
       eraser,

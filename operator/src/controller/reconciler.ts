@@ -12,6 +12,7 @@ import type { OperatorConfig } from '../config.ts';
 import { apiMessage, apiStatus, type KubeClient } from '../kube/client.ts';
 import { keyOf, type ResourceCache } from '../kube/resource-cache.ts';
 import type { StatusReports } from '../nats/status-reports.ts';
+import type { OperatorAudit } from '../audit.ts';
 import { buildWorkerPod, SPEC_HASH_ANNOTATION, workerIdentity, workerPodName } from '../pod.ts';
 import type { DeletionSteps } from './deletion.ts';
 import { Freshness } from './freshness.ts';
@@ -26,6 +27,8 @@ export interface ReconcilerDeps {
   reports: StatusReports;
   deletion: DeletionSteps;
   logger: Logger;
+  /** Records erasures on the audit trail (docs/security.md); without it they are only logged. */
+  audit?: OperatorAudit;
   /** Counts API writes by kind (metrics, and the steady-state checks). */
   onWrite?: (what: string) => void;
   now?: () => Date;
@@ -244,16 +247,15 @@ export class Reconciler {
       try {
         const erased = await this.d.deletion.erase(channel);
         progress.erase = 'done';
-        this.d.logger.info(
-          {
-            audit: true,
-            action: 'state-erased',
-            clinic: channel.spec.clinicId,
-            channel: channel.spec.channelId,
-            objects: erased,
-          },
-          'channel state erased',
-        );
+        const erasure = {
+          clinicId: channel.spec.clinicId,
+          channelId: channel.spec.channelId,
+          action: 'state.erased' as const,
+          outcome: 'ok',
+          details: { objects: erased, resource: `${channel.metadata.namespace}/${channel.metadata.name}` },
+        };
+        if (this.d.audit) this.d.audit.record(erasure);
+        else this.d.logger.info({ audit: true, ...erasure }, 'channel state erased');
       } catch (err) {
         const gaveUp = await this.failStep(
           channel,

@@ -106,6 +106,8 @@ export class NatsCredentialIssuer {
         account: this.#platformAccount,
         token,
         ...(imp.localSubject ? { local_subject: imp.localSubject } : {}),
+        // Commands carry the requesting clinic account and user (Nats-Request-Info) for the audit trail.
+        ...(imp.name === 'commands' ? { share: true } : {}),
       });
     }
     const jwt = await encodeAccount(

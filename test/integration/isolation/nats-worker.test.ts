@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
-import { auditSubject, channelSubjects, clinicStreamName } from '../../../contract/index.ts';
+import { auditSubject, channelSubjects, clinicStreamName, validatePayload } from '../../../contract/index.ts';
 import { testStack } from '../../harness/stack.ts';
 import type { Simulator } from '../../wa-sim/simulator.ts';
 import { ChannelWatch, eventually, realStorage, startWorker } from '../worker/worker-harness.ts';
@@ -84,7 +84,7 @@ describe('worker credential confinement on nats-server', () => {
     }
   });
 
-  test('a real worker process runs on its credential: statuses stored through JetStream, commands answered', async () => {
+  test('a real worker process runs on its credential: statuses stored through JetStream, commands answered and audited', async () => {
     const storage = await realStorage('iso-worker');
     const dir = testStack().workDir;
     const credsFile = join(dir, `iso-worker-${Date.now().toString(36)}.creds`);
@@ -111,13 +111,30 @@ describe('worker credential confinement on nats-server', () => {
         last_by_subj: channelSubjects(n.clinicA, 'front').status,
       });
       expect(stored.json<{ worker: string }>().worker).toBe('iso-worker_1');
-      const backend = await n.connectAs((await n.issuer.issueClinicBackend(n.clinicA, 600)).creds);
+      const audit = n.platform.subscribe(auditSubject(n.clinicA, 'front'), { max: 1 });
+      await n.platform.flush();
+      const backendCreds = await n.issuer.issueClinicBackend(n.clinicA, 600);
+      const backend = await n.connectAs(backendCreds.creds);
       const reply = await backend.request(
         channelSubjects(n.clinicA, 'front').command('send'),
         encode({ idempotencyKey: 'k1', to: '+5511987654321', text: 'hi' }),
         { timeout: 10_000 },
       );
       expect(reply.json<{ ok: boolean; error?: { code: string } }>().error?.code).toBe('NotConnected');
+      // The command is on the audit trail, with the clinic account and user that sent it.
+      for await (const m of audit) {
+        const event = validatePayload('audit', m.json());
+        expect(event.ok && event.value).toMatchObject({
+          clinicId: n.clinicA,
+          channelId: 'front',
+          action: 'command.received',
+          source: 'worker',
+          outcome: 'NotConnected',
+          details: { verb: 'send' },
+        });
+        expect(event.ok && event.value.actor).toContain(backendCreds.account);
+        expect(m.string()).not.toContain('+5511987654321');
+      }
       expect(proc.logs()).not.toMatch(/Permissions Violation|PERMISSIONS_VIOLATION/i);
     } finally {
       proc.kill('SIGTERM');

@@ -8,6 +8,7 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { proto } from '@whiskeysockets/baileys';
 import type { Logger } from 'pino';
 import { parseSubject, type CommandReply } from '../../../contract/index.ts';
+import { AuditTrail, requestActor } from '../audit.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { NotConnectedError, PairingRefusedError, type Supervisor } from '../session/supervisor.ts';
 import { IdempotencyCache } from './idempotency.ts';
@@ -41,10 +42,12 @@ export class CommandServer {
   #sub: Subscription | undefined;
   #accepting = true;
   readonly #inflight = new Set<Promise<void>>();
+  readonly #audit: AuditTrail;
 
   constructor(deps: CommandServerDeps) {
     this.#d = deps;
     this.#sends = new IdempotencyCache(deps.idempotencyCapacity);
+    this.#audit = new AuditTrail(deps.nc, deps.logger);
   }
 
   start(): void {
@@ -65,7 +68,8 @@ export class CommandServer {
   }
 
   async #handle(msg: Msg): Promise<void> {
-    const verb = parseSubject(msg.subject)?.verb ?? '';
+    const target = parseSubject(msg.subject);
+    const verb = target?.verb ?? '';
     let reply: Reply;
     let label = 'invalid';
     if (!this.#accepting) {
@@ -84,7 +88,18 @@ export class CommandServer {
         }
       }
     }
-    this.#d.metrics.commands.inc({ verb: label, outcome: reply.ok ? 'ok' : reply.error.code });
+    const outcome = reply.ok ? 'ok' : reply.error.code;
+    this.#d.metrics.commands.inc({ verb: label, outcome });
+    if (target) {
+      this.#audit.record({
+        clinicId: target.clinicId,
+        channelId: target.channelId,
+        action: 'command.received',
+        actor: requestActor(msg),
+        outcome,
+        details: { verb: verb.slice(0, 32) },
+      });
+    }
     if (msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify(reply)));
   }
 
