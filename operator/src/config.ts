@@ -11,6 +11,11 @@ export interface OperatorConfig {
   natsUrl: string;
   /** The operator's own NATS credentials file, if the server needs one. */
   natsCredsFile: string | undefined;
+  /**
+   * When set, the operator issues the NATS credentials itself (docs/security.md): a folder with
+   * the issuer keys, and the lifetime of each credential (renewed when a third is left).
+   */
+  natsIssuer: { dir: string; ttlSeconds: number } | undefined;
   logLevel: string;
   worker: {
     image: string;
@@ -18,7 +23,7 @@ export interface OperatorConfig {
     serviceAccount: string | undefined;
     logLevel: string;
     resources: { requests: Record<string, string>; limits: Record<string, string> };
-    /** Secret with the worker's NATS credentials; `{clinicId}` in the name is replaced. */
+    /** Secret with the worker's NATS credentials; `{clinicId}` and `{channelId}` in the name are replaced. */
     natsSecret: { name: string; key: string } | undefined;
     /** Secret whose keys become worker environment variables (e.g. S3 keys for MinIO). */
     envSecret: string | undefined;
@@ -60,6 +65,16 @@ interface Option {
 const OPTIONS = {
   natsUrl: { env: 'NATS_URL', flag: 'nats-url', help: 'NATS server (required)' },
   natsCreds: { env: 'NATS_CREDS_FILE', flag: 'nats-creds', help: "the operator's NATS .creds file" },
+  natsIssuerDir: {
+    env: 'WA_NATS_ISSUER_DIR',
+    flag: 'nats-issuer-dir',
+    help: 'folder of NATS issuer keys: the operator issues clinic and worker credentials',
+  },
+  natsCredsTtl: {
+    env: 'WA_NATS_CREDS_TTL_SECONDS',
+    flag: 'nats-creds-ttl',
+    help: 'lifetime of an issued NATS credential (86400)',
+  },
   watchNamespace: { env: 'WA_WATCH_NAMESPACE', flag: 'watch-namespace', help: 'only this namespace' },
   logLevel: { env: 'WA_LOG_LEVEL', flag: 'log-level', help: 'operator log level (info)' },
   image: { env: 'WA_WORKER_IMAGE', flag: 'worker-image', help: 'worker image (required)' },
@@ -83,7 +98,7 @@ const OPTIONS = {
   natsSecret: {
     env: 'WA_WORKER_NATS_SECRET',
     flag: 'worker-nats-secret',
-    help: "Secret with the worker's NATS creds; {clinicId} is replaced",
+    help: "Secret with the worker's NATS creds; {clinicId} and {channelId} are replaced",
   },
   natsSecretKey: {
     env: 'WA_WORKER_NATS_SECRET_KEY',
@@ -143,7 +158,7 @@ type Key = keyof typeof OPTIONS;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** A Secret name, in which `{clinicId}` stands for the channel's clinic. */
-const SECRET_NAME = /^([a-z0-9.-]|\{clinicId\})+$/;
+const SECRET_NAME = /^([a-z0-9.-]|\{clinicId\}|\{channelId\})+$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const PREFIX = /^[A-Za-z0-9!_.*()-]+(\/[A-Za-z0-9!_.*()-]+)*$/;
@@ -225,11 +240,23 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
     if (!/^(nats|tls|ws|wss):\/\/[^/\s]+/.test(server.trim()) && !/^[^:/\s]+:\d+$/.test(server.trim()))
       errors.push(`${source('natsUrl')}="${server}" must look like nats://host:4222`);
   }
-  const natsSecretName = matching('natsSecret', SECRET_NAME, 'a Secret name, optionally with {clinicId}');
+  const natsSecretName = matching(
+    'natsSecret',
+    SECRET_NAME,
+    'a Secret name, optionally with {clinicId} and {channelId}',
+  );
+  const natsIssuerDir = text('natsIssuerDir');
+  if (natsIssuerDir && !natsSecretName?.includes('{channelId}'))
+    errors.push(
+      `${source('natsIssuerDir')} needs ${source('natsSecret')} with {channelId} (one credential per channel, e.g. wa-nats-{clinicId}-{channelId})`,
+    );
   const config: OperatorConfig = {
     watchNamespace: matching('watchNamespace', DNS_LABEL, 'a namespace name', '') ?? '',
     natsUrl,
     natsCredsFile: text('natsCreds'),
+    natsIssuer: natsIssuerDir
+      ? { dir: natsIssuerDir, ttlSeconds: int('natsCredsTtl', 86_400, 300, 90 * 86_400) }
+      : undefined,
     logLevel: oneOf('logLevel', LOG_LEVELS, 'info'),
     worker: {
       image: required('image', 'the worker container image'),

@@ -47,6 +47,11 @@ export function perClinic(template: string, clinicId: string): string {
   return template.replaceAll('{clinicId}', clinicId);
 }
 
+/** `{clinicId}` and `{channelId}` replaced: the per-channel worker credential's Secret. */
+export function perChannel(template: string, clinicId: string, channelId: string): string {
+  return perClinic(template, clinicId).replaceAll('{channelId}', channelId);
+}
+
 function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[] {
   const spec = channel.spec;
   const storage = spec.storage ?? {};
@@ -88,7 +93,7 @@ export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig)
     volumes.push({
       name: 'nats-creds',
       secret: {
-        secretName: perClinic(natsSecret.name, spec.clinicId),
+        secretName: perChannel(natsSecret.name, spec.clinicId, spec.channelId),
         items: [{ key: natsSecret.key, path: natsSecret.key }],
         defaultMode: 0o440,
       },

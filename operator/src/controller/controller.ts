@@ -15,6 +15,7 @@ import { StatusReports } from '../nats/status-reports.ts';
 import { WORKER_POD_SELECTOR } from '../pod.ts';
 import { S3ChannelStateEraser, type ChannelStateEraser } from '../storage/state-eraser.ts';
 import { OperatorAudit } from '../audit.ts';
+import { startCredentialIssuing } from '../nats/credentials-provisioner.ts';
 import { LogoutAndErase } from './deletion.ts';
 import { Reconciler } from './reconciler.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -120,6 +121,10 @@ export async function startController(
   const reports = new StatusReports(() => nc);
   const eraser =
     options.eraser ?? new S3ChannelStateEraser({ region: config.s3.region, endpoint: config.s3.endpoint });
+  const audit = new OperatorAudit(logger, () => nc);
+  const issuing = config.natsIssuer
+    ? await startCredentialIssuing(kc, config, audit, logger, () => nc)
+    : undefined;
   const reconciler = new Reconciler({
     config,
     kube,
@@ -127,7 +132,8 @@ export async function startController(
     pods,
     reports,
     logger,
-    audit: new OperatorAudit(logger, () => nc),
+    audit,
+    ...(issuing ? { credentials: issuing.provisioner } : {}),
     deletion: new LogoutAndErase({
       nc: () => nc,
       eraser,
@@ -172,6 +178,7 @@ export async function startController(
       await queue.stop(timeoutMs);
       channels.stop();
       pods.stop();
+      await issuing?.close();
     },
   };
 }

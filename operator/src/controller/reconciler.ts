@@ -13,6 +13,7 @@ import { apiMessage, apiStatus, type KubeClient } from '../kube/client.ts';
 import { keyOf, type ResourceCache } from '../kube/resource-cache.ts';
 import type { StatusReports } from '../nats/status-reports.ts';
 import type { OperatorAudit } from '../audit.ts';
+import type { CredentialProvisioner } from '../nats/credentials-provisioner.ts';
 import { buildWorkerPod, SPEC_HASH_ANNOTATION, workerIdentity, workerPodName } from '../pod.ts';
 import type { DeletionSteps } from './deletion.ts';
 import { Freshness } from './freshness.ts';
@@ -29,6 +30,8 @@ export interface ReconcilerDeps {
   logger: Logger;
   /** Records erasures on the audit trail (docs/security.md); without it they are only logged. */
   audit?: OperatorAudit;
+  /** Issues NATS credentials before a pod needs them (WA_NATS_ISSUER_DIR); absent = Secrets come from elsewhere. */
+  credentials?: Pick<CredentialProvisioner, 'ensure'>;
   /** Counts API writes by kind (metrics, and the steady-state checks). */
   onWrite?: (what: string) => void;
   now?: () => Date;
@@ -96,6 +99,8 @@ export class Reconciler {
       await this.deletePod(channel, pod, podKey, 'left over from an earlier channel of the same name');
       return true;
     }
+    // Before the pod exists (it mounts them) and on every later pass (renewal before expiry).
+    await this.d.credentials?.ensure(channel);
     const desired = buildWorkerPod(channel, this.d.config);
     if (!pod) {
       this.d.onWrite?.('pod-create');

@@ -1,0 +1,250 @@
+/**
+ * Puts the NATS credentials where the pods and clinic backends find them, without ever
+ * reading a Secret (the operator's RBAC on Secrets is create + patch only):
+ *
+ * - per channel, the worker's credential in the Secret the worker pod mounts
+ *   (`WA_WORKER_NATS_SECRET` with `{clinicId}`/`{channelId}`), owned by the channel, so it
+ *   goes with it;
+ * - per clinic and namespace, the clinic backend's credential in `wa-nats-clinic-<clinic>`;
+ * - the clinic's account JWT, pushed to nats-server's resolver once per operator process.
+ *
+ * Each Secret is written whole with server-side apply. When each credential expires is kept
+ * in memory only: after an operator restart every credential is issued once more (harmless:
+ * the old one stays valid until its own expiry). A credential is renewed when a third of its
+ * lifetime is left; the periodic resync brings every channel back well before that.
+ * Rotation needs no restart: the kubelet updates the mounted file, and the worker reads it
+ * again at its next reconnect (nats-server disconnects it when the old JWT expires).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  KubernetesObjectApi,
+  PatchStrategy,
+  type KubeConfig,
+  type V1OwnerReference,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import { connect, credsAuthenticator, type NatsConnection } from 'nats';
+import type { Logger } from 'pino';
+import { API_VERSION, KIND, clinicStream, type WhatsAppChannel } from '../../../contract/index.ts';
+import type { OperatorAudit } from '../audit.ts';
+import type { OperatorConfig } from '../config.ts';
+import { perChannel } from '../pod.ts';
+import { NatsCredentialIssuer, type IssuedCredential } from './credentials-issuer.ts';
+import { pushAccountJwt } from './credentials-resolver.ts';
+
+export const CREDENTIAL_ANNOTATION_EXPIRES = 'whatsapp.clinic.dev/nats-credential-expires';
+export const CREDENTIAL_ANNOTATION_USER = 'whatsapp.clinic.dev/nats-user';
+
+/** The clinic backend's Secret in a namespace. */
+export function clinicCredentialSecretName(clinicId: string): string {
+  return `wa-nats-clinic-${clinicId}`;
+}
+
+/** Writes a whole Secret (server-side apply); never reads one. */
+export interface SecretWriter {
+  apply(secret: V1Secret): Promise<void>;
+}
+
+export function kubeSecretWriter(kc: KubeConfig, fieldManager = 'whatsapp-operator'): SecretWriter {
+  const api = KubernetesObjectApi.makeApiClient(kc);
+  return {
+    apply: async (secret) => {
+      await api.patch(secret, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+    },
+  };
+}
+
+/**
+ * The issuer keys from a folder (a mounted Secret): `operator-signing.nk`, `platform-account.pub`,
+ * `platform-signing.nk`, `clinic-master.key` (≥ 32 random bytes) and `system.creds`.
+ */
+export async function loadIssuerDir(
+  dir: string,
+): Promise<{ issuer: NatsCredentialIssuer; systemCreds: string }> {
+  const read = (name: string) => readFile(join(dir, name), 'utf8').then((s) => s.trim());
+  const issuer = new NatsCredentialIssuer({
+    operatorSigningSeed: await read('operator-signing.nk'),
+    platformAccount: await read('platform-account.pub'),
+    platformSigningSeed: await read('platform-signing.nk'),
+    clinicMasterSeed: new Uint8Array(await readFile(join(dir, 'clinic-master.key'))),
+  });
+  // Not trimmed: the creds parser needs the newline after the seed's END line.
+  return { issuer, systemCreds: await readFile(join(dir, 'system.creds'), 'utf8') };
+}
+
+export interface ProvisionerDeps {
+  issuer: NatsCredentialIssuer;
+  /** A system-account connection, for pushing clinic accounts. */
+  system: () => Promise<NatsConnection>;
+  /** The operator's own (platform) connection, which creates the clinic's stream; workers may not. */
+  platform: () => NatsConnection | undefined;
+  secrets: SecretWriter;
+  /** `WA_WORKER_NATS_SECRET` template and key. */
+  workerSecret: { name: string; key: string };
+  ttlSeconds: number;
+  audit: OperatorAudit;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export class CredentialProvisioner {
+  readonly #d: ProvisionerDeps;
+  readonly #pushed = new Set<string>();
+  /** Secret (namespace/name) → when the credential in it expires (ms). */
+  readonly #expires = new Map<string, number>();
+
+  constructor(deps: ProvisionerDeps) {
+    this.#d = deps;
+  }
+
+  /** Makes sure the channel's worker and its clinic's backend have a credential that is not near expiry. */
+  async ensure(channel: WhatsAppChannel): Promise<void> {
+    const { clinicId, channelId } = channel.spec;
+    const ns = channel.metadata.namespace!;
+    if (!this.#pushed.has(clinicId)) {
+      await pushAccountJwt(await this.#d.system(), (await this.#d.issuer.clinicAccountJwt(clinicId)).jwt);
+      await this.#ensureStream(clinicId);
+      this.#pushed.add(clinicId);
+    }
+    const workerSecret = perChannel(this.#d.workerSecret.name, clinicId, channelId);
+    if (this.#due(`${ns}/${workerSecret}`)) {
+      const issued = await this.#d.issuer.issueWorker(clinicId, channelId, this.#d.ttlSeconds, this.#now());
+      await this.#write(ns, workerSecret, this.#d.workerSecret.key, issued, [
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          name: channel.metadata.name,
+          uid: channel.metadata.uid!,
+          controller: true,
+        },
+      ]);
+      this.#record(channel, 'worker', workerSecret, issued);
+    }
+    const clinicSecret = clinicCredentialSecretName(clinicId);
+    if (this.#due(`${ns}/${clinicSecret}`)) {
+      const issued = await this.#d.issuer.issueClinicBackend(clinicId, this.#d.ttlSeconds, this.#now());
+      await this.#write(ns, clinicSecret, 'creds', issued, undefined);
+      this.#record(channel, 'clinic-backend', clinicSecret, issued);
+    }
+  }
+
+  async #ensureStream(clinicId: string): Promise<void> {
+    const nc = this.#d.platform();
+    if (!nc) throw new Error('NATS is not connected yet; the clinic stream cannot be created');
+    const spec = clinicStream(clinicId);
+    const jsm = await nc.jetstreamManager();
+    try {
+      await jsm.streams.add({
+        name: spec.name,
+        subjects: spec.subjects,
+        duplicate_window: spec.duplicateWindowMs * 1e6,
+        max_age: spec.maxAgeMs * 1e6,
+      });
+    } catch (err) {
+      // Created before (by this operator, an earlier one, or a worker of an older release).
+      if (!/already in use|exists/i.test(String(err))) throw err;
+    }
+  }
+
+  #now(): Date {
+    return this.#d.now?.() ?? new Date();
+  }
+
+  #due(key: string): boolean {
+    const expires = this.#expires.get(key);
+    return expires === undefined || expires - this.#now().getTime() < (this.#d.ttlSeconds * 1000) / 3;
+  }
+
+  async #write(
+    ns: string,
+    name: string,
+    key: string,
+    issued: IssuedCredential,
+    ownerReferences: V1OwnerReference[] | undefined,
+  ): Promise<void> {
+    await this.#d.secrets.apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: {
+        name,
+        namespace: ns,
+        labels: { 'app.kubernetes.io/managed-by': 'whatsapp-operator' },
+        // Public facts only: which user and until when (no seed, no JWT).
+        annotations: {
+          [CREDENTIAL_ANNOTATION_EXPIRES]: issued.expiresAt.toISOString(),
+          [CREDENTIAL_ANNOTATION_USER]: issued.user,
+        },
+        ...(ownerReferences ? { ownerReferences } : {}),
+      },
+      stringData: { [key]: issued.creds },
+    });
+    this.#expires.set(`${ns}/${name}`, issued.expiresAt.getTime());
+  }
+
+  #record(channel: WhatsAppChannel, kind: string, secret: string, issued: IssuedCredential): void {
+    this.#d.audit.record({
+      clinicId: channel.spec.clinicId,
+      channelId: channel.spec.channelId,
+      action: 'credential.issued',
+      outcome: 'ok',
+      details: {
+        kind,
+        secret: `${channel.metadata.namespace}/${secret}`,
+        user: issued.user,
+        account: issued.account,
+        expiresAt: issued.expiresAt.toISOString(),
+      },
+    });
+  }
+}
+
+/** A lazily opened system-account connection (closed by the caller through `close`). */
+export function systemConnection(
+  url: string,
+  creds: string,
+): { get(): Promise<NatsConnection>; close(): Promise<void> } {
+  let nc: Promise<NatsConnection> | undefined;
+  return {
+    get: () =>
+      (nc ??= connect({
+        servers: url,
+        name: 'whatsapp-operator-accounts',
+        authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+        maxReconnectAttempts: -1,
+      }).catch((err: unknown) => {
+        nc = undefined;
+        throw err;
+      })),
+    close: async () => {
+      const c = await nc?.catch(() => undefined);
+      await c?.close();
+    },
+  };
+}
+
+/** The provisioner for the operator's configuration (`WA_NATS_ISSUER_DIR` set). */
+export async function startCredentialIssuing(
+  kc: KubeConfig,
+  config: OperatorConfig,
+  audit: OperatorAudit,
+  logger: Logger,
+  platform: () => NatsConnection | undefined,
+): Promise<{ provisioner: CredentialProvisioner; close(): Promise<void> }> {
+  if (!config.natsIssuer || !config.worker.natsSecret)
+    throw new Error('NATS credential issuing is not configured');
+  const { issuer, systemCreds } = await loadIssuerDir(config.natsIssuer.dir);
+  const system = systemConnection(config.natsUrl, systemCreds);
+  const provisioner = new CredentialProvisioner({
+    issuer,
+    system: system.get,
+    platform,
+    secrets: kubeSecretWriter(kc),
+    workerSecret: config.worker.natsSecret,
+    ttlSeconds: config.natsIssuer.ttlSeconds,
+    audit,
+    logger,
+  });
+  return { provisioner, close: system.close };
+}
