@@ -19,11 +19,18 @@ const program = new Command('wa')
   .addOption(new Option('--creds <file>', 'NATS credentials file').env('NATS_CREDS_FILE'))
   .addOption(new Option('--user <name>', 'NATS user (user/password authorization)').env('NATS_USER'))
   .addOption(new Option('--password <password>', 'NATS password').env('NATS_PASSWORD'))
+  .addOption(
+    new Option(
+      '--js-api-prefix <prefix>',
+      'JetStream API prefix (JS.WA.API with a clinic credential; docs/security.md)',
+    ).env('NATS_JS_API_PREFIX'),
+  )
   .option('--json', 'print JSON instead of text', false)
   .option('--timeout <seconds>', 'how long to wait for an answer', '10')
   .showHelpAfterError();
 
 interface GlobalOptions extends ConnectionOptions {
+  jsApiPrefix?: string;
   json: boolean;
   timeout: string;
 }
@@ -46,7 +53,7 @@ program
   .argument('[clinic]', 'only this clinic (needed with clinic credentials)')
   .action(async (clinic?: string) => {
     const clinicId = clinic === undefined ? undefined : parseTarget(clinic, false).clinicId;
-    const statuses = await withNats((nc) => latestStatuses(nc, clinicId));
+    const statuses = await withNats((nc) => latestStatuses(nc, clinicId, globals().jsApiPrefix));
     if (globals().json) return console.log(JSON.stringify(statuses));
     if (statuses.length === 0)
       return console.log(

@@ -1,13 +1,25 @@
 /**
- * `wa status [clinic]`: the latest status of every channel, read from JetStream
- * (the last status message per subject), so it works even while workers are down.
+ * `wa status [clinic]`: the latest status of every channel, read from JetStream, so it works
+ * even while workers are down.
+ *
+ * It only reads: stream info filtered to the status subjects (which channels exist), then the
+ * last message of each status subject. No consumer is created, so it works with a clinic's
+ * backend credential, whose JetStream access is exactly these two read-only calls under the
+ * clinic's API prefix (`--js-api-prefix JS.WA.API`, docs/security.md).
  */
-import { DeliverPolicy, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { clinicStreamName, validatePayload, type StatusEvent } from '../../contract/index.ts';
 import { explainNatsError } from '../connection.ts';
 
-export async function latestStatuses(nc: NatsConnection, clinicId?: string): Promise<StatusEvent[]> {
-  const jsm = await nc.jetstreamManager({ checkAPI: false });
+const STATUS_SUBJECTS = 'wa.*.*.status';
+const NO_SUCH_STREAM = 10059;
+
+export async function latestStatuses(
+  nc: NatsConnection,
+  clinicId?: string,
+  apiPrefix?: string,
+): Promise<StatusEvent[]> {
+  const jsm = await nc.jetstreamManager({ checkAPI: false, ...(apiPrefix ? { apiPrefix } : {}) });
   let streams: string[];
   if (clinicId) {
     streams = [clinicStreamName(clinicId)];
@@ -22,25 +34,24 @@ export async function latestStatuses(nc: NatsConnection, clinicId?: string): Pro
   }
   const out: StatusEvent[] = [];
   for (const stream of streams) {
-    let messages: number;
+    const what = `the status of ${clinicId ?? stream}`;
+    let subjects: string[];
     try {
-      messages = (await jsm.streams.info(stream)).state.messages;
+      const info = await jsm.streams.info(stream, { subjects_filter: STATUS_SUBJECTS });
+      subjects = Object.keys(info.state.subjects ?? {});
     } catch (err) {
-      if ((err as { api_error?: { err_code?: number } }).api_error?.err_code === 10059) continue; // no such stream yet
-      throw explainNatsError(err, `the status of ${clinicId ?? stream}`);
+      if ((err as { api_error?: { err_code?: number } }).api_error?.err_code === NO_SUCH_STREAM) continue;
+      throw explainNatsError(err, what);
     }
-    if (messages === 0) continue;
-    const consumer = await nc.jetstream().consumers.get(stream, {
-      filterSubjects: ['wa.*.*.status'],
-      deliver_policy: DeliverPolicy.LastPerSubject,
-    });
-    const pending = (await consumer.info()).num_pending;
-    if (pending === 0) continue;
-    const iter = await consumer.consume();
-    for await (const m of iter) {
-      const checked = validatePayload('status', m.json());
+    for (const subject of subjects) {
+      let message;
+      try {
+        message = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+      } catch (err) {
+        throw explainNatsError(err, what);
+      }
+      const checked = validatePayload('status', message.json());
       if (checked.ok) out.push(checked.value);
-      if (m.info.pending === 0) break;
     }
   }
   return out.sort((a, b) => `${a.clinicId}/${a.channelId}`.localeCompare(`${b.clinicId}/${b.channelId}`));
