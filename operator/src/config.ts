@@ -31,7 +31,14 @@ export interface OperatorConfig {
     extraEnv: Record<string, string>;
   };
   s3: { bucket: string; prefix: string; region: string; endpoint: string | undefined };
-  kms: { keyId: string; region: string | undefined; endpoint: string | undefined };
+  kms: {
+    /** The platform key: wraps the data keys of every clinic without a key of its own. */
+    keyId: string;
+    /** Clinics with their own KMS key (clinicId → key id, ARN or alias); a channel's spec still wins. */
+    clinicKeys: Record<string, string>;
+    region: string | undefined;
+    endpoint: string | undefined;
+  };
   deletion: {
     /** How long, from the deletion request, failing Logout steps are retried before they are given up. */
     timeoutMs: number;
@@ -116,6 +123,11 @@ const OPTIONS = {
   region: { env: 'WA_S3_REGION', flag: 's3-region', help: 'S3 region (us-east-1)' },
   s3Endpoint: { env: 'WA_S3_ENDPOINT', flag: 's3-endpoint', help: 'S3-compatible endpoint URL' },
   kmsKey: { env: 'WA_KMS_KEY_ID', flag: 'kms-key-id', help: 'default KMS key (required)' },
+  clinicKmsKeys: {
+    env: 'WA_CLINIC_KMS_KEYS',
+    flag: 'clinic-kms-keys',
+    help: 'JSON object of clinicId to KMS key, for clinics with their own key',
+  },
   kmsRegion: { env: 'WA_KMS_REGION', flag: 'kms-region', help: 'KMS region (the S3 region)' },
   kmsEndpoint: { env: 'WA_KMS_ENDPOINT', flag: 'kms-endpoint', help: 'KMS-compatible endpoint URL' },
   deletionTimeout: {
@@ -288,6 +300,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
     },
     kms: {
       keyId: required('kmsKey', 'the default KMS key that wraps data keys'),
+      clinicKeys: parseClinicKeys(text('clinicKmsKeys'), source('clinicKmsKeys'), errors),
       region: text('kmsRegion'),
       endpoint: url('kmsEndpoint', ['http:', 'https:']),
     },
@@ -308,6 +321,29 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
     shutdownTimeoutMs: int('shutdownTimeout', 20, 1, 600) * 1000,
   };
   return errors.length ? { ok: false, errors } : { ok: true, config };
+}
+
+/** `{"clinic-a":"arn:aws:kms:…"}`: clinic ids (DNS labels) to non-empty key ids. */
+function parseClinicKeys(raw: string | undefined, source: string, errors: string[]): Record<string, string> {
+  if (raw === undefined) return {};
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      Object.entries(value).every(
+        ([k, v]) => DNS_LABEL.test(k) && typeof v === 'string' && v.trim() !== '' && !/\s/.test(v),
+      )
+    )
+      return value as Record<string, string>;
+  } catch {
+    // reported below
+  }
+  errors.push(
+    `${source} must be a JSON object of clinic ids to KMS keys, such as {"clinic-a":"alias/wa-clinic-a"}`,
+  );
+  return {};
 }
 
 function parseExtraEnv(raw: string | undefined, source: string, errors: string[]): Record<string, string> {

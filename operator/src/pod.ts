@@ -71,7 +71,11 @@ function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[]
     { name: 'WA_S3_PREFIX', value: storage.prefix ?? config.s3.prefix },
     { name: 'WA_S3_REGION', value: config.s3.region },
     ...optional('WA_S3_ENDPOINT', config.s3.endpoint),
-    { name: 'WA_KMS_KEY_ID', value: storage.kmsKeyId ?? config.kms.keyId },
+    // The channel's own key, else its clinic's, else the platform's (docs/security.md).
+    {
+      name: 'WA_KMS_KEY_ID',
+      value: storage.kmsKeyId ?? config.kms.clinicKeys[spec.clinicId] ?? config.kms.keyId,
+    },
     ...optional('WA_KMS_REGION', config.kms.region),
     ...optional('WA_KMS_ENDPOINT', config.kms.endpoint),
     { name: 'WA_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },

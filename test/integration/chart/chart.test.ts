@@ -79,7 +79,11 @@ describe('the operator Deployment', () => {
       natsUrl: 'nats://nats-0.nats.nats:4222,nats://nats-1.nats.nats:4222',
       natsCredsFile: '/var/run/secrets/whatsapp/nats/creds',
       s3: { bucket: 'clinics-whatsapp-state', prefix: 'prod/wa', region: 'eu-central-1' },
-      kms: { keyId: 'arn:aws:kms:eu-central-1:111122223333:alias/whatsapp-state', region: 'eu-central-1' },
+      kms: {
+        keyId: 'arn:aws:kms:eu-central-1:111122223333:alias/whatsapp-state',
+        clinicKeys: { 'clinic-a': 'arn:aws:kms:eu-central-1:111122223333:alias/wa-clinic-a' },
+        region: 'eu-central-1',
+      },
       concurrency: 16,
       worker: {
         image: '111122223333.dkr.ecr.eu-central-1.amazonaws.com/whatsapp-worker:0.1.0',
@@ -128,6 +132,7 @@ describe('values.schema.json', () => {
     ['s3: {bucket: Bad_Bucket}', 's3.bucket', /\/s3\/bucket/],
     ['nats: {url: "http://nats:4222"}', 'nats.url', /\/nats\/url/],
     ['operator: {logLevel: verbose}', 'operator.logLevel', /\/operator\/logLevel/],
+    ['kms: {clinicKeys: {Clinic_A: alias/x}}', 'kms.clinicKeys', /\/kms\/clinicKeys/],
     ['image: {digest: latest}', 'image.digest', /\/image\/digest/],
     [
       'worker: {resources: {limits: {cpu: "1"}}}',

@@ -78,11 +78,16 @@ describe('operator configuration', () => {
       WA_S3_PREFIX: '/wa//x',
       WA_WORKER_MEMORY_LIMIT: 'lots',
       WA_WORKER_EXTRA_ENV: '{"1BAD":"x"}',
+      WA_CLINIC_KMS_KEYS: '{"Clinic_A":"alias/x"}',
     }).join('\n');
     expect(errors).toMatch(/WA_S3_BUCKET="My_Bucket" is not valid/);
     expect(errors).toMatch(/WA_S3_PREFIX="\/wa\/\/x" is not valid/);
     expect(errors).toMatch(/WA_WORKER_MEMORY_LIMIT="lots" is not valid/);
     expect(errors).toMatch(/WA_WORKER_EXTRA_ENV must be a JSON object of variable names to strings/);
+    expect(errors).toMatch(/WA_CLINIC_KMS_KEYS must be a JSON object of clinic ids to KMS keys/);
+    expect(errorsOf({ ...required, WA_CLINIC_KMS_KEYS: '{"clinic-a":""}' }).join()).toMatch(
+      /WA_CLINIC_KMS_KEYS must be/,
+    );
   });
 
   test('--help lists every flag with its variable', () => {

@@ -105,6 +105,15 @@ describe('worker pod', () => {
     expect(c.resources!.requests).toEqual({ cpu: '50m', memory: '128Mi' });
   });
 
+  test("the KMS key is the channel's own, else its clinic's, else the platform's", () => {
+    const config = configOf({ WA_CLINIC_KMS_KEYS: '{"clinic-a":"alias/wa-clinic-a"}' });
+    expect(envOf(channel(), config).WA_KMS_KEY_ID).toBe('alias/wa-clinic-a');
+    expect(envOf(channel({ storage: { kmsKeyId: 'alias/front-desk' } }), config).WA_KMS_KEY_ID).toBe(
+      'alias/front-desk',
+    );
+    expect(envOf(channel({ clinicId: 'clinic-b' }), config).WA_KMS_KEY_ID).toBe('alias/k');
+  });
+
   test('long channel names get distinct pod names within 63 characters', () => {
     const long = (suffix: string) => ({
       ...channel(),
