@@ -121,6 +121,13 @@ export function clinicStreamName(clinicId: string): string {
   return `WA_${assertToken('clinicId', clinicId).toUpperCase().replace(/-/g, '_')}`;
 }
 
+/**
+ * The durable pull consumer of a clinic's stream that the clinic's backends read through
+ * (`WA_<CLINIC>` / `BACKEND`, explicit acks): created by the platform with the stream, so a
+ * backend that was down resumes where it stopped. Several backend instances share it.
+ */
+export const CLINIC_BACKEND_CONSUMER = 'BACKEND';
+
 export function clinicStream(clinicId: string): StreamSpec {
   const c = assertToken('clinicId', clinicId);
   return {

@@ -26,7 +26,8 @@ import {
 } from '@kubernetes/client-node';
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { API_VERSION, KIND, clinicStream, type WhatsAppChannel } from '../../../contract/index.ts';
+import { API_VERSION, KIND, type WhatsAppChannel } from '../../../contract/index.ts';
+import { ensureClinicStream } from './clinic-stream.ts';
 import type { OperatorAudit } from '../audit.ts';
 import type { OperatorConfig } from '../config.ts';
 import { perChannel } from '../pod.ts';
@@ -132,19 +133,7 @@ export class CredentialProvisioner {
   async #ensureStream(clinicId: string): Promise<void> {
     const nc = this.#d.platform();
     if (!nc) throw new Error('NATS is not connected yet; the clinic stream cannot be created');
-    const spec = clinicStream(clinicId);
-    const jsm = await nc.jetstreamManager();
-    try {
-      await jsm.streams.add({
-        name: spec.name,
-        subjects: spec.subjects,
-        duplicate_window: spec.duplicateWindowMs * 1e6,
-        max_age: spec.maxAgeMs * 1e6,
-      });
-    } catch (err) {
-      // Created before (by this operator, an earlier one, or a worker of an older release).
-      if (!/already in use|exists/i.test(String(err))) throw err;
-    }
+    await ensureClinicStream(await nc.jetstreamManager(), clinicId);
   }
 
   #now(): Date {

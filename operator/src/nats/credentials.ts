@@ -16,6 +16,7 @@
 import type { Account, Export, User } from '@nats-io/jwt';
 import {
   AUDIT_ROOT,
+  CLINIC_BACKEND_CONSUMER,
   SUBJECT_ROOT,
   assertToken,
   clinicStreamName,
@@ -48,7 +49,9 @@ const localJsApi = (rest: string) => `${CLINIC_JS_API_PREFIX}.${rest}`;
  * Events flow platform → clinic (stream exports); commands and JetStream reads flow
  * clinic → platform (service exports). QR payloads are core NATS, so they are exported too.
  * No consumer creation is exported: a push consumer's deliver subject is in the request body
- * and nats-server does not check it against anyone's permissions.
+ * and nats-server does not check it against anyone's permissions. Instead the platform makes
+ * one durable pull consumer per clinic (`BACKEND`), and a clinic may pull from it (the
+ * messages come back as responses, so they stay in the clinic's account) and acknowledge.
  */
 export const CLINIC_FACING_EXPORTS: readonly ClinicFacingExport[] = [
   ...(['status', 'qr', 'msg.in', 'msg.update'] as const).map((kind): ClinicFacingExport => ({
@@ -72,6 +75,31 @@ export const CLINIC_FACING_EXPORTS: readonly ClinicFacingExport[] = [
     exported: jsApi('STREAM.MSG.GET.*'),
     forClinic: (c) => jsApi(`STREAM.MSG.GET.${clinicStreamName(c)}`),
     localForClinic: (c) => localJsApi(`STREAM.MSG.GET.${clinicStreamName(c)}`),
+    responseType: 'Singleton',
+  },
+  {
+    name: 'pull stored events',
+    type: 'service',
+    exported: jsApi('CONSUMER.MSG.NEXT.*.*'),
+    forClinic: (c) => jsApi(`CONSUMER.MSG.NEXT.${clinicStreamName(c)}.${CLINIC_BACKEND_CONSUMER}`),
+    localForClinic: (c) => localJsApi(`CONSUMER.MSG.NEXT.${clinicStreamName(c)}.${CLINIC_BACKEND_CONSUMER}`),
+    // One pull request is answered by many messages.
+    responseType: 'Stream',
+  },
+  {
+    name: 'consumer info',
+    type: 'service',
+    exported: jsApi('CONSUMER.INFO.*.*'),
+    forClinic: (c) => jsApi(`CONSUMER.INFO.${clinicStreamName(c)}.${CLINIC_BACKEND_CONSUMER}`),
+    localForClinic: (c) => localJsApi(`CONSUMER.INFO.${clinicStreamName(c)}.${CLINIC_BACKEND_CONSUMER}`),
+    responseType: 'Singleton',
+  },
+  {
+    // A pulled message's reply subject is its ack subject in the platform account.
+    name: 'acknowledgements',
+    type: 'service',
+    exported: '$JS.ACK.*.*.>',
+    forClinic: (c) => `$JS.ACK.${clinicStreamName(c)}.${CLINIC_BACKEND_CONSUMER}.>`,
     responseType: 'Singleton',
   },
   {
@@ -151,7 +179,7 @@ export type UserPermissions = Pick<User, 'pub' | 'sub' | 'resp'>;
 
 /**
  * A clinic backend user (in the clinic's own account): events of its channels, commands to
- * them, and read-only access to its stream. Its inbox is the default `_INBOX.>`: it is
+ * them, read-only access to its stream, and its clinic's durable consumer (pull and ack). Its inbox is the default `_INBOX.>`: it is
  * inside the clinic's account, which no other clinic reaches.
  */
 export function clinicBackendPermissions(clinicId: string): UserPermissions {
@@ -163,6 +191,9 @@ export function clinicBackendPermissions(clinicId: string): UserPermissions {
         `${SUBJECT_ROOT}.${c}.*.cmd.*`,
         localJsApi(`STREAM.MSG.GET.${stream}`),
         localJsApi(`STREAM.INFO.${stream}`),
+        localJsApi(`CONSUMER.MSG.NEXT.${stream}.${CLINIC_BACKEND_CONSUMER}`),
+        localJsApi(`CONSUMER.INFO.${stream}.${CLINIC_BACKEND_CONSUMER}`),
+        `$JS.ACK.${stream}.${CLINIC_BACKEND_CONSUMER}.>`,
       ],
     },
     sub: { allow: [`${SUBJECT_ROOT}.${c}.>`, '_INBOX.>'] },

@@ -1,7 +1,12 @@
 import { encodeUser, fmtCreds } from '@nats-io/jwt';
 import { createUser } from '@nats-io/nkeys';
 import type { NatsConnection } from 'nats';
-import { auditSubject, channelSubjects, clinicStreamName } from '../../../contract/index.ts';
+import {
+  CLINIC_BACKEND_CONSUMER,
+  auditSubject,
+  channelSubjects,
+  clinicStreamName,
+} from '../../../contract/index.ts';
 import { CLINIC_JS_API_PREFIX } from '../../../operator/src/nats/credentials.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { publishVerdict, startTrustedNats, subscriptionVerdict, type TrustedNats } from './nats-fixture.ts';
@@ -151,6 +156,57 @@ describe('clinic isolation on nats-server', () => {
     await jsm.streams.info(clinicStreamName(n.clinicA));
     const after = await storeBStatus('after');
     expect(after).toBe(before + 1);
+  });
+
+  test("clinic A's backend resumes from its clinic's durable consumer and acknowledges; clinic B's consumer is out of reach", async () => {
+    const streamA = clinicStreamName(n.clinicA);
+    const streamB = clinicStreamName(n.clinicB);
+    /** Pulls everything the consumer has for us and acknowledges each message (ackAck: confirmed). */
+    const pullAll = async (nc: NatsConnection) => {
+      const js = nc.jetstream({ apiPrefix: CLINIC_JS_API_PREFIX });
+      const consumer = await js.consumers.get(streamA, CLINIC_BACKEND_CONSUMER);
+      const { num_pending: pending, num_ack_pending: unacked } = await consumer.info();
+      const got: unknown[] = [];
+      if (pending + unacked === 0) return got;
+      for await (const m of await consumer.fetch({ max_messages: pending + unacked, expires: 5_000 })) {
+        expect(m.subject.startsWith(`wa.${n.clinicA}.`)).toBe(true);
+        got.push(m.json());
+        await m.ackAck();
+        if (got.length === pending + unacked) break;
+      }
+      return got;
+    };
+    const backend = await n.connectAs((await n.issuer.issueClinicBackend(n.clinicA, 600)).creds);
+    await pullAll(backend); // whatever earlier tests stored
+    await backend.close(); // the backend goes down…
+    const js = n.platform.jetstream();
+    await js.publish(aSubjects.msgIn, encode({ marker: 'while-down-1' }));
+    await js.publish(aSubjects.msgIn, encode({ marker: 'while-down-2' }));
+    // …and a new instance reads exactly what it missed, once.
+    const restarted = await n.connectAs((await n.issuer.issueClinicBackend(n.clinicA, 600)).creds);
+    expect(await pullAll(restarted)).toEqual([{ marker: 'while-down-1' }, { marker: 'while-down-2' }]);
+    expect(await pullAll(restarted)).toEqual([]);
+
+    const bPendingBefore = (
+      await (await n.platform.jetstreamManager()).consumers.info(streamB, CLINIC_BACKEND_CONSUMER)
+    ).num_pending;
+    await storeBStatus('for-b-only');
+    for (const subject of [
+      `${CLINIC_JS_API_PREFIX}.CONSUMER.MSG.NEXT.${streamB}.${CLINIC_BACKEND_CONSUMER}`,
+      `$JS.API.CONSUMER.MSG.NEXT.${streamB}.${CLINIC_BACKEND_CONSUMER}`,
+      `${CLINIC_JS_API_PREFIX}.CONSUMER.INFO.${streamB}.${CLINIC_BACKEND_CONSUMER}`,
+      `$JS.ACK.${streamB}.${CLINIC_BACKEND_CONSUMER}.1.1.1.1.0`,
+    ]) {
+      expect(await publishVerdict(restarted, subject, encode({ batch: 10 }))).toMatch(
+        /PERMISSIONS_VIOLATION/,
+      );
+    }
+    // B's consumer lost nothing to A: B's new event is still waiting for B's backend.
+    const bInfo = await (
+      await n.platform.jetstreamManager()
+    ).consumers.info(streamB, CLINIC_BACKEND_CONSUMER);
+    expect(bInfo.num_pending).toBe(bPendingBefore + 1);
+    expect(bInfo.num_ack_pending).toBe(0);
   });
 
   test('the audit subjects are unreachable for a clinic credential', async () => {

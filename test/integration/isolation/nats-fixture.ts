@@ -9,10 +9,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
-import { clinicStream, type StreamSpec } from '../../../contract/index.ts';
 import { bootstrapNatsTrust, type NatsTrust } from '../../../operator/src/nats/credentials-bootstrap.ts';
 import { NatsCredentialIssuer } from '../../../operator/src/nats/credentials-issuer.ts';
 import { pushAccountJwt } from '../../../operator/src/nats/credentials-resolver.ts';
+import { ensureClinicStream } from '../../../operator/src/nats/clinic-stream.ts';
 import type { ManagedProcess } from '../../harness/process.ts';
 import { startNatsOperatorMode } from '../../harness/servers/nats.ts';
 import { testStack } from '../../harness/stack.ts';
@@ -67,7 +67,8 @@ export async function startTrustedNats(): Promise<TrustedNats> {
   }
   const platform = await connectAs(trust.platformCreds);
   const jsm = await platform.jetstreamManager();
-  for (const clinic of [clinicA, clinicB]) await jsm.streams.add(streamConfig(clinicStream(clinic)));
+  // As the operator does it (operator/src/nats/clinic-stream.ts): the stream and the backends' consumer.
+  for (const clinic of [clinicA, clinicB]) await ensureClinicStream(jsm, clinic);
   return {
     url,
     trust,
@@ -80,15 +81,6 @@ export async function startTrustedNats(): Promise<TrustedNats> {
       for (const nc of open) await nc.close().catch(() => undefined);
       await server.process.stop();
     },
-  };
-}
-
-function streamConfig(spec: StreamSpec) {
-  return {
-    name: spec.name,
-    subjects: spec.subjects,
-    duplicate_window: spec.duplicateWindowMs * 1e6,
-    max_age: spec.maxAgeMs * 1e6,
   };
 }
 
