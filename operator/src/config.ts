@@ -323,30 +323,32 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
   return errors.length ? { ok: false, errors } : { ok: true, config };
 }
 
-/** `{"clinic-a":"arn:aws:kms:…"}`: clinic ids (DNS labels) to non-empty key ids. */
+/** `{"clinic-a":"arn:aws:kms:…"}`: clinic ids (DNS labels) to key ids without spaces. */
 function parseClinicKeys(raw: string | undefined, source: string, errors: string[]): Record<string, string> {
-  if (raw === undefined) return {};
-  try {
-    const value: unknown = JSON.parse(raw);
-    if (
-      typeof value === 'object' &&
-      value !== null &&
-      !Array.isArray(value) &&
-      Object.entries(value).every(
-        ([k, v]) => DNS_LABEL.test(k) && typeof v === 'string' && v.trim() !== '' && !/\s/.test(v),
-      )
-    )
-      return value as Record<string, string>;
-  } catch {
-    // reported below
-  }
-  errors.push(
+  return parseStringMap(
+    raw,
+    (k, v) => DNS_LABEL.test(k) && /^\S+$/.test(v),
     `${source} must be a JSON object of clinic ids to KMS keys, such as {"clinic-a":"alias/wa-clinic-a"}`,
+    errors,
   );
-  return {};
 }
 
 function parseExtraEnv(raw: string | undefined, source: string, errors: string[]): Record<string, string> {
+  return parseStringMap(
+    raw,
+    (k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k),
+    `${source} must be a JSON object of variable names to strings, such as {"WA_WS_URL":"ws://…"}`,
+    errors,
+  );
+}
+
+/** A JSON object of strings whose every entry passes `valid`; otherwise `expectation` is reported. */
+function parseStringMap(
+  raw: string | undefined,
+  valid: (key: string, value: string) => boolean,
+  expectation: string,
+  errors: string[],
+): Record<string, string> {
   if (raw === undefined) return {};
   try {
     const value: unknown = JSON.parse(raw);
@@ -354,12 +356,12 @@ function parseExtraEnv(raw: string | undefined, source: string, errors: string[]
       typeof value === 'object' &&
       value !== null &&
       !Array.isArray(value) &&
-      Object.entries(value).every(([k, v]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && typeof v === 'string')
+      Object.entries(value).every(([k, v]) => typeof v === 'string' && valid(k, v))
     )
       return value as Record<string, string>;
   } catch {
     // reported below
   }
-  errors.push(`${source} must be a JSON object of variable names to strings, such as {"WA_WS_URL":"ws://…"}`);
+  errors.push(expectation);
   return {};
 }
