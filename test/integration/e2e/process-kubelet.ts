@@ -1,0 +1,161 @@
+/**
+ * Plays the kubelet for the worker pods of one namespace: the test control plane has no
+ * kubelet, so pods are stored but never run. This one binds each new pod to a node of its
+ * own (so that, as in a cluster, a deleted pod stays Terminating until its kubelet confirms),
+ * runs the pod's worker container as a local process (`node worker/src/main.ts`) with the
+ * environment the pod spec declares (plain values with $(VAR) expansion, the downward API
+ * fields the worker uses, and envFrom Secrets), and reports it Running. When the pod is
+ * deleted it sends SIGTERM, waits for the process to exit, and only then removes the pod
+ * for good — the order a real kubelet keeps, and the operator relies on (it erases a
+ * channel's state only once the pod is gone). A test can also make the "node" die (SIGKILL).
+ *
+ * Two things differ from a cluster, both on purpose: every worker gets its own free loopback
+ * port for WA_HTTP_PORT (they share one host), and a pod whose process exits is not restarted
+ * (no test here needs it).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
+import { freePort } from '../../harness/ports.ts';
+import { repoRoot } from '../../harness/paths.ts';
+import { RUNNING, setPodStatus } from '../operator/fixtures.ts';
+
+type Kubectl = (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
+
+export interface RunningWorker {
+  pod: string;
+  uid: string;
+  child: ChildProcess;
+  logs: string;
+  exited: Promise<void>;
+}
+
+export class ProcessKubelet {
+  readonly workers = new Map<string, RunningWorker>();
+  readonly #kubectl: Kubectl;
+  readonly #ns: string;
+  readonly #node = `process-node-${Math.random().toString(36).slice(2, 8)}`;
+  #timer: NodeJS.Timeout | undefined;
+  #syncing: Promise<void> = Promise.resolve();
+  #stopped = false;
+
+  constructor(kubectl: Kubectl, ns: string) {
+    this.#kubectl = kubectl;
+    this.#ns = ns;
+  }
+
+  start(everyMs = 250): void {
+    const tick = () => {
+      if (this.#stopped) return;
+      this.#syncing = this.#sync()
+        .catch((err: unknown) => {
+          process.stderr.write(`process-kubelet: ${String(err)}\n`);
+        })
+        .finally(() => {
+          if (!this.#stopped) this.#timer = setTimeout(tick, everyMs);
+        });
+    };
+    tick();
+  }
+
+  /** The worker of the pod with this uid, once started. */
+  worker(uid: string): RunningWorker | undefined {
+    return this.workers.get(uid);
+  }
+
+  /** The node dies: the worker process is killed at once, with no chance to release anything. */
+  killNode(uid: string): void {
+    this.workers.get(uid)?.child.kill('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#syncing;
+    for (const w of this.workers.values()) w.child.kill('SIGKILL');
+    await Promise.all([...this.workers.values()].map((w) => w.exited));
+  }
+
+  async #sync(): Promise<void> {
+    const pods = JSON.parse((await this.#kubectl('get', 'pods', '-n', this.#ns, '-o', 'json')).stdout)
+      .items as V1Pod[];
+    for (const pod of pods) {
+      const { uid, name, deletionTimestamp } = pod.metadata!;
+      const worker = this.workers.get(uid!);
+      if (deletionTimestamp) {
+        // Terminating: SIGTERM once, and confirm the deletion only after the process ended.
+        const running = worker && worker.child.exitCode === null && worker.child.signalCode === null;
+        if (running && !worker.child.killed) worker.child.kill('SIGTERM');
+        if (!running)
+          await this.#kubectl('delete', 'pod', name!, '-n', this.#ns, '--grace-period=0', '--force');
+        continue;
+      }
+      if (!worker) await this.#run(pod);
+    }
+  }
+
+  async #run(pod: V1Pod): Promise<void> {
+    if (!pod.spec!.nodeName) {
+      const file = join(tmpdir(), `binding-${pod.metadata!.uid}.json`);
+      await writeFile(
+        file,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Binding',
+          metadata: { name: pod.metadata!.name },
+          target: { apiVersion: 'v1', kind: 'Node', name: this.#node },
+        }),
+      );
+      await this.#kubectl(
+        'create',
+        '--raw',
+        `/api/v1/namespaces/${this.#ns}/pods/${pod.metadata!.name}/binding`,
+        '-f',
+        file,
+      );
+    }
+    const container = pod.spec!.containers[0]!;
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
+    for (const ref of container.envFrom ?? []) {
+      if (!ref.secretRef?.name) continue;
+      const secret = JSON.parse(
+        (await this.#kubectl('get', 'secret', ref.secretRef.name, '-n', this.#ns, '-o', 'json')).stdout,
+      ) as V1Secret;
+      for (const [k, v] of Object.entries(secret.data ?? {})) env[k] = Buffer.from(v, 'base64').toString();
+    }
+    for (const v of container.env ?? []) env[v.name] = resolve(v, pod, env);
+    env.WA_HTTP_PORT = String(await freePort());
+    const child = spawn(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', join(repoRoot, 'worker/src/main.ts')],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const worker: RunningWorker = {
+      pod: pod.metadata!.name!,
+      uid: pod.metadata!.uid!,
+      child,
+      logs: '',
+      exited: new Promise((r) => child.once('exit', () => r())),
+    };
+    child.stdout!.on('data', (d: Buffer) => (worker.logs += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (worker.logs += d.toString()));
+    this.workers.set(worker.uid, worker);
+    await setPodStatus(this.#kubectl, pod, RUNNING).catch(() => undefined); // gone meanwhile
+  }
+}
+
+/** One env entry's value: $(VAR) expanded from earlier entries, or a downward API field. */
+function resolve(v: V1EnvVar, pod: V1Pod, env: Record<string, string>): string {
+  if (v.value !== undefined)
+    return v.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n: string) => env[n] ?? m);
+  const field = v.valueFrom?.fieldRef?.fieldPath;
+  const fields: Record<string, string | undefined> = {
+    'metadata.name': pod.metadata!.name,
+    'metadata.uid': pod.metadata!.uid,
+    'metadata.namespace': pod.metadata!.namespace,
+  };
+  if (field && fields[field] !== undefined) return fields[field]!;
+  throw new Error(`process-kubelet: cannot resolve env ${v.name} (${JSON.stringify(v.valueFrom)})`);
+}
