@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from '@nats-io/jwt';
 import { createAccount, createOperator, createUser } from '@nats-io/nkeys';
-import { PLATFORM_ACCOUNT_LIMITS, platformAccountExports } from './credentials.ts';
+import { PLATFORM_ACCOUNT_LIMITS, UNLIMITED_CORE_NATS, platformAccountExports } from './credentials.ts';
 import type { IssuerKeys } from './credentials-issuer.ts';
 
 export interface NatsTrust {
@@ -37,16 +37,7 @@ export async function bootstrapNatsTrust(name = 'whatsapp-platform'): Promise<Na
     'SYS',
     system,
     {
-      limits: {
-        subs: -1,
-        data: -1,
-        payload: -1,
-        conn: -1,
-        leaf: -1,
-        imports: -1,
-        exports: -1,
-        wildcards: true,
-      },
+      limits: UNLIMITED_CORE_NATS,
     },
     { signer: operatorSigner },
   );

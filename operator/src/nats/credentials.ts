@@ -127,8 +127,8 @@ export function platformAccountExports(): Export[] {
   }));
 }
 
-/** Unlimited connections and data, JetStream enabled: the platform account's limits. */
-export const PLATFORM_ACCOUNT_LIMITS: NonNullable<Account['limits']> = {
+/** Unlimited connections, data, imports and exports; no JetStream (the system account's limits). */
+export const UNLIMITED_CORE_NATS: NonNullable<Account['limits']> = {
   subs: -1,
   data: -1,
   payload: -1,
@@ -137,6 +137,11 @@ export const PLATFORM_ACCOUNT_LIMITS: NonNullable<Account['limits']> = {
   imports: -1,
   exports: -1,
   wildcards: true,
+};
+
+/** Unlimited connections and data, JetStream enabled: the platform account's limits. */
+export const PLATFORM_ACCOUNT_LIMITS: NonNullable<Account['limits']> = {
+  ...UNLIMITED_CORE_NATS,
   mem_storage: -1,
   disk_storage: -1,
   streams: -1,
