@@ -9,9 +9,10 @@
  * for good — the order a real kubelet keeps, and the operator relies on (it erases a
  * channel's state only once the pod is gone). A test can also make the "node" die (SIGKILL).
  *
- * Two things differ from a cluster, both on purpose: every worker gets its own free loopback
- * port for WA_HTTP_PORT (they share one host), and a pod whose process exits is not restarted
- * (no test here needs it).
+ * A container that exits on its own is restarted as `restartPolicy: Always` says, after a
+ * doubling back-off (1 s, 2 s, 4 s, capped at 8 s: shorter than a real kubelet's 10 s → 5 min),
+ * and the pod shows CrashLoopBackOff meanwhile. One thing differs from a cluster on purpose:
+ * every worker gets its own free loopback port for WA_HTTP_PORT (they share one host).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -37,6 +38,10 @@ export class ProcessKubelet {
   readonly #kubectl: Kubectl;
   readonly #ns: string;
   readonly #node = `process-node-${Math.random().toString(36).slice(2, 8)}`;
+  /** Per pod uid: the resolved environment, restarts so far, when the next start is due. */
+  readonly #pods = new Map<string, { env: Record<string, string>; restarts: number; restartAt?: number }>();
+  /** Pods whose node died: never restarted (their pod is deleted by the test). */
+  readonly #deadNodes = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #syncing: Promise<void> = Promise.resolve();
   #stopped = false;
@@ -67,6 +72,7 @@ export class ProcessKubelet {
 
   /** The node dies: the worker process is killed at once, with no chance to release anything. */
   killNode(uid: string): void {
+    this.#deadNodes.add(uid);
     this.workers.get(uid)?.child.kill('SIGKILL');
   }
 
@@ -92,11 +98,53 @@ export class ProcessKubelet {
           await this.#kubectl('delete', 'pod', name!, '-n', this.#ns, '--grace-period=0', '--force');
         continue;
       }
-      if (!worker) await this.#run(pod);
+      if (!worker) await this.#firstStart(pod);
+      else if (worker.child.exitCode !== null || worker.child.signalCode !== null)
+        await this.#restart(pod, worker);
     }
   }
 
-  async #run(pod: V1Pod): Promise<void> {
+  /** restartPolicy Always: back off, show CrashLoopBackOff, start the container again. */
+  async #restart(pod: V1Pod, exited: RunningWorker): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    const state = this.#pods.get(uid)!;
+    if (this.#deadNodes.has(uid)) return;
+    if (state.restartAt === undefined) {
+      state.restarts++;
+      state.restartAt = Date.now() + Math.min(8_000, 1_000 * 2 ** (state.restarts - 1));
+      await setPodStatus(this.#kubectl, pod, {
+        phase: 'Running',
+        containerStatuses: [
+          {
+            name: 'worker',
+            image: pod.spec!.containers[0]!.image!,
+            imageID: '',
+            ready: false,
+            restartCount: state.restarts,
+            state: {
+              waiting: { reason: 'CrashLoopBackOff', message: 'back-off restarting failed container' },
+            },
+            lastState: {
+              terminated: {
+                exitCode: exited.child.exitCode ?? 137,
+                reason: exited.child.exitCode === 0 ? 'Completed' : 'Error',
+              },
+            },
+          },
+        ],
+      }).catch(() => undefined);
+      return;
+    }
+    if (Date.now() < state.restartAt) return;
+    state.restartAt = undefined;
+    this.#spawn(pod, state.env);
+    await setPodStatus(this.#kubectl, pod, {
+      ...RUNNING,
+      containerStatuses: [{ ...RUNNING!.containerStatuses![0]!, restartCount: state.restarts }],
+    }).catch(() => undefined);
+  }
+
+  async #firstStart(pod: V1Pod): Promise<void> {
     if (!pod.spec!.nodeName) {
       const file = join(tmpdir(), `binding-${pod.metadata!.uid}.json`);
       await writeFile(
@@ -127,6 +175,12 @@ export class ProcessKubelet {
     }
     for (const v of container.env ?? []) env[v.name] = resolve(v, pod, env);
     env.WA_HTTP_PORT = String(await freePort());
+    this.#pods.set(pod.metadata!.uid!, { env, restarts: 0 });
+    this.#spawn(pod, env);
+    await setPodStatus(this.#kubectl, pod, RUNNING).catch(() => undefined); // gone meanwhile
+  }
+
+  #spawn(pod: V1Pod, env: Record<string, string>): void {
     const child = spawn(
       process.execPath,
       ['--disable-warning=ExperimentalWarning', join(repoRoot, 'worker/src/main.ts')],
@@ -142,7 +196,6 @@ export class ProcessKubelet {
     child.stdout!.on('data', (d: Buffer) => (worker.logs += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (worker.logs += d.toString()));
     this.workers.set(worker.uid, worker);
-    await setPodStatus(this.#kubectl, pod, RUNNING).catch(() => undefined); // gone meanwhile
   }
 }
 

@@ -1,0 +1,98 @@
+/**
+ * The whole product on real parts, for the end-to-end tests: the real operator (in this
+ * process) watching one namespace of the real API server, a process kubelet running its
+ * worker pods as processes, and real NATS, MinIO, local-kms and the WhatsApp Web simulator.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { connect, type NatsConnection } from 'nats';
+import pino from 'pino';
+import type { WhatsAppChannel } from '../../../contract/index.ts';
+import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { testStack } from '../../harness/stack.ts';
+import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
+import { realStorage } from '../auth-store/fixtures.ts';
+import { prepareNamespace, testConfig } from '../operator/fixtures.ts';
+import { trustRootFile } from '../worker/worker-harness.ts';
+import { ProcessKubelet } from './process-kubelet.ts';
+
+const run = promisify(execFile);
+
+export interface Product {
+  ns: string;
+  sim: Simulator;
+  nc: NatsConnection;
+  storage: Awaited<ReturnType<typeof realStorage>>;
+  kubelet: ProcessKubelet;
+  kubectl: (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
+  channel(name: string): Promise<WhatsAppChannel>;
+  pods(): Promise<{ metadata: { name: string; uid: string } }[]>;
+  stop(): Promise<void>;
+}
+
+export async function startProduct(name: string): Promise<Product> {
+  const stack = testStack();
+  const kubectl = (...args: string[]) =>
+    run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
+  const kc = new KubeConfig();
+  kc.loadFromFile(stack.kube.kubeconfig);
+  // The operator's own S3 access, for erasing a channel's state (in a cluster: its IRSA role).
+  process.env.AWS_ACCESS_KEY_ID = stack.s3.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = stack.s3.secretAccessKey;
+
+  const ns = `${name}-${Date.now().toString(36)}`;
+  const sim = await startSimulator();
+  const storage = await realStorage(name);
+  const nc = await connect({ servers: stack.nats.url });
+  await prepareNamespace(kubectl, ns, ['pod-security.kubernetes.io/enforce=restricted']);
+  // What a platform engineer puts in the clinic's namespace for the workers: cloud credentials.
+  await kubectl(
+    'create',
+    'secret',
+    'generic',
+    'wa-aws',
+    '-n',
+    ns,
+    `--from-literal=AWS_ACCESS_KEY_ID=${stack.s3.accessKeyId}`,
+    `--from-literal=AWS_SECRET_ACCESS_KEY=${stack.s3.secretAccessKey}`,
+  );
+  const controller: Controller = await startController(
+    kc,
+    testConfig({
+      WA_WATCH_NAMESPACE: ns,
+      NATS_URL: stack.nats.url,
+      WA_S3_BUCKET: storage.bucket,
+      WA_S3_ENDPOINT: stack.s3.endpoint,
+      WA_S3_REGION: stack.s3.region,
+      WA_KMS_KEY_ID: storage.keyId,
+      WA_KMS_ENDPOINT: stack.kms.endpoint,
+      WA_WORKER_SERVICE_ACCOUNT: 'whatsapp-worker',
+      WA_WORKER_ENV_SECRET: 'wa-aws',
+      WA_WORKER_EXTRA_ENV: JSON.stringify({ WA_WS_URL: sim.url, WA_TRUST_ROOT: trustRootFile(sim, name) }),
+    }),
+    Promise.resolve(nc),
+    pino({ level: 'silent' }),
+  );
+  const kubelet = new ProcessKubelet(kubectl, ns);
+  kubelet.start();
+  return {
+    ns,
+    sim,
+    nc,
+    storage,
+    kubelet,
+    kubectl,
+    channel: async (channelName) =>
+      JSON.parse(
+        (await kubectl('get', 'wac', channelName, '-n', ns, '-o', 'json')).stdout,
+      ) as WhatsAppChannel,
+    pods: async () => JSON.parse((await kubectl('get', 'pods', '-n', ns, '-o', 'json')).stdout).items,
+    stop: async () => {
+      await kubelet.stop();
+      await controller.stop();
+      await nc.close();
+      await sim.stop();
+    },
+  };
+}
