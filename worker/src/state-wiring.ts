@@ -6,7 +6,12 @@
 import type { Logger } from 'pino';
 import { FencedError, StateIntegrityError, ChannelState } from './auth-store/channel-state.ts';
 import { UnreadableObjectError } from './auth-store/envelope.ts';
-import { KeyUnwrapError, KmsDataKeyProvider, type DataKeyProvider } from './auth-store/key-provider.ts';
+import {
+  KeyGenerateError,
+  KeyUnwrapError,
+  KmsDataKeyProvider,
+  type DataKeyProvider,
+} from './auth-store/key-provider.ts';
 import { ChannelLease, LeaseLostError } from './auth-store/lease.ts';
 import { LocalDiskObjectStore } from './auth-store/local-disk-object-store.ts';
 import { KeyFileError, LocalKeyFileProvider } from './auth-store/local-key-file-provider.ts';
@@ -134,6 +139,7 @@ export async function openChannelState(
 export function describeStateError(err: unknown): { reason: string; message: string } {
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof KeyUnwrapError) return { reason: 'DataKeyUndecryptable', message };
+  if (err instanceof KeyGenerateError) return { reason: 'KmsKeyUnavailable', message };
   if (err instanceof KeyFileError) return { reason: 'DataKeyUndecryptable', message };
   if (err instanceof UnreadableObjectError) return { reason: 'StateObjectUnreadable', message };
   if (err instanceof StateIntegrityError) return { reason: 'StateInconsistent', message };

@@ -29,7 +29,9 @@ test('a crash-looping channel shows CrashLoopBackOff with its reason while its n
   });
   // The broken worker reports why it fails, and exits; the kubelet restarts it.
   const failure = await broken.waitStatus('the broken worker reporting Error', (s) => s.phase === 'Error');
-  expect(failure.message).toContain('alias/does-not-exist is not found');
+  expect(failure.reason).toBe('KmsKeyUnavailable');
+  expect(failure.message).toContain('under key alias/does-not-exist');
+  expect(failure.message).toContain('is not found');
 
   await applyChannel(p.kubectl, stack.workDir, p.ns, 'healthy', { clinicId: clinic });
   const qr = await healthy.waitQr();

@@ -35,6 +35,19 @@ export class KeyUnwrapError extends Error {
   }
 }
 
+/** KMS would not make a data key: the key is missing, disabled, or this worker may not use it. */
+export class KeyGenerateError extends Error {
+  constructor(keyId: string, context: EncryptionContext, cause: unknown) {
+    super(
+      `KMS refused a data key for ${context.clinic}/${context.channel} under key ${keyId}: ` +
+        `${(cause as Error)?.name ?? 'error'}: ${(cause as Error)?.message ?? String(cause)}. ` +
+        `Check the key id (spec.storage.kmsKeyId, the clinic's key, or WA_KMS_KEY_ID) and its key policy.`,
+      { cause },
+    );
+    this.name = 'KeyGenerateError';
+  }
+}
+
 export class KmsDataKeyProvider implements DataKeyProvider {
   readonly keyId: string;
   private readonly client: KMSClient;
@@ -48,14 +61,18 @@ export class KmsDataKeyProvider implements DataKeyProvider {
 
   async generate(context: EncryptionContext): Promise<DataKey> {
     this.calls++;
-    const res = await this.client.send(
-      new GenerateDataKeyCommand({
-        KeyId: this.keyId,
-        KeySpec: 'AES_256',
-        EncryptionContext: { ...context },
-      }),
-    );
-    return { plaintext: res.Plaintext!, wrapped: res.CiphertextBlob! };
+    try {
+      const res = await this.client.send(
+        new GenerateDataKeyCommand({
+          KeyId: this.keyId,
+          KeySpec: 'AES_256',
+          EncryptionContext: { ...context },
+        }),
+      );
+      return { plaintext: res.Plaintext!, wrapped: res.CiphertextBlob! };
+    } catch (err) {
+      throw new KeyGenerateError(this.keyId, context, err);
+    }
   }
 
   async unwrap(wrapped: Uint8Array, context: EncryptionContext): Promise<Uint8Array> {
