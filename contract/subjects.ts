@@ -117,6 +117,21 @@ export interface StreamSpec {
   maxAgeMs: number;
 }
 
+/** A spec as JetStream's stream configuration (durations in nanoseconds). */
+export function jetStreamConfig(spec: StreamSpec): {
+  name: string;
+  subjects: string[];
+  duplicate_window: number;
+  max_age: number;
+} {
+  return {
+    name: spec.name,
+    subjects: spec.subjects,
+    duplicate_window: spec.duplicateWindowMs * 1e6,
+    max_age: spec.maxAgeMs * 1e6,
+  };
+}
+
 export function clinicStreamName(clinicId: string): string {
   return `WA_${assertToken('clinicId', clinicId).toUpperCase().replace(/-/g, '_')}`;
 }

@@ -16,14 +16,14 @@
  * then the simulator and nats-server stop. Nothing is left running.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderQr } from '../cli/commands/qr.ts';
 import { eventLine } from '../cli/format.ts';
 import { channelSubjects, type WhatsAppChannel } from '../contract/index.ts';
-import { parseManifestFile } from '../operator/src/local/manifest-folder.ts';
+import { ManifestFolder } from '../operator/src/local/manifest-folder.ts';
 import { repoRoot } from '../test/harness/paths.ts';
 import { startStack, type RunningStack } from '../test/harness/stack.ts';
 import { spawnSimulator, type SimulatorProcess } from '../test/wa-sim/control/process.ts';
@@ -88,16 +88,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
 
 /** The example channels, and the simulated phone of each (the number of a pairing-code channel is its own). */
 async function exampleChannels(): Promise<Array<{ channel: WhatsAppChannel; phone: string }>> {
-  const out: Array<{ channel: WhatsAppChannel; phone: string }> = [];
-  for (const file of (await readdir(manifests)).filter((f) => /\.ya?ml$/.test(f)).sort()) {
-    const parsed = parseManifestFile(await readFile(join(manifests, file), 'utf8'));
-    if (!parsed.ok) throw new Error(`${file}: ${parsed.errors.join('; ')}`);
-    for (const channel of parsed.channels) {
-      const phone = channel.spec.phoneNumber?.replace(/^\+/, '') ?? `1555000${1001 + out.length}`;
-      out.push({ channel, phone });
-    }
-  }
-  return out;
+  // Read as the local operator reads them: the same validation, the same duplicate checks.
+  const { channels, problems } = await new ManifestFolder(manifests).read();
+  if (problems.length) throw new Error(problems.map((p) => `${p.file}: ${p.message}`).join('; '));
+  return [...channels.values()].map((channel, i) => ({
+    channel,
+    phone: channel.spec.phoneNumber?.replace(/^\+/, '') ?? `1555000${1001 + i}`,
+  }));
 }
 
 const where = (c: WhatsAppChannel) => `${c.spec.clinicId}/${c.spec.channelId}`;

@@ -8,10 +8,14 @@
  * clinic's API prefix (`--js-api-prefix JS.WA.API`, docs/security.md).
  */
 import type { NatsConnection } from 'nats';
-import { clinicStreamName, validatePayload, type StatusEvent } from '../../contract/index.ts';
+import {
+  ALL_STATUS_SUBJECTS,
+  clinicStreamName,
+  validatePayload,
+  type StatusEvent,
+} from '../../contract/index.ts';
 import { explainNatsError } from '../connection.ts';
 
-const STATUS_SUBJECTS = 'wa.*.*.status';
 const NO_SUCH_STREAM = 10059;
 
 export async function latestStatuses(
@@ -37,7 +41,7 @@ export async function latestStatuses(
     const what = `the status of ${clinicId ?? stream}`;
     let subjects: string[];
     try {
-      const info = await jsm.streams.info(stream, { subjects_filter: STATUS_SUBJECTS });
+      const info = await jsm.streams.info(stream, { subjects_filter: ALL_STATUS_SUBJECTS });
       subjects = Object.keys(info.state.subjects ?? {});
     } catch (err) {
       if ((err as { api_error?: { err_code?: number } }).api_error?.err_code === NO_SUCH_STREAM) continue;

@@ -83,7 +83,38 @@ function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[]
     // The kubelet expands $(VAR) from the variables above.
     { name: 'WA_LEASE_HOLDER', value: '$(WA_POD_NAME)_$(WA_POD_UID)' },
     { name: 'WA_HTTP_PORT', value: String(WORKER_HTTP_PORT) },
+    ...('NODE_OPTIONS' in config.worker.extraEnv ? [] : heapFor(memoryLimit(channel, config))),
     ...Object.entries(config.worker.extraEnv).map(([name, value]) => ({ name, value })),
+  ];
+}
+
+/** The worker container's memory limit: the channel's own, else the operator's default. */
+function memoryLimit(channel: WhatsAppChannel, config: OperatorConfig): string | undefined {
+  const own = channel.spec.worker?.resources?.limits?.memory;
+  return own === undefined ? config.worker.resources.limits.memory : String(own);
+}
+
+const QUANTITY_UNITS: Record<string, number> = {
+  '': 1,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+};
+
+/**
+ * V8's old space at 70 % of the memory limit (the rest is code, buffers and native memory), so a
+ * channel whose limit is raised gets the heap to use it. Without a limit it knows, the image's
+ * default stays.
+ */
+function heapFor(limit: string | undefined): V1EnvVar[] {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|K|M|G)?$/.exec(limit ?? '');
+  if (!m) return [];
+  const mib = Math.floor((Number(m[1]) * QUANTITY_UNITS[m[2] ?? '']! * 0.7) / 2 ** 20);
+  return [
+    { name: 'NODE_OPTIONS', value: `--max-old-space-size=${mib} --disable-warning=ExperimentalWarning` },
   ];
 }
 

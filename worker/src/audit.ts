@@ -1,8 +1,9 @@
 /**
- * The audit trail of a worker (docs/security.md, "Audit"): every command it receives is one
- * structured event, logged at info with `audit: true` and published on
- * `wa-audit.<clinic>.<channel>`, a subject outside `wa.>` that only the platform account can
- * read. Events carry who asked and what came of it, never message text or keys.
+ * The audit trail (docs/security.md, "Audit"): every command a worker receives, and every
+ * erasure and credential the operator makes, is one structured event, logged at info with
+ * `audit: true` and published on `wa-audit.<clinic>.<channel>`, a subject outside `wa.>` that
+ * only the platform account can read. Events carry who asked and what came of it, never message
+ * text, keys or credentials (a credential is named by its user public key and expiry).
  */
 import type { Msg, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
@@ -25,24 +26,39 @@ export function requestActor(msg: Pick<Msg, 'headers'>): string {
   }
 }
 
+/**
+ * One audit trail per process, the worker's or the operator's (`source`). The connection is
+ * looked up at each record: the operator's may not exist yet, and a closed one must not fail
+ * the action being audited; the log line is the record then.
+ */
 export class AuditTrail {
-  readonly #nc: NatsConnection;
+  readonly #source: AuditEvent['source'];
+  readonly #nc: () => NatsConnection | undefined;
   readonly #logger: Logger;
 
-  constructor(nc: NatsConnection, logger: Logger) {
+  constructor(source: AuditEvent['source'], nc: () => NatsConnection | undefined, logger: Logger) {
+    this.#source = source;
     this.#nc = nc;
     this.#logger = logger;
   }
 
-  record(event: Omit<AuditEvent, 'v' | 'source' | 'at'>): AuditEvent {
-    const full: AuditEvent = { v: 1, source: 'worker', ...event, at: new Date().toISOString() };
+  /** `actor` defaults to the source itself (the operator acting on its own). */
+  record(event: Omit<AuditEvent, 'v' | 'source' | 'at' | 'actor'> & { actor?: string }): AuditEvent {
+    const full: AuditEvent = {
+      v: 1,
+      source: this.#source,
+      actor: this.#source,
+      ...event,
+      at: new Date().toISOString(),
+    };
     this.#logger.info({ audit: true, ...full }, `audit: ${full.action}`);
+    const nc = this.#nc();
+    if (!nc || nc.isClosed()) return full;
     try {
       // Core NATS: the platform keeps the trail with a stream on `wa-audit.>` if it wants one.
-      this.#nc.publish(auditSubject(full.clinicId, full.channelId), JSON.stringify(full));
+      nc.publish(auditSubject(full.clinicId, full.channelId), JSON.stringify(full));
     } catch (err) {
-      // A closed connection must not fail the command; the log line above is the record.
-      this.#logger.warn({ err }, 'could not publish an audit event');
+      this.#logger.warn({ err }, 'could not publish an audit event; the log line is the record');
     }
     return full;
   }

@@ -14,7 +14,7 @@ import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { StatusReports } from '../nats/status-reports.ts';
 import { WORKER_POD_SELECTOR } from '../pod.ts';
 import { S3ChannelStateEraser, type ChannelStateEraser } from '../storage/state-eraser.ts';
-import { OperatorAudit } from '../audit.ts';
+import { AuditTrail } from '../../../worker/src/audit.ts';
 import { startCredentialIssuing } from '../nats/credentials-provisioner.ts';
 import { LogoutAndErase } from './deletion.ts';
 import { Reconciler } from './reconciler.ts';
@@ -121,10 +121,8 @@ export async function startController(
   const reports = new StatusReports(() => nc);
   const eraser =
     options.eraser ?? new S3ChannelStateEraser({ region: config.s3.region, endpoint: config.s3.endpoint });
-  const audit = new OperatorAudit(logger, () => nc);
-  const issuing = config.natsIssuer
-    ? await startCredentialIssuing(kc, config, audit, logger, () => nc)
-    : undefined;
+  const audit = new AuditTrail('operator', () => nc, logger);
+  const issuing = config.natsIssuer ? await startCredentialIssuing(kc, config, audit, () => nc) : undefined;
   const reconciler = new Reconciler({
     config,
     kube,

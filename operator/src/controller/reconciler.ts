@@ -12,7 +12,7 @@ import type { OperatorConfig } from '../config.ts';
 import { apiMessage, apiStatus, type KubeClient } from '../kube/client.ts';
 import { keyOf, type ResourceCache } from '../kube/resource-cache.ts';
 import type { StatusReports } from '../nats/status-reports.ts';
-import type { OperatorAudit } from '../audit.ts';
+import type { AuditTrail } from '../../../worker/src/audit.ts';
 import type { CredentialProvisioner } from '../nats/credentials-provisioner.ts';
 import { buildWorkerPod, SPEC_HASH_ANNOTATION, workerIdentity, workerPodName } from '../pod.ts';
 import type { DeletionSteps } from './deletion.ts';
@@ -28,8 +28,8 @@ export interface ReconcilerDeps {
   reports: StatusReports;
   deletion: DeletionSteps;
   logger: Logger;
-  /** Records erasures on the audit trail (docs/security.md); without it they are only logged. */
-  audit?: OperatorAudit;
+  /** Records erasures on the audit trail (docs/security.md). */
+  audit: AuditTrail;
   /** Issues NATS credentials before a pod needs them (WA_NATS_ISSUER_DIR); absent = Secrets come from elsewhere. */
   credentials?: Pick<CredentialProvisioner, 'ensure'>;
   /** Counts API writes by kind (metrics, and the steady-state checks). */
@@ -38,6 +38,14 @@ export interface ReconcilerDeps {
 }
 
 type Result = { requeueAfterMs?: number } | void;
+
+const CREDENTIALS_RETRY_MS = 5_000;
+
+/** The sooner of a result's requeue and another delay. */
+function earliest(result: Result, ms: number | undefined): Result {
+  const delays = [result?.requeueAfterMs, ms].filter((x): x is number => x !== undefined);
+  return delays.length ? { requeueAfterMs: Math.min(...delays) } : undefined;
+}
 type StepState = 'pending' | 'done' | 'skipped' | 'abandoned';
 
 export class Reconciler {
@@ -75,9 +83,30 @@ export class Reconciler {
       );
       return;
     }
+    // Credentials before the pod that mounts them; renewed before they expire.
+    const renewInMs = channel.spec.suspend ? undefined : await this.ensureCredentials(channel);
     const acted = await this.ensurePod(channel, pod, podKey);
-    if (acted) return; // the pod's watch event brings the channel back, with a fresh view
-    return this.writeStatus(channel, pod);
+    // After a write the pod's watch event brings the channel back, with a fresh view.
+    const result = acted ? undefined : await this.writeStatus(channel, pod);
+    return earliest(result, renewInMs);
+  }
+
+  /**
+   * Issues the channel's NATS credentials (WA_NATS_ISSUER_DIR); ms until one is due for renewal.
+   * A failure (NATS away, a Secret write refused) never stops pod management: it is logged and
+   * tried again soon.
+   */
+  private async ensureCredentials(channel: WhatsAppChannel): Promise<number | undefined> {
+    if (!this.d.credentials) return undefined;
+    try {
+      return Math.max(1_000, await this.d.credentials.ensure(channel));
+    } catch (err) {
+      this.d.logger.warn(
+        { channel: keyOf(channel), err: String(err) },
+        'cannot issue the NATS credentials yet; trying again',
+      );
+      return CREDENTIALS_RETRY_MS;
+    }
   }
 
   /** Makes the pod match the spec. True if it wrote something (then the status waits for the cache). */
@@ -99,8 +128,6 @@ export class Reconciler {
       await this.deletePod(channel, pod, podKey, 'left over from an earlier channel of the same name');
       return true;
     }
-    // Before the pod exists (it mounts them) and on every later pass (renewal before expiry).
-    await this.d.credentials?.ensure(channel);
     const desired = buildWorkerPod(channel, this.d.config);
     if (!pod) {
       this.d.onWrite?.('pod-create');
@@ -252,15 +279,13 @@ export class Reconciler {
       try {
         const erased = await this.d.deletion.erase(channel);
         progress.erase = 'done';
-        const erasure = {
+        this.d.audit.record({
           clinicId: channel.spec.clinicId,
           channelId: channel.spec.channelId,
-          action: 'state.erased' as const,
+          action: 'state.erased',
           outcome: 'ok',
           details: { objects: erased, resource: `${channel.metadata.namespace}/${channel.metadata.name}` },
-        };
-        if (this.d.audit) this.d.audit.record(erasure);
-        else this.d.logger.info({ audit: true, ...erasure }, 'channel state erased');
+        });
       } catch (err) {
         const gaveUp = await this.failStep(
           channel,

@@ -18,7 +18,7 @@ import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import { readFile } from 'node:fs/promises';
 import type { StatusEvent, WhatsAppChannel, WhatsAppChannelStatus } from '../../../contract/index.ts';
 import { loadOrCreateKeyFile } from '../../../worker/src/auth-store/local-key-file-provider.ts';
-import { desiredStatus } from '../controller/status.ts';
+import { desiredStatus, statusDiffers } from '../controller/status.ts';
 import { StatusReports } from '../nats/status-reports.ts';
 import { workerPodName } from '../pod.ts';
 import { ManifestFolder, type DesiredChannels, type ManifestProblem } from './manifest-folder.ts';
@@ -34,15 +34,14 @@ export interface LocalOperatorConfig {
   workerLogLevel?: string;
   nodePath: string;
   workerEntry: string;
-  debounceMs?: number;
-  baseBackoffMs?: number;
-  stopGraceMs?: number;
 }
 
 export type LocalOperatorEvent =
   | { type: 'problem'; problem: ManifestProblem }
   | { type: 'phase'; key: string; channel: WhatsAppChannel; status: WhatsAppChannelStatus }
-  | { type: 'removed'; key: string };
+  | { type: 'removed'; key: string }
+  /** Worker processes started, restarted after back-off, or failing to start. */
+  | { type: 'worker'; message: string; fields: Record<string, unknown> };
 
 export interface ChannelView {
   key: string;
@@ -72,9 +71,8 @@ export class LocalOperator {
     this.runtime = new ProcessRuntime({
       nodePath: config.nodePath,
       workerEntry: config.workerEntry,
-      ...(config.baseBackoffMs ? { baseBackoffMs: config.baseBackoffMs } : {}),
-      ...(config.stopGraceMs ? { stopGraceMs: config.stopGraceMs } : {}),
       onChange: (key) => this.refresh(key),
+      log: (message, fields) => this.emit({ type: 'worker', message, fields }),
     });
     this.reports = new StatusReports(() => this.nc);
   }
@@ -117,8 +115,18 @@ export class LocalOperator {
       let first = true;
       this.unwatch = this.folder.watch(
         (desired) => {
-          this.applying = this.applying.then(() => this.apply(desired));
-          if (first) void this.applying.then(resolve, reject);
+          const applied = this.applying.then(() => this.apply(desired));
+          // One failed apply (a worker that cannot be spawned…) must not stop later changes.
+          this.applying = applied.catch((err: Error) =>
+            this.emit({
+              type: 'problem',
+              problem: {
+                file: this.c.manifestsDir,
+                message: `applying the manifests failed: ${err.message}`,
+              },
+            }),
+          );
+          if (first) void applied.then(resolve, reject);
           first = false;
         },
         (err) => {
@@ -126,7 +134,6 @@ export class LocalOperator {
           first = false;
           this.emit({ type: 'problem', problem: { file: this.c.manifestsDir, message: err.message } });
         },
-        this.c.debounceMs ?? 200,
       );
     });
   }
@@ -239,14 +246,15 @@ export class LocalOperator {
     const status = desiredStatus({ channel, pod, report, now: new Date().toISOString() });
     const before = channel.status;
     channel.status = status;
+    // status.json follows every change (as the cluster operator writes the status subresource);
+    // the console hears only of phase and Ready changes.
+    if (statusDiffers(before, status)) this.saveStatus();
     if (
       before?.phase !== status.phase ||
       before?.conditions?.find((c) => c.type === 'Ready')?.reason !==
         status.conditions?.find((c) => c.type === 'Ready')?.reason
-    ) {
+    )
       this.emit({ type: 'phase', key, channel, status });
-      this.saveStatus();
-    }
   }
 
   /** Writes status.json atomically (readers never see half a file); one write at a time. */

@@ -102,6 +102,8 @@ const operator = new LocalOperator({
 operator.on((e: LocalOperatorEvent) => {
   if (e.type === 'problem')
     print({ event: 'problem', ...e.problem }, `✘ ${e.problem.file}: ${e.problem.message}`);
+  else if (e.type === 'worker')
+    print({ event: 'worker', message: e.message, ...e.fields }, `${String(e.fields.key)}: ${e.message}`);
   else if (e.type === 'removed')
     print({ event: 'removed', channel: e.key }, `${e.key}: removed, worker stopped`);
   else {

@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../../test/harness/ports.ts';
 
 export interface DesiredWorker {
   key: string;
@@ -70,18 +70,6 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** A free loopback port for the worker's health endpoints (many workers share one host). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export class ProcessRuntime {
   private readonly entries = new Map<string, Entry>();
   private readonly o: Required<Omit<ProcessRuntimeOptions, 'onChange' | 'log'>> &
@@ -100,10 +88,6 @@ export class ProcessRuntime {
 
   state(key: string): WorkerProcessState | undefined {
     return this.entries.get(key)?.state;
-  }
-
-  keys(): string[] {
-    return [...this.entries.keys()];
   }
 
   /** Makes one worker run with this spec: starts it, or replaces it when the spec changed. */

@@ -4,7 +4,7 @@
  * them again is harmless, so every operator process does it once per clinic.
  */
 import { AckPolicy, DeliverPolicy, type JetStreamManager } from 'nats';
-import { CLINIC_BACKEND_CONSUMER, clinicStream } from '../../../contract/index.ts';
+import { CLINIC_BACKEND_CONSUMER, clinicStream, jetStreamConfig } from '../../../contract/index.ts';
 
 /** How long a backend has to acknowledge a message before it is delivered again. */
 const BACKEND_ACK_WAIT_NS = 60 * 1e9;
@@ -16,12 +16,7 @@ const alreadyExists = (err: unknown) => /already in use|exists/i.test(String(err
 export async function ensureClinicStream(jsm: JetStreamManager, clinicId: string): Promise<void> {
   const spec = clinicStream(clinicId);
   try {
-    await jsm.streams.add({
-      name: spec.name,
-      subjects: spec.subjects,
-      duplicate_window: spec.duplicateWindowMs * 1e6,
-      max_age: spec.maxAgeMs * 1e6,
-    });
+    await jsm.streams.add(jetStreamConfig(spec));
   } catch (err) {
     // Created before (by this operator, an earlier one, or a worker of an older release).
     if (!alreadyExists(err)) throw err;

@@ -50,7 +50,6 @@ export interface IssuedCredential {
   user: string;
   /** The account the user belongs to. */
   account: string;
-  issuedAt: Date;
   expiresAt: Date;
 }
 
@@ -107,7 +106,7 @@ export class NatsCredentialIssuer {
         token,
         ...(imp.localSubject ? { local_subject: imp.localSubject } : {}),
         // Commands carry the requesting clinic account and user (Nats-Request-Info) for the audit trail.
-        ...(imp.name === 'commands' ? { share: true } : {}),
+        ...(imp.share ? { share: true } : {}),
       });
     }
     const jwt = await encodeAccount(
@@ -185,7 +184,6 @@ export class NatsCredentialIssuer {
       creds: new TextDecoder().decode(fmtCreds(jwt, user)),
       user: user.getPublicKey(),
       account,
-      issuedAt: new Date(iat * 1000),
       expiresAt: new Date(exp * 1000),
     };
   }

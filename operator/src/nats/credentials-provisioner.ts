@@ -15,7 +15,7 @@
  * Rotation needs no restart: the kubelet updates the mounted file, and the worker reads it
  * again at its next reconnect (nats-server disconnects it when the old JWT expires).
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   KubernetesObjectApi,
@@ -25,13 +25,12 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
-import type { Logger } from 'pino';
 import { API_VERSION, KIND, type WhatsAppChannel } from '../../../contract/index.ts';
 import { ensureClinicStream } from './clinic-stream.ts';
-import type { OperatorAudit } from '../audit.ts';
+import type { AuditTrail } from '../../../worker/src/audit.ts';
 import type { OperatorConfig } from '../config.ts';
 import { perChannel } from '../pod.ts';
-import { NatsCredentialIssuer, type IssuedCredential } from './credentials-issuer.ts';
+import { NatsCredentialIssuer, type IssuedCredential, type IssuerKeys } from './credentials-issuer.ts';
 import { pushAccountJwt } from './credentials-resolver.ts';
 
 export const CREDENTIAL_ANNOTATION_EXPIRES = 'whatsapp.clinic.dev/nats-credential-expires';
@@ -56,6 +55,27 @@ export function kubeSecretWriter(kc: KubeConfig, fieldManager = 'whatsapp-operat
   };
 }
 
+/** Where each issuer key lives in the issuer folder (the mounted Secret's keys). */
+const ISSUER_FILES = {
+  operatorSigningSeed: 'operator-signing.nk',
+  platformAccount: 'platform-account.pub',
+  platformSigningSeed: 'platform-signing.nk',
+  clinicMasterSeed: 'clinic-master.key',
+  systemCreds: 'system.creds',
+} as const;
+
+/** Writes the folder `loadIssuerDir` reads (0600 files): what goes into the issuer Secret. */
+export async function writeIssuerDir(dir: string, keys: IssuerKeys, systemCreds: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const write = (name: string, data: string | Uint8Array) =>
+    writeFile(join(dir, name), data, { mode: 0o600 });
+  await write(ISSUER_FILES.operatorSigningSeed, keys.operatorSigningSeed);
+  await write(ISSUER_FILES.platformAccount, keys.platformAccount);
+  await write(ISSUER_FILES.platformSigningSeed, keys.platformSigningSeed);
+  await write(ISSUER_FILES.clinicMasterSeed, keys.clinicMasterSeed);
+  await write(ISSUER_FILES.systemCreds, systemCreds);
+}
+
 /**
  * The issuer keys from a folder (a mounted Secret): `operator-signing.nk`, `platform-account.pub`,
  * `platform-signing.nk`, `clinic-master.key` (≥ 32 random bytes) and `system.creds`.
@@ -65,13 +85,13 @@ export async function loadIssuerDir(
 ): Promise<{ issuer: NatsCredentialIssuer; systemCreds: string }> {
   const read = (name: string) => readFile(join(dir, name), 'utf8').then((s) => s.trim());
   const issuer = new NatsCredentialIssuer({
-    operatorSigningSeed: await read('operator-signing.nk'),
-    platformAccount: await read('platform-account.pub'),
-    platformSigningSeed: await read('platform-signing.nk'),
-    clinicMasterSeed: new Uint8Array(await readFile(join(dir, 'clinic-master.key'))),
+    operatorSigningSeed: await read(ISSUER_FILES.operatorSigningSeed),
+    platformAccount: await read(ISSUER_FILES.platformAccount),
+    platformSigningSeed: await read(ISSUER_FILES.platformSigningSeed),
+    clinicMasterSeed: new Uint8Array(await readFile(join(dir, ISSUER_FILES.clinicMasterSeed))),
   });
   // Not trimmed: the creds parser needs the newline after the seed's END line.
-  return { issuer, systemCreds: await readFile(join(dir, 'system.creds'), 'utf8') };
+  return { issuer, systemCreds: await readFile(join(dir, ISSUER_FILES.systemCreds), 'utf8') };
 }
 
 export interface ProvisionerDeps {
@@ -84,34 +104,38 @@ export interface ProvisionerDeps {
   /** `WA_WORKER_NATS_SECRET` template and key. */
   workerSecret: { name: string; key: string };
   ttlSeconds: number;
-  audit: OperatorAudit;
-  logger: Logger;
+  audit: AuditTrail;
   now?: () => Date;
 }
 
 export class CredentialProvisioner {
   readonly #d: ProvisionerDeps;
   readonly #pushed = new Set<string>();
-  /** Secret (namespace/name) → when the credential in it expires (ms). */
+  /**
+   * When each credential written expires (ms), by Secret — and, for a worker's Secret, by the
+   * channel's uid: a channel deleted and created again under its name gets a new Secret (the
+   * old one went with the old channel), not "already issued".
+   */
   readonly #expires = new Map<string, number>();
 
   constructor(deps: ProvisionerDeps) {
     this.#d = deps;
   }
 
-  /** Makes sure the channel's worker and its clinic's backend have a credential that is not near expiry. */
-  async ensure(channel: WhatsAppChannel): Promise<void> {
+  /**
+   * Makes sure the channel's worker and its clinic's backend have a credential that is not near
+   * expiry, and returns in how many ms one of them is due for renewal (the reconciler comes back
+   * then). The Secrets are written first: signing needs no NATS. Pushing the clinic's account
+   * and creating its stream need NATS and throw while it is away.
+   */
+  async ensure(channel: WhatsAppChannel): Promise<number> {
     const { clinicId, channelId } = channel.spec;
     const ns = channel.metadata.namespace!;
-    if (!this.#pushed.has(clinicId)) {
-      await pushAccountJwt(await this.#d.system(), (await this.#d.issuer.clinicAccountJwt(clinicId)).jwt);
-      await this.#ensureStream(clinicId);
-      this.#pushed.add(clinicId);
-    }
     const workerSecret = perChannel(this.#d.workerSecret.name, clinicId, channelId);
-    if (this.#due(`${ns}/${workerSecret}`)) {
+    const workerKey = `${ns}/${workerSecret}@${channel.metadata.uid}`;
+    if (this.#dueInMs(workerKey) <= 0) {
       const issued = await this.#d.issuer.issueWorker(clinicId, channelId, this.#d.ttlSeconds, this.#now());
-      await this.#write(ns, workerSecret, this.#d.workerSecret.key, issued, [
+      await this.#write(workerKey, ns, workerSecret, this.#d.workerSecret.key, issued, [
         {
           apiVersion: API_VERSION,
           kind: KIND,
@@ -123,11 +147,18 @@ export class CredentialProvisioner {
       this.#record(channel, 'worker', workerSecret, issued);
     }
     const clinicSecret = clinicCredentialSecretName(clinicId);
-    if (this.#due(`${ns}/${clinicSecret}`)) {
+    const clinicKey = `${ns}/${clinicSecret}`;
+    if (this.#dueInMs(clinicKey) <= 0) {
       const issued = await this.#d.issuer.issueClinicBackend(clinicId, this.#d.ttlSeconds, this.#now());
-      await this.#write(ns, clinicSecret, 'creds', issued, undefined);
+      await this.#write(clinicKey, ns, clinicSecret, 'creds', issued, undefined);
       this.#record(channel, 'clinic-backend', clinicSecret, issued);
     }
+    if (!this.#pushed.has(clinicId)) {
+      await pushAccountJwt(await this.#d.system(), (await this.#d.issuer.clinicAccountJwt(clinicId)).jwt);
+      await this.#ensureStream(clinicId);
+      this.#pushed.add(clinicId);
+    }
+    return Math.min(this.#dueInMs(workerKey), this.#dueInMs(clinicKey));
   }
 
   async #ensureStream(clinicId: string): Promise<void> {
@@ -140,12 +171,15 @@ export class CredentialProvisioner {
     return this.#d.now?.() ?? new Date();
   }
 
-  #due(key: string): boolean {
+  /** Until renewal: a credential is renewed once less than a third of its lifetime is left. */
+  #dueInMs(key: string): number {
     const expires = this.#expires.get(key);
-    return expires === undefined || expires - this.#now().getTime() < (this.#d.ttlSeconds * 1000) / 3;
+    if (expires === undefined) return 0;
+    return expires - (this.#d.ttlSeconds * 1000) / 3 - this.#now().getTime();
   }
 
   async #write(
+    expiryKey: string,
     ns: string,
     name: string,
     key: string,
@@ -169,7 +203,7 @@ export class CredentialProvisioner {
       },
       stringData: { [key]: issued.creds },
     });
-    this.#expires.set(`${ns}/${name}`, issued.expiresAt.getTime());
+    this.#expires.set(expiryKey, issued.expiresAt.getTime());
   }
 
   #record(channel: WhatsAppChannel, kind: string, secret: string, issued: IssuedCredential): void {
@@ -198,7 +232,7 @@ export function systemConnection(
   return {
     get: () =>
       (nc ??= connect({
-        servers: url,
+        servers: url.split(','),
         name: 'whatsapp-operator-accounts',
         authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
         maxReconnectAttempts: -1,
@@ -217,8 +251,7 @@ export function systemConnection(
 export async function startCredentialIssuing(
   kc: KubeConfig,
   config: OperatorConfig,
-  audit: OperatorAudit,
-  logger: Logger,
+  audit: AuditTrail,
   platform: () => NatsConnection | undefined,
 ): Promise<{ provisioner: CredentialProvisioner; close(): Promise<void> }> {
   if (!config.natsIssuer || !config.worker.natsSecret)
@@ -233,7 +266,6 @@ export async function startCredentialIssuing(
     workerSecret: config.worker.natsSecret,
     ttlSeconds: config.natsIssuer.ttlSeconds,
     audit,
-    logger,
   });
   return { provisioner, close: system.close };
 }

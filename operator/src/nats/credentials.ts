@@ -15,11 +15,13 @@
  */
 import type { Account, Export, User } from '@nats-io/jwt';
 import {
-  AUDIT_ROOT,
   CLINIC_BACKEND_CONSUMER,
   SUBJECT_ROOT,
   assertToken,
+  auditSubject,
+  channelSubjects,
   clinicStreamName,
+  clinicWildcard,
   workerInboxPrefix,
 } from '../../../contract/index.ts';
 
@@ -40,6 +42,8 @@ interface ClinicFacingExport {
   /** For JetStream API imports: the subject inside the clinic's account. */
   localForClinic?(clinicId: string): string;
   responseType?: 'Singleton' | 'Stream';
+  /** Pass the requester's account and user along (Nats-Request-Info), for the audit trail. */
+  shareRequester?: true;
 }
 
 const jsApi = (rest: string) => `$JS.API.${rest}`;
@@ -66,6 +70,7 @@ export const CLINIC_FACING_EXPORTS: readonly ClinicFacingExport[] = [
     exported: `${SUBJECT_ROOT}.*.*.cmd.*`,
     forClinic: (c) => `${SUBJECT_ROOT}.${c}.*.cmd.*`,
     responseType: 'Singleton',
+    shareRequester: true,
   },
   {
     // STREAM.MSG.GET (not DIRECT.GET): it needs no `allow_direct` on the stream, and takes a
@@ -170,6 +175,7 @@ export function clinicImports(clinicId: string): {
   type: 'stream' | 'service';
   subject: string;
   localSubject?: string;
+  share?: true;
 }[] {
   const c = assertToken('clinicId', clinicId);
   return CLINIC_FACING_EXPORTS.map((e) => ({
@@ -177,6 +183,7 @@ export function clinicImports(clinicId: string): {
     type: e.type,
     subject: e.forClinic(c),
     ...(e.localForClinic ? { localSubject: e.localForClinic(c) } : {}),
+    ...(e.shareRequester ? { share: true as const } : {}),
   }));
 }
 
@@ -188,20 +195,12 @@ export type UserPermissions = Pick<User, 'pub' | 'sub' | 'resp'>;
  * inside the clinic's account, which no other clinic reaches.
  */
 export function clinicBackendPermissions(clinicId: string): UserPermissions {
-  const c = assertToken('clinicId', clinicId);
-  const stream = clinicStreamName(c);
+  // Exactly what the clinic's account imports as services (commands, stream reads, its
+  // consumer, acks), under the subjects the account sees them: a new export needs no second edit.
+  const services = clinicImports(clinicId).filter((imp) => imp.type === 'service');
   return {
-    pub: {
-      allow: [
-        `${SUBJECT_ROOT}.${c}.*.cmd.*`,
-        localJsApi(`STREAM.MSG.GET.${stream}`),
-        localJsApi(`STREAM.INFO.${stream}`),
-        localJsApi(`CONSUMER.MSG.NEXT.${stream}.${CLINIC_BACKEND_CONSUMER}`),
-        localJsApi(`CONSUMER.INFO.${stream}.${CLINIC_BACKEND_CONSUMER}`),
-        `$JS.ACK.${stream}.${CLINIC_BACKEND_CONSUMER}.>`,
-      ],
-    },
-    sub: { allow: [`${SUBJECT_ROOT}.${c}.>`, '_INBOX.>'] },
+    pub: { allow: services.map((imp) => imp.localSubject ?? imp.subject) },
+    sub: { allow: [clinicWildcard(clinicId), '_INBOX.>'] },
   };
 }
 
@@ -211,23 +210,21 @@ export function clinicBackendPermissions(clinicId: string): UserPermissions {
  * clinic's stream. It may not create or change streams: the operator does that.
  */
 export function workerPermissions(clinicId: string, channelId: string): UserPermissions {
-  const c = assertToken('clinicId', clinicId);
-  const ch = assertToken('channelId', channelId);
-  const base = `${SUBJECT_ROOT}.${c}.${ch}`;
+  const own = channelSubjects(clinicId, channelId);
   return {
     pub: {
       allow: [
-        `${base}.status`,
-        `${base}.qr`,
-        `${base}.msg.in`,
-        `${base}.msg.update`,
-        `${AUDIT_ROOT}.${c}.${ch}`,
+        own.status,
+        own.qr,
+        own.msgIn,
+        own.msgUpdate,
+        auditSubject(clinicId, channelId),
         // nats.js asks for account info when it opens a JetStream manager, then the stream's info.
         jsApi('INFO'),
-        jsApi(`STREAM.INFO.${clinicStreamName(c)}`),
+        jsApi(`STREAM.INFO.${clinicStreamName(clinicId)}`),
       ],
     },
-    sub: { allow: [`${base}.cmd.*`, `${workerInboxPrefix(c, ch)}.>`] },
+    sub: { allow: [own.commands, `${workerInboxPrefix(clinicId, channelId)}.>`] },
     // One reply per command, within a minute (nanoseconds in the JWT).
     resp: { max: 1, ttl: 60_000_000_000 },
   };

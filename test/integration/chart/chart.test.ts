@@ -78,6 +78,7 @@ describe('the operator Deployment', () => {
     expect(config).toMatchObject({
       natsUrl: 'nats://nats-0.nats.nats:4222,nats://nats-1.nats.nats:4222',
       natsCredsFile: '/var/run/secrets/whatsapp/nats/creds',
+      natsIssuer: { dir: '/var/run/secrets/whatsapp/nats-issuer', ttlSeconds: 43_200 },
       s3: { bucket: 'clinics-whatsapp-state', prefix: 'prod/wa', region: 'eu-central-1' },
       kms: {
         keyId: 'arn:aws:kms:eu-central-1:111122223333:alias/whatsapp-state',
@@ -88,7 +89,7 @@ describe('the operator Deployment', () => {
       worker: {
         image: '111122223333.dkr.ecr.eu-central-1.amazonaws.com/whatsapp-worker:0.1.0',
         serviceAccount: 'whatsapp-worker',
-        natsSecret: { name: 'wa-nats-{clinicId}', key: 'creds' },
+        natsSecret: { name: 'wa-nats-{clinicId}-{channelId}', key: 'creds' },
         resources: { requests: { cpu: '100m', memory: '160Mi' }, limits: { memory: '320Mi' } },
         extraEnv: { NODE_OPTIONS: '--max-old-space-size=220' },
       },
@@ -101,6 +102,25 @@ describe('the operator Deployment', () => {
       ['POD_NAME', 'metadata.name'],
       ['POD_NAMESPACE', 'metadata.namespace'],
     ]);
+  });
+
+  test('can set every variable the operator reads : nothing of the operator is out of reach', async () => {
+    const { objects } = await renderChart('every-env', 'wa-system', [
+      '-f',
+      ciValues('full'),
+      '--set',
+      'kms.endpoint=https://kms.internal:443',
+      '--set',
+      's3.endpoint=https://s3.internal:443',
+      '--set',
+      'operator.watchNamespace=clinic-a',
+      '--set',
+      'worker.envSecret=wa-aws-{clinicId}',
+    ]);
+    const set = new Set(operatorContainer(find(objects, 'Deployment')).env!.map((e) => e.name));
+    const readByOperator = [...helpText().matchAll(/^ {2}--\S+\s+(\S+)\s/gm)].map((m) => m[1]!);
+    expect(readByOperator.length).toBeGreaterThan(30);
+    expect(readByOperator.filter((name) => !set.has(name))).toEqual([]);
   });
 
   test('two replicas spread over nodes and zones, a disruption budget, restricted security', async () => {
@@ -238,6 +258,29 @@ describe('helm template, admitted by the real API server (server-side dry run)',
     }
     expect(out.match(/networkpolicy\.networking\.k8s\.io\/whatsapp-worker-egress created/g)).toHaveLength(2);
   });
+});
+
+test('with EKS Pod Identity the worker egress policy lets the workers reach the node agent for AWS credentials', async () => {
+  const rules = async (...set: string[]) => {
+    const { objects } = await renderChart(unique('pod-identity'), 'wa-system', [
+      ...required,
+      '--set',
+      'worker.namespaces={clinic-p}',
+      '--set',
+      'worker.networkPolicy.enabled=true',
+      ...set,
+    ]);
+    const policy = find(objects, 'NetworkPolicy') as K8sObject & {
+      spec: { egress: { to: { ipBlock?: { cidr: string } }[]; ports: { port: number }[] }[] };
+    };
+    return policy.spec.egress.map(
+      (r) => `${r.to[0]?.ipBlock?.cidr ?? 'selector'}:${r.ports.map((p) => p.port)}`,
+    );
+  };
+  expect(await rules()).not.toContain('169.254.170.23/32:80');
+  expect(await rules('--set', 'worker.networkPolicy.podIdentityAgent=true')).toContain(
+    '169.254.170.23/32:80',
+  );
 });
 
 test('helm install (server dry run) prints NOTES that say what to do next, and warn about placeholder images', async () => {

@@ -2,6 +2,7 @@
  * What the packaging tests share: the real helm and kubectl of the test stack, the chart
  * rendered into parsed objects, and the operator configuration a rendered Deployment gives.
  */
+import { adminKubectl } from '../../harness/kubectl.ts';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -27,8 +28,7 @@ export interface K8sObject {
 }
 
 export const helm = (...args: string[]) => run(stack.bins.helm, args, { maxBuffer: 16 << 20 });
-export const kubectl = (...args: string[]) =>
-  run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args], { maxBuffer: 16 << 20 });
+export const kubectl = adminKubectl();
 
 /** A name no other test file uses on the shared API server. */
 export const unique = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;

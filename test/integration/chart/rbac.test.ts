@@ -181,7 +181,6 @@ describe('kubectl auth can-i', () => {
       ['create', 'events', inChannels],
       ['create', 'secrets', inChannels],
       ['patch', 'secrets', inChannels],
-      ['delete', 'secrets', inChannels],
       ['create', 'leases.coordination.k8s.io', inOperator],
       ['get', 'leases.coordination.k8s.io/whatsapp-operator-leader', inOperator],
       ['update', 'leases.coordination.k8s.io/whatsapp-operator-leader', inOperator],
@@ -199,6 +198,8 @@ describe('kubectl auth can-i', () => {
         [verb, 'secrets', everywhere],
       ]),
       ['update', 'secrets', inChannels],
+      // A channel's Secrets go with it (owner reference): the operator never deletes one itself.
+      ['delete', 'secrets', inChannels],
       ['get', 'whatsappchannels.whatsapp.clinic.dev', inChannels],
       ['create', 'whatsappchannels.whatsapp.clinic.dev', inChannels],
       ['update', 'whatsappchannels.whatsapp.clinic.dev', inChannels],
@@ -283,6 +284,6 @@ test('the chart ClusterRole is exactly the documented table', () => {
     { apiGroups: ['whatsapp.clinic.dev'], resources: ['whatsappchannels/status'], verbs: ['patch'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'create', 'delete'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create'] },
-    { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'patch', 'delete'] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'patch'] },
   ]);
 });

@@ -1,16 +1,13 @@
-import { execFile } from 'node:child_process';
+import { adminKubectl } from '../../harness/kubectl.ts';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { API_VERSION, CRD_NAME, KIND } from '../../../contract/index.ts';
 import { repoRoot } from '../../harness/paths.ts';
 import { testStack } from '../../harness/stack.ts';
 
-const run = promisify(execFile);
 const stack = testStack();
 const ns = `crd-${Date.now().toString(36)}`;
-const kubectl = (...args: string[]) =>
-  run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
+const kubectl = adminKubectl();
 
 async function apply(manifest: object): Promise<{ stdout: string; stderr: string }> {
   const file = join(stack.workDir, `${ns}-${Math.random().toString(36).slice(2)}.json`);

@@ -14,16 +14,15 @@
  * and the pod shows CrashLoopBackOff meanwhile. One thing differs from a cluster on purpose:
  * every worker gets its own free loopback port for WA_HTTP_PORT (they share one host).
  */
+import type { Kubectl } from '../../harness/kubectl.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { freePort } from '../../harness/ports.ts';
 import { repoRoot } from '../../harness/paths.ts';
+import { testStack } from '../../harness/stack.ts';
 import { RUNNING, setPodStatus } from '../operator/fixtures.ts';
-
-type Kubectl = (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
 
 export interface RunningWorker {
   pod: string;
@@ -146,7 +145,7 @@ export class ProcessKubelet {
 
   async #firstStart(pod: V1Pod): Promise<void> {
     if (!pod.spec!.nodeName) {
-      const file = join(tmpdir(), `binding-${pod.metadata!.uid}.json`);
+      const file = join(testStack().workDir, `binding-${pod.metadata!.uid}.json`);
       await writeFile(
         file,
         JSON.stringify({

@@ -3,8 +3,7 @@
  * process) watching one namespace of the real API server, a process kubelet running its
  * worker pods as processes, and real NATS, MinIO, local-kms and the WhatsApp Web simulator.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { adminKubectl, type Kubectl } from '../../harness/kubectl.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
@@ -17,15 +16,13 @@ import { prepareNamespace, testConfig } from '../operator/fixtures.ts';
 import { trustRootFile } from '../worker/worker-harness.ts';
 import { ProcessKubelet } from './process-kubelet.ts';
 
-const run = promisify(execFile);
-
 export interface Product {
   ns: string;
   sim: Simulator;
   nc: NatsConnection;
   storage: Awaited<ReturnType<typeof realStorage>>;
   kubelet: ProcessKubelet;
-  kubectl: (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
+  kubectl: Kubectl;
   channel(name: string): Promise<WhatsAppChannel>;
   pods(): Promise<{ metadata: { name: string; uid: string } }[]>;
   stop(): Promise<void>;
@@ -33,8 +30,7 @@ export interface Product {
 
 export async function startProduct(name: string): Promise<Product> {
   const stack = testStack();
-  const kubectl = (...args: string[]) =>
-    run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
+  const kubectl = adminKubectl();
   const kc = new KubeConfig();
   kc.loadFromFile(stack.kube.kubeconfig);
   // The operator's own S3 access, for erasing a channel's state (in a cluster: its IRSA role).

@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
+import { adminKubectl } from '../../harness/kubectl.ts';
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { KubeConfig, type V1Pod, type V1Secret } from '@kubernetes/client-node';
 import type { NatsConnection } from 'nats';
 import pino from 'pino';
@@ -11,6 +10,7 @@ import { startController, type Controller } from '../../../operator/src/controll
 import {
   CREDENTIAL_ANNOTATION_USER,
   clinicCredentialSecretName,
+  writeIssuerDir,
 } from '../../../operator/src/nats/credentials-provisioner.ts';
 import { connectNats } from '../../../worker/src/events/nats.ts';
 import { eventually } from '../../harness/eventually.ts';
@@ -18,10 +18,8 @@ import { testStack } from '../../harness/stack.ts';
 import { applyChannel, prepareNamespace, testConfig } from '../operator/fixtures.ts';
 import { publishVerdict, startTrustedNats, type TrustedNats } from './nats-fixture.ts';
 
-const run = promisify(execFile);
 const stack = testStack();
-const kubectl = (...args: string[]) =>
-  run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
+const kubectl = adminKubectl();
 
 /**
  * Threat group "credentials leak or outlive their purpose" (docs/security.md): the operator
@@ -39,13 +37,7 @@ describe('NATS credentials issued by the operator', () => {
   beforeAll(async () => {
     n = await startTrustedNats();
     const issuerDir = join(stack.workDir, `${ns}-issuer`);
-    await mkdir(issuerDir, { recursive: true });
-    const keys = n.trust.issuerKeys;
-    await writeFile(join(issuerDir, 'operator-signing.nk'), keys.operatorSigningSeed);
-    await writeFile(join(issuerDir, 'platform-account.pub'), keys.platformAccount);
-    await writeFile(join(issuerDir, 'platform-signing.nk'), keys.platformSigningSeed);
-    await writeFile(join(issuerDir, 'clinic-master.key'), keys.clinicMasterSeed);
-    await writeFile(join(issuerDir, 'system.creds'), n.trust.systemCreds);
+    await writeIssuerDir(issuerDir, n.trust.issuerKeys, n.trust.systemCreds);
     n.platform.subscribe('wa-audit.>', {
       callback: (_e, m) => {
         const checked = validatePayload('audit', m.json());

@@ -1,3 +1,4 @@
+import { adminKubectl } from '../../harness/kubectl.ts';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -11,8 +12,7 @@ import { prepareNamespace, testConfig } from '../operator/fixtures.ts';
 
 const run = promisify(execFile);
 const stack = testStack();
-const kubectl = (...args: string[]) =>
-  run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
+const kubectl = adminKubectl();
 
 /**
  * Threat group "a compromised worker pod attacks the cluster" (docs/security.md): the worker

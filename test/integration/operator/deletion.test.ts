@@ -1,12 +1,20 @@
-import { execFile } from 'node:child_process';
+import { adminKubectl } from '../../harness/kubectl.ts';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
-import { GROUP, PLURAL, VERSION, channelSubjects, type WhatsAppChannel } from '../../../contract/index.ts';
+import {
+  GROUP,
+  PLURAL,
+  VERSION,
+  auditSubject,
+  channelSubjects,
+  validatePayload,
+  type AuditEvent,
+  type WhatsAppChannel,
+} from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startNats } from '../../harness/servers/nats.ts';
@@ -26,11 +34,9 @@ import {
  * Deletion policies on the real API server, with the state in real MinIO and the worker's
  * logout over real NATS, including NATS and S3 being down (deletion must not hang).
  */
-const run = promisify(execFile);
 const stack = testStack();
 const storage = await realStorage('op-delete');
-const kubectl = (...args: string[]) =>
-  run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
+const kubectl = adminKubectl();
 const kc = new KubeConfig();
 kc.loadFromFile(stack.kube.kubeconfig);
 process.env.AWS_ACCESS_KEY_ID = stack.s3.accessKeyId;
@@ -125,10 +131,24 @@ test('Logout: logs the worker out, removes the pod, erases the state in S3, then
       m.respond(JSON.stringify({ v: 1, ok: true, result: {} }));
     },
   });
+  // The platform's view of the audit trail (docs/security.md, "Audit").
+  const audit: AuditEvent[] = [];
+  conn.subscribe(auditSubject('clinic-del', 'leaving'), { callback: (_e, m) => audit.push(m.json()) });
   await conn.flush();
   expect(await stateLeft('clinic-del', 'leaving')).toBe(3);
   await kubectl('delete', 'wac', 'leaving', '-n', ns, '--wait=false');
   await eventually('the channel gone', channelGone(ns));
+  await eventually('the erasure on the audit trail', async () => audit.length > 0);
+  expect(audit).toEqual([
+    expect.objectContaining({
+      source: 'operator',
+      actor: 'operator',
+      action: 'state.erased',
+      outcome: 'ok',
+      details: { objects: 3, resource: `${ns}/leaving` },
+    }),
+  ]);
+  expect(validatePayload('audit', audit[0]).ok).toBe(true);
   // The logout came first, through the running worker, before anything was erased.
   expect(order).toEqual(['logout while pod/wa-leaving; state objects 3']);
   expect(await stateLeft('clinic-del', 'leaving')).toBe(0);

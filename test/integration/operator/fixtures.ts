@@ -1,3 +1,4 @@
+import type { Kubectl } from '../../harness/kubectl.ts';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -14,8 +15,6 @@ import {
 } from '../../../contract/index.ts';
 import { parseOperatorConfig, type OperatorConfig } from '../../../operator/src/config.ts';
 import { repoRoot } from '../../harness/paths.ts';
-
-type Kubectl = (...args: string[]) => Promise<{ stdout: string; stderr: string }>;
 
 /** The CRD installed and a namespace ready for worker pods (their ServiceAccount exists). */
 export async function prepareNamespace(kubectl: Kubectl, ns: string, labels: string[] = []): Promise<void> {

@@ -1,6 +1,6 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { adminKubectl } from '../../harness/kubectl.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { repoRoot } from '../../harness/paths.ts';
 import { freePort } from '../../harness/ports.ts';
 import { eventually } from '../../harness/eventually.ts';
@@ -12,11 +12,9 @@ import { applyChannel, prepareNamespace } from './fixtures.ts';
  * NATS: configuration errors, leader election between two replicas, hand-over when the
  * leader is killed or stopped, metrics and health endpoints.
  */
-const run = promisify(execFile);
 const stack = testStack();
 const ns = `lead-${Date.now().toString(36)}`;
-const kubectl = (...args: string[]) =>
-  run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
+const kubectl = adminKubectl();
 const children: ChildProcess[] = [];
 const main = join(repoRoot, 'operator/src/main.ts');
 

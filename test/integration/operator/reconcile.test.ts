@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
+import { adminKubectl } from '../../harness/kubectl.ts';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
@@ -23,11 +22,9 @@ import {
  * manager) and real NATS. No kubelet runs, so the test plays it (pod status through the
  * status subresource) and plays the worker (status events on NATS, as the pod's worker).
  */
-const run = promisify(execFile);
 const stack = testStack();
 const ns = `op-${Date.now().toString(36)}`;
-const kubectl = (...args: string[]) =>
-  run(stack.bins.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args]);
+const kubectl = adminKubectl();
 const kc = new KubeConfig();
 kc.loadFromFile(stack.kube.kubeconfig);
 let nc: NatsConnection;

@@ -105,6 +105,19 @@ describe('worker pod', () => {
     expect(c.resources!.requests).toEqual({ cpu: '50m', memory: '128Mi' });
   });
 
+  test("V8's heap follows the container's memory limit; an explicit NODE_OPTIONS wins", () => {
+    expect(envOf(channel()).NODE_OPTIONS).toBe(
+      '--max-old-space-size=179 --disable-warning=ExperimentalWarning',
+    );
+    const raised = channel({ worker: { resources: { limits: { memory: '1Gi' } } } });
+    expect(envOf(raised).NODE_OPTIONS).toMatch(/^--max-old-space-size=716 /);
+    const pinned = configOf({ WA_WORKER_EXTRA_ENV: '{"NODE_OPTIONS":"--max-old-space-size=200"}' });
+    const env = buildWorkerPod(raised, pinned).spec!.containers[0]!.env!;
+    expect(env.filter((e) => e.name === 'NODE_OPTIONS')).toEqual([
+      { name: 'NODE_OPTIONS', value: '--max-old-space-size=200' },
+    ]);
+  });
+
   test("the KMS key is the channel's own, else its clinic's, else the platform's", () => {
     const config = configOf({ WA_CLINIC_KMS_KEYS: '{"clinic-a":"alias/wa-clinic-a"}' });
     expect(envOf(channel(), config).WA_KMS_KEY_ID).toBe('alias/wa-clinic-a');

@@ -47,7 +47,7 @@ export class CommandServer {
   constructor(deps: CommandServerDeps) {
     this.#d = deps;
     this.#sends = new IdempotencyCache(deps.idempotencyCapacity);
-    this.#audit = new AuditTrail(deps.nc, deps.logger);
+    this.#audit = new AuditTrail('worker', () => deps.nc, deps.logger);
   }
 
   start(): void {

@@ -8,10 +8,9 @@ import {
   type Authenticator,
   type JetStreamManager,
   type NatsConnection,
-  type StreamConfig,
 } from 'nats';
 import type { Logger } from 'pino';
-import type { StreamSpec } from '../../../contract/index.ts';
+import { jetStreamConfig, type StreamSpec } from '../../../contract/index.ts';
 
 export interface NatsHandle {
   nc: NatsConnection;
@@ -80,14 +79,8 @@ export async function ensureStreams(
         continue;
       }
     }
-    const config: Partial<StreamConfig> = {
-      name: spec.name,
-      subjects: spec.subjects,
-      duplicate_window: spec.duplicateWindowMs * 1e6,
-      max_age: spec.maxAgeMs * 1e6,
-    };
     try {
-      await jsm.streams.add(config);
+      await jsm.streams.add(jetStreamConfig(spec));
       logger.info({ stream: spec.name, subjects: spec.subjects }, 'created stream');
     } catch (err) {
       if (String(err).includes('already in use')) continue;
