@@ -174,7 +174,6 @@ export class LocalOperator {
       problems.add(id);
       if (!this.reportedProblems.has(id)) this.emit({ type: 'problem', problem: p });
     }
-    this.reportedProblems = problems;
     for (const key of [...this.channels.keys()]) {
       if (desired.channels.has(key)) continue;
       const gone = this.channels.get(key)!;
@@ -185,6 +184,17 @@ export class LocalOperator {
     }
     for (const [key, channel] of desired.channels) {
       const before = this.channels.get(key);
+      if (
+        before &&
+        (before.spec.clinicId !== channel.spec.clinicId || before.spec.channelId !== channel.spec.channelId)
+      ) {
+        // Immutable, as the CRD's CEL rules make them in a cluster: the worker keeps running as it was.
+        const message = `${key}: spec.clinicId and spec.channelId cannot change (delete the manifest and add a new one); the change is ignored`;
+        if (!this.reportedProblems.has(message))
+          this.emit({ type: 'problem', problem: { file: key, message } });
+        problems.add(message);
+        continue;
+      }
       channel.metadata.generation =
         (before?.metadata.generation ?? 0) +
         (before && JSON.stringify(before.spec) === JSON.stringify(channel.spec) ? 0 : 1);
@@ -201,6 +211,7 @@ export class LocalOperator {
         });
       this.refresh(key);
     }
+    this.reportedProblems = problems;
     this.saveStatus();
   }
 

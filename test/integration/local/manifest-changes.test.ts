@@ -1,0 +1,74 @@
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLocalOperator, type LocalOperatorProcess } from '../../../scripts/demo/local-stack.ts';
+import { eventually } from '../../harness/eventually.ts';
+import { testStack } from '../../harness/stack.ts';
+import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
+
+/**
+ * What docs/local-mode.md says the local operator does with edits of the manifests folder,
+ * on the real local operator process, its worker processes, NATS and the simulator: a worker
+ * per channel, ids that cannot change (as the CRD's CEL rules make them in a cluster), suspend,
+ * and removal.
+ */
+const manifest = (clinicId: string, extra = '') => `apiVersion: whatsapp.clinic.dev/v1alpha1
+kind: WhatsAppChannel
+metadata:
+  name: front
+  namespace: local
+spec:
+  clinicId: ${clinicId}
+  channelId: front
+${extra}`;
+
+let dir: string;
+let sim: Simulator;
+let operator: LocalOperatorProcess;
+const clinic = `local-${Date.now().toString(36)}`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wa-local-'));
+  sim = await startSimulator();
+  await writeFile(join(dir, 'root.hex'), sim.rootPublicKey.toString('hex'));
+  await writeFile(join(dir, 'front.yaml'), manifest(clinic));
+  operator = await startLocalOperator({
+    manifests: dir,
+    stateDir: join(dir, 'state'),
+    natsUrl: testStack().nats.url,
+    workerEnv: { WA_WS_URL: sim.url, WA_TRUST_ROOT: join(dir, 'root.hex') },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await operator?.stop();
+  await sim?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const view = async () => (await operator.channels()).find((c) => c.key === 'local/front');
+
+test('a worker per manifest; changed ids are refused; suspend stops the worker; removing the file removes the channel', async () => {
+  await operator.waitLine(
+    'the worker started',
+    (l) => l.event === 'worker' && l.message === 'worker started',
+  );
+  const running = await eventually('the worker in status.json', async () => (await view())?.worker);
+
+  await writeFile(join(dir, 'front.yaml'), manifest('someone-else'));
+  const refused = await operator.waitLine('the id change refused', (l) =>
+    String(l.message ?? '').includes('cannot change'),
+  );
+  expect(refused.event).toBe('problem');
+  // The worker goes on as it was: same clinic, same process.
+  expect(await view()).toMatchObject({ clinicId: clinic, worker: { pid: running.pid } });
+
+  await writeFile(join(dir, 'front.yaml'), manifest(clinic, '  suspend: true\n'));
+  await operator.waitLine('Suspended', (l) => l.event === 'phase' && l.phase === 'Suspended');
+  await eventually('no worker', async () => ((await view())?.worker === undefined ? true : undefined));
+  expect(() => process.kill(running.pid, 0)).toThrow();
+
+  await unlink(join(dir, 'front.yaml'));
+  await operator.waitLine('removed', (l) => l.event === 'removed' && l.channel === 'local/front');
+  await eventually('gone from status.json', async () => ((await view()) === undefined ? true : undefined));
+});
