@@ -3,6 +3,14 @@ import { RetryLater, WorkQueue } from '../../../operator/src/controller/work-que
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
+/** A promise resolved by the n-th call of the returned `done`: tests wait for work, not for the clock. */
+function countdown(n: number): { done: () => void; all: Promise<void> } {
+  let left = n;
+  let resolve!: () => void;
+  const all = new Promise<void>((r) => (resolve = r));
+  return { done: () => --left === 0 && resolve(), all };
+}
+
 describe('work queue', () => {
   test('coalesces events of one key and never runs a key twice at once', async () => {
     let running = 0;
@@ -10,18 +18,21 @@ describe('work queue', () => {
     const runs: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
+    const finished = countdown(2);
     const q = new WorkQueue(async (key) => {
       running++;
       maxRunning = Math.max(maxRunning, running);
       runs.push(key);
       await gate;
       running--;
+      finished.done();
     }, 4);
     q.add('a');
     await tick();
     for (let i = 0; i < 10; i++) q.add('a'); // while "a" runs: one more run, not ten
     release();
-    await tick(10);
+    await finished.all;
+    await tick(); // the queue's own bookkeeping after the 2nd run: a 3rd run would start here
     expect(runs).toEqual(['a', 'a']);
     expect(maxRunning).toBe(1);
   });
@@ -30,16 +41,18 @@ describe('work queue', () => {
     let running = 0;
     let maxRunning = 0;
     const order: string[] = [];
+    const finished = countdown(5);
     const q = new WorkQueue(async (key) => {
       order.push(key);
       running++;
       maxRunning = Math.max(maxRunning, running);
       await tick(5);
       running--;
+      finished.done();
     }, 2);
     for (const k of ['a', 'b', 'c', 'd', 'e']) q.add(k);
     expect(q.depth).toBe(3);
-    await tick(60);
+    await finished.all;
     expect(maxRunning).toBe(2);
     expect(running).toBe(0);
     expect(order).toEqual(['a', 'b', 'c', 'd', 'e']);
