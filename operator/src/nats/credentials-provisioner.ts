@@ -25,6 +25,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
+import type { Logger } from 'pino';
 import { API_VERSION, KIND, type WhatsAppChannel } from '../../../contract/index.ts';
 import { ensureClinicStream } from './clinic-stream.ts';
 import type { AuditTrail } from '../../../worker/src/audit.ts';
@@ -105,6 +106,7 @@ export interface ProvisionerDeps {
   workerSecret: { name: string; key: string };
   ttlSeconds: number;
   audit: AuditTrail;
+  logger?: Logger;
   now?: () => Date;
 }
 
@@ -164,7 +166,12 @@ export class CredentialProvisioner {
   async #ensureStream(clinicId: string): Promise<void> {
     const nc = this.#d.platform();
     if (!nc) throw new Error('NATS is not connected yet; the clinic stream cannot be created');
-    await ensureClinicStream(await nc.jetstreamManager(), clinicId);
+    const result = await ensureClinicStream(await nc.jetstreamManager(), clinicId);
+    if (result.stream !== 'unchanged' || result.consumer !== 'unchanged')
+      this.#d.logger?.info(
+        { clinicId, ...result },
+        'clinic stream and backend consumer brought to this release',
+      );
   }
 
   #now(): Date {
@@ -253,6 +260,7 @@ export async function startCredentialIssuing(
   config: OperatorConfig,
   audit: AuditTrail,
   platform: () => NatsConnection | undefined,
+  logger: Logger,
 ): Promise<{ provisioner: CredentialProvisioner; close(): Promise<void> }> {
   if (!config.natsIssuer || !config.worker.natsSecret)
     throw new Error('NATS credential issuing is not configured');
@@ -266,6 +274,7 @@ export async function startCredentialIssuing(
     workerSecret: config.worker.natsSecret,
     ttlSeconds: config.natsIssuer.ttlSeconds,
     audit,
+    logger,
   });
   return { provisioner, close: system.close };
 }

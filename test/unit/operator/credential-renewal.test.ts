@@ -27,10 +27,13 @@ function setUp() {
       return { data: new TextEncoder().encode('{"data":{"code":200}}') };
     },
   } as unknown as NatsConnection;
+  const notFound = async () => {
+    throw new Error('stream not found');
+  };
   const platform = {
     jetstreamManager: async () => ({
-      streams: { add: async () => ({}) },
-      consumers: { add: async () => ({}) },
+      streams: { info: notFound, add: async () => ({}) },
+      consumers: { info: notFound, add: async () => ({}) },
     }),
   } as unknown as NatsConnection;
   const provisioner = new CredentialProvisioner({
