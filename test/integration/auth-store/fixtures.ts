@@ -41,6 +41,22 @@ export async function realStorage(name: string) {
   };
 }
 
+/**
+ * The environment that points a worker (or the operator, for its pods) at this storage in the
+ * test stack: bucket, KMS key and endpoints. Cloud credentials are separate: the operator passes
+ * them to pods through a Secret.
+ */
+export function stateStoreEnv(storage: { bucket: string; keyId: string }): Record<string, string> {
+  const { s3, kms } = testStack();
+  return {
+    WA_S3_BUCKET: storage.bucket,
+    WA_S3_ENDPOINT: s3.endpoint,
+    WA_S3_REGION: s3.region,
+    WA_KMS_KEY_ID: storage.keyId,
+    WA_KMS_ENDPOINT: kms.endpoint,
+  };
+}
+
 /** Wraps the real store so a test can make writes fail for a while (S3 "down" for writes). */
 export class SwitchableStore implements ObjectStore {
   failPuts = false;

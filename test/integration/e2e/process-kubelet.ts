@@ -15,21 +15,17 @@
  * every worker gets its own free loopback port for WA_HTTP_PORT (they share one host).
  */
 import type { Kubectl } from '../../harness/kubectl.ts';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { freePort } from '../../harness/ports.ts';
-import { repoRoot } from '../../harness/paths.ts';
+import { spawnNode, type NodeChild } from '../../harness/node-process.ts';
 import { testStack } from '../../harness/stack.ts';
 import { RUNNING, setPodStatus } from '../operator/fixtures.ts';
 
-export interface RunningWorker {
+export interface RunningWorker extends NodeChild {
   pod: string;
   uid: string;
-  child: ChildProcess;
-  logs: string;
-  exited: Promise<void>;
 }
 
 export class ProcessKubelet {
@@ -180,20 +176,11 @@ export class ProcessKubelet {
   }
 
   #spawn(pod: V1Pod, env: Record<string, string>): void {
-    const child = spawn(
-      process.execPath,
-      ['--disable-warning=ExperimentalWarning', join(repoRoot, 'worker/src/main.ts')],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
     const worker: RunningWorker = {
+      ...spawnNode('worker/src/main.ts', env),
       pod: pod.metadata!.name!,
       uid: pod.metadata!.uid!,
-      child,
-      logs: '',
-      exited: new Promise((r) => child.once('exit', () => r())),
     };
-    child.stdout!.on('data', (d: Buffer) => (worker.logs += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (worker.logs += d.toString()));
     this.workers.set(worker.uid, worker);
   }
 }

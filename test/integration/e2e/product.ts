@@ -11,7 +11,7 @@ import type { WhatsAppChannel } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
 import { testStack } from '../../harness/stack.ts';
 import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
-import { realStorage } from '../auth-store/fixtures.ts';
+import { realStorage, stateStoreEnv } from '../auth-store/fixtures.ts';
 import { prepareNamespace, testConfig } from '../operator/fixtures.ts';
 import { trustRootFile } from '../worker/worker-harness.ts';
 import { ProcessKubelet } from './process-kubelet.ts';
@@ -58,11 +58,7 @@ export async function startProduct(name: string): Promise<Product> {
     testConfig({
       WA_WATCH_NAMESPACE: ns,
       NATS_URL: stack.nats.url,
-      WA_S3_BUCKET: storage.bucket,
-      WA_S3_ENDPOINT: stack.s3.endpoint,
-      WA_S3_REGION: stack.s3.region,
-      WA_KMS_KEY_ID: storage.keyId,
-      WA_KMS_ENDPOINT: stack.kms.endpoint,
+      ...stateStoreEnv(storage), // the operator passes these on to every worker pod
       WA_WORKER_SERVICE_ACCOUNT: 'whatsapp-worker',
       WA_WORKER_ENV_SECRET: 'wa-aws',
       WA_WORKER_EXTRA_ENV: JSON.stringify({ WA_WS_URL: sim.url, WA_TRUST_ROOT: trustRootFile(sim, name) }),

@@ -1,7 +1,5 @@
 import { adminKubectl } from '../../harness/kubectl.ts';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { repoRoot } from '../../harness/paths.ts';
+import { spawnNode, type NodeChild } from '../../harness/node-process.ts';
 import { freePort } from '../../harness/ports.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
@@ -15,14 +13,10 @@ import { applyChannel, prepareNamespace } from './fixtures.ts';
 const stack = testStack();
 const ns = `lead-${Date.now().toString(36)}`;
 const kubectl = adminKubectl();
-const children: ChildProcess[] = [];
-const main = join(repoRoot, 'operator/src/main.ts');
+const children: NodeChild[] = [];
 
-interface Operator {
-  child: ChildProcess;
-  logs: () => string;
+interface Operator extends NodeChild {
   url: string;
-  exited: Promise<number | null>;
 }
 
 async function startOperator(
@@ -31,9 +25,9 @@ async function startOperator(
   args: string[] = [],
 ): Promise<Operator> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', main, ...args], {
-    env: {
-      PATH: process.env.PATH,
+  const operator = spawnNode(
+    'operator/src/main.ts',
+    {
       KUBECONFIG: stack.kube.kubeconfig,
       POD_NAME: name,
       POD_NAMESPACE: ns,
@@ -46,14 +40,10 @@ async function startOperator(
       WA_HTTP_PORT: String(port),
       ...extraEnv,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let logs = '';
-  child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
-  children.push(child);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, logs: () => logs, url: `http://127.0.0.1:${port}`, exited };
+    args,
+  );
+  children.push(operator);
+  return { ...operator, url: `http://127.0.0.1:${port}` };
 }
 const channel = (name: string) => applyChannel(kubectl, stack.workDir, ns, name, { clinicId: 'clinic-l' });
 const podExists = (name: string) => async () =>
@@ -69,7 +59,7 @@ beforeAll(async () => {
   await prepareNamespace(kubectl, ns);
 });
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const c of children) c.kill('SIGKILL');
 });
 
 test('invalid configuration: exit code 2 and every problem listed, flags named as flags', async () => {

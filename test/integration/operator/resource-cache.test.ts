@@ -7,7 +7,7 @@ import {
 } from '../../../operator/src/kube/resource-cache.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
-import { TcpProxy } from './tcp-proxy.ts';
+import { TcpProxy } from '../../harness/tcp-proxy.ts';
 
 /**
  * The list/watch cache against the real kube-apiserver, behind a TCP proxy that cuts and

@@ -1,13 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type NatsConnection, type Subscription } from 'nats';
 import { channelSubjects, validatePayload, type StatusEvent } from '../../../contract/index.ts';
-import { repoRoot } from '../../harness/paths.ts';
+import { spawnNode, type NodeChild } from '../../harness/node-process.ts';
 import { freePort } from '../../harness/ports.ts';
 import { testStack } from '../../harness/stack.ts';
 import { realStorage } from '../auth-store/fixtures.ts';
+import { workerBaseEnv } from '../worker/worker-harness.ts';
 
 /**
  * Real worker processes (`node worker/src/main.ts`) against real NATS, MinIO and
@@ -19,7 +19,7 @@ const stack = testStack();
 const storage = await realStorage('worker-proc');
 const clinic = `wp-${Date.now().toString(36)}`;
 let nc: NatsConnection;
-const children: ChildProcess[] = [];
+const children: NodeChild[] = [];
 // The simulator's trust root is required with WA_WS_URL; nothing listens there in these tests.
 const trustRoot = join(stack.workDir, `${clinic}-trust-root.hex`);
 writeFileSync(trustRoot, randomBytes(32).toString('hex'));
@@ -33,38 +33,16 @@ afterAll(async () => {
 });
 
 async function startWorker(channel: string, holder: string, extra: Record<string, string> = {}) {
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'worker/src/main.ts')],
-    {
-      env: {
-        PATH: process.env.PATH,
-        WA_CLINIC_ID: clinic,
-        WA_CHANNEL_ID: channel,
-        WA_LEASE_HOLDER: holder,
-        NATS_URL: stack.nats.url,
-        WA_S3_BUCKET: storage.bucket,
-        WA_S3_ENDPOINT: stack.s3.endpoint,
-        WA_S3_REGION: stack.s3.region,
-        WA_KMS_KEY_ID: storage.keyId,
-        WA_KMS_ENDPOINT: stack.kms.endpoint,
-        AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
-        WA_WS_URL: 'ws://127.0.0.1:1/ws', // nothing listens: the session keeps reconnecting
-        WA_TRUST_ROOT: trustRoot,
-        WA_HTTP_PORT: String(await freePort()),
-        WA_LOG_LEVEL: 'debug',
-        ...extra,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let logs = '';
-  child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
-  children.push(child);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, logs: () => logs, exited };
+  const worker = spawnNode('worker/src/main.ts', {
+    ...workerBaseEnv(clinic, channel, holder, storage),
+    WA_WS_URL: 'ws://127.0.0.1:1/ws', // nothing listens: the session keeps reconnecting
+    WA_TRUST_ROOT: trustRoot,
+    WA_HTTP_PORT: String(await freePort()),
+    WA_LOG_LEVEL: 'debug',
+    ...extra,
+  });
+  children.push(worker);
+  return worker;
 }
 
 /** Collects the channel's status events from NATS. */

@@ -1,24 +1,11 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { spawnNode } from '../../harness/node-process.ts';
 
-const ROOT = join(import.meta.dirname, '../../..');
-
-function runWorker(
+async function runWorker(
   env: Record<string, string>,
-): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'worker/src/main.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stderr, stdout }));
-  });
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const worker = spawnNode('worker/src/main.ts', env);
+  const code = await worker.exited;
+  return { code, stdout: worker.stdout(), stderr: worker.stderr() };
 }
 
 /** The worker process itself: `node worker/src/main.ts`. */

@@ -1,7 +1,7 @@
 import type { NatsConnection } from 'nats';
 import { testStack } from '../../harness/stack.ts';
 import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
-import { OutageProxy } from './outage-proxy.ts';
+import { TcpProxy } from '../../harness/tcp-proxy.ts';
 import {
   command,
   connectNats,
@@ -22,7 +22,7 @@ let sim: Simulator;
 let nc: NatsConnection;
 let storage: Awaited<ReturnType<typeof realStorage>>;
 const workers: WorkerProcess[] = [];
-const proxies: OutageProxy[] = [];
+const proxies: TcpProxy[] = [];
 const clinic = `e2e-${Date.now().toString(36)}`;
 
 beforeAll(async () => {
@@ -48,7 +48,7 @@ const envFor = (channel: string): ChannelEnv => ({
 
 describe('worker failures end to end', () => {
   test('S3 unreachable for a while: nothing acknowledged is lost, degraded is reported, and it recovers', async () => {
-    const proxy = await OutageProxy.start(testStack().s3.endpoint);
+    const proxy = await TcpProxy.start(testStack().s3.endpoint);
     proxies.push(proxy);
     const env = envFor('lab');
     const phone = '5511900000011';

@@ -3,7 +3,6 @@
  * local-kms of the test stack and the WhatsApp Web protocol simulator (test/wa-sim), and
  * watches what they publish. Shared by the worker end-to-end tests.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AckPolicy, connect, type NatsConnection, type Subscription } from 'nats';
@@ -17,21 +16,17 @@ import {
   type StatusEvent,
 } from '../../../contract/index.ts';
 import { eventually } from '../../harness/eventually.ts';
-import { repoRoot } from '../../harness/paths.ts';
+import { spawnNode, type NodeChild } from '../../harness/node-process.ts';
 import { freePort } from '../../harness/ports.ts';
 import { testStack } from '../../harness/stack.ts';
 import type { Simulator } from '../../wa-sim/simulator.ts';
-import { realStorage } from '../auth-store/fixtures.ts';
+import { realStorage, stateStoreEnv } from '../auth-store/fixtures.ts';
 
 export type Storage = Awaited<ReturnType<typeof realStorage>>;
 
-export interface WorkerProcess {
-  child: ChildProcess;
+export interface WorkerProcess extends NodeChild {
   holder: string;
   httpPort: number;
-  logs(): string;
-  exited: Promise<number | null>;
-  kill(signal: NodeJS.Signals): void;
 }
 
 export interface ChannelEnv {
@@ -49,53 +44,44 @@ export function trustRootFile(sim: Simulator, name: string): string {
   return file;
 }
 
+/**
+ * The environment of a worker process for one channel of the test stack, as its pod would
+ * have it, minus what says where WhatsApp is (WA_WS_URL, WA_TRUST_ROOT) and the HTTP port.
+ */
+export function workerBaseEnv(
+  clinic: string,
+  channel: string,
+  holder: string,
+  storage: { bucket: string; keyId: string },
+): Record<string, string> {
+  const stack = testStack();
+  return {
+    WA_CLINIC_ID: clinic,
+    WA_CHANNEL_ID: channel,
+    WA_LEASE_HOLDER: holder,
+    NATS_URL: stack.nats.url,
+    ...stateStoreEnv(storage),
+    AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
+  };
+}
+
+/** A worker process for the channel, connecting to the simulator. */
 export async function startWorker(
   env: ChannelEnv,
   holder: string,
   extra: Record<string, string> = {},
 ): Promise<WorkerProcess> {
-  const stack = testStack();
   const httpPort = await freePort();
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'worker/src/main.ts')],
-    {
-      env: {
-        PATH: process.env.PATH,
-        WA_CLINIC_ID: env.clinic,
-        WA_CHANNEL_ID: env.channel,
-        WA_LEASE_HOLDER: holder,
-        NATS_URL: stack.nats.url,
-        WA_S3_BUCKET: env.storage.bucket,
-        WA_S3_ENDPOINT: stack.s3.endpoint,
-        WA_S3_REGION: stack.s3.region,
-        WA_KMS_KEY_ID: env.storage.keyId,
-        WA_KMS_ENDPOINT: stack.kms.endpoint,
-        AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
-        WA_WS_URL: env.sim.url,
-        WA_TRUST_ROOT: env.trustRoot,
-        WA_HTTP_PORT: String(httpPort),
-        WA_LOG_LEVEL: 'info',
-        ...extra,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let logs = '';
-  child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    holder,
-    httpPort,
-    logs: () => logs,
-    exited,
-    kill: (signal) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    },
-  };
+  const worker = spawnNode('worker/src/main.ts', {
+    ...workerBaseEnv(env.clinic, env.channel, holder, env.storage),
+    WA_WS_URL: env.sim.url,
+    WA_TRUST_ROOT: env.trustRoot,
+    WA_HTTP_PORT: String(httpPort),
+    WA_LOG_LEVEL: 'info',
+    ...extra,
+  });
+  return { ...worker, holder, httpPort };
 }
 
 /** Everything a channel publishes on core NATS (status and QR), validated against the contract. */

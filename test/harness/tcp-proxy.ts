@@ -1,0 +1,85 @@
+/**
+ * A TCP proxy in front of a real server, to break connections the way networks do. The code
+ * under test is pointed at the proxy; new connections pass unless the proxy is `down()`.
+ *
+ * - `cut()` resets every open connection (a restarted peer or load balancer);
+ * - `freeze()` keeps them open but silently drops whatever they carry from then on (a half-open
+ *   connection behind a NAT, or a dead node);
+ * - `down()` resets every open connection and refuses new ones until `up()` (an outage).
+ */
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  frozen: boolean;
+}
+
+export class TcpProxy {
+  readonly #server: Server;
+  readonly #pairs = new Set<Pair>();
+  #down = false;
+  port = 0;
+
+  private constructor(targetHost: string, targetPort: number) {
+    this.#server = createServer((client) => {
+      if (this.#down) return client.resetAndDestroy();
+      const upstream = connect(targetPort, targetHost);
+      const pair: Pair = { client, upstream, frozen: false };
+      this.#pairs.add(pair);
+      client.on('data', (d) => pair.frozen || upstream.write(d));
+      upstream.on('data', (d) => pair.frozen || client.write(d));
+      const close = () => {
+        this.#pairs.delete(pair);
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('close', close).on('error', close);
+      upstream.on('close', close).on('error', close);
+    });
+  }
+
+  /** A proxy on a free local port in front of `target` (a URL: only its host and port count). */
+  static async start(target: string): Promise<TcpProxy> {
+    const url = new URL(target);
+    const proxy = new TcpProxy(url.hostname, Number(url.port));
+    await new Promise<void>((r) => proxy.#server.listen(0, '127.0.0.1', () => r()));
+    proxy.port = (proxy.#server.address() as AddressInfo).port;
+    return proxy;
+  }
+
+  /** The proxy as a plain-HTTP URL. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Connections open through the proxy now. */
+  get open(): number {
+    return this.#pairs.size;
+  }
+
+  cut(): void {
+    for (const p of this.#pairs) {
+      p.client.resetAndDestroy();
+      p.upstream.destroy();
+    }
+  }
+
+  freeze(): void {
+    for (const p of this.#pairs) p.frozen = true;
+  }
+
+  down(): void {
+    this.#down = true;
+    this.cut();
+  }
+
+  up(): void {
+    this.#down = false;
+  }
+
+  async stop(): Promise<void> {
+    this.down();
+    await new Promise<void>((r) => this.#server.close(() => r()));
+  }
+}
