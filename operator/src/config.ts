@@ -95,12 +95,12 @@ const OPTIONS = {
   memoryRequest: {
     env: 'WA_WORKER_MEMORY_REQUEST',
     flag: 'worker-memory-request',
-    help: 'worker memory request (128Mi)',
+    help: 'worker memory request (192Mi)',
   },
   memoryLimit: {
     env: 'WA_WORKER_MEMORY_LIMIT',
     flag: 'worker-memory-limit',
-    help: 'worker memory limit (256Mi)',
+    help: 'worker memory limit (384Mi)',
   },
   natsSecret: {
     env: 'WA_WORKER_NATS_SECRET',
@@ -277,9 +277,9 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
       resources: {
         requests: {
           cpu: matching('cpuRequest', QUANTITY, 'a quantity such as 50m', '50m')!,
-          memory: matching('memoryRequest', QUANTITY, 'a quantity such as 128Mi', '128Mi')!,
+          memory: matching('memoryRequest', QUANTITY, 'a quantity such as 192Mi', '192Mi')!,
         },
-        limits: { memory: matching('memoryLimit', QUANTITY, 'a quantity such as 256Mi', '256Mi')! },
+        limits: { memory: matching('memoryLimit', QUANTITY, 'a quantity such as 384Mi', '384Mi')! },
       },
       natsSecret: natsSecretName
         ? { name: natsSecretName, key: matching('natsSecretKey', /^[-._a-zA-Z0-9]+$/, 'a key', 'creds')! }

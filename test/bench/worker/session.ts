@@ -49,15 +49,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const percentile = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-const rssMiB = (pid: number) => {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  if (!kb) throw new Error(`no VmRSS for pid ${pid}`);
+/** A process's resident memory now (VmRSS) or its peak so far (VmHWM), from /proc. */
+const memMiB = (pid: number, field: 'VmRSS' | 'VmHWM') => {
+  const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  if (!kb) throw new Error(`no ${field} for pid ${pid}`);
   return Number(kb) / 1024;
 };
+const rssMiB = (pid: number) => memMiB(pid, 'VmRSS');
 
 export interface SideResult {
   startToConnectedMs: number[];
   idleRssMiB: number;
+  /** The peak resident memory of the process's life, read after the inbound burst. */
+  peakRssMiB: number;
   inbound: { perSecond: number; latencies: number[] };
 }
 
@@ -150,8 +154,9 @@ async function benchBare(sim: Simulator, phone: SimUser, contact: SimUser): Prom
     await sleep(IDLE_MS);
     const idleRssMiB = rssMiB(running!.child.pid!);
     const inbound = await inboundBurst(contact, phone.jid, running!.arrived);
+    const peakRssMiB = memMiB(running!.child.pid!, 'VmHWM');
     await stopBare(running!);
-    return { startToConnectedMs: times, idleRssMiB, inbound };
+    return { startToConnectedMs: times, idleRssMiB, peakRssMiB, inbound };
   } finally {
     await rm(authDir, { recursive: true, force: true });
   }
@@ -256,6 +261,7 @@ async function benchWorker(
     const kmsBefore = (await scrape(running!)).kms;
     const inbound = await inboundBurst(contact, phone.jid, arrived);
     const kmsAfter = (await scrape(running!)).kms;
+    const peakRssMiB = memMiB(running!.child.pid!, 'VmHWM');
     await messages.close();
     const s3PerMessage: Record<string, number> = {};
     for (const [method, n] of proxy.counts)
@@ -264,6 +270,7 @@ async function benchWorker(
     return {
       startToConnectedMs: times,
       idleRssMiB,
+      peakRssMiB,
       inbound,
       s3PerMessage,
       kmsPerMessage: (kmsAfter - kmsBefore) / MESSAGES,
@@ -296,6 +303,7 @@ export async function runSessionBench(stack: TestStack): Promise<void> {
       median(ours.startToConnectedMs),
     );
     add(`idle RSS once connected, MiB`, bare.idleRssMiB, ours.idleRssMiB, 1);
+    add(`peak RSS, start to end of the burst, MiB`, bare.peakRssMiB, ours.peakRssMiB, 1);
     add(`inbound burst of ${MESSAGES}: messages/s`, bare.inbound.perSecond, ours.inbound.perSecond);
     add(
       'inbound latency p50, ms',

@@ -102,12 +102,12 @@ describe('worker pod', () => {
     });
     expect(Object.fromEntries(c.env!.map((e) => [e.name, e.value]))).toMatchObject({ WA_LOG_LEVEL: 'debug' });
     expect(c.resources!.limits).toEqual({ memory: '512Mi', cpu: '1' });
-    expect(c.resources!.requests).toEqual({ cpu: '50m', memory: '128Mi' });
+    expect(c.resources!.requests).toEqual({ cpu: '50m', memory: '192Mi' });
   });
 
   test("V8's heap follows the container's memory limit; an explicit NODE_OPTIONS wins", () => {
     expect(envOf(channel()).NODE_OPTIONS).toBe(
-      '--max-old-space-size=179 --disable-warning=ExperimentalWarning',
+      '--max-old-space-size=268 --disable-warning=ExperimentalWarning',
     );
     const raised = channel({ worker: { resources: { limits: { memory: '1Gi' } } } });
     expect(envOf(raised).NODE_OPTIONS).toMatch(/^--max-old-space-size=716 /);
