@@ -77,6 +77,52 @@ describe('channel state on real S3 (MinIO) and KMS (local-kms)', () => {
     await b.lease.release();
   });
 
+  test("a journal write that landed although its answer was lost is taken as this worker's own, not as a takeover", async () => {
+    const lossy = { store: new SwitchableStore(storage.store), keyProvider: storage.keyProvider };
+    const a = await openChannel(lossy, clinic, 'lost-answer', 'pod-1');
+    lossy.store.loseAnswers = true;
+    await expect(a.state.keys.set({ session: { s1: Buffer.from('landed') } } as never)).rejects.toThrow(
+      /ECONNRESET/,
+    );
+    lossy.store.loseAnswers = false;
+    // The next write finds its slot taken by the record above: same epoch, so ours. Not fenced.
+    await a.state.keys.set({ session: { s2: Buffer.from('next') } } as never);
+    a.state.creds.me = { id: '5511900000001:1@s.whatsapp.net', name: 'Clinic' };
+    await a.state.saveCreds();
+    // What S3 holds is what the worker now counts as durable.
+    expect(Buffer.from((await a.state.keys.get('session', ['s1'])).s1!).toString()).toBe('landed');
+    await a.lease.release();
+
+    const b = await openChannel(storage, clinic, 'lost-answer', 'pod-2');
+    const got = await b.state.keys.get('session', ['s1', 's2']);
+    expect(
+      Object.fromEntries(Object.entries(got).map(([k, v]) => [k, Buffer.from(v as Uint8Array).toString()])),
+    ).toEqual({ s1: 'landed', s2: 'next' });
+    expect(b.state.isRegistered()).toBe(true);
+    await b.lease.release();
+  });
+
+  test('a lease renewal that landed although its answer was lost keeps the lease', async () => {
+    const lossy = new SwitchableStore(storage.store);
+    const a = await openChannel(
+      { store: lossy, keyProvider: storage.keyProvider },
+      clinic,
+      'lost-renewal',
+      'pod-1',
+      {
+        renewEveryMs: 3_600_000, // renewed by hand below
+      },
+    );
+    lossy.loseAnswers = true;
+    await a.lease.renew(); // a transient failure as far as the worker can tell
+    lossy.loseAnswers = false;
+    await a.lease.renew(); // finds the lease changed since its last known version: by itself
+    expect(a.lease.valid()).toBe(true);
+    expect(await a.lease.stillHeld()).toBe(true);
+    await a.state.keys.set({ session: { s: Buffer.from('still the holder') } } as never);
+    await a.lease.release();
+  });
+
   test('a transaction or creds save that changes nothing durable writes nothing', async () => {
     const a = await openChannel(storage, clinic, 'no-op-writes', 'pod-1');
     const journal = async () =>

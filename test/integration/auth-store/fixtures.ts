@@ -57,9 +57,14 @@ export function stateStoreEnv(storage: { bucket: string; keyId: string }): Recor
   };
 }
 
-/** Wraps the real store so a test can make writes fail for a while (S3 "down" for writes). */
+/**
+ * Wraps the real store so a test can make writes fail for a while (S3 "down" for writes), or
+ * lose their answers: the write lands in S3, and the writer is told the connection broke (as
+ * when a network cut falls between the server's commit and its reply).
+ */
 export class SwitchableStore implements ObjectStore {
   failPuts = false;
+  loseAnswers = false;
   readonly inner: ObjectStore;
   constructor(inner: ObjectStore) {
     this.inner = inner;
@@ -72,6 +77,10 @@ export class SwitchableStore implements ObjectStore {
   }
   put(key: string, body: Uint8Array, condition?: PutCondition) {
     if (this.failPuts) return Promise.reject(new Error('connect ECONNREFUSED (injected)'));
+    if (this.loseAnswers)
+      return this.inner.put(key, body, condition).then(() => {
+        throw new Error('read ECONNRESET (injected after the write landed)');
+      });
     return this.inner.put(key, body, condition);
   }
   list(prefix: string) {

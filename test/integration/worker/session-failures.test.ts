@@ -76,12 +76,13 @@ describe('worker failures end to end', () => {
     proxy.up();
 
     await watch.waitStatus(
-      `Connected again after the outage; worker log:\n${worker
-        .logs()
-        .split('\n')
-        .filter((l) => !l.includes('"level":"debug"'))
-        .slice(-40)
-        .join('\n')}`,
+      () =>
+        `Connected again after the outage; worker log:\n${worker
+          .logs()
+          .split('\n')
+          .filter((l) => !l.includes('"level":"debug"'))
+          .slice(-40)
+          .join('\n')}`,
       (s) => s.phase === 'Connected' && s.seq > degraded.seq && s.worker === 'pod-s3',
     );
     const stored = await eventually('all 10 messages in JetStream', async () => {

@@ -120,9 +120,14 @@ export class ChannelWatch {
     return this.status.filter((s) => !worker || s.worker === worker).map((s) => s.phase);
   }
 
-  waitStatus(what: string, p: (s: StatusEvent) => boolean, ms = 60_000): Promise<StatusEvent> {
+  waitStatus(
+    what: string | (() => string),
+    p: (s: StatusEvent) => boolean,
+    ms = 60_000,
+  ): Promise<StatusEvent> {
     return eventually(
-      `${what} (statuses so far: ${JSON.stringify(this.status.map((s) => [s.worker, s.phase, s.reason]))})`,
+      () =>
+        `${typeof what === 'function' ? what() : what} (statuses by then: ${JSON.stringify(this.status.map((s) => [s.worker, s.phase, s.reason]))})`,
       async () => this.status.find(p),
       ms,
     );

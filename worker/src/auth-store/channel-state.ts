@@ -118,7 +118,8 @@ export class ChannelState {
     for (let attempt = 0; ; attempt++) {
       await this.load();
       try {
-        // The fence: from now on, no older holder can append to this journal.
+        // The fence: from now on, no older holder can append to this journal. (A record of our
+        // own epoch already in the slot can only be this same fence, written by an earlier attempt.)
         await this.writeSlot(this.lastSeq + 1, {
           v: 1,
           epoch: this.o.lease.epoch,
@@ -248,18 +249,37 @@ export class ChannelState {
     }
   }
 
-  /** Writes one journal slot; a slot taken by someone else means we are fenced. */
-  private async writeSlot(seq: number, record: JournalRecord): Promise<void> {
+  /**
+   * Writes one journal slot. Returns undefined when `record` is in it, or the record found there
+   * when that is an earlier write of this same epoch — ours, landed in S3 although its answer was
+   * lost (a network cut between S3's commit and its reply), so the caller thought it failed. A
+   * slot holding another epoch's record means another worker has taken over: FencedError.
+   */
+  private async writeSlot(seq: number, record: JournalRecord): Promise<JournalRecord | undefined> {
     const name = `journal/${slotName(seq)}`;
     const sealed = seal(this.dataKey!, this.object(name), encodeJson(record));
     try {
       await this.o.store.put(`${this.base}${name}`, sealed, { ifAbsent: true });
+      return undefined;
     } catch (err) {
       if (!(err instanceof PreconditionFailedError)) throw err;
-      // Our own earlier attempt may have landed with its response lost: same bytes means it is ours.
       const stored = await this.o.store.get(`${this.base}${name}`);
-      if (stored && Buffer.from(stored.body).equals(Buffer.from(sealed))) return;
+      if (!stored) throw new FencedError(`${this.base}${name}`);
+      // The S3 client's own retry of this very request: the same bytes.
+      if (Buffer.from(stored.body).equals(Buffer.from(sealed))) return undefined;
+      const found = decodeJson<JournalRecord>(open(this.dataKey!, this.object(name), stored.body));
+      if (found.epoch === record.epoch) return found;
       throw new FencedError(`${this.base}${name}`);
+    }
+  }
+
+  /** Counts a record of ours that landed unnoticed as durable, as a restart would read it. */
+  private adoptLanded(record: JournalRecord): void {
+    this.lastSeq++;
+    if (record.keys) applyMutations(this.durableKeys, record.keys);
+    if (record.creds) {
+      this.durableCreds = encodeJson(record.creds);
+      if (record.creds.me?.id) this.registered = true;
     }
   }
 
@@ -271,13 +291,18 @@ export class ChannelState {
     const run = async () => {
       if (this.fenced) throw new FencedError(`${this.base}journal`);
       this.o.lease.assertValid();
-      const record = make();
-      if (!record) return;
-      try {
-        await this.writeSlot(this.lastSeq + 1, record);
-      } catch (err) {
-        if (err instanceof FencedError) this.fenced = true;
-        throw err;
+      for (;;) {
+        const record = make(); // again after adopting a landed record: it may have made this one moot
+        if (!record) return;
+        let landed: JournalRecord | undefined;
+        try {
+          landed = await this.writeSlot(this.lastSeq + 1, record);
+        } catch (err) {
+          if (err instanceof FencedError) this.fenced = true;
+          throw err;
+        }
+        if (!landed) break;
+        this.adoptLanded(landed);
       }
       this.lastSeq++;
       apply();

@@ -169,7 +169,12 @@ export class ChannelLease {
     const now = this.options.now();
     const next = { ...this.record, expiresAt: now + this.options.ttlMs, renewedAt: now };
     try {
-      this.etag = await this.store.put(this.key, encode(next), { ifMatch: this.etag });
+      try {
+        this.etag = await this.store.put(this.key, encode(next), { ifMatch: this.etag });
+      } catch (err) {
+        if (!(err instanceof PreconditionFailedError) || !(await this.adoptOwnLandedRenewal())) throw err;
+        this.etag = await this.store.put(this.key, encode(next), { ifMatch: this.etag });
+      }
       this.record = next;
       this.lastRenewOk = now;
     } catch (err) {
@@ -177,6 +182,20 @@ export class ChannelLease {
       // Transient failure: keep trying until we are inside the safety margin, then give up before expiry.
       if (this.options.now() >= this.record.expiresAt - this.options.safetyMarginMs) this.markLost();
     }
+  }
+
+  /**
+   * The stored lease changed since our last known version. If it still names this holder and
+   * epoch, the change was our own earlier renewal whose answer was lost (it landed, the reply
+   * did not): take its version and go on. Anyone else's write takes a new epoch.
+   */
+  private async adoptOwnLandedRenewal(): Promise<boolean> {
+    const current = await this.store.get(this.key);
+    if (!current || !this.record) return false;
+    const record = JSON.parse(Buffer.from(current.body).toString('utf8')) as LeaseRecord;
+    if (record.holder !== this.options.holder || record.epoch !== this.record.epoch) return false;
+    this.etag = current.etag;
+    return true;
   }
 
   /** Checks the stored lease (not the local view): used before reconnecting after a 440. */
