@@ -5,7 +5,9 @@
  * - `cut()` resets every open connection (a restarted peer or load balancer);
  * - `freeze()` keeps them open but silently drops whatever they carry from then on (a half-open
  *   connection behind a NAT, or a dead node);
- * - `down()` resets every open connection and refuses new ones until `up()` (an outage).
+ * - `down()` resets every open connection and refuses new ones until `up()` (an outage);
+ * - `downAfterNextReply()` lets requests through until the server first answers, then drops that
+ *   answer and goes down: the request took effect, and its sender only sees the connection break.
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
@@ -19,6 +21,7 @@ export class TcpProxy {
   readonly #server: Server;
   readonly #pairs = new Set<Pair>();
   #down = false;
+  #downAtNextReply: (() => void) | undefined;
   port = 0;
 
   private constructor(targetHost: string, targetPort: number) {
@@ -28,7 +31,15 @@ export class TcpProxy {
       const pair: Pair = { client, upstream, frozen: false };
       this.#pairs.add(pair);
       client.on('data', (d) => pair.frozen || upstream.write(d));
-      upstream.on('data', (d) => pair.frozen || client.write(d));
+      upstream.on('data', (d) => {
+        if (this.#downAtNextReply) {
+          const done = this.#downAtNextReply;
+          this.#downAtNextReply = undefined;
+          this.down();
+          return done();
+        }
+        if (!pair.frozen) client.write(d);
+      });
       const close = () => {
         this.#pairs.delete(pair);
         client.destroy();
@@ -72,6 +83,11 @@ export class TcpProxy {
   down(): void {
     this.#down = true;
     this.cut();
+  }
+
+  /** Resolves when a reply has been dropped and the proxy is down. */
+  downAfterNextReply(): Promise<void> {
+    return new Promise((resolve) => (this.#downAtNextReply = resolve));
   }
 
   up(): void {

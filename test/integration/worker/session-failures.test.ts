@@ -97,6 +97,45 @@ describe('worker failures end to end', () => {
     watch.stop();
   });
 
+  test('S3 cut between its commit and its reply: the worker knows its own landed write, and goes on', async () => {
+    const proxy = await TcpProxy.start(testStack().s3.endpoint);
+    proxies.push(proxy);
+    const env = envFor('radiology');
+    const phone = '5511900000014';
+    const { worker, device, watch } = await pairNewChannel(nc, env, 'pod-cut', phone, {
+      WA_S3_ENDPOINT: proxy.url,
+    });
+    workers.push(worker);
+    const contact = sim.contact('5511977770014', 'Patient');
+    const journal = async () => (await storage.store.list(`wa/${clinic}/radiology/journal/`)).length;
+    const slotsBefore = await journal();
+
+    // The next S3 request (a journal write for this message's session keys, or a lease renewal)
+    // lands in MinIO; its answer never reaches the worker, and S3 stays away for a while.
+    const cut = proxy.downAfterNextReply();
+    const sent = [(await contact.sendText(phone, 'while S3 answers nothing')).id];
+    await cut;
+    const degraded = await watch.waitStatus('degraded after the cut', (s) => s.reason === 'StoreUnavailable');
+    expect(await journal()).toBeGreaterThanOrEqual(slotsBefore); // what landed stays
+    sent.push((await contact.sendText(phone, 'after the cut')).id);
+    proxy.up();
+
+    await watch.waitStatus(
+      () => `Connected again after the cut; worker log:\n${worker.logs().split('\n').slice(-30).join('\n')}`,
+      (s) => s.phase === 'Connected' && s.seq > degraded.seq && s.worker === 'pod-cut',
+    );
+    const stored = await eventually('both messages in JetStream', async () => {
+      const all = await storedInbound(nc, clinic, 'radiology');
+      return all.length >= 2 && all;
+    });
+    expect(stored.map((m) => m.msgId).sort()).toEqual([...sent].sort());
+    // Not mistaken for another worker's takeover: the lease was never lost, the process runs on.
+    expect(watch.status.filter((s) => s.reason === 'LeaseLost')).toEqual([]);
+    expect(worker.child.exitCode).toBeNull();
+    expect(sim.connections.maxConcurrent(device)).toBe(1);
+    watch.stop();
+  });
+
   test('transient endings (500, 428, 503) reconnect with the same state, never two connections', async () => {
     const env = envFor('pharmacy');
     const phone = '5511900000012';
