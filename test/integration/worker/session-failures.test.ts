@@ -46,16 +46,19 @@ const envFor = (channel: string): ChannelEnv => ({
   trustRoot: trustRootFile(sim, `wfail-${channel}`),
 });
 
+/** A paired worker whose S3 requests go through a proxy the test can break. */
+async function pairBehindS3Proxy(channel: string, holder: string, phone: string) {
+  const proxy = await TcpProxy.start(testStack().s3.endpoint);
+  proxies.push(proxy);
+  const paired = await pairNewChannel(nc, envFor(channel), holder, phone, { WA_S3_ENDPOINT: proxy.url });
+  workers.push(paired.worker);
+  return { proxy, ...paired };
+}
+
 describe('worker failures end to end', () => {
   test('S3 unreachable for a while: nothing acknowledged is lost, degraded is reported, and it recovers', async () => {
-    const proxy = await TcpProxy.start(testStack().s3.endpoint);
-    proxies.push(proxy);
-    const env = envFor('lab');
     const phone = '5511900000011';
-    const { worker, device, watch } = await pairNewChannel(nc, env, 'pod-s3', phone, {
-      WA_S3_ENDPOINT: proxy.url,
-    });
-    workers.push(worker);
+    const { proxy, worker, device, watch } = await pairBehindS3Proxy('lab', 'pod-s3', phone);
     const contact = sim.contact('5511977770011', 'Patient');
 
     proxy.down();
@@ -98,14 +101,8 @@ describe('worker failures end to end', () => {
   });
 
   test('S3 cut between its commit and its reply: the worker knows its own landed write, and goes on', async () => {
-    const proxy = await TcpProxy.start(testStack().s3.endpoint);
-    proxies.push(proxy);
-    const env = envFor('radiology');
     const phone = '5511900000014';
-    const { worker, device, watch } = await pairNewChannel(nc, env, 'pod-cut', phone, {
-      WA_S3_ENDPOINT: proxy.url,
-    });
-    workers.push(worker);
+    const { proxy, worker, device, watch } = await pairBehindS3Proxy('radiology', 'pod-cut', phone);
     const contact = sim.contact('5511977770014', 'Patient');
     const journal = async () => (await storage.store.list(`wa/${clinic}/radiology/journal/`)).length;
     const slotsBefore = await journal();
