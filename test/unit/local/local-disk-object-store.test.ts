@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -145,6 +145,23 @@ describe('LocalDiskObjectStore', () => {
     await expect(impatient.put('k/lease', bytes('v3'))).rejects.toThrow(/stayed locked/);
     await expect(impatient.put('k/lease', bytes('v4'), { ifMatch: etag })).rejects.toThrow(/stayed locked/);
     expect(text(await store.get('k/lease'))).toBe('v2');
+  });
+
+  test("a dead holder's lock broken by many writers at once still lets exactly one create win", async () => {
+    // Each writer finds the dead pid, and each would remove the lock: only one may, or a later
+    // one removes the lock the first has just taken, and both write.
+    for (let round = 0; round < 20; round++) {
+      const key = `broken/slot${round}`;
+      await mkdir(join(dir, 'state/broken'), { recursive: true });
+      await writeFile(join(dir, `state/broken/.slot${round}.lock`), '2147483646');
+      const creates = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => store.put(key, bytes(`w${i}`), { ifAbsent: true })),
+      );
+      const won = creates.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      expect({ round, won: won.length }).toEqual({ round, won: 1 });
+      expect(text(await store.get(key))).toBe(`w${won[0]}`);
+    }
+    expect((await readdir(join(dir, 'state/broken'))).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
   test('a read error is an error, never "not found"', async () => {

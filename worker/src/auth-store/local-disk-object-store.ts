@@ -15,7 +15,9 @@
  *
  * A lock left by a process killed inside the few microseconds of its critical section is
  * broken when the pid written in it is no longer alive (local mode runs every worker on
- * this machine, so the pid is meaningful).
+ * this machine, so the pid is meaningful). Breaking takes a second O_EXCL file, so of the
+ * writers that find the same dead lock only one removes it: otherwise a later one would
+ * remove the lock the first had just taken, and both would write.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, type Dirent } from 'node:fs';
@@ -33,6 +35,9 @@ import {
 
 /** Names of our own bookkeeping files start with a dot; object key segments may not. */
 const LOCK_SUFFIX = '.lock';
+const BREAK_SUFFIX = '.break';
+/** A break file older than this was left by a writer that died while breaking (it takes microseconds). */
+const STALE_BREAK_MS = 5_000;
 const TMP_MARK = '.tmp-';
 const LOCK_WAIT_MS = 5_000;
 
@@ -173,7 +178,7 @@ export class LocalDiskObjectStore implements ObjectStore {
         if (errno(err) !== 'EEXIST') throw err;
       }
       if (await holderIsDead(lockFile)) {
-        await unlink(lockFile).catch(() => undefined);
+        await breakDeadLock(lockFile);
         continue;
       }
       if (Date.now() > deadline) {
@@ -206,6 +211,28 @@ async function syncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Removes a dead holder's lock, as one writer at a time: under `<lock>.break` (O_EXCL) the lock is
+ * judged again before it goes, because another breaker may have removed it and a live writer
+ * taken it meanwhile. A writer that finds the break file taken just tries the lock again.
+ */
+async function breakDeadLock(lockFile: string): Promise<void> {
+  const breakFile = `${lockFile}${BREAK_SUFFIX}`;
+  try {
+    await (await open(breakFile, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600)).close();
+  } catch (err) {
+    if (errno(err) !== 'EEXIST') throw err;
+    const info = await stat(breakFile).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > STALE_BREAK_MS) await unlink(breakFile).catch(() => undefined);
+    return;
+  }
+  try {
+    if (await holderIsDead(lockFile)) await unlink(lockFile).catch(() => undefined);
+  } finally {
+    await unlink(breakFile).catch(() => undefined);
   }
 }
 
