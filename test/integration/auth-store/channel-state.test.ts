@@ -102,6 +102,20 @@ describe('channel state on real S3 (MinIO) and KMS (local-kms)', () => {
     await b.lease.release();
   });
 
+  test("the S3 client's retry of a write that landed (the same request twice) is no conflict", async () => {
+    const replayed = { store: new SwitchableStore(storage.store), keyProvider: storage.keyProvider };
+    replayed.store.replayPuts = true;
+    // A fresh channel: lease, data key and fence record are each created twice over.
+    const a = await openChannel(replayed, clinic, 'replayed', 'pod-1');
+    await a.state.keys.set({ session: { s: Buffer.from('once') } } as never);
+    await a.state.saveCreds();
+    replayed.store.replayPuts = false;
+    await a.lease.release();
+    const b = await openChannel(storage, clinic, 'replayed', 'pod-2');
+    expect(Buffer.from((await b.state.keys.get('session', ['s'])).s!).toString()).toBe('once');
+    await b.lease.release();
+  });
+
   test('a lease renewal that landed although its answer was lost keeps the lease', async () => {
     const lossy = new SwitchableStore(storage.store);
     const a = await openChannel(

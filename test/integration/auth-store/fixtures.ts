@@ -65,6 +65,8 @@ export function stateStoreEnv(storage: { bucket: string; keyId: string }): Recor
 export class SwitchableStore implements ObjectStore {
   failPuts = false;
   loseAnswers = false;
+  /** Sends every write twice, as the S3 client's retry does when the first answer was lost. */
+  replayPuts = false;
   readonly inner: ObjectStore;
   constructor(inner: ObjectStore) {
     this.inner = inner;
@@ -81,6 +83,8 @@ export class SwitchableStore implements ObjectStore {
       return this.inner.put(key, body, condition).then(() => {
         throw new Error('read ECONNRESET (injected after the write landed)');
       });
+    if (this.replayPuts)
+      return this.inner.put(key, body, condition).then(() => this.inner.put(key, body, condition));
     return this.inner.put(key, body, condition);
   }
   list(prefix: string) {

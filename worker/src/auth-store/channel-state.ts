@@ -173,11 +173,14 @@ export class ChannelState {
       context: this.context,
       wrapped: Buffer.from(created.wrapped).toString('base64'),
     };
+    const body = Buffer.from(JSON.stringify(record));
     try {
-      await this.o.store.put(key, Buffer.from(JSON.stringify(record)), { ifAbsent: true });
+      await this.o.store.put(key, body, { ifAbsent: true });
     } catch (err) {
-      if (err instanceof PreconditionFailedError) throw new FencedError(key);
-      throw err;
+      if (!(err instanceof PreconditionFailedError)) throw err;
+      // The S3 client's retry of our own create, whose first answer was lost: the same bytes.
+      const stored = await this.o.store.get(key);
+      if (!stored || !Buffer.from(stored.body).equals(body)) throw new FencedError(key);
     }
     return created.plaintext;
   }
