@@ -134,7 +134,15 @@ describe('channel state on real S3 (MinIO) and KMS (local-kms)', () => {
     expect(a.lease.valid()).toBe(true);
     expect(await a.lease.stillHeld()).toBe(true);
     await a.state.keys.set({ session: { s: Buffer.from('still the holder') } } as never);
+    // And a release right after such a renewal still frees the lease at once (no wait for expiry).
+    lossy.loseAnswers = true;
+    await a.lease.renew();
+    lossy.loseAnswers = false;
     await a.lease.release();
+    const stored = JSON.parse(
+      Buffer.from((await storage.store.get(`wa/${clinic}/lost-renewal/lease`))!.body).toString(),
+    ) as { expiresAt: number };
+    expect(stored.expiresAt).toBe(0);
   });
 
   test('a transaction or creds save that changes nothing durable writes nothing', async () => {

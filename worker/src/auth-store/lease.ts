@@ -232,8 +232,14 @@ export class ChannelLease {
   async release(): Promise<void> {
     this.stopRenewing();
     if (!this.record || this.lost) return;
-    const released = { ...this.record, expiresAt: 0 };
+    const released = encode({ ...this.record, expiresAt: 0 });
     this.lost = true;
-    await this.store.put(this.key, encode(released), { ifMatch: this.etag }).catch(() => undefined);
+    try {
+      await this.put(released, { ifMatch: this.etag });
+    } catch (err) {
+      // Our last renewal may have landed unseen: release that version. Otherwise it just expires.
+      if (err instanceof PreconditionFailedError && (await this.adoptOwnLandedRenewal().catch(() => false)))
+        await this.put(released, { ifMatch: this.etag }).catch(() => undefined);
+    }
   }
 }
