@@ -21,6 +21,12 @@ const onlyPod = async () => {
   return pods.length === 1 ? pods[0]!.metadata : undefined;
 };
 const channel = () => p.channel('front-desk');
+/** The phone's linked devices: [jid, unlinked?]. */
+const linkedDevices = () =>
+  p.sim
+    .phone(PHONE)
+    .devices()
+    .map((d) => [d.jid, d.removed]);
 
 beforeAll(async () => {
   p = await startProduct('e2e');
@@ -75,12 +81,7 @@ test('apply → pod → QR on NATS → scanned → Connected in the resource; no
   expect(watch.phases(`${second.name}_${second.uid}`)).not.toContain('QRRequired');
   expect(p.sim.connections.maxConcurrent(device)).toBe(1);
   // One linked device all along: the restored session is the same device, not a new link.
-  expect(
-    p.sim
-      .phone(PHONE)
-      .devices()
-      .map((d) => [d.jid, d.removed]),
-  ).toEqual([[device, false]]);
+  expect(linkedDevices()).toEqual([[device, false]]);
 
   // Deleted with the Logout policy: the device is unlinked on the phone, the state erased.
   expect((await p.storage.store.list(`wa/${clinic}/front-desk/`)).length).toBeGreaterThan(0);
@@ -93,12 +94,7 @@ test('apply → pod → QR on NATS → scanned → Connected in the resource; no
     },
     60_000,
   );
-  expect(
-    p.sim
-      .phone(PHONE)
-      .devices()
-      .map((d) => [d.jid, d.removed]),
-  ).toEqual([[device, true]]);
+  expect(linkedDevices()).toEqual([[device, true]]);
   expect(await p.storage.store.list(`wa/${clinic}/front-desk/`)).toEqual([]);
   await eventually('no pod left', async () => (await onlyPod()) === undefined);
   expect(p.sim.connections.maxConcurrent(device)).toBe(1);

@@ -46,13 +46,23 @@ const envFor = (channel: string): ChannelEnv => ({
   trustRoot: trustRootFile(sim, `wfail-${channel}`),
 });
 
+/** A new channel paired to `phone`, its worker stopped after the tests. */
+async function pairChannel(
+  channel: string,
+  holder: string,
+  phone: string,
+  extra: Record<string, string> = {},
+) {
+  const paired = await pairNewChannel(nc, envFor(channel), holder, phone, extra);
+  workers.push(paired.worker);
+  return paired;
+}
+
 /** A paired worker whose S3 requests go through a proxy the test can break. */
 async function pairBehindS3Proxy(channel: string, holder: string, phone: string) {
   const proxy = await TcpProxy.start(testStack().s3.endpoint);
   proxies.push(proxy);
-  const paired = await pairNewChannel(nc, envFor(channel), holder, phone, { WA_S3_ENDPOINT: proxy.url });
-  workers.push(paired.worker);
-  return { proxy, ...paired };
+  return { proxy, ...(await pairChannel(channel, holder, phone, { WA_S3_ENDPOINT: proxy.url })) };
 }
 
 describe('worker failures end to end', () => {
@@ -134,10 +144,8 @@ describe('worker failures end to end', () => {
   });
 
   test('transient endings (500, 428, 503) reconnect with the same state, never two connections', async () => {
-    const env = envFor('pharmacy');
     const phone = '5511900000012';
-    const { worker, device, watch } = await pairNewChannel(nc, env, 'pod-t', phone);
-    workers.push(worker);
+    const { device, watch } = await pairChannel('pharmacy', 'pod-t', phone);
     for (const ending of ['bad-session', 'stream-end', 'unavailable'] as const) {
       const before = watch.status.length;
       expect(sim.endSession(device, ending)).toBe(1);
@@ -154,10 +162,8 @@ describe('worker failures end to end', () => {
   });
 
   test('logged out by the server: Error with the reason, state quarantined, no reconnect loop, QR only on request', async () => {
-    const env = envFor('imaging');
     const phone = '5511900000013';
-    const { worker, device, watch } = await pairNewChannel(nc, env, 'pod-l', phone);
-    workers.push(worker);
+    const { worker, device, watch } = await pairChannel('imaging', 'pod-l', phone);
     const qrsBefore = watch.pairing.length;
     expect(sim.endSession(device, 'logged-out')).toBe(1);
     const error = await watch.waitStatus('Error after logout', (s) => s.phase === 'Error');
