@@ -3,4 +3,5 @@ export * from './tokens.ts';
 export * from './subjects.ts';
 export * from './resource.ts';
 export * from './validate.ts';
+export * from './audit.ts';
 export type * from './generated/payloads.ts';

@@ -14,7 +14,7 @@ import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { StatusReports } from '../nats/status-reports.ts';
 import { WORKER_POD_SELECTOR } from '../pod.ts';
 import { S3ChannelStateEraser, type ChannelStateEraser } from '../storage/state-eraser.ts';
-import { AuditTrail } from '../../../worker/src/audit.ts';
+import { AuditTrail } from '../../../contract/index.ts';
 import { startCredentialIssuing } from '../nats/credentials-provisioner.ts';
 import { LogoutAndErase } from './deletion.ts';
 import { Reconciler } from './reconciler.ts';

@@ -12,7 +12,7 @@ import type { OperatorConfig } from '../config.ts';
 import { apiMessage, apiStatus, type KubeClient } from '../kube/client.ts';
 import { keyOf, type ResourceCache } from '../kube/resource-cache.ts';
 import type { StatusReports } from '../nats/status-reports.ts';
-import type { AuditTrail } from '../../../worker/src/audit.ts';
+import type { AuditTrail } from '../../../contract/index.ts';
 import type { CredentialProvisioner } from '../nats/credentials-provisioner.ts';
 import { buildWorkerPod, SPEC_HASH_ANNOTATION, workerIdentity, workerPodName } from '../pod.ts';
 import type { DeletionSteps } from './deletion.ts';

@@ -28,7 +28,7 @@ import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import { API_VERSION, KIND, type WhatsAppChannel } from '../../../contract/index.ts';
 import { ensureClinicStream } from './clinic-stream.ts';
-import type { AuditTrail } from '../../../worker/src/audit.ts';
+import type { AuditTrail } from '../../../contract/index.ts';
 import type { OperatorConfig } from '../config.ts';
 import { perChannel } from '../pod.ts';
 import { NatsCredentialIssuer, type IssuedCredential, type IssuerKeys } from './credentials-issuer.ts';

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../../harness/paths.ts';
@@ -13,6 +13,12 @@ const hadolint = (file: string) => run(testStack().bins.hadolint, [file]);
 async function dockerignoreAllowlist(): Promise<string[]> {
   const text = await readFile(join(repoRoot, '.dockerignore'), 'utf8');
   return [...text.matchAll(/^!(\S+?)\/?$/gm)].map((m) => m[1]!);
+}
+
+/** The repository paths a Dockerfile copies into its runtime image (its `COPY` lines, not `--from`). */
+async function copiedPaths(file: string): Promise<string[]> {
+  const text = await readFile(join(repoRoot, file), 'utf8');
+  return [...text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) => m[1]!.split(' '));
 }
 
 describe('Dockerfiles', () => {
@@ -36,15 +42,42 @@ describe('Dockerfiles', () => {
     async (file) => {
       const text = await readFile(join(repoRoot, file), 'utf8');
       const sent = await dockerignoreAllowlist();
-      const copied = [...text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) =>
-        m[1]!.split(' '),
-      );
+      const copied = await copiedPaths(file);
       expect(copied.length).toBeGreaterThan(0);
       for (const path of copied) expect(sent).toContain(path.replace(/\/$/, ''));
       expect(text).toMatch(/^ARG VERSION=/m);
       expect(text).toContain('org.opencontainers.image.version="${VERSION}"');
       // Multi-stage: dependencies are installed in a build stage, never in the runtime image.
       expect(text.match(/^FROM /gm)).toHaveLength(2);
+    },
+  );
+
+  // No image can be built, but its file set can be: exactly the copied paths (package-lock.json
+  // aside) plus node_modules, and the ENTRYPOINT's program must load from it. An import reaching
+  // outside (say, the operator importing from worker/src) fails here as it would in the image.
+  test.each([
+    ['operator/Dockerfile', ['--help'], 0, /Usage|--help/],
+    ['worker/Dockerfile', [], 2, /WA_CLINIC_ID is required/],
+  ] as const)(
+    '%s: the files it copies are enough for its program to start',
+    async (file, args, code, says) => {
+      const root = await mkdtemp(join(testStack().workDir, 'image-'));
+      for (const path of await copiedPaths(file))
+        if (path !== 'package-lock.json')
+          await cp(join(repoRoot, path), join(root, path), { recursive: true });
+      await symlink(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
+      const entry = /^ENTRYPOINT \["[^"]+", "([^"]+)"\]$/m.exec(
+        await readFile(join(repoRoot, file), 'utf8'),
+      )![1]!;
+      const result = await run(process.execPath, ['--disable-warning=ExperimentalWarning', entry, ...args], {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? '' },
+      }).then(
+        (r) => ({ code: 0, out: r.stdout + r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+      );
+      expect(result.out).not.toContain('ERR_MODULE_NOT_FOUND');
+      expect(result).toMatchObject({ code, out: expect.stringMatching(says) });
     },
   );
 

@@ -4,7 +4,7 @@ import type { WhatsAppChannel } from '../../../contract/index.ts';
 import { bootstrapNatsTrust } from '../../../operator/src/nats/credentials-bootstrap.ts';
 import { NatsCredentialIssuer } from '../../../operator/src/nats/credentials-issuer.ts';
 import { CredentialProvisioner } from '../../../operator/src/nats/credentials-provisioner.ts';
-import type { AuditTrail } from '../../../worker/src/audit.ts';
+import type { AuditTrail } from '../../../contract/index.ts';
 
 /**
  * When the operator writes NATS credentials (docs/security.md, T16): the pure part of the

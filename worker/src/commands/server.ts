@@ -8,7 +8,7 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { proto } from '@whiskeysockets/baileys';
 import type { Logger } from 'pino';
 import { parseSubject, type CommandReply } from '../../../contract/index.ts';
-import { AuditTrail, requestActor } from '../audit.ts';
+import { AuditTrail, requestActor } from '../../../contract/index.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { NotConnectedError, PairingRefusedError, type Supervisor } from '../session/supervisor.ts';
 import { IdempotencyCache } from './idempotency.ts';

@@ -4,10 +4,14 @@
  * `audit: true` and published on `wa-audit.<clinic>.<channel>`, a subject outside `wa.>` that
  * only the platform account can read. Events carry who asked and what came of it, never message
  * text, keys or credentials (a credential is named by its user public key and expiry).
+ *
+ * In the contract, not in the worker: the operator records on the same trail, and each image
+ * carries only `contract/` and its own program's folder.
  */
 import type { Msg, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { auditSubject, type AuditEvent } from '../../contract/index.ts';
+import type { AuditEvent } from './generated/payloads.ts';
+import { auditSubject } from './subjects.ts';
 
 /**
  * Who sent a request: the `Nats-Request-Info` header that nats-server adds to requests
