@@ -20,6 +20,8 @@ export class RetryLater extends Error {
 
 export const BACKOFF_BASE_MS = 1_000;
 export const BACKOFF_MAX_MS = 300_000;
+/** Node runs a timer longer than 2^31-1 ms (24.8 days) after 1 ms: longer waits are chained. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class WorkQueue {
   private readonly queued = new Set<string>();
@@ -56,10 +58,13 @@ export class WorkQueue {
       const pending = this.timers.get(key);
       if (pending && pending.at <= at) return;
       if (pending) clearTimeout(pending.timer);
-      const timer = setTimeout(() => {
-        this.timers.delete(key);
-        this.add(key);
-      }, delayMs);
+      const timer = setTimeout(
+        () => {
+          this.timers.delete(key);
+          this.add(key, Math.max(0, at - Date.now()));
+        },
+        Math.min(delayMs, MAX_TIMER_MS),
+      );
       timer.unref();
       this.timers.set(key, { timer, at });
       return;

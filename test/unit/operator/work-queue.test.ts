@@ -88,6 +88,19 @@ describe('work queue', () => {
       expect(errors.slice(0, 4)).toEqual([1, 2, 3, 4]);
     });
 
+    test('a wait longer than a Node timer can hold (24.8 days) is kept, not run at once', async () => {
+      const times: number[] = [];
+      const q = new WorkQueue(async () => void times.push(Date.now()), 1);
+      const start = Date.now();
+      const DAY = 86_400_000;
+      q.add('k', 40 * DAY); // e.g. the renewal of a 60-day credential
+      await jest.advanceTimersByTimeAsync(39 * DAY);
+      expect(times).toEqual([]);
+      await jest.advanceTimersByTimeAsync(DAY);
+      expect(times.map((t) => t - start)).toEqual([40 * DAY]);
+      await q.stop();
+    });
+
     test('RetryLater shortens the backoff to its hint', async () => {
       const times: number[] = [];
       const q = new WorkQueue(async () => {
