@@ -9,7 +9,7 @@
  * cannot reach S3 can neither renew nor write, so the two can never disagree; and the
  * worker needs no Kubernetes API access at all (it has none, see docs/security.md).
  */
-import type { ObjectStore, PutCondition } from './object-store.ts';
+import type { ObjectStore } from './object-store.ts';
 import { PreconditionFailedError } from './object-store.ts';
 
 export interface LeaseRecord {
@@ -105,7 +105,7 @@ export class ChannelLease {
         expiresAt: now + this.options.ttlMs,
         renewedAt: now,
       };
-      this.etag = await this.put(encode(next), { ifAbsent: true });
+      this.etag = await this.store.put(this.key, encode(next), { ifAbsent: true });
     } else {
       const record = JSON.parse(Buffer.from(current.body).toString('utf8')) as LeaseRecord;
       if (record.holder !== this.options.holder && record.expiresAt > now) throw new LeaseHeldError(record);
@@ -117,7 +117,7 @@ export class ChannelLease {
         expiresAt: now + this.options.ttlMs,
         renewedAt: now,
       };
-      this.etag = await this.put(encode(next), { ifMatch: current.etag });
+      this.etag = await this.store.put(this.key, encode(next), { ifMatch: current.etag });
     }
     this.record = next;
     this.lost = false;
@@ -170,10 +170,10 @@ export class ChannelLease {
     const next = { ...this.record, expiresAt: now + this.options.ttlMs, renewedAt: now };
     try {
       try {
-        this.etag = await this.put(encode(next), { ifMatch: this.etag });
+        this.etag = await this.store.put(this.key, encode(next), { ifMatch: this.etag });
       } catch (err) {
         if (!(err instanceof PreconditionFailedError) || !(await this.adoptOwnLandedRenewal())) throw err;
-        this.etag = await this.put(encode(next), { ifMatch: this.etag });
+        this.etag = await this.store.put(this.key, encode(next), { ifMatch: this.etag });
       }
       this.record = next;
       this.lastRenewOk = now;
@@ -181,21 +181,6 @@ export class ChannelLease {
       if (err instanceof PreconditionFailedError) return this.markLost();
       // Transient failure: keep trying until we are inside the safety margin, then give up before expiry.
       if (this.options.now() >= this.record.expiresAt - this.options.safetyMarginMs) this.markLost();
-    }
-  }
-
-  /**
-   * A conditional write of the lease. Refused, but the lease holds exactly these bytes: the S3
-   * client retried our own write after its first answer was lost, and the first one landed.
-   */
-  private async put(body: Uint8Array, condition: PutCondition): Promise<string> {
-    try {
-      return await this.store.put(this.key, body, condition);
-    } catch (err) {
-      if (!(err instanceof PreconditionFailedError)) throw err;
-      const current = await this.store.get(this.key);
-      if (current && Buffer.from(current.body).equals(Buffer.from(body))) return current.etag;
-      throw err;
     }
   }
 
@@ -235,11 +220,11 @@ export class ChannelLease {
     const released = encode({ ...this.record, expiresAt: 0 });
     this.lost = true;
     try {
-      await this.put(released, { ifMatch: this.etag });
+      await this.store.put(this.key, released, { ifMatch: this.etag });
     } catch (err) {
       // Our last renewal may have landed unseen: release that version. Otherwise it just expires.
       if (err instanceof PreconditionFailedError && (await this.adoptOwnLandedRenewal().catch(() => false)))
-        await this.put(released, { ifMatch: this.etag }).catch(() => undefined);
+        await this.store.put(this.key, released, { ifMatch: this.etag }).catch(() => undefined);
     }
   }
 }

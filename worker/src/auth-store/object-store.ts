@@ -67,7 +67,8 @@ export class S3ObjectStore implements ObjectStore {
   constructor(bucket: string, config: S3ClientConfig) {
     this.bucket = bucket;
     this.location = `s3://${bucket}`;
-    // No SDK retries of its own: the worker's circuit breaker and journal decide what a failure means.
+    // One SDK retry only: the worker's circuit breaker and journal decide what a lasting failure
+    // means. A retried conditional write may meet its own first attempt: see put().
     this.client = new S3Client({ maxAttempts: 2, ...config });
   }
 
@@ -99,8 +100,13 @@ export class S3ObjectStore implements ObjectStore {
       );
       return res.ETag ?? '';
     } catch (err) {
-      if (statusOf(err) === 412 || (err as Error).name === 'PreconditionFailed')
+      if (statusOf(err) === 412 || (err as Error).name === 'PreconditionFailed') {
+        // The SDK's retry of a write whose first attempt landed (its answer lost) is refused by
+        // that very attempt: the object then holds exactly these bytes, and the write is done.
+        const stored = await this.get(key);
+        if (stored && Buffer.from(stored.body).equals(Buffer.from(body))) return stored.etag;
         throw new PreconditionFailedError(key);
+      }
       throw new ObjectStoreError('put', `${this.location}/${key}`, err);
     }
   }
