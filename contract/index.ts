@@ -4,4 +4,5 @@ export * from './subjects.ts';
 export * from './resource.ts';
 export * from './validate.ts';
 export * from './audit.ts';
+export * from './nats-servers.ts';
 export type * from './generated/payloads.ts';

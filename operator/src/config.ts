@@ -4,6 +4,7 @@
  * once, so a wrong install fails with one clear message instead of one per restart.
  */
 import { parseArgs } from 'node:util';
+import { natsServers } from '../../contract/index.ts';
 
 export interface OperatorConfig {
   /** Namespace to watch; empty = all namespaces. */
@@ -248,7 +249,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
   };
 
   const natsUrl = required('natsUrl', 'where workers publish their status');
-  for (const server of natsUrl.split(',').filter(Boolean)) {
+  for (const server of natsServers(natsUrl)) {
     if (!/^(nats|tls|ws|wss):\/\/[^/\s]+/.test(server.trim()) && !/^[^:/\s]+:\d+$/.test(server.trim()))
       errors.push(`${source('natsUrl')}="${server}" must look like nats://host:4222`);
   }

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import pino from 'pino';
+import { natsServers } from '../../contract/index.ts';
 import { helpText, parseOperatorConfig, wantsHelp } from './config.ts';
 import { startController, type Controller } from './controller/controller.ts';
 import { startHealthServer } from './health.ts';
@@ -94,7 +95,7 @@ try {
     });
   }
   const connecting = connect({
-    servers: config.natsUrl.split(','),
+    servers: natsServers(config.natsUrl),
     name: `whatsapp-operator-${config.leader.identity}`,
     maxReconnectAttempts: -1,
     // NATS being down must not keep the operator from managing pods.

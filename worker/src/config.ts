@@ -3,7 +3,7 @@
  * (docs/worker-env.md). `parseWorkerConfig` is pure: it never touches the process, so every
  * rule below is unit-tested, and it reports every problem at once instead of the first one.
  */
-import { isValidToken } from '../../contract/index.ts';
+import { isValidToken, natsServers } from '../../contract/index.ts';
 
 export const PAIRING_MODES = ['qr', 'code'] as const;
 export type PairingMode = (typeof PAIRING_MODES)[number];
@@ -38,7 +38,8 @@ export interface WorkerConfig {
    */
   stateDir: string | undefined;
   keyFile: string | undefined;
-  nats: { url: string; credsFile: string | undefined };
+  /** NATS_URL: one server or a comma-separated list. */
+  nats: { servers: string[]; credsFile: string | undefined };
   /** Simulator only: WebSocket URL of the WhatsApp Web endpoint and the trust root file. */
   waWebSocketUrl: string | undefined;
   trustRootFile: string | undefined;
@@ -197,7 +198,10 @@ export function parseWorkerConfig(env: Env): ConfigResult {
       endpoint: url('WA_KMS_ENDPOINT', ['http:', 'https:']),
     },
     nats: {
-      url: url('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:'], required('NATS_URL', 'the NATS server')) ?? '',
+      // Each server checked; the operator passes its own NATS_URL, a comma-separated list too.
+      servers: natsServers(required('NATS_URL', 'the NATS server') ?? '').map(
+        (server) => url('NATS_URL', ['nats:', 'tls:', 'ws:', 'wss:'], server) ?? server,
+      ),
       credsFile: text('NATS_CREDS_FILE'),
     },
     stateDir,

@@ -70,7 +70,7 @@ async function main(): Promise<number> {
 
   const nats = await connectNats(
     {
-      url: config.nats.url,
+      servers: config.nats.servers,
       credsFile: config.nats.credsFile,
       name: config.leaseHolder,
       inboxPrefix: workerInboxPrefix(config.clinicId, config.channelId),

@@ -16,7 +16,12 @@ import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import { readFile } from 'node:fs/promises';
-import type { StatusEvent, WhatsAppChannel, WhatsAppChannelStatus } from '../../../contract/index.ts';
+import {
+  natsServers,
+  type StatusEvent,
+  type WhatsAppChannel,
+  type WhatsAppChannelStatus,
+} from '../../../contract/index.ts';
 import { loadOrCreateKeyFile } from '../../../worker/src/auth-store/local-key-file-provider.ts';
 import { desiredStatus, statusDiffers } from '../controller/status.ts';
 import { StatusReports } from '../nats/status-reports.ts';
@@ -104,7 +109,7 @@ export class LocalOperator {
       ? credsAuthenticator(await readFile(this.c.natsCredsFile))
       : undefined;
     this.nc = await connect({
-      servers: this.c.natsUrl,
+      servers: natsServers(this.c.natsUrl),
       name: 'wa-local-operator',
       authenticator,
       maxReconnectAttempts: -1,

@@ -26,7 +26,7 @@ import {
 } from '@kubernetes/client-node';
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { API_VERSION, KIND, type WhatsAppChannel } from '../../../contract/index.ts';
+import { API_VERSION, KIND, natsServers, type WhatsAppChannel } from '../../../contract/index.ts';
 import { ensureClinicStream } from './clinic-stream.ts';
 import type { AuditTrail } from '../../../contract/index.ts';
 import type { OperatorConfig } from '../config.ts';
@@ -239,7 +239,7 @@ export function systemConnection(
   return {
     get: () =>
       (nc ??= connect({
-        servers: url.split(','),
+        servers: natsServers(url),
         name: 'whatsapp-operator-accounts',
         authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
         maxReconnectAttempts: -1,

@@ -131,7 +131,7 @@ describe('NATS credentials issued by the operator', () => {
     const short = await n.issuer.issueWorker(n.clinicA, 'front', 2);
     await writeFile(file, short.creds, { mode: 0o600 });
     const handle = await connectNats(
-      { url: n.url, credsFile: file, name: 'rotating', inboxPrefix: `_INBOX_${n.clinicA}_front` },
+      { servers: [n.url], credsFile: file, name: 'rotating', inboxPrefix: `_INBOX_${n.clinicA}_front` },
       pino({ level: 'silent' }),
     );
     const nc: NatsConnection = handle.nc;

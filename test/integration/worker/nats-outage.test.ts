@@ -33,7 +33,7 @@ describe('worker event sink across a NATS outage', () => {
     server = started.process;
     configFile = started.info.configFile;
     monitorUrl = started.info.monitorUrl;
-    nats = await connectNats({ url: started.info.url, credsFile: undefined, name: 'outage-test' }, logger);
+    nats = await connectNats({ servers: [started.info.url], credsFile: undefined, name: 'outage-test' }, logger);
   });
   afterAll(async () => {
     await nats.nc.close().catch(() => undefined);

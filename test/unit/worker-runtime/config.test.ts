@@ -28,7 +28,7 @@ describe('worker configuration', () => {
         forcePathStyle: false,
       },
       kms: { keyId: 'alias/wa', region: 'us-east-1', endpoint: undefined },
-      nats: { url: 'nats://127.0.0.1:4222', credsFile: undefined },
+      nats: { servers: ['nats://127.0.0.1:4222'], credsFile: undefined },
       waWebSocketUrl: undefined,
       trustRootFile: undefined,
       httpPort: 8080,
@@ -37,6 +37,16 @@ describe('worker configuration', () => {
       onBanned: 'keep',
     });
     expect(channelStatePrefix(r.config)).toBe('wa/clinic-a/main/');
+  });
+
+  test('NATS_URL may list several servers, as the operator passes its own on; each is checked', () => {
+    const r = parseWorkerConfig({ ...minimal, NATS_URL: 'nats://a:4222, tls://b:4222' });
+    if (!r.ok) throw new Error(r.errors.join('\n'));
+    expect(r.config.nats.servers).toEqual(['nats://a:4222', 'tls://b:4222']);
+    const bad = parseWorkerConfig({ ...minimal, NATS_URL: 'nats://a:4222,http://b:80' });
+    expect(bad.ok ? [] : bad.errors).toEqual([
+      'NATS_URL="http://b:80" must use nats: or tls: or ws: or wss:',
+    ]);
   });
 
   test('every problem is reported at once, naming the variable', () => {

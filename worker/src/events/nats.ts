@@ -19,12 +19,12 @@ export interface NatsHandle {
 }
 
 export async function connectNats(
-  opts: { url: string; credsFile: string | undefined; name: string; inboxPrefix?: string },
+  opts: { servers: string[]; credsFile: string | undefined; name: string; inboxPrefix?: string },
   logger: Logger,
 ): Promise<NatsHandle> {
   const authenticator = opts.credsFile ? rereadingCredsAuthenticator(opts.credsFile) : undefined;
   const nc = await connect({
-    servers: opts.url,
+    servers: opts.servers,
     name: opts.name,
     ...(authenticator ? { authenticator } : {}),
     // Replies to this worker (JetStream acks) go to a prefix only its NATS user may read.
