@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Command, Option } from 'commander';
-import { channelSubjects, clinicWildcard } from '../contract/index.ts';
+import { channelSubjects, clinicWildcard, parseSubject } from '../contract/index.ts';
 import { CliError, connectNats, type ConnectionOptions } from './connection.ts';
 import { eventLine, STATUS_HEADERS, statusRow, table } from './format.ts';
 import { nextPairingEvent, renderQr } from './commands/qr.ts';
@@ -114,23 +114,13 @@ program
     process.once('SIGTERM', stop);
     let seen = 0;
     const sub = nc.subscribe(subject);
-    // Subscription permission errors arrive asynchronously, on the connection's status stream.
-    void (async () => {
-      for await (const s of nc.status()) {
-        if (s.type === 'error' && /permissions violation/i.test(String(s.data))) {
-          console.error(`wa: no permission to read ${subject}: your NATS credentials do not cover it`);
-          process.exitCode = 1;
-          stop();
-        }
-      }
-    })();
     // Only once the server has the subscription is "listening" true: nothing published after it is missed.
     await nc.flush();
     // On stderr, so that it never mixes with the events (JSON or text) on stdout.
     console.error(`listening on ${subject} (Ctrl-C to stop)`);
     try {
       for await (const m of sub) {
-        if (m.subject.includes('.cmd.')) continue; // other clients' requests, not events
+        if (parseSubject(m.subject)?.kind === 'cmd') continue; // other clients' requests, not events
         const payload = m.json<Record<string, unknown>>();
         console.log(
           globals().json ? JSON.stringify({ subject: m.subject, ...payload }) : eventLine(m.subject, payload),

@@ -22,6 +22,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderQr } from '../cli/commands/qr.ts';
 import { eventLine } from '../cli/format.ts';
+import { requestCommand } from '../cli/commands/request.ts';
 import { channelSubjects, type WhatsAppChannel } from '../contract/index.ts';
 import { ManifestFolder } from '../operator/src/local/manifest-folder.ts';
 import { repoRoot } from '../test/harness/paths.ts';
@@ -216,14 +217,14 @@ async function main(): Promise<void> {
   // 4. The clinic backend replies with a NATS command; the patient's phone receives it.
   const answer = 'Yes: Tuesday 10:30 is free. See you then!';
   say(`the clinic backend replies through NATS: request ${subjects.command('send')}`);
-  const reply = await nats.nc
-    .request(
-      subjects.command('send'),
-      JSON.stringify({ v: 1, idempotencyKey: randomUUID(), to: `+${PATIENT}`, text: answer }),
-      { timeout: 30_000 },
-    )
-    .then((m) => m.json<{ ok: boolean; result?: { messageId?: string } }>())
-    .catch((err: Error) => ({ ok: false, error: err.message }));
+  // As `wa send` does it: the reply is checked against the contract's schema.
+  const reply = await requestCommand(
+    nats.nc,
+    front.channel.spec,
+    'send',
+    { idempotencyKey: randomUUID(), to: `+${PATIENT}`, text: answer },
+    30_000,
+  ).catch((err: Error) => ({ ok: false, error: err.message }));
   const received = reply.ok
     ? await client.waitForMessage(PATIENT, (m) => m.text === answer, 30_000).catch(() => undefined)
     : undefined;

@@ -52,18 +52,33 @@ export function perChannel(template: string, clinicId: string, channelId: string
   return perClinic(template, clinicId).replaceAll('{channelId}', channelId);
 }
 
+/**
+ * What a worker learns from its channel's spec and the operator's NATS setting: the same in a pod
+ * and in a local-mode process (operator/src/local), which add their own storage and identity.
+ */
+export function channelWorkerEnv(
+  spec: WhatsAppChannel['spec'],
+  defaults: { natsUrl: string; logLevel: string },
+): Record<string, string> {
+  return {
+    WA_CLINIC_ID: spec.clinicId,
+    WA_CHANNEL_ID: spec.channelId,
+    WA_PAIRING: spec.pairing ?? 'qr',
+    ...(spec.phoneNumber === undefined ? {} : { WA_PHONE_NUMBER: spec.phoneNumber }),
+    WA_LOG_LEVEL: spec.worker?.logLevel ?? defaults.logLevel,
+    NATS_URL: defaults.natsUrl,
+  };
+}
+
 function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[] {
   const spec = channel.spec;
   const storage = spec.storage ?? {};
   const optional = (name: string, value: string | undefined): V1EnvVar[] =>
     value === undefined ? [] : [{ name, value }];
   return [
-    { name: 'WA_CLINIC_ID', value: spec.clinicId },
-    { name: 'WA_CHANNEL_ID', value: spec.channelId },
-    { name: 'WA_PAIRING', value: spec.pairing ?? 'qr' },
-    ...optional('WA_PHONE_NUMBER', spec.phoneNumber),
-    { name: 'WA_LOG_LEVEL', value: spec.worker?.logLevel ?? config.worker.logLevel },
-    { name: 'NATS_URL', value: config.natsUrl },
+    ...Object.entries(
+      channelWorkerEnv(spec, { natsUrl: config.natsUrl, logLevel: config.worker.logLevel }),
+    ).map(([name, value]) => ({ name, value })),
     ...(config.worker.natsSecret
       ? [{ name: 'NATS_CREDS_FILE', value: `${NATS_CREDS_DIR}/${config.worker.natsSecret.key}` }]
       : []),

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
+import { parseSubject, SUBJECT_ROOT } from '../../contract/index.ts';
 import type { ChannelView } from '../../operator/src/local/local-operator.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -125,9 +126,9 @@ export async function watchNats(
 ): Promise<{ nc: NatsConnection; events: NatsEvent[] }> {
   const nc = await connect({ servers: url, name: 'demo-viewer' });
   const events: NatsEvent[] = [];
-  nc.subscribe('wa.>', {
+  nc.subscribe(`${SUBJECT_ROOT}.>`, {
     callback: (_e, m) => {
-      if (m.subject.includes('.cmd.')) return;
+      if (parseSubject(m.subject)?.kind === 'cmd') return;
       const e = { subject: m.subject, body: m.json<Record<string, unknown>>() };
       events.push(e);
       onEvent(e);

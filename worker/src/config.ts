@@ -44,6 +44,8 @@ export interface WorkerConfig {
   waWebSocketUrl: string | undefined;
   trustRootFile: string | undefined;
   httpPort: number;
+  /** Where the HTTP server listens: every interface in a pod (the probes), loopback in local mode. */
+  httpHost: string;
   /** How many QR codes to show before giving up and waiting for a new `pair` command. */
   maxQrCodes: number;
   /** Applied on 401 (logged out) and 411 (multi-device mismatch): the credentials are dead. */
@@ -209,6 +211,7 @@ export function parseWorkerConfig(env: Env): ConfigResult {
     waWebSocketUrl,
     trustRootFile,
     httpPort: integer('WA_HTTP_PORT', 8080, 1, 65535),
+    httpHost: text('WA_HTTP_HOST') ?? '0.0.0.0',
     maxQrCodes: integer('WA_QR_MAX', 6, 1, 50),
     onLoggedOut: oneOf('WA_ON_LOGGED_OUT', INVALID_STATE_ACTIONS, 'quarantine'),
     onBanned: oneOf('WA_ON_BANNED', INVALID_STATE_ACTIONS, 'keep'),

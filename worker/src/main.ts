@@ -48,7 +48,7 @@ async function main(): Promise<number> {
     live: () => current.worker?.health.live() ?? { ok: true, detail: { phase: current.phase } },
     ready: () => current.worker?.health.ready() ?? { ok: false, detail: { phase: current.phase } },
   };
-  const http = await startHttpServer(config.httpPort, health, metrics.registry);
+  const http = await startHttpServer(config.httpPort, health, metrics.registry, config.httpHost);
   setPhase(metrics, 'Pending');
 
   let stopping = false;

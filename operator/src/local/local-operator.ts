@@ -25,7 +25,7 @@ import {
 import { loadOrCreateKeyFile } from '../../../worker/src/auth-store/local-key-file-provider.ts';
 import { desiredStatus, statusDiffers } from '../controller/status.ts';
 import { StatusReports } from '../nats/status-reports.ts';
-import { workerPodName } from '../pod.ts';
+import { channelWorkerEnv, workerPodName } from '../pod.ts';
 import { ManifestFolder, type DesiredChannels, type ManifestProblem } from './manifest-folder.ts';
 import { ProcessRuntime, type WorkerProcessState } from './process-runtime.ts';
 
@@ -225,12 +225,7 @@ export class LocalOperator {
     const s = channel.spec;
     return {
       PATH: process.env.PATH ?? '',
-      WA_CLINIC_ID: s.clinicId,
-      WA_CHANNEL_ID: s.channelId,
-      WA_PAIRING: s.pairing ?? 'qr',
-      ...(s.phoneNumber ? { WA_PHONE_NUMBER: s.phoneNumber } : {}),
-      WA_LOG_LEVEL: s.worker?.logLevel ?? this.c.workerLogLevel ?? 'info',
-      NATS_URL: this.c.natsUrl,
+      ...channelWorkerEnv(s, { natsUrl: this.c.natsUrl, logLevel: this.c.workerLogLevel ?? 'info' }),
       ...(this.c.natsCredsFile ? { NATS_CREDS_FILE: this.c.natsCredsFile } : {}),
       WA_STATE_DIR: this.objectsDir,
       WA_S3_PREFIX: s.storage?.prefix ?? 'wa',

@@ -154,6 +154,7 @@ export class ProcessRuntime {
       ...desired.env,
       WA_LEASE_HOLDER: holder,
       WA_HTTP_PORT: String(await freePort()),
+      WA_HTTP_HOST: '127.0.0.1', // this machine only: /metrics is nobody else's business
     };
     if (entry.stopping || this.closed) return;
     const log = createWriteStream(desired.logFile, { flags: 'a', mode: 0o600 });

@@ -26,7 +26,7 @@ beforeEach(async () => {
     entry,
     `import { appendFileSync } from 'node:fs';
      if (process.env.MODE === 'stubborn') process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
-     appendFileSync(process.env.RECORD, JSON.stringify({ holder: process.env.WA_LEASE_HOLDER, port: process.env.WA_HTTP_PORT, pid: process.pid }) + '\\n');
+     appendFileSync(process.env.RECORD, JSON.stringify({ holder: process.env.WA_LEASE_HOLDER, port: process.env.WA_HTTP_PORT, host: process.env.WA_HTTP_HOST, pid: process.pid }) + '\\n');
      if (process.env.MODE === 'exit') process.exit(1);
      setInterval(() => {}, 1000);`,
   );
@@ -48,7 +48,7 @@ const records = async () =>
     .trim()
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { holder: string; port: string; pid: number });
+    .map((l) => JSON.parse(l) as { holder: string; port: string; host: string; pid: number });
 
 async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -73,6 +73,7 @@ describe('ProcessRuntime', () => {
     const holders = started.map((r) => r.holder);
     expect(new Set(holders).size).toBe(holders.length);
     for (const h of holders) expect(h).toMatch(/^wa-front-desk_[0-9a-f-]{36}$/);
+    for (const r of started) expect(r.host).toBe('127.0.0.1'); // its HTTP server: this machine only
     const state = runtime.state('clinic-a/front-desk')!;
     expect(state.failures).toBeGreaterThanOrEqual(4);
     expect(state.restarts).toBeGreaterThanOrEqual(4);

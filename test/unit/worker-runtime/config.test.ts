@@ -32,6 +32,7 @@ describe('worker configuration', () => {
       waWebSocketUrl: undefined,
       trustRootFile: undefined,
       httpPort: 8080,
+      httpHost: '0.0.0.0',
       maxQrCodes: 6,
       onLoggedOut: 'quarantine',
       onBanned: 'keep',
