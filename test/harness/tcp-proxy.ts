@@ -64,11 +64,6 @@ export class TcpProxy {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Connections open through the proxy now. */
-  get open(): number {
-    return this.#pairs.size;
-  }
-
   cut(): void {
     for (const p of this.#pairs) {
       p.client.resetAndDestroy();

@@ -122,7 +122,9 @@ export async function startController(
   const eraser =
     options.eraser ?? new S3ChannelStateEraser({ region: config.s3.region, endpoint: config.s3.endpoint });
   const audit = new AuditTrail('operator', () => nc, logger);
-  const issuing = config.natsIssuer ? await startCredentialIssuing(kc, config, audit, () => nc, logger) : undefined;
+  const issuing = config.natsIssuer
+    ? await startCredentialIssuing(kc, config, audit, () => nc, logger)
+    : undefined;
   const reconciler = new Reconciler({
     config,
     kube,

@@ -31,7 +31,7 @@ export interface ReconcilerDeps {
   /** Records erasures on the audit trail (docs/security.md). */
   audit: AuditTrail;
   /** Issues NATS credentials before a pod needs them (WA_NATS_ISSUER_DIR); absent = Secrets come from elsewhere. */
-  credentials?: Pick<CredentialProvisioner, 'ensure'>;
+  credentials?: Pick<CredentialProvisioner, 'ensure' | 'forget'>;
   /** Counts API writes by kind (metrics, and the steady-state checks). */
   onWrite?: (what: string) => void;
   now?: () => Date;
@@ -306,6 +306,7 @@ export class Reconciler {
     );
     this.deletions.delete(uid);
     this.d.reports.forget(channel.spec.clinicId, channel.spec.channelId);
+    this.d.credentials?.forget(channel);
   }
 
   /**

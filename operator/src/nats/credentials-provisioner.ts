@@ -11,7 +11,7 @@
  * Each Secret is written whole with server-side apply. When each credential expires is kept
  * in memory only: after an operator restart every credential is issued once more (harmless:
  * the old one stays valid until its own expiry). A credential is renewed when a third of its
- * lifetime is left; the periodic resync brings every channel back well before that.
+ * lifetime is left: `ensure` says when, and the reconciler comes back then.
  * Rotation needs no restart: the kubelet updates the mounted file, and the worker reads it
  * again at its next reconnect (nats-server disconnects it when the old JWT expires).
  */
@@ -134,7 +134,7 @@ export class CredentialProvisioner {
     const { clinicId, channelId } = channel.spec;
     const ns = channel.metadata.namespace!;
     const workerSecret = perChannel(this.#d.workerSecret.name, clinicId, channelId);
-    const workerKey = `${ns}/${workerSecret}@${channel.metadata.uid}`;
+    const workerKey = this.#workerKey(channel);
     if (this.#dueInMs(workerKey) <= 0) {
       const issued = await this.#d.issuer.issueWorker(clinicId, channelId, this.#d.ttlSeconds, this.#now());
       await this.#write(workerKey, ns, workerSecret, this.#d.workerSecret.key, issued, [
@@ -161,6 +161,17 @@ export class CredentialProvisioner {
       this.#pushed.add(clinicId);
     }
     return Math.min(this.#dueInMs(workerKey), this.#dueInMs(clinicKey));
+  }
+
+  /** A deleted channel's worker credential needs no renewal (its Secret went with it). */
+  forget(channel: WhatsAppChannel): void {
+    this.#expires.delete(this.#workerKey(channel));
+  }
+
+  #workerKey(channel: WhatsAppChannel): string {
+    const { clinicId, channelId } = channel.spec;
+    const secret = perChannel(this.#d.workerSecret.name, clinicId, channelId);
+    return `${channel.metadata.namespace}/${secret}@${channel.metadata.uid}`;
   }
 
   async #ensureStream(clinicId: string): Promise<void> {

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -7,7 +6,7 @@ import type { WhatsAppChannel } from '../../../contract/index.ts';
 import { kubeconfigYaml } from '../../harness/servers/kubernetes.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { freePort } from '../../harness/ports.ts';
-import { repoRoot } from '../../harness/paths.ts';
+import { spawnNode, type NodeChild } from '../../harness/node-process.ts';
 import { testStack } from '../../harness/stack.ts';
 import {
   applyChannel,
@@ -37,7 +36,7 @@ const stack = testStack();
 const operatorNs = unique('wa-operator');
 const channelNs = unique('wa-rbac');
 const release = unique('rbac');
-const children: ChildProcess[] = [];
+const children: NodeChild[] = [];
 let nc: NatsConnection;
 let objects: K8sObject[];
 let serviceAccount: string;
@@ -74,7 +73,8 @@ beforeAll(async () => {
   user = `system:serviceaccount:${operatorNs}:${serviceAccount}`;
 });
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const c of children) c.kill('SIGKILL');
+  await Promise.all(children.map((c) => c.exited));
   await nc?.close();
 });
 
@@ -89,33 +89,21 @@ test("the real operator, with only the chart ServiceAccount's token, reconciles,
   // The chart's own operator environment, pointed at this run's servers and namespace.
   const env = plainEnv(operatorContainer(find(objects, 'Deployment')));
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'operator/src/main.ts')],
-    {
-      env: {
-        PATH: process.env.PATH,
-        ...env,
-        KUBECONFIG: kubeconfig,
-        NATS_URL: stack.nats.url,
-        WA_WATCH_NAMESPACE: channelNs,
-        POD_NAME: `${release}-0`,
-        POD_NAMESPACE: operatorNs,
-        WA_HTTP_PORT: String(port),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  children.push(child);
-  let logs = '';
-  child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const operator = spawnNode('operator/src/main.ts', {
+    ...env,
+    KUBECONFIG: kubeconfig,
+    NATS_URL: stack.nats.url,
+    WA_WATCH_NAMESPACE: channelNs,
+    POD_NAME: `${release}-0`,
+    POD_NAMESPACE: operatorNs,
+    WA_HTTP_PORT: String(port),
+  });
+  children.push(operator);
   const get = async <T>(kind: string, name: string, ns = channelNs) =>
     JSON.parse((await kubectl('get', kind, name, '-n', ns, '-o', 'json')).stdout) as T;
 
   await eventually('the operator to lead (Lease create + update)', async () =>
-    logs.includes('became the leader'),
+    operator.logs().includes('became the leader'),
   );
   await applyChannel(kubectl, stack.workDir, channelNs, 'front-desk', { clinicId: 'clinic-rbac' });
   const pod = await eventually('the worker pod', () => get<V1Pod>('pod', 'wa-front-desk'));
@@ -157,9 +145,9 @@ test("the real operator, with only the chart ServiceAccount's token, reconciles,
     return left === '';
   });
 
-  child.kill('SIGTERM');
-  expect(await exited).toBe(0); // the Lease was released with its update permission
-  expect(logs).not.toMatch(/forbidden|\b403\b/i);
+  operator.kill('SIGTERM');
+  expect(await operator.exited).toBe(0); // the Lease was released with its update permission
+  expect(operator.logs()).not.toMatch(/forbidden|\b403\b/i);
 });
 
 describe('kubectl auth can-i', () => {

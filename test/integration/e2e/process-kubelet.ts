@@ -60,11 +60,6 @@ export class ProcessKubelet {
     tick();
   }
 
-  /** The worker of the pod with this uid, once started. */
-  worker(uid: string): RunningWorker | undefined {
-    return this.workers.get(uid);
-  }
-
   /** The node dies: the worker process is killed at once, with no chance to release anything. */
   killNode(uid: string): void {
     this.#deadNodes.add(uid);
@@ -160,7 +155,7 @@ export class ProcessKubelet {
       );
     }
     const container = pod.spec!.containers[0]!;
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
+    const env: Record<string, string> = {}; // spawnNode adds PATH, as an image's ENV would
     for (const ref of container.envFrom ?? []) {
       if (!ref.secretRef?.name) continue;
       const secret = JSON.parse(

@@ -113,15 +113,15 @@ export async function publishVerdict(
   reply?: string,
 ): Promise<string | undefined> {
   const errors: string[] = [];
-  const watcher = (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'error') errors.push(String(s.data));
-    }
+  const status = nc.status();
+  void (async () => {
+    for await (const s of status) if (s.type === 'error') errors.push(String(s.data));
   })();
   nc.publish(subject, data, reply ? { reply } : {});
   await nc.flush();
   await nc.flush();
-  void watcher;
+  // Ends this call's loop; left running, every call kept one waiting for the connection's life.
+  (status as unknown as { stop(): void }).stop();
   // nats.js reports only the code (PERMISSIONS_VIOLATION); this publish is the only one in flight.
   return errors.length ? errors.join('; ') : undefined;
 }

@@ -110,3 +110,16 @@ test('with NATS away the Secrets are still written; the clinic account is pushed
   expect(t.pushes).toEqual(['$SYS.REQ.CLAIMS.UPDATE']);
   expect(t.written).toHaveLength(2);
 });
+
+test("a deleted channel's credential is forgotten: nothing of it stays in the operator's memory", async () => {
+  const t = setUp();
+  await t.provisioner.ensure(channel('u-1'));
+  t.provisioner.forget(channel('u-1'));
+  // Were it remembered, this would write nothing (its credential is far from renewal).
+  await t.provisioner.ensure(channel('u-1'));
+  expect(t.written).toEqual([
+    'wa-nats-clinic-a-front-desk',
+    'wa-nats-clinic-clinic-a',
+    'wa-nats-clinic-a-front-desk',
+  ]);
+});

@@ -68,8 +68,9 @@ export class CommandServer {
   }
 
   async #handle(msg: Msg): Promise<void> {
-    const target = parseSubject(msg.subject);
-    const verb = target?.verb ?? '';
+    // Always parses: the subscription is this channel's own `wa.<clinic>.<channel>.cmd.*`.
+    const target = parseSubject(msg.subject)!;
+    const verb = target.verb!;
     let reply: Reply;
     let label = 'invalid';
     if (!this.#accepting) {
@@ -90,16 +91,14 @@ export class CommandServer {
     }
     const outcome = reply.ok ? 'ok' : reply.error.code;
     this.#d.metrics.commands.inc({ verb: label, outcome });
-    if (target) {
-      this.#audit.record({
-        clinicId: target.clinicId,
-        channelId: target.channelId,
-        action: 'command.received',
-        actor: requestActor(msg),
-        outcome,
-        details: { verb: verb.slice(0, 32) },
-      });
-    }
+    this.#audit.record({
+      clinicId: target.clinicId,
+      channelId: target.channelId,
+      action: 'command.received',
+      actor: requestActor(msg),
+      outcome,
+      details: { verb: verb.slice(0, 32) },
+    });
     if (msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify(reply)));
   }
 
