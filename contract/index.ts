@@ -5,4 +5,5 @@ export * from './resource.ts';
 export * from './validate.ts';
 export * from './audit.ts';
 export * from './nats-servers.ts';
+export * from './clinic-stream.ts';
 export type * from './generated/payloads.ts';

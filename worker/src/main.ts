@@ -15,8 +15,8 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { parseWorkerConfig, type WorkerConfig } from './config.ts';
-import { connectNats, ensureStreams, type NatsHandle } from './events/nats.ts';
-import { clinicStream, workerInboxPrefix, type Phase } from '../../contract/index.ts';
+import { connectNats, ensureClinicStreamAtStart, type NatsHandle } from './events/nats.ts';
+import { workerInboxPrefix, type Phase } from '../../contract/index.ts';
 import { startHttpServer, type HealthSource } from './ops/http.ts';
 import { createLogger, interceptConsole } from './ops/log.ts';
 import { createMetrics, setPhase } from './ops/metrics.ts';
@@ -77,7 +77,7 @@ async function main(): Promise<number> {
     },
     logger,
   );
-  await ensureStreams(await nats.nc.jetstreamManager(), [clinicStream(config.clinicId)], logger);
+  await ensureClinicStreamAtStart(await nats.nc.jetstreamManager(), config.clinicId, logger);
   const sink = createSink(config, nats, logger, metrics, (high) => {
     if (high) current.worker?.supervisor.sinkUnavailable();
   });

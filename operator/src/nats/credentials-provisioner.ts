@@ -26,8 +26,13 @@ import {
 } from '@kubernetes/client-node';
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { API_VERSION, KIND, natsServers, type WhatsAppChannel } from '../../../contract/index.ts';
-import { ensureClinicStream } from './clinic-stream.ts';
+import {
+  API_VERSION,
+  ensureClinicStream,
+  KIND,
+  natsServers,
+  type WhatsAppChannel,
+} from '../../../contract/index.ts';
 import type { AuditTrail } from '../../../contract/index.ts';
 import type { OperatorConfig } from '../config.ts';
 import { perChannel } from '../pod.ts';

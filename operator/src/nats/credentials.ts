@@ -219,9 +219,11 @@ export function workerPermissions(clinicId: string, channelId: string): UserPerm
         own.msgIn,
         own.msgUpdate,
         auditSubject(clinicId, channelId),
-        // nats.js asks for account info when it opens a JetStream manager, then the stream's info.
+        // Its start-up check of the clinic's stream and consumer (contract/clinic-stream.ts): nats.js
+        // asks for account info when it opens a JetStream manager, then the two infos. Looking only.
         jsApi('INFO'),
         jsApi(`STREAM.INFO.${clinicStreamName(clinicId)}`),
+        jsApi(`CONSUMER.INFO.${clinicStreamName(clinicId)}.${CLINIC_BACKEND_CONSUMER}`),
       ],
     },
     sub: { allow: [own.commands, `${workerInboxPrefix(clinicId, channelId)}.>`] },

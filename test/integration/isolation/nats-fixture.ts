@@ -12,7 +12,7 @@ import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnectio
 import { bootstrapNatsTrust, type NatsTrust } from '../../../operator/src/nats/credentials-bootstrap.ts';
 import { NatsCredentialIssuer } from '../../../operator/src/nats/credentials-issuer.ts';
 import { pushAccountJwt } from '../../../operator/src/nats/credentials-resolver.ts';
-import { ensureClinicStream } from '../../../operator/src/nats/clinic-stream.ts';
+import { ensureClinicStream } from '../../../contract/clinic-stream.ts';
 import type { ManagedProcess } from '../../harness/process.ts';
 import { startNatsOperatorMode } from '../../harness/servers/nats.ts';
 import { testStack } from '../../harness/stack.ts';
@@ -67,7 +67,7 @@ export async function startTrustedNats(): Promise<TrustedNats> {
   }
   const platform = await connectAs(trust.platformCreds);
   const jsm = await platform.jetstreamManager();
-  // As the operator does it (operator/src/nats/clinic-stream.ts): the stream and the backends' consumer.
+  // As the operator does it (contract/clinic-stream.ts): the stream and the backends' consumer.
   for (const clinic of [clinicA, clinicB]) await ensureClinicStream(jsm, clinic);
   return {
     url,

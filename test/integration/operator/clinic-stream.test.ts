@@ -4,7 +4,7 @@ import {
   BACKEND_ACK_WAIT_NS,
   BACKEND_MAX_ACK_PENDING,
   ensureClinicStream,
-} from '../../../operator/src/nats/clinic-stream.ts';
+} from '../../../contract/clinic-stream.ts';
 import { CLINIC_BACKEND_CONSUMER, clinicStream, jetStreamConfig } from '../../../contract/index.ts';
 import { testStack } from '../../harness/stack.ts';
 

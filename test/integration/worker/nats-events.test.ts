@@ -3,9 +3,14 @@ import { proto, type WAMessage } from '@whiskeysockets/baileys';
 import { AckPolicy, connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { testStack } from '../../harness/stack.ts';
-import { ensureStreams } from '../../../worker/src/events/nats.ts';
+import { ensureClinicStreamAtStart } from '../../../worker/src/events/nats.ts';
 import { EventSink } from '../../../worker/src/events/sink.ts';
-import { channelSubjects, clinicStream, type MessageUpdateEvent } from '../../../contract/index.ts';
+import {
+  channelSubjects,
+  clinicStream,
+  ensureClinicStream,
+  type MessageUpdateEvent,
+} from '../../../contract/index.ts';
 import { makeBreaker } from '../../../worker/src/ops/breakers.ts';
 import { createMetrics } from '../../../worker/src/ops/metrics.ts';
 
@@ -22,7 +27,7 @@ describe('worker events in JetStream', () => {
 
   beforeAll(async () => {
     nc = await connect({ servers: testStack().nats.url });
-    await ensureStreams(await nc.jetstreamManager(), [clinicStream(clinicId)], logger);
+    await ensureClinicStreamAtStart(await nc.jetstreamManager(), clinicId, logger);
     sink = new EventSink({
       nc,
       subjects,
@@ -143,13 +148,11 @@ describe('worker events in JetStream', () => {
     expect(new Set(stored.map((s) => s.id)).size).toBe(3);
   });
 
-  test('ensureStreams is idempotent and tolerates a concurrent creator', async () => {
+  test('setting up the clinic stream at start is idempotent and tolerates a concurrent creator', async () => {
     const jsm = await nc.jetstreamManager();
     const other = `c-${randomUUID().slice(0, 8)}`;
-    await Promise.all([
-      ensureStreams(jsm, [clinicStream(other)], logger),
-      ensureStreams(jsm, [clinicStream(other)], logger),
-    ]);
+    // Two workers of one clinic starting together; each must go on without error.
+    await Promise.all([ensureClinicStream(jsm, other), ensureClinicStream(jsm, other)]);
     const info = await jsm.streams.info(clinicStream(other).name);
     expect(info.config.subjects).toEqual(clinicStream(other).subjects);
     expect(info.config.max_age).toBe(14 * 24 * 3600 * 1e9);

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { testStack } from '../../harness/stack.ts';
 import { ManagedProcess, httpOk } from '../../harness/process.ts';
 import { startNats } from '../../harness/servers/nats.ts';
-import { connectNats, ensureStreams, type NatsHandle } from '../../../worker/src/events/nats.ts';
+import { connectNats, ensureClinicStreamAtStart, type NatsHandle } from '../../../worker/src/events/nats.ts';
 import { EventSink } from '../../../worker/src/events/sink.ts';
 import { channelSubjects, clinicStream, type MessageUpdateEvent } from '../../../contract/index.ts';
 import { makeBreaker } from '../../../worker/src/ops/breakers.ts';
@@ -33,7 +33,10 @@ describe('worker event sink across a NATS outage', () => {
     server = started.process;
     configFile = started.info.configFile;
     monitorUrl = started.info.monitorUrl;
-    nats = await connectNats({ servers: [started.info.url], credsFile: undefined, name: 'outage-test' }, logger);
+    nats = await connectNats(
+      { servers: [started.info.url], credsFile: undefined, name: 'outage-test' },
+      logger,
+    );
   });
   afterAll(async () => {
     await nats.nc.close().catch(() => undefined);
@@ -60,7 +63,7 @@ describe('worker event sink across a NATS outage', () => {
     const clinicId = `c-${randomUUID().slice(0, 8)}`;
     const subjects = channelSubjects(clinicId, 'main');
     const metrics = createMetrics({ clinic: clinicId, channel: 'main' });
-    await ensureStreams(await nats.nc.jetstreamManager(), [clinicStream(clinicId)], logger);
+    await ensureClinicStreamAtStart(await nats.nc.jetstreamManager(), clinicId, logger);
     const pressure: boolean[] = [];
     const sink = new EventSink({
       nc: nats.nc,

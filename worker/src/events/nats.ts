@@ -10,7 +10,7 @@ import {
   type NatsConnection,
 } from 'nats';
 import type { Logger } from 'pino';
-import { jetStreamConfig, type StreamSpec } from '../../../contract/index.ts';
+import { clinicStreamName, ensureClinicStream } from '../../../contract/index.ts';
 
 export interface NatsHandle {
   nc: NatsConnection;
@@ -60,36 +60,26 @@ function rereadingCredsAuthenticator(file: string): Authenticator {
 }
 
 /**
- * Creates the streams if they do not exist. Another worker of the same clinic may create them
- * at the same moment; "already in use" is success. A worker whose credentials may not manage
- * streams (the operator created them) logs and carries on.
+ * The clinic's stream and backend consumer, created or brought up to date when this worker's
+ * NATS user may do so (an open or self-managed NATS). With credentials issued by the operator it
+ * may only look, and the operator has already done it: a refusal is logged and the worker goes on.
  */
-export async function ensureStreams(
+export async function ensureClinicStreamAtStart(
   jsm: JetStreamManager,
-  specs: StreamSpec[],
+  clinicId: string,
   logger: Logger,
 ): Promise<void> {
-  for (const spec of specs) {
-    try {
-      await jsm.streams.info(spec.name);
-      continue;
-    } catch (err) {
-      if (!isNotFound(err)) {
-        logger.warn({ err, stream: spec.name }, 'cannot look up stream; assuming it is managed elsewhere');
-        continue;
-      }
-    }
-    try {
-      await jsm.streams.add(jetStreamConfig(spec));
-      logger.info({ stream: spec.name, subjects: spec.subjects }, 'created stream');
-    } catch (err) {
-      if (String(err).includes('already in use')) continue;
-      logger.warn({ err, stream: spec.name }, 'could not create stream');
-    }
+  try {
+    const result = await ensureClinicStream(jsm, clinicId);
+    if (result.stream !== 'unchanged' || result.consumer !== 'unchanged')
+      logger.info(
+        { name: clinicStreamName(clinicId), stream: result.stream, consumer: result.consumer },
+        'clinic stream and backend consumer set up',
+      );
+  } catch (err) {
+    logger.warn(
+      { err, stream: clinicStreamName(clinicId) },
+      'cannot set up the clinic stream; assuming it is managed elsewhere',
+    );
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as { api_error?: { err_code?: number }; code?: string; message?: string };
-  return e?.api_error?.err_code === 10059 || e?.code === '404' || /stream not found/i.test(e?.message ?? '');
 }

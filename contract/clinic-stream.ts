@@ -1,9 +1,11 @@
 /**
  * A clinic's JetStream stream and the durable pull consumer its backends read through. The
- * platform creates both (clinic accounts have no JetStream rights of their own). Every operator
- * process does it once per clinic, and brings an existing stream or consumer to this release's
- * settings: a release that changes retention, the duplicate window or the captured subjects
- * must change the streams created by older releases too, not only new clinics'.
+ * platform creates both (clinic accounts have no JetStream rights of their own): the operator
+ * once per clinic when it issues NATS credentials, else each worker at start (its NATS user may
+ * then manage streams; with issued credentials it may only look, and finds them current). An
+ * existing stream or consumer is brought to this release's settings: a release that changes
+ * retention, the duplicate window or the captured subjects must change the streams created by
+ * older releases too, not only new clinics'.
  */
 import {
   AckPolicy,
@@ -12,7 +14,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from 'nats';
-import { CLINIC_BACKEND_CONSUMER, clinicStream, jetStreamConfig } from '../../../contract/index.ts';
+import { CLINIC_BACKEND_CONSUMER, clinicStream, jetStreamConfig } from './subjects.ts';
 
 /** How long a backend has to acknowledge a message before it is delivered again. */
 export const BACKEND_ACK_WAIT_NS = 60 * 1e9;
