@@ -9,6 +9,7 @@ import { UnreadableObjectError } from './auth-store/envelope.ts';
 import {
   KeyGenerateError,
   KeyUnwrapError,
+  KmsUnreachableError,
   KmsDataKeyProvider,
   type DataKeyProvider,
 } from './auth-store/key-provider.ts';
@@ -140,6 +141,7 @@ export function describeStateError(err: unknown): { reason: string; message: str
   const message = err instanceof Error ? err.message : String(err);
   if (err instanceof KeyUnwrapError) return { reason: 'DataKeyUndecryptable', message };
   if (err instanceof KeyGenerateError) return { reason: 'KmsKeyUnavailable', message };
+  if (err instanceof KmsUnreachableError) return { reason: 'KmsUnavailable', message };
   if (err instanceof KeyFileError) return { reason: 'DataKeyUndecryptable', message };
   if (err instanceof UnreadableObjectError) return { reason: 'StateObjectUnreadable', message };
   if (err instanceof StateIntegrityError) return { reason: 'StateInconsistent', message };

@@ -1,7 +1,13 @@
 import { proto } from '@whiskeysockets/baileys';
 import { FencedError, StateIntegrityError } from '../../../worker/src/auth-store/channel-state.ts';
 import { UnreadableObjectError } from '../../../worker/src/auth-store/envelope.ts';
-import { KeyUnwrapError } from '../../../worker/src/auth-store/key-provider.ts';
+import {
+  KeyGenerateError,
+  KeyUnwrapError,
+  KmsDataKeyProvider,
+  KmsUnreachableError,
+} from '../../../worker/src/auth-store/key-provider.ts';
+import { describeStateError } from '../../../worker/src/state-wiring.ts';
 import { LeaseLostError } from '../../../worker/src/auth-store/lease.ts';
 import { SentMessageStore } from '../../../worker/src/auth-store/message-store.ts';
 import { ObjectStoreError, S3ObjectStore } from '../../../worker/src/auth-store/object-store.ts';
@@ -258,6 +264,36 @@ describe('channel state on real S3 (MinIO) and KMS (local-kms)', () => {
     );
     expect(error).toBeInstanceOf(KeyUnwrapError);
     expect((error as Error).message).toMatch(/KMS refused to decrypt the data key of other-clinic\/thief/);
+  });
+
+  test('KMS not answering is told apart from KMS refusing the key', async () => {
+    const away = new KmsDataKeyProvider(storage.keyId, {
+      ...storage.kmsConfig,
+      endpoint: 'http://127.0.0.1:1', // nothing listens
+      maxAttempts: 1,
+    });
+    const context = { clinic, channel: 'kms-away' };
+    const generated = await away.generate(context).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(generated).toBeInstanceOf(KmsUnreachableError);
+    expect(describeStateError(generated).reason).toBe('KmsUnavailable');
+    const unwrapped = await away.unwrap(new Uint8Array(8), context).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(unwrapped).toBeInstanceOf(KmsUnreachableError);
+    // A key KMS does not have is a refusal, about the key.
+    const missing = new KmsDataKeyProvider('alias/does-not-exist', storage.kmsConfig);
+    const refused = await missing.generate(context).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(KeyGenerateError);
+    expect(describeStateError(refused).reason).toBe('KmsKeyUnavailable');
+    away.destroy();
+    missing.destroy();
   });
 
   test('pre-keys stored without their creds save never get their ids handed out again', async () => {

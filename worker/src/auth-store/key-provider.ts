@@ -48,6 +48,23 @@ export class KeyGenerateError extends Error {
   }
 }
 
+/** KMS did not answer (network, throttling, a KMS-side fault): nothing about the key is known. */
+export class KmsUnreachableError extends Error {
+  constructor(cause: unknown) {
+    super(
+      `KMS did not answer: ${(cause as Error)?.name ?? 'error'}: ${(cause as Error)?.message ?? String(cause)}`,
+      { cause },
+    );
+    this.name = 'KmsUnreachableError';
+  }
+}
+
+/**
+ * Whether KMS itself refused the request (a client fault: no such key, disabled, not allowed,
+ * wrong context). Only a refusal says something about the key; anything else is KMS away.
+ */
+const refusedByKms = (err: unknown) => (err as { $fault?: string }).$fault === 'client';
+
 export class KmsDataKeyProvider implements DataKeyProvider {
   readonly keyId: string;
   private readonly client: KMSClient;
@@ -71,7 +88,7 @@ export class KmsDataKeyProvider implements DataKeyProvider {
       );
       return { plaintext: res.Plaintext!, wrapped: res.CiphertextBlob! };
     } catch (err) {
-      throw new KeyGenerateError(this.keyId, context, err);
+      throw refusedByKms(err) ? new KeyGenerateError(this.keyId, context, err) : new KmsUnreachableError(err);
     }
   }
 
@@ -83,7 +100,7 @@ export class KmsDataKeyProvider implements DataKeyProvider {
       );
       return res.Plaintext!;
     } catch (err) {
-      throw new KeyUnwrapError(context, err);
+      throw refusedByKms(err) ? new KeyUnwrapError(context, err) : new KmsUnreachableError(err);
     }
   }
 
