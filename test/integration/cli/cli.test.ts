@@ -227,5 +227,8 @@ describe('wa CLI against a local stack (local operator, workers, simulator, NATS
       'front-desk Disconnected/LoggedOutByCommand',
       (l) => l.channel === `${clinic}/front-desk` && l.reason === 'LoggedOutByCommand',
     );
+    // qr --request asks the worker to pair again, and prints what it publishes.
+    const again = await wa('qr', '--request', `${clinic}/front-desk`);
+    expect(again.stdout).toContain(`QR 1/6 for ${clinic}/front-desk: scan it in WhatsApp → Linked devices.`);
   });
 });
