@@ -1,4 +1,4 @@
-import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalOperator, type LocalOperatorProcess } from '../../../scripts/demo/local-stack.ts';
@@ -71,4 +71,32 @@ test('a worker per manifest; changed ids are refused; suspend stops the worker; 
   await unlink(join(dir, 'front.yaml'));
   await operator.waitLine('removed', (l) => l.event === 'removed' && l.channel === 'local/front');
   await eventually('gone from status.json', async () => ((await view()) === undefined ? true : undefined));
+});
+
+test('a worker that keeps failing at start shows Error with CrashLoopBackOff from its third failure, as a pod would', async () => {
+  // A data key that is not one: the worker fails at start, every time.
+  const objects = join(dir, 'state', 'objects', 'wa', clinic, 'broken');
+  await mkdir(objects, { recursive: true, mode: 0o700 });
+  await writeFile(join(objects, 'datakey'), 'not a data key', { mode: 0o600 });
+  await writeFile(
+    join(dir, 'broken.yaml'),
+    manifest(clinic).replace('name: front', 'name: broken').replace('channelId: front', 'channelId: broken'),
+  );
+  const broken = async () => (await operator.channels()).find((c) => c.key === 'local/broken');
+  const shown = await eventually(
+    'Error with CrashLoopBackOff in status.json',
+    async () => {
+      const v = await broken();
+      const running = v?.status.conditions?.find((c) => c.type === 'WorkerRunning');
+      return v?.status.phase === 'Error' && running?.reason === 'CrashLoopBackOff' ? v : undefined;
+    },
+    60_000,
+  );
+  expect(shown.restarts).toBeGreaterThanOrEqual(2);
+  expect(shown.status.message).toContain("see wa-broken's log");
+  // The log it points to says why (docs/local-mode.md: `<state>/logs/`).
+  const log = await readFile(join(dir, 'state', 'logs', `${clinic}.broken.log`), 'utf8');
+  expect(log).toContain('StateObjectUnreadable');
+  await unlink(join(dir, 'broken.yaml'));
+  await operator.waitLine('removed', (l) => l.event === 'removed' && l.channel === 'local/broken');
 });
