@@ -6,27 +6,25 @@
  * validation. Defaults of the schema (pairing qr, suspend false, deletionPolicy Retain) are
  * filled in, so a validated manifest looks as the API server would store it.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { parse } from 'yaml';
-import { API_VERSION, CRD_NAME, KIND, VERSION, type WhatsAppChannel } from '../../../contract/index.ts';
+import { channelSchemaFromCrd, crdFile } from '../../../contract/crd-schema.ts';
+import { API_VERSION, KIND, type WhatsAppChannel } from '../../../contract/index.ts';
 
 type Json = Record<string, unknown>;
 
-const crdFile = fileURLToPath(new URL(join('../../../crds', `${CRD_NAME}.yaml`), import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /** metadata.name and namespace: DNS-1123 labels/subdomains, as the API server requires. */
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** The structural schema as plain JSON Schema: Kubernetes extensions dropped, unknown fields refused. */
+/** The structural schema as plain JSON Schema for Ajv: descriptions dropped, unknown fields refused. */
 function toJsonSchema(node: unknown, path: string): unknown {
   if (Array.isArray(node)) return node.map((n) => toJsonSchema(n, path));
   if (node === null || typeof node !== 'object') return node;
   const out: Json = {};
   for (const [k, v] of Object.entries(node as Json)) {
-    if (k.startsWith('x-kubernetes-') || k === 'description' || k === 'format') continue;
+    if (k === 'description' || k === 'format') continue;
     out[k] =
       k === 'properties'
         ? mapValues(v as Json, (child, name) => toJsonSchema(child, `${path}.${name}`))
@@ -44,11 +42,7 @@ const mapValues = (o: Json, f: (v: unknown, k: string) => unknown): Json =>
 let validator: ValidateFunction | undefined;
 function compiled(): ValidateFunction {
   if (validator) return validator;
-  const crd = parse(readFileSync(crdFile, 'utf8')) as {
-    spec: { versions: Array<{ name: string; schema: { openAPIV3Schema: Json } }> };
-  };
-  const version = crd.spec.versions.find((v) => v.name === VERSION)!;
-  const schema = toJsonSchema(version.schema.openAPIV3Schema, '') as Json;
+  const schema = toJsonSchema(channelSchemaFromCrd(crdFile(repoRoot)), '') as Json;
   // metadata is validated below (the CRD may only say `type: object` there).
   const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true });
   validator = ajv.compile(schema);
