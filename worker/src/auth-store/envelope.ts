@@ -34,31 +34,62 @@ function aad(place: ObjectPlace): Buffer {
   return Buffer.from(`wa-state/v1\n${place.clinic}\n${place.channel}\n${place.key}`, 'utf8');
 }
 
-export function seal(dataKey: Uint8Array, place: ObjectPlace, plaintext: Uint8Array): Uint8Array {
+/**
+ * The AES-256-GCM frame shared by the state objects ("WAE1") and local mode's wrapped data keys
+ * ("WAK1", local-key-file-provider.ts): magic | nonce | ciphertext | tag, with `aad` authenticated.
+ */
+export function sealFrame(magic: Buffer, key: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Buffer {
   const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', dataKey, nonce);
-  cipher.setAAD(aad(place));
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(aad);
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([MAGIC, nonce, body, cipher.getAuthTag()]);
+  return Buffer.concat([magic, nonce, body, cipher.getAuthTag()]);
+}
+
+/** Opens a `sealFrame`: FrameError 'format' or 'authentication' when it cannot. */
+export function openFrame(magic: Buffer, key: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Buffer {
+  const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+  if (buf.length < magic.length + NONCE_BYTES + TAG_BYTES || !buf.subarray(0, magic.length).equals(magic))
+    throw new FrameError('format', `not in the encrypted format (${magic.toString()})`);
+  const decipher = createDecipheriv(
+    'aes-256-gcm',
+    key,
+    buf.subarray(magic.length, magic.length + NONCE_BYTES),
+  );
+  decipher.setAAD(aad);
+  decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
+  try {
+    return Buffer.concat([
+      decipher.update(buf.subarray(magic.length + NONCE_BYTES, buf.length - TAG_BYTES)),
+      decipher.final(),
+    ]);
+  } catch {
+    throw new FrameError('authentication', 'authentication failed');
+  }
+}
+
+export class FrameError extends Error {
+  readonly kind: 'format' | 'authentication';
+  constructor(kind: 'format' | 'authentication', message: string) {
+    super(message);
+    this.name = 'FrameError';
+    this.kind = kind;
+  }
+}
+
+export function seal(dataKey: Uint8Array, place: ObjectPlace, plaintext: Uint8Array): Uint8Array {
+  return sealFrame(MAGIC, dataKey, aad(place), plaintext);
 }
 
 export function open(dataKey: Uint8Array, place: ObjectPlace, sealed: Uint8Array): Uint8Array {
-  const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
-  if (buf.length < MAGIC.length + NONCE_BYTES + TAG_BYTES || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
-    throw new UnreadableObjectError(place.key, 'not in the encrypted state format (WAE1)');
-  }
-  const nonce = buf.subarray(MAGIC.length, MAGIC.length + NONCE_BYTES);
-  const tag = buf.subarray(buf.length - TAG_BYTES);
-  const body = buf.subarray(MAGIC.length + NONCE_BYTES, buf.length - TAG_BYTES);
-  const decipher = createDecipheriv('aes-256-gcm', dataKey, nonce);
-  decipher.setAAD(aad(place));
-  decipher.setAuthTag(tag);
   try {
-    return Buffer.concat([decipher.update(body), decipher.final()]);
-  } catch {
+    return openFrame(MAGIC, dataKey, aad(place), sealed);
+  } catch (err) {
     throw new UnreadableObjectError(
       place.key,
-      'authentication failed (tampered, corrupt, or written for another channel or object key)',
+      (err as FrameError).kind === 'authentication'
+        ? 'authentication failed (tampered, corrupt, or written for another channel or object key)'
+        : 'not in the encrypted state format (WAE1)',
     );
   }
 }

@@ -9,7 +9,7 @@
  *
  *   wrapped = "WAK1" | nonce (12 bytes) | encrypted data key (32 bytes) | tag (16 bytes)
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
@@ -20,11 +20,10 @@ import {
   type DataKeyProvider,
   type EncryptionContext,
 } from './key-provider.ts';
+import { openFrame, sealFrame } from './envelope.ts';
 
 const KEY_BYTES = 32;
 const MAGIC = Buffer.from('WAK1');
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
 
 export class KeyFileError extends Error {
   constructor(message: string) {
@@ -99,30 +98,15 @@ export class LocalKeyFileProvider implements DataKeyProvider {
   async generate(context: EncryptionContext): Promise<DataKey> {
     const key = await this.masterKey();
     const plaintext = randomBytes(KEY_BYTES);
-    const nonce = randomBytes(NONCE_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', key, nonce);
-    cipher.setAAD(contextBytes(context));
-    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return { plaintext, wrapped: Buffer.concat([MAGIC, nonce, body, cipher.getAuthTag()]) };
+    return { plaintext, wrapped: sealFrame(MAGIC, key, contextBytes(context), plaintext) };
   }
 
   async unwrap(wrapped: Uint8Array, context: EncryptionContext): Promise<Uint8Array> {
     const key = await this.masterKey();
-    const buf = Buffer.from(wrapped);
     try {
-      if (
-        buf.length !== MAGIC.length + NONCE_BYTES + KEY_BYTES + TAG_BYTES ||
-        !buf.subarray(0, 4).equals(MAGIC)
-      )
-        throw new Error('not a data key wrapped by a local key file (WAK1)');
-      const nonce = buf.subarray(MAGIC.length, MAGIC.length + NONCE_BYTES);
-      const decipher = createDecipheriv('aes-256-gcm', key, nonce);
-      decipher.setAAD(contextBytes(context));
-      decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
-      return Buffer.concat([
-        decipher.update(buf.subarray(MAGIC.length + NONCE_BYTES, buf.length - TAG_BYTES)),
-        decipher.final(),
-      ]);
+      const plaintext = openFrame(MAGIC, key, contextBytes(context), wrapped);
+      if (plaintext.length !== KEY_BYTES) throw new Error('not a data key wrapped by a local key file');
+      return plaintext;
     } catch (err) {
       throw new KeyUnwrapError(context, err);
     }
