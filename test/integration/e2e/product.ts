@@ -13,14 +13,14 @@ import { testStack } from '../../harness/stack.ts';
 import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
 import { realStorage, stateStoreEnv } from '../auth-store/fixtures.ts';
 import { prepareNamespace, testConfig } from '../operator/fixtures.ts';
-import { trustRootFile } from '../worker/worker-harness.ts';
+import { trustRootFile, type Storage } from '../worker/worker-harness.ts';
 import { ProcessKubelet } from './process-kubelet.ts';
 
 export interface Product {
   ns: string;
   sim: Simulator;
   nc: NatsConnection;
-  storage: Awaited<ReturnType<typeof realStorage>>;
+  storage: Storage;
   kubelet: ProcessKubelet;
   kubectl: Kubectl;
   channel(name: string): Promise<WhatsAppChannel>;

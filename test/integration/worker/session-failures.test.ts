@@ -1,62 +1,20 @@
-import type { NatsConnection } from 'nats';
 import { testStack } from '../../harness/stack.ts';
-import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
 import { TcpProxy } from '../../harness/tcp-proxy.ts';
-import {
-  command,
-  connectNats,
-  eventually,
-  pairNewChannel,
-  realStorage,
-  storedInbound,
-  trustRootFile,
-  type ChannelEnv,
-  type WorkerProcess,
-} from './worker-harness.ts';
+import { command, eventually, storedInbound, WorkerSuite } from './worker-harness.ts';
 
 /**
  * Failures around a real worker process and the protocol simulator: S3 going away for a while,
  * transient server endings, and WhatsApp logging the device out.
  */
-let sim: Simulator;
-let nc: NatsConnection;
-let storage: Awaited<ReturnType<typeof realStorage>>;
-const workers: WorkerProcess[] = [];
 const proxies: TcpProxy[] = [];
-const clinic = `e2e-${Date.now().toString(36)}`;
-
-beforeAll(async () => {
-  sim = await startSimulator();
-  nc = await connectNats();
-  storage = await realStorage('wfail');
-});
-afterAll(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
+const suite = new WorkerSuite('wfail', async () => {
   for (const p of proxies) await p.stop();
-  await nc.close();
-  await sim.stop();
 });
-
-const envFor = (channel: string): ChannelEnv => ({
-  clinic,
-  channel,
-  storage,
-  sim,
-  trustRoot: trustRootFile(sim, `wfail-${channel}`),
-});
+const clinic = suite.clinic;
 
 /** A new channel paired to `phone`, its worker stopped after the tests. */
-async function pairChannel(
-  channel: string,
-  holder: string,
-  phone: string,
-  extra: Record<string, string> = {},
-) {
-  const paired = await pairNewChannel(nc, envFor(channel), holder, phone, extra);
-  workers.push(paired.worker);
-  return paired;
-}
+const pairChannel = (channel: string, holder: string, phone: string, extra: Record<string, string> = {}) =>
+  suite.pair(suite.envFor(channel), holder, phone, extra);
 
 /** A paired worker whose S3 requests go through a proxy the test can break. */
 async function pairBehindS3Proxy(channel: string, holder: string, phone: string) {
@@ -69,7 +27,7 @@ describe('worker failures end to end', () => {
   test('S3 unreachable for a while: nothing acknowledged is lost, degraded is reported, and it recovers', async () => {
     const phone = '5511900000011';
     const { proxy, worker, device, watch } = await pairBehindS3Proxy('lab', 'pod-s3', phone);
-    const contact = sim.contact('5511977770011', 'Patient');
+    const contact = suite.sim.contact('5511977770011', 'Patient');
 
     proxy.down();
     const sent: string[] = [];
@@ -81,7 +39,7 @@ describe('worker failures end to end', () => {
     expect(degraded.degraded).toBe(true);
     // Whatever WhatsApp still holds unacknowledged is waiting for the worker, not lost.
     const device0 = () =>
-      sim
+      suite.sim
         .phone(phone)
         .devices()
         .find((d) => d.jid === device)!;
@@ -99,13 +57,13 @@ describe('worker failures end to end', () => {
       (s) => s.phase === 'Connected' && s.seq > degraded.seq && s.worker === 'pod-s3',
     );
     const stored = await eventually('all 10 messages in JetStream', async () => {
-      const all = await storedInbound(nc, clinic, 'lab');
+      const all = await storedInbound(suite.nc, clinic, 'lab');
       return all.length >= 10 && all;
     });
     expect(stored.map((m) => m.msgId).sort()).toEqual([...sent].sort());
     await eventually('the server queue drained', async () => device0().pending === 0);
-    expect(sim.stats().retryReceipts).toBe(0);
-    expect(sim.connections.maxConcurrent(device)).toBe(1);
+    expect(suite.sim.stats().retryReceipts).toBe(0);
+    expect(suite.sim.connections.maxConcurrent(device)).toBe(1);
     expect(worker.child.exitCode).toBeNull();
     watch.stop();
   });
@@ -113,8 +71,8 @@ describe('worker failures end to end', () => {
   test('S3 cut between its commit and its reply: the worker knows its own landed write, and goes on', async () => {
     const phone = '5511900000014';
     const { proxy, worker, device, watch } = await pairBehindS3Proxy('radiology', 'pod-cut', phone);
-    const contact = sim.contact('5511977770014', 'Patient');
-    const journal = async () => (await storage.store.list(`wa/${clinic}/radiology/journal/`)).length;
+    const contact = suite.sim.contact('5511977770014', 'Patient');
+    const journal = async () => (await suite.storage.store.list(`wa/${clinic}/radiology/journal/`)).length;
     const slotsBefore = await journal();
 
     // The next S3 request (a journal write for this message's session keys, or a lease renewal)
@@ -131,7 +89,7 @@ describe('worker failures end to end', () => {
       (s) => s.phase === 'Connected' && s.seq > degraded.seq && s.worker === 'pod-cut',
     );
     const stored = await eventually('both messages in JetStream', async () => {
-      const all = await storedInbound(nc, clinic, 'radiology');
+      const all = await storedInbound(suite.nc, clinic, 'radiology');
       return all.length >= 2 && all;
     });
     expect(stored.map((m) => m.msgId).sort()).toEqual([...sent].sort());
@@ -139,7 +97,7 @@ describe('worker failures end to end', () => {
     // Not mistaken for another worker's takeover: the lease was never lost, the process runs on.
     expect(watch.status.filter((s) => s.reason === 'LeaseLost')).toEqual([]);
     expect(worker.child.exitCode).toBeNull();
-    expect(sim.connections.maxConcurrent(device)).toBe(1);
+    expect(suite.sim.connections.maxConcurrent(device)).toBe(1);
     watch.stop();
   });
 
@@ -148,7 +106,7 @@ describe('worker failures end to end', () => {
     const { device, watch } = await pairChannel('pharmacy', 'pod-t', phone);
     for (const ending of ['bad-session', 'stream-end', 'unavailable'] as const) {
       const before = watch.status.length;
-      expect(sim.endSession(device, ending)).toBe(1);
+      expect(suite.sim.endSession(device, ending)).toBe(1);
       await watch.waitStatus(
         `Connected after ${ending}`,
         (s) => s.phase === 'Connected' && watch.status.indexOf(s) >= before,
@@ -157,7 +115,7 @@ describe('worker failures end to end', () => {
     const reasons = watch.status.filter((s) => s.phase === 'Disconnected').map((s) => s.reason);
     expect(reasons).toEqual(expect.arrayContaining(['BadSession', 'ConnectionClosed', 'ServiceUnavailable']));
     expect(watch.pairing.filter((p) => p.at > watch.status[0]!.at && p.type === 'qr')).toHaveLength(1); // only the pairing QR
-    expect(sim.connections.overlaps(device)).toEqual([]);
+    expect(suite.sim.connections.overlaps(device)).toEqual([]);
     watch.stop();
   });
 
@@ -165,19 +123,19 @@ describe('worker failures end to end', () => {
     const phone = '5511900000013';
     const { worker, device, watch } = await pairChannel('imaging', 'pod-l', phone);
     const qrsBefore = watch.pairing.length;
-    expect(sim.endSession(device, 'logged-out')).toBe(1);
+    expect(suite.sim.endSession(device, 'logged-out')).toBe(1);
     const error = await watch.waitStatus('Error after logout', (s) => s.phase === 'Error');
     expect(error.reason).toBe('LoggedOut');
-    const attempts = sim.connections.records(device).length;
+    const attempts = suite.sim.connections.records(device).length;
     // No reconnect loop: the worker stays up, opens no connection, shows no QR.
     await new Promise((r) => setTimeout(r, 3_000));
-    expect(sim.connections.records(device)).toHaveLength(attempts);
+    expect(suite.sim.connections.records(device)).toHaveLength(attempts);
     expect(watch.pairing).toHaveLength(qrsBefore);
     expect(worker.child.exitCode).toBeNull();
-    const quarantined = await storage.store.list(`wa/quarantine/${clinic}/imaging/`);
+    const quarantined = await suite.storage.store.list(`wa/quarantine/${clinic}/imaging/`);
     expect(quarantined.some((o) => o.key.endsWith('/REASON'))).toBe(true);
     // A new pairing happens only when asked for.
-    const reply = await command(nc, clinic, 'imaging', 'pair', { mode: 'qr' });
+    const reply = await command(suite.nc, clinic, 'imaging', 'pair', { mode: 'qr' });
     expect(reply).toMatchObject({ ok: true });
     const qr = await watch.waitQr(qrsBefore);
     expect(qr.attempt).toBe(1);

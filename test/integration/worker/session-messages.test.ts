@@ -1,15 +1,9 @@
-import type { NatsConnection } from 'nats';
-import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
 import { quietLibsignal } from '../../wa-sim/testing/baileys-client.ts';
 import {
   command,
-  connectNats,
   eventually,
-  pairNewChannel,
-  realStorage,
-  startWorker,
   storedInbound,
-  trustRootFile,
+  WorkerSuite,
   type ChannelEnv,
   type WorkerProcess,
 } from './worker-harness.ts';
@@ -22,37 +16,23 @@ import {
 
 // The simulated contacts' libsignal prints whole session records (private keys included).
 quietLibsignal();
-let sim: Simulator;
-let nc: NatsConnection;
+const suite = new WorkerSuite('wmsg');
 let env: ChannelEnv;
+/** This file's workers, in start order. */
 const workers: WorkerProcess[] = [];
 const PHONE = '5511900000002';
 const CONTACT = '5511977770001';
 
 beforeAll(async () => {
-  sim = await startSimulator();
-  nc = await connectNats();
-  env = {
-    clinic: `e2e-${Date.now().toString(36)}`,
-    channel: 'reception',
-    storage: await realStorage('wmsg'),
-    sim,
-    trustRoot: trustRootFile(sim, 'wmsg'),
-  };
-  const paired = await pairNewChannel(nc, env, 'pod-1', PHONE);
+  env = suite.envFor('reception');
+  const paired = await suite.pair(env, 'pod-1', PHONE);
   workers.push(paired.worker);
   paired.watch.stop();
-});
-afterAll(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
-  await nc.close();
-  await sim.stop();
 });
 
 describe('messages through the worker', () => {
   test('200 inbound messages reach JetStream exactly once, across a SIGKILL mid-burst', async () => {
-    const contact = sim.contact(CONTACT, 'Patient');
+    const contact = suite.sim.contact(CONTACT, 'Patient');
     const sent: { id: string; text: string }[] = [];
     for (let i = 0; i < 200; i++) {
       const text = `burst message ${i}`;
@@ -63,17 +43,17 @@ describe('messages through the worker', () => {
     let storedAtKill = 0;
     await eventually(
       'some of the burst stored',
-      async () => (storedAtKill = (await storedInbound(nc, env.clinic, env.channel)).length) >= 20,
+      async () => (storedAtKill = (await storedInbound(suite.nc, env.clinic, env.channel)).length) >= 20,
     );
     workers[0]!.kill('SIGKILL');
     await workers[0]!.exited;
     expect(storedAtKill).toBeLessThan(200);
 
-    workers.push(await startWorker(env, 'pod-1'));
+    workers.push(await suite.startWorker(env, 'pod-1'));
     const stored = await eventually(
       'all 200 messages in JetStream',
       async () => {
-        const all = await storedInbound(nc, env.clinic, env.channel);
+        const all = await storedInbound(suite.nc, env.clinic, env.channel);
         return new Set(all.map((m) => m.msgId)).size >= 200 && all;
       },
       90_000,
@@ -89,14 +69,14 @@ describe('messages through the worker', () => {
       ).toBe(true);
     }
     // Everything was acknowledged to the server in the end (nothing left queued for the device).
-    const device = sim
+    const device = suite.sim
       .phone(PHONE)
       .devices()
       .find((d) => !d.removed)!;
     await eventually(
       'the server queue drained',
       async () =>
-        sim
+        suite.sim
           .phone(PHONE)
           .devices()
           .find((d) => d.jid === device.jid)!.pending === 0,
@@ -104,7 +84,7 @@ describe('messages through the worker', () => {
   });
 
   test('100 send commands give 100 messages at the contact; a retried command does not send twice', async () => {
-    const contact = sim.contact(CONTACT);
+    const contact = suite.sim.contact(CONTACT);
     const before = contact.inbox.filter((m) => m.from.startsWith(PHONE)).length;
     const replies = [];
     for (let batch = 0; batch < 10; batch++) {
@@ -112,7 +92,7 @@ describe('messages through the worker', () => {
         ...(await Promise.all(
           Array.from({ length: 10 }, (_, j) => {
             const i = batch * 10 + j;
-            return command(nc, env.clinic, env.channel, 'send', {
+            return command(suite.nc, env.clinic, env.channel, 'send', {
               idempotencyKey: `appt-${i}`,
               to: `+${CONTACT}`,
               text: `reminder ${i}`,
@@ -126,7 +106,7 @@ describe('messages through the worker', () => {
     expect(new Set(ids).size).toBe(100);
 
     // The client did not get the reply of #7 and retries it: the same answer, nothing new sent.
-    const retry = await command(nc, env.clinic, env.channel, 'send', {
+    const retry = await command(suite.nc, env.clinic, env.channel, 'send', {
       idempotencyKey: 'appt-7',
       to: `+${CONTACT}`,
       text: 'reminder 7',
@@ -137,7 +117,7 @@ describe('messages through the worker', () => {
       result: { ...(replies[7]!.ok ? replies[7]!.result : {}), replayed: true },
     });
     // Same key, different text: refused, nothing sent.
-    const reused = await command(nc, env.clinic, env.channel, 'send', {
+    const reused = await command(suite.nc, env.clinic, env.channel, 'send', {
       idempotencyKey: 'appt-7',
       to: `+${CONTACT}`,
       text: 'something else',
@@ -154,6 +134,6 @@ describe('messages through the worker', () => {
     expect(fresh.map((m) => m.text).sort()).toEqual(
       Array.from({ length: 100 }, (_, i) => `reminder ${i}`).sort(),
     );
-    expect(sim.problems()).toEqual([]);
+    expect(suite.sim.problems()).toEqual([]);
   });
 });

@@ -1,12 +1,7 @@
-import type { NatsConnection } from 'nats';
-import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
 import {
   ChannelWatch,
-  connectNats,
   eventually,
-  realStorage,
-  startWorker,
-  trustRootFile,
+  WorkerSuite,
   type ChannelEnv,
   type WorkerProcess,
 } from './worker-harness.ts';
@@ -16,42 +11,26 @@ import {
  * protocol simulator, with real NATS, MinIO and local-kms. Pairing by QR, restoring the session
  * after SIGKILL without a QR, and exactly one live connection when a second worker starts.
  */
-let sim: Simulator;
-let nc: NatsConnection;
+const suite = new WorkerSuite('wpair');
 let env: ChannelEnv;
+beforeAll(() => {
+  env = suite.envFor('front-desk');
+});
+/** This file's workers, in start order. */
 const workers: WorkerProcess[] = [];
 
-beforeAll(async () => {
-  sim = await startSimulator();
-  nc = await connectNats();
-  const storage = await realStorage('wpair');
-  env = {
-    clinic: `e2e-${Date.now().toString(36)}`,
-    channel: 'front-desk',
-    storage,
-    sim,
-    trustRoot: trustRootFile(sim, 'wpair'),
-  };
-});
-afterAll(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
-  await nc.close();
-  await sim.stop();
-});
-
 async function spawnWorker(holder: string, extra: Record<string, string> = {}) {
-  const w = await startWorker(env, holder, extra);
+  const w = await suite.startWorker(env, holder, extra);
   workers.push(w);
   return w;
 }
 
 describe('worker session against the protocol simulator', () => {
-  const phone = () => sim.phone('5511900000001', 'Clinic Phone');
+  const phone = () => suite.sim.phone('5511900000001', 'Clinic Phone');
   let device = '';
 
   test('QR on NATS, the phone scans, Connecting → QRRequired → Connected, creds stored encrypted', async () => {
-    const watch = await ChannelWatch.start(nc, env.clinic, env.channel);
+    const watch = await ChannelWatch.start(suite.nc, env.clinic, env.channel);
     const w = await spawnWorker('pod-1');
     const qr = await watch.waitQr();
     expect(qr).toMatchObject({ type: 'qr', attempt: 1, clinicId: env.clinic, channelId: env.channel });
@@ -71,7 +50,7 @@ describe('worker session against the protocol simulator', () => {
       const body = Buffer.from((await env.storage.store.get(o.key))!.body).toString('latin1');
       expect(body).not.toMatch(/noiseKey|signedIdentityKey|advSecretKey|5511900000001/);
     }
-    expect(sim.connections.maxConcurrent(device)).toBe(1);
+    expect(suite.sim.connections.maxConcurrent(device)).toBe(1);
     watch.stop();
     // Keep it running for the next test.
     expect(w.child.exitCode).toBeNull();
@@ -81,19 +60,19 @@ describe('worker session against the protocol simulator', () => {
     const first = workers.at(-1)!;
     first.kill('SIGKILL');
     await first.exited;
-    const watch = await ChannelWatch.start(nc, env.clinic, env.channel);
+    const watch = await ChannelWatch.start(suite.nc, env.clinic, env.channel);
     // Same pod, restarted container: same lease holder, so it does not wait for the lease to expire.
     await spawnWorker('pod-1');
     await watch.waitStatus('Connected after restart', (s) => s.phase === 'Connected');
     expect(watch.pairing).toEqual([]);
     expect(watch.phases()).not.toContain('QRRequired');
-    expect(sim.connections.maxConcurrent(device)).toBe(1);
+    expect(suite.sim.connections.maxConcurrent(device)).toBe(1);
     watch.stop();
   });
 
   test('a second worker for the same channel never connects while the first holds the lease', async () => {
-    const watch = await ChannelWatch.start(nc, env.clinic, env.channel);
-    const logins = sim.connections.records(device).filter((r) => r.liveAt !== undefined).length;
+    const watch = await ChannelWatch.start(suite.nc, env.clinic, env.channel);
+    const logins = suite.sim.connections.records(device).filter((r) => r.liveAt !== undefined).length;
     const second = await spawnWorker('pod-2');
     await watch.waitStatus('pod-2 Pending', (s) => s.worker === 'pod-2' && s.phase === 'Pending');
     await eventually('pod-2 to report it waits for the lease', async () =>
@@ -102,9 +81,9 @@ describe('worker session against the protocol simulator', () => {
     // Give it time to misbehave: it must stay Pending and open no connection.
     await new Promise((r) => setTimeout(r, 3_000));
     expect(watch.phases('pod-2')).toEqual(['Pending']);
-    expect(sim.connections.records(device).filter((r) => r.liveAt !== undefined).length).toBe(logins);
-    expect(sim.connections.overlaps(device)).toEqual([]);
-    expect(sim.connections.maxConcurrent(device)).toBe(1);
+    expect(suite.sim.connections.records(device).filter((r) => r.liveAt !== undefined).length).toBe(logins);
+    expect(suite.sim.connections.overlaps(device)).toEqual([]);
+    expect(suite.sim.connections.maxConcurrent(device)).toBe(1);
     second.kill('SIGTERM');
     expect(await second.exited).toBe(0);
     watch.stop();

@@ -19,7 +19,7 @@ import { eventually } from '../../harness/eventually.ts';
 import { spawnNode, type NodeChild } from '../../harness/node-process.ts';
 import { freePort } from '../../harness/ports.ts';
 import { testStack } from '../../harness/stack.ts';
-import type { Simulator } from '../../wa-sim/simulator.ts';
+import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
 import { realStorage, stateStoreEnv } from '../auth-store/fixtures.ts';
 
 export type Storage = Awaited<ReturnType<typeof realStorage>>;
@@ -207,4 +207,65 @@ export async function pairNewChannel(
   const device = await env.sim.phone(phonePn).scanQr(qr.qr!);
   await watch.waitStatus('Connected after pairing', (s) => s.worker === holder && s.phase === 'Connected');
   return { worker, device, watch };
+}
+
+/**
+ * One worker end-to-end test file's world: the simulator, NATS, a bucket and a clinic of its own.
+ * Call at the top of the file: it registers the jest hooks. Every worker started through it is
+ * SIGKILLed, and awaited, before NATS and the simulator stop.
+ */
+export class WorkerSuite {
+  sim!: Simulator;
+  nc!: NatsConnection;
+  storage!: Storage;
+  readonly clinic = `e2e-${Date.now().toString(36)}`;
+  readonly #workers: WorkerProcess[] = [];
+  readonly #name: string;
+
+  constructor(name: string, afterWorkers: () => Promise<void> = async () => undefined) {
+    this.#name = name;
+    beforeAll(async () => {
+      this.sim = await startSimulator();
+      this.nc = await connectNats();
+      this.storage = await realStorage(name);
+    });
+    afterAll(async () => {
+      for (const w of this.#workers) w.kill('SIGKILL');
+      await Promise.all(this.#workers.map((w) => w.exited));
+      await afterWorkers();
+      await this.nc?.close();
+      await this.sim?.stop();
+    });
+  }
+
+  envFor(channel: string): ChannelEnv {
+    return {
+      clinic: this.clinic,
+      channel,
+      storage: this.storage,
+      sim: this.sim,
+      trustRoot: trustRootFile(this.sim, `${this.#name}-${channel}`),
+    };
+  }
+
+  /** Starts a worker for the channel, stopped with the suite. */
+  async startWorker(
+    env: ChannelEnv,
+    holder: string,
+    extra: Record<string, string> = {},
+  ): Promise<WorkerProcess> {
+    return this.track(await startWorker(env, holder, extra));
+  }
+
+  /** A new channel paired to `phone`; its worker is stopped with the suite. */
+  async pair(env: ChannelEnv, holder: string, phone: string, extra: Record<string, string> = {}) {
+    const paired = await pairNewChannel(this.nc, env, holder, phone, extra);
+    this.track(paired.worker);
+    return paired;
+  }
+
+  track(worker: WorkerProcess): WorkerProcess {
+    this.#workers.push(worker);
+    return worker;
+  }
 }
