@@ -6,9 +6,9 @@ import { promisify } from 'node:util';
 import { startLocalOperator, type LocalOperatorProcess } from '../../../scripts/demo/local-stack.ts';
 import { eventually } from '../../harness/eventually.ts';
 import type { ManagedProcess } from '../../harness/process.ts';
-import { repoRoot } from '../../harness/paths.ts';
 import { startNats } from '../../harness/servers/nats.ts';
 import { testStack } from '../../harness/stack.ts';
+import { fails, WA_ENTRY, waCli } from '../../harness/wa-cli.ts';
 import { spawnSimulator, type SimulatorProcess } from '../../wa-sim/control/process.ts';
 
 /**
@@ -22,17 +22,9 @@ const clinic = `cli-${Date.now().toString(36)}`;
 const PHONE = '15550003331';
 const CODE_PHONE = '15550003332';
 const PATIENT = '15550003333';
-const WA = [join(repoRoot, 'cli', 'wa.ts')];
+const WA = [WA_ENTRY];
 
-const wa = (...args: string[]) =>
-  run(process.execPath, [...WA, '--server', testStack().nats.url, ...args], { timeout: 60_000 });
-const fails = (p: Promise<unknown>) =>
-  p.then(
-    () => {
-      throw new Error('expected the command to fail');
-    },
-    (err: { code: number; stderr: string }) => err,
-  );
+const wa = waCli(['--server', testStack().nats.url]);
 
 /** A long-running CLI command; resolves `ready` once it printed its waiting/listening line. */
 function background(args: string[]) {

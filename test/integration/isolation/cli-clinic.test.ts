@@ -1,11 +1,9 @@
-import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { channelSubjects, type StatusEvent } from '../../../contract/index.ts';
 import { CLINIC_JS_API_PREFIX } from '../../../operator/src/nats/credentials.ts';
-import { repoRoot } from '../../harness/paths.ts';
+import { fails, waCli } from '../../harness/wa-cli.ts';
 import { startTrustedNats, type TrustedNats } from './nats-fixture.ts';
 
 /**
@@ -13,23 +11,16 @@ import { startTrustedNats, type TrustedNats } from './nats-fixture.ts';
  * issues, on a nats-server in operator mode. It sees its own channels and nothing of another
  * clinic's, and says so in words.
  */
-const run = promisify(execFile);
 let n: TrustedNats;
 let dir: string;
 let credsA: string;
 
 const wa = (...args: string[]) =>
-  run(process.execPath, [join(repoRoot, 'cli', 'wa.ts'), '--server', n.url, '--creds', credsA, ...args], {
-    timeout: 30_000,
-    env: { PATH: process.env.PATH, NATS_JS_API_PREFIX: CLINIC_JS_API_PREFIX },
-  });
-const fails = (p: Promise<unknown>) =>
-  p.then(
-    () => {
-      throw new Error('expected the command to fail');
-    },
-    (err: { code: number; stderr: string }) => err,
-  );
+  waCli(
+    ['--server', n.url, '--creds', credsA],
+    { NATS_JS_API_PREFIX: CLINIC_JS_API_PREFIX },
+    30_000,
+  )(...args);
 
 function status(clinicId: string, channelId: string, phase: StatusEvent['phase'], seq: number): StatusEvent {
   return {
