@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Command, Option } from 'commander';
-import { channelSubjects, clinicWildcard, parseSubject } from '../contract/index.ts';
+import { channelSubjects, CLINIC_JS_API_PREFIX, clinicWildcard, parseSubject } from '../contract/index.ts';
 import { CliError, connectNats, type ConnectionOptions } from './connection.ts';
 import { eventLine, STATUS_HEADERS, statusRow, table } from './format.ts';
 import { nextPairingEvent, renderQr } from './commands/qr.ts';
@@ -22,7 +22,7 @@ const program = new Command('wa')
   .addOption(
     new Option(
       '--js-api-prefix <prefix>',
-      'JetStream API prefix (JS.WA.API with a clinic credential; docs/security.md)',
+      `JetStream API prefix (${CLINIC_JS_API_PREFIX} with a clinic credential; docs/security.md)`,
     ).env('NATS_JS_API_PREFIX'),
   )
   .option('--json', 'print JSON instead of text', false)

@@ -12,7 +12,20 @@ export const AUDIT_ROOT = 'wa-audit';
 export const COMMAND_VERBS = ['send', 'pair', 'logout'] as const;
 export type CommandVerb = (typeof COMMAND_VERBS)[number];
 
-export type ChannelSubjectKind = 'status' | 'qr' | 'msg.in' | 'msg.update' | 'cmd';
+/** The events a channel publishes, as the last tokens of `wa.<clinic>.<channel>.<kind>`. */
+export const EVENT_KINDS = ['status', 'qr', 'msg.in', 'msg.update'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+/** QR codes expire within seconds: they are never stored. */
+export const STORED_EVENT_KINDS: readonly EventKind[] = EVENT_KINDS.filter((k) => k !== 'qr');
+
+export type ChannelSubjectKind = EventKind | 'cmd';
+
+/**
+ * Where a clinic account sees the platform's JetStream API (its imports map this prefix to the
+ * platform's `$JS.API`): `nc.jetstream({ apiPrefix })`, `jetstreamManager({ apiPrefix, checkAPI:
+ * false })`, or `wa --js-api-prefix`.
+ */
+export const CLINIC_JS_API_PREFIX = 'JS.WA.API';
 
 export interface ChannelSubjects {
   status: string;
@@ -77,9 +90,8 @@ export function parseSubject(subject: string): ParsedSubject | undefined {
   const [, clinicId, channelId, ...rest] = parts as [string, string, string, ...string[]];
   if (!isSafeToken(clinicId) || !isSafeToken(channelId)) return undefined;
   const tail = rest.join('.');
-  if (tail === 'status' || tail === 'qr' || tail === 'msg.in' || tail === 'msg.update') {
-    return { clinicId, channelId, kind: tail };
-  }
+  if ((EVENT_KINDS as readonly string[]).includes(tail))
+    return { clinicId, channelId, kind: tail as EventKind };
   if (rest.length === 2 && rest[0] === 'cmd' && rest[1])
     return { clinicId, channelId, kind: 'cmd', verb: rest[1] };
   return undefined;
@@ -147,11 +159,7 @@ export function clinicStream(clinicId: string): StreamSpec {
   const c = assertToken('clinicId', clinicId);
   return {
     name: clinicStreamName(c),
-    subjects: [
-      `${SUBJECT_ROOT}.${c}.*.status`,
-      `${SUBJECT_ROOT}.${c}.*.msg.in`,
-      `${SUBJECT_ROOT}.${c}.*.msg.update`,
-    ],
+    subjects: STORED_EVENT_KINDS.map((kind) => `${SUBJECT_ROOT}.${c}.*.${kind}`),
     duplicateWindowMs: 24 * 60 * 60 * 1000,
     maxAgeMs: 14 * 24 * 60 * 60 * 1000,
   };

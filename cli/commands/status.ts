@@ -5,7 +5,7 @@
  * It only reads: stream info filtered to the status subjects (which channels exist), then the
  * last message of each status subject. No consumer is created, so it works with a clinic's
  * backend credential, whose JetStream access is exactly these two read-only calls under the
- * clinic's API prefix (`--js-api-prefix JS.WA.API`, docs/security.md).
+ * clinic's API prefix (`--js-api-prefix` with `CLINIC_JS_API_PREFIX`, docs/security.md).
  */
 import type { NatsConnection } from 'nats';
 import {

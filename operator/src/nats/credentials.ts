@@ -23,13 +23,9 @@ import {
   clinicStreamName,
   clinicWildcard,
   workerInboxPrefix,
+  CLINIC_JS_API_PREFIX,
+  EVENT_KINDS,
 } from '../../../contract/index.ts';
-
-/**
- * Where a clinic account sees the platform's JetStream API: a clinic uses
- * `nc.jetstream({ apiPrefix: CLINIC_JS_API_PREFIX })` / `jetstreamManager({ apiPrefix, checkAPI: false })`.
- */
-export const CLINIC_JS_API_PREFIX = 'JS.WA.API';
 
 /** One exported subject of the platform account and, per clinic, the part it may import. */
 interface ClinicFacingExport {
@@ -58,7 +54,7 @@ const localJsApi = (rest: string) => `${CLINIC_JS_API_PREFIX}.${rest}`;
  * messages come back as responses, so they stay in the clinic's account) and acknowledge.
  */
 export const CLINIC_FACING_EXPORTS: readonly ClinicFacingExport[] = [
-  ...(['status', 'qr', 'msg.in', 'msg.update'] as const).map((kind): ClinicFacingExport => ({
+  ...EVENT_KINDS.map((kind): ClinicFacingExport => ({
     name: `events ${kind}`,
     type: 'stream',
     exported: `${SUBJECT_ROOT}.*.*.${kind}`,

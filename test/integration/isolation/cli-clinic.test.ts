@@ -1,8 +1,7 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { channelSubjects, type StatusEvent } from '../../../contract/index.ts';
-import { CLINIC_JS_API_PREFIX } from '../../../operator/src/nats/credentials.ts';
+import { channelSubjects, CLINIC_JS_API_PREFIX, type StatusEvent } from '../../../contract/index.ts';
 import { fails, waCli } from '../../harness/wa-cli.ts';
 import { startTrustedNats, type TrustedNats } from './nats-fixture.ts';
 

@@ -3,11 +3,11 @@ import { createUser } from '@nats-io/nkeys';
 import type { NatsConnection } from 'nats';
 import {
   CLINIC_BACKEND_CONSUMER,
+  CLINIC_JS_API_PREFIX,
   auditSubject,
   channelSubjects,
   clinicStreamName,
 } from '../../../contract/index.ts';
-import { CLINIC_JS_API_PREFIX } from '../../../operator/src/nats/credentials.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { publishVerdict, startTrustedNats, subscriptionVerdict, type TrustedNats } from './nats-fixture.ts';
 
