@@ -11,12 +11,10 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
 import { parseSubject, SUBJECT_ROOT } from '../../contract/index.ts';
+import { repoRoot } from '../../test/harness/paths.ts';
 import type { ChannelView } from '../../operator/src/local/local-operator.ts';
-
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface OperatorLine {
   event: string;

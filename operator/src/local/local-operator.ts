@@ -69,6 +69,7 @@ export class LocalOperator {
   private reportedProblems = new Set<string>();
   private applying = Promise.resolve();
   private writingStatus = Promise.resolve();
+  private statusWriteWaiting = false;
 
   constructor(config: LocalOperatorConfig) {
     this.c = config;
@@ -206,14 +207,17 @@ export class LocalOperator {
       if (before?.status) channel.status = before.status;
       this.channels.set(key, channel);
       if (channel.spec.suspend) await this.runtime.remove(key);
-      else
+      else {
+        const env = this.workerEnv(channel);
         await this.runtime.ensure({
           key,
           name: workerPodName(channel),
-          env: this.workerEnv(channel),
-          specHash: this.specHash(channel),
+          env,
+          // A changed environment replaces the worker, as a changed pod spec does.
+          specHash: createHash('sha256').update(JSON.stringify(env)).digest('hex'),
           logFile: this.logFile(channel),
         });
+      }
       this.refresh(key);
     }
     this.reportedProblems = problems;
@@ -232,12 +236,6 @@ export class LocalOperator {
       WA_KEY_FILE: this.keyFile,
       ...this.c.workerExtraEnv,
     };
-  }
-
-  private specHash(channel: WhatsAppChannel): string {
-    return createHash('sha256')
-      .update(JSON.stringify(this.workerEnv(channel)))
-      .digest('hex');
   }
 
   private onReport(report: StatusEvent): void {
@@ -268,10 +266,16 @@ export class LocalOperator {
       this.emit({ type: 'phase', key, channel, status });
   }
 
-  /** Writes status.json atomically (readers never see half a file); one write at a time. */
+  /**
+   * Writes status.json atomically (readers never see half a file); one write at a time, and at
+   * most one waiting: a write not yet started will carry every change made before it starts.
+   */
   private saveStatus(): void {
+    if (this.statusWriteWaiting) return;
+    this.statusWriteWaiting = true;
     this.writingStatus = this.writingStatus
       .then(async () => {
+        this.statusWriteWaiting = false; // what changes from here on needs the next write
         const tmp = `${this.statusFile}.tmp`;
         await writeFile(tmp, `${JSON.stringify(this.view(), null, 2)}\n`, { mode: 0o600 });
         await rename(tmp, this.statusFile);
