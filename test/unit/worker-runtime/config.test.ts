@@ -116,3 +116,34 @@ describe('worker configuration', () => {
     expect(parseWorkerConfig({ ...minimal, WA_ON_LOGGED_OUT: 'delete' }).ok).toBe(false);
   });
 });
+
+/** Local mode selects the disk store and the key file by WA_STATE_DIR / WA_KEY_FILE instead of S3 and KMS. */
+const { WA_S3_BUCKET: _bucket, WA_KMS_KEY_ID: _kmsKey, ...localBase } = minimal;
+
+describe('worker configuration in local mode', () => {
+  test('WA_STATE_DIR and WA_KEY_FILE replace the bucket and the KMS key', () => {
+    const r = parseWorkerConfig({
+      ...localBase,
+      WA_STATE_DIR: '/tmp/wa/state',
+      WA_KEY_FILE: '/tmp/wa/local.key',
+    });
+    if (!r.ok) throw new Error(r.errors.join('\n'));
+    expect(r.config).toMatchObject({ stateDir: '/tmp/wa/state', keyFile: '/tmp/wa/local.key' });
+  });
+
+  test('without them the bucket and the KMS key are still required, and say what replaces them', () => {
+    const r = parseWorkerConfig(localBase);
+    expect(r.ok ? [] : r.errors).toEqual([
+      expect.stringMatching(/^WA_S3_BUCKET is required .*WA_STATE_DIR/),
+      expect.stringMatching(/^WA_KMS_KEY_ID is required .*WA_KEY_FILE/),
+    ]);
+  });
+
+  test('relative paths are refused', () => {
+    const r = parseWorkerConfig({ ...localBase, WA_STATE_DIR: 'state', WA_KEY_FILE: 'local.key' });
+    expect(r.ok ? [] : r.errors).toEqual([
+      'WA_STATE_DIR="state" must be an absolute path',
+      'WA_KEY_FILE="local.key" must be an absolute path',
+    ]);
+  });
+});
