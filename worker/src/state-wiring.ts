@@ -97,7 +97,7 @@ export async function openChannelState(
   const { lease, store } = leaseHandle as ChannelLeaseHandle;
   const keyProvider = countedKeyProvider(
     config.keyFile
-      ? await new LocalKeyFileProvider(config.keyFile).load()
+      ? await LocalKeyFileProvider.open(config.keyFile)
       : new KmsDataKeyProvider(config.kms.keyId, {
           region: config.kms.region,
           ...(config.kms.endpoint ? { endpoint: config.kms.endpoint } : {}),

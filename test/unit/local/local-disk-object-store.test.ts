@@ -171,7 +171,7 @@ describe('LocalDiskObjectStore', () => {
   });
 
   test('the channel state and lease run on it: fresh creds survive a restart, a stale holder is fenced', async () => {
-    const keyProvider = await new LocalKeyFileProvider(join(dir, 'key')).load();
+    const keyProvider = await LocalKeyFileProvider.open(join(dir, 'key'));
     const open = async (holder: string, ttlMs = 10_000, now?: () => number) => {
       const lease = new ChannelLease(store, 'wa/clinic-a/main/', {
         holder,

@@ -19,19 +19,19 @@ const ctx = { clinic: 'clinic-a', channel: 'front-desk' };
 describe('LocalKeyFileProvider', () => {
   test('creates a 32-byte key file 0600 in a 0700 folder on first use, and reuses it', async () => {
     const file = join(dir, 'keys', 'local.key');
-    const a = await new LocalKeyFileProvider(file).load();
+    const a = await LocalKeyFileProvider.open(file);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect((await stat(join(dir, 'keys'))).mode & 0o777).toBe(0o700);
     const key = await readFile(file);
     expect(key).toHaveLength(32);
-    const b = await new LocalKeyFileProvider(file).load();
+    const b = await LocalKeyFileProvider.open(file);
     expect(await readFile(file)).toEqual(key);
     expect(b.keyId).toBe(a.keyId);
     expect(a.keyId).toMatch(/^local:[0-9a-f]{16}$/);
   });
 
   test('a wrapped data key unwraps to the same key under the same context only', async () => {
-    const provider = new LocalKeyFileProvider(join(dir, 'local.key'));
+    const provider = await LocalKeyFileProvider.open(join(dir, 'local.key'));
     const { plaintext, wrapped } = await provider.generate(ctx);
     expect(plaintext).toHaveLength(32);
     expect(Buffer.from(wrapped).includes(Buffer.from(plaintext))).toBe(false);
@@ -41,10 +41,10 @@ describe('LocalKeyFileProvider', () => {
   });
 
   test('another key file, or a tampered wrapped key, does not unwrap', async () => {
-    const { wrapped } = await new LocalKeyFileProvider(join(dir, 'one.key')).generate(ctx);
-    const other = new LocalKeyFileProvider(join(dir, 'two.key'));
+    const { wrapped } = await (await LocalKeyFileProvider.open(join(dir, 'one.key'))).generate(ctx);
+    const other = await LocalKeyFileProvider.open(join(dir, 'two.key'));
     await expect(other.unwrap(wrapped, ctx)).rejects.toThrow(/decrypt the data key of clinic-a\/front-desk/);
-    const mine = new LocalKeyFileProvider(join(dir, 'one.key'));
+    const mine = await LocalKeyFileProvider.open(join(dir, 'one.key'));
     const tampered = Buffer.from(wrapped);
     tampered[10] = tampered[10]! ^ 1;
     await expect(mine.unwrap(tampered, ctx)).rejects.toThrow(KeyUnwrapError);
@@ -55,18 +55,16 @@ describe('LocalKeyFileProvider', () => {
     const open = join(dir, 'open.key');
     await writeFile(open, Buffer.alloc(32, 7), { mode: 0o644 });
     await chmod(open, 0o644);
-    await expect(new LocalKeyFileProvider(open).load()).rejects.toThrow(/chmod 600/);
+    await expect(LocalKeyFileProvider.open(open)).rejects.toThrow(/chmod 600/);
     const short = join(dir, 'short.key');
     await writeFile(short, Buffer.alloc(16, 7), { mode: 0o600 });
-    await expect(new LocalKeyFileProvider(short).load()).rejects.toThrow(KeyFileError);
-    await expect(new LocalKeyFileProvider('relative.key').load()).rejects.toThrow(/absolute path/);
+    await expect(LocalKeyFileProvider.open(short)).rejects.toThrow(KeyFileError);
+    await expect(LocalKeyFileProvider.open('relative.key')).rejects.toThrow(/absolute path/);
   });
 
   test('concurrent first starts agree on one key', async () => {
     const file = join(dir, 'race.key');
-    const providers = await Promise.all(
-      Array.from({ length: 8 }, () => new LocalKeyFileProvider(file).load()),
-    );
+    const providers = await Promise.all(Array.from({ length: 8 }, () => LocalKeyFileProvider.open(file)));
     expect(new Set(providers.map((p) => p.keyId)).size).toBe(1);
   });
 });

@@ -72,37 +72,28 @@ function contextBytes(context: EncryptionContext): Buffer {
 }
 
 export class LocalKeyFileProvider implements DataKeyProvider {
-  /** Set once the key is loaded: `local:<fingerprint>`, so a different key file is recognisable. */
-  keyId = 'local:unloaded';
-  private readonly file: string;
-  private key: Promise<Buffer> | undefined;
+  /** `local:<fingerprint>`, so state written under a different key file is recognisable. */
+  readonly keyId: string;
+  private readonly key: Buffer;
 
-  constructor(file: string) {
-    this.file = file;
+  private constructor(key: Buffer) {
+    this.key = key;
+    this.keyId = `local:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
   }
 
-  private async masterKey(): Promise<Buffer> {
-    this.key ??= loadOrCreateKeyFile(this.file).then((key) => {
-      this.keyId = `local:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
-      return key;
-    });
-    return this.key;
-  }
-
-  /** Loads (or creates) the key now, so keyId is known before the first data key is stored. */
-  async load(): Promise<this> {
-    await this.masterKey();
-    return this;
+  /** The provider of a key file, read (or created) now. */
+  static async open(file: string): Promise<LocalKeyFileProvider> {
+    return new LocalKeyFileProvider(await loadOrCreateKeyFile(file));
   }
 
   async generate(context: EncryptionContext): Promise<DataKey> {
-    const key = await this.masterKey();
+    const key = this.key;
     const plaintext = randomBytes(KEY_BYTES);
     return { plaintext, wrapped: sealFrame(MAGIC, key, contextBytes(context), plaintext) };
   }
 
   async unwrap(wrapped: Uint8Array, context: EncryptionContext): Promise<Uint8Array> {
-    const key = await this.masterKey();
+    const key = this.key;
     try {
       const plaintext = openFrame(MAGIC, key, contextBytes(context), wrapped);
       if (plaintext.length !== KEY_BYTES) throw new Error('not a data key wrapped by a local key file');
