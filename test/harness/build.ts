@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServerBinary } from './catalog.ts';
 import { goModulesDir, serversCacheDir } from './paths.ts';
@@ -26,6 +26,23 @@ export async function ensureServerBinary(
 
   const dir = join(serversCacheDir(), `${server.name}-${server.version}`);
   await mkdir(dir, { recursive: true });
+  // One build per server at a time, across processes: test runs started side by side would
+  // otherwise each build the same server, every build slowed by all the others.
+  const release = await buildLock(join(dir, 'build.lock'), target, log, server.name);
+  if (release === 'built') return target;
+  try {
+    return await build(server, dir, target, log);
+  } finally {
+    await release();
+  }
+}
+
+async function build(
+  server: ServerBinary,
+  dir: string,
+  target: string,
+  log: (line: string) => void,
+): Promise<string> {
   const logFile = join(dir, 'build.log');
   const temp = `${target}.${process.pid}.tmp`;
   const args = [
@@ -52,6 +69,47 @@ export async function ensureServerBinary(
   await rename(temp, target);
   log(`built ${server.name} in ${Math.round((Date.now() - started) / 1000)} s`);
   return target;
+}
+
+/**
+ * Takes the build lock (a file created exclusively, holding our pid), or waits while a live
+ * process holds it. Returns 'built' when the binary appeared meanwhile, otherwise the release.
+ */
+async function buildLock(
+  lockFile: string,
+  target: string,
+  log: (line: string) => void,
+  name: string,
+): Promise<'built' | (() => Promise<void>)> {
+  let announced = false;
+  for (;;) {
+    if (existsSync(target)) return 'built';
+    try {
+      const handle = await open(lockFile, 'wx');
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return () => rm(lockFile, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number((await readFile(lockFile, 'utf8').catch(() => '')) || NaN);
+    if (Number.isInteger(holder) && !isAlive(holder)) {
+      await rm(lockFile, { force: true }); // its builder died: the next round takes it
+      continue;
+    }
+    if (!announced) log(`waiting for process ${holder} to finish building ${name}`);
+    announced = true;
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function runToFile(command: string, args: string[], cwd: string, logFile: string): Promise<number> {
