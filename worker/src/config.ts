@@ -4,6 +4,7 @@
  * rule below is unit-tested, and it reports every problem at once instead of the first one.
  */
 import { isValidToken, natsServers } from '../../contract/index.ts';
+import { channelStatePrefix as statePrefixOf } from '../../contract/state-layout.ts';
 
 export const PAIRING_MODES = ['qr', 'code'] as const;
 export type PairingMode = (typeof PAIRING_MODES)[number];
@@ -228,5 +229,5 @@ export function parseWorkerConfig(env: Env): ConfigResult {
 
 /** The object prefix of this channel's auth state: `<prefix>/<clinic>/<channel>/`. */
 export function channelStatePrefix(config: Pick<WorkerConfig, 's3' | 'clinicId' | 'channelId'>): string {
-  return `${config.s3.prefix}/${config.clinicId}/${config.channelId}/`;
+  return statePrefixOf({ prefix: config.s3.prefix, clinicId: config.clinicId, channelId: config.channelId });
 }

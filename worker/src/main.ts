@@ -22,7 +22,7 @@ import { createLogger, interceptConsole } from './ops/log.ts';
 import { createMetrics, setPhase } from './ops/metrics.ts';
 import { createSink, createWorker, type Worker } from './runtime.ts';
 import { applyTrustRoot, loadTrustRoot } from './session/trust-root.ts';
-import { acquireChannelLease, openChannelState, describeStateError } from './state-wiring.ts';
+import { acquireChannelLease, openChannelState, describeStateError } from './auth-store-setup.ts';
 
 const EXIT = { ok: 0, failed: 1, config: 2, leaseLost: 3 } as const;
 
@@ -103,10 +103,7 @@ async function main(): Promise<number> {
     return code;
   };
 
-  const lease = await Promise.race([
-    acquireChannelLease(config, logger, metrics),
-    stopSignal.then(() => undefined),
-  ]);
+  const lease = await Promise.race([acquireChannelLease(config, logger), stopSignal.then(() => undefined)]);
   if (!lease) return finish(EXIT.ok);
 
   let auth;

@@ -1,6 +1,7 @@
 /**
  * Erasing a channel's stored state (the `Logout` deletion policy). The operator never
- * reads the state; it only removes every object under `<prefix>/<clinic>/<channel>/`.
+ * reads the state; it only removes every object under `<prefix>/<clinic>/<channel>/`
+ * (contract/state-layout.ts, the layout the worker writes).
  */
 import {
   DeleteObjectsCommand,
@@ -8,22 +9,15 @@ import {
   S3Client,
   type ObjectIdentifier,
 } from '@aws-sdk/client-s3';
+import { channelStatePrefix, type ChannelStateLocation } from '../../../contract/state-layout.ts';
 
-export interface ChannelLocation {
+export interface ChannelLocation extends ChannelStateLocation {
   bucket: string;
-  prefix: string;
-  clinicId: string;
-  channelId: string;
 }
 
 export interface ChannelStateEraser {
   /** Deletes every object of the channel; resolves with how many were deleted. Throws on any failure. */
   erase(location: ChannelLocation): Promise<number>;
-}
-
-/** `<prefix>/<clinic>/<channel>/`, the layout the worker writes (docs/state-store.md). */
-export function channelStatePrefix(l: Omit<ChannelLocation, 'bucket'>): string {
-  return `${l.prefix.replace(/^\/+|\/+$/g, '')}/${l.clinicId}/${l.channelId}/`;
 }
 
 export interface S3EraserOptions {

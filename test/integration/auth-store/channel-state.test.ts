@@ -1,5 +1,5 @@
 import { proto } from '@whiskeysockets/baileys';
-import { FencedError, StateIntegrityError } from '../../../worker/src/auth-store/channel-state.ts';
+import { FencedError, StateIntegrityError } from '../../../worker/src/auth-store/state-errors.ts';
 import { UnreadableObjectError } from '../../../worker/src/auth-store/envelope.ts';
 import {
   KeyGenerateError,
@@ -7,7 +7,7 @@ import {
   KmsDataKeyProvider,
   KmsUnreachableError,
 } from '../../../worker/src/auth-store/key-provider.ts';
-import { describeStateError } from '../../../worker/src/state-wiring.ts';
+import { describeStateError } from '../../../worker/src/auth-store-setup.ts';
 import { LeaseLostError } from '../../../worker/src/auth-store/lease.ts';
 import { SentMessageStore } from '../../../worker/src/auth-store/message-store.ts';
 import { ObjectStoreError, S3ObjectStore } from '../../../worker/src/auth-store/object-store.ts';

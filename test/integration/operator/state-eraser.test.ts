@@ -7,7 +7,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { freePort } from '../../harness/ports.ts';
 import { testStack } from '../../harness/stack.ts';
-import { channelStatePrefix, S3ChannelStateEraser } from '../../../operator/src/storage/state-eraser.ts';
+import { channelStatePrefix } from '../../../contract/state-layout.ts';
+import { S3ChannelStateEraser } from '../../../operator/src/storage/state-eraser.ts';
 
 /** The S3 eraser of the Logout policy, against real MinIO. */
 const { s3 } = testStack();

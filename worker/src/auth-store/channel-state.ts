@@ -1,74 +1,49 @@
 /**
- * A channel's Baileys auth state (creds + Signal keys) in an object store, encrypted.
+ * A channel's Baileys auth state (creds + Signal keys) in an object store, encrypted: the
+ * `AuthenticationState` Baileys uses, as a thin facade over the modules that each do one job:
  *
- * Layout under `<prefix>/<clinic>/<channel>/`:
- *   datakey            the KMS-wrapped data key (JSON; useless without KMS + context)
- *   lease              who may run the channel (lease.ts)
- *   snapshot/<seq>     the whole state as of journal slot <seq>
- *   journal/<seq>      one record per Baileys transaction or creds save, in order
- *   messages/<hash>    sent messages kept for retries (message-store.ts)
+ *   data-key.ts        the KMS-wrapped data key record (and when a channel may get a new one)
+ *   sealed-objects.ts  every other object sealed under it, bound to its key
+ *   journal.ts         the fenced journal: one record per transaction, written once per slot
+ *   snapshots.ts       snapshot compaction and retention
+ *   quarantine.ts      quarantine and erasure
  *
- * Guarantees (DESIGN.md, "Auth state in S3"):
- * - keys.set() resolves only after its whole transaction is one durable journal
- *   record; memory (what keys.get returns) changes only after that, so nothing ever
- *   runs ahead of S3.
- * - Journal slots are claimed with If-None-Match: a slot is written once. A new lease
- *   holder first claims the next free slot with a fence record; a stale holder's next
- *   append then hits an existing slot and S3 itself refuses it (FencedError).
- * - A read that fails throws. Fresh creds are made only when the channel provably has
- *   no state at all (no data key and no other object); they are written durably
- *   (in the fence record) before anything can use them.
- * - Creds and the pre-keys they count cannot diverge: on load the pre-key counters
- *   are raised past every stored pre-key, so an id is never handed out twice.
+ * The object layout is contract/state-layout.ts; docs/state-store.md explains the guarantees:
+ * - keys.set() resolves only after its whole transaction is one durable journal record;
+ *   memory (what keys.get returns) changes only after that, so nothing runs ahead of S3.
+ * - A read that fails throws. Fresh creds are made only when the channel provably has no
+ *   state at all; they are written durably (in the fence record) before anything can use them.
+ * - Creds and the pre-keys they count cannot diverge: on load the pre-key counters are raised
+ *   past every stored pre-key, so an id is never handed out twice.
  */
-import { createHash } from 'node:crypto';
 import {
   initAuthCreds,
   type AuthenticationCreds,
   type SignalDataTypeMap,
   type SignalKeyStore,
 } from '@whiskeysockets/baileys';
+import {
+  channelStatePrefix,
+  DATA_KEY_OBJECT,
+  type ChannelStateLocation,
+} from '../../../contract/state-layout.ts';
 import { decodeJson, encodeJson, reviveKey } from './codec.ts';
-import { open, seal, UnreadableObjectError } from './envelope.ts';
+import { loadOrCreateDataKey } from './data-key.ts';
+import { FencedJournal, type JournalRecord } from './journal.ts';
 import type { DataKeyProvider, EncryptionContext } from './key-provider.ts';
-import type { ChannelLease } from './lease.ts';
-import { LeaseLostError } from './lease.ts';
-import { PreconditionFailedError, type ObjectStore } from './object-store.ts';
-
-type KeyMap = Record<string, Record<string, unknown>>;
-type KeyMutations = Record<string, Record<string, unknown | null>>;
-
-interface JournalRecord {
-  v: 1;
-  epoch: number;
-  at: number;
-  fence?: true;
-  creds?: AuthenticationCreds;
-  keys?: KeyMutations;
-}
-
-interface Snapshot {
-  v: 1;
-  seq: number;
-  creds: AuthenticationCreds | null;
-  keys: KeyMap;
-}
-
-/** A write was refused because another worker holds the channel now. */
-export class FencedError extends Error {
-  constructor(key: string) {
-    super(`write of ${key} refused: another worker has taken over this channel`);
-    this.name = 'FencedError';
-  }
-}
-
-/** The stored state is inconsistent in a way that must not be papered over. */
-export class StateIntegrityError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StateIntegrityError';
-  }
-}
+import {
+  applyMutations,
+  changedMutations,
+  raisePreKeyCounters,
+  type KeyMap,
+  type KeyMutations,
+} from './key-mutations.ts';
+import { LeaseLostError, type ChannelLease } from './lease.ts';
+import type { ObjectStore } from './object-store.ts';
+import { copyToQuarantine, removeStateObjects } from './quarantine.ts';
+import { SealedObjects } from './sealed-objects.ts';
+import { pruneCovered, readLatestSnapshot, writeSnapshot } from './snapshots.ts';
+import { FencedError } from './state-errors.ts';
 
 export interface ChannelStateOptions {
   store: ObjectStore;
@@ -84,55 +59,55 @@ export interface ChannelStateOptions {
   onCompactionError?: (err: unknown) => void;
 }
 
-const SLOT_DIGITS = 12;
-const slotName = (seq: number) => String(seq).padStart(SLOT_DIGITS, '0');
+/** How often the fence is tried again when another record keeps landing in its slot. */
+const FENCE_ATTEMPTS = 6;
 
 export class ChannelState {
+  /** The channel's prefix, `<prefix>/<clinic>/<channel>/`. */
   readonly base: string;
-  private readonly o: Required<Omit<ChannelStateOptions, 'onCompactionError'>> &
-    Pick<ChannelStateOptions, 'onCompactionError'>;
+  private readonly options: ChannelStateOptions;
+  private readonly location: ChannelStateLocation;
   private readonly context: EncryptionContext;
-  private dataKey: Uint8Array | undefined;
+  private readonly compactEvery: number;
+  private readonly keepJournalMs: number;
+  /** Both exist once open() has read the data key; a new data key (after erasure) replaces them. */
+  private objects: SealedObjects | undefined;
+  private journal: FencedJournal | undefined;
   /** The live creds object Baileys mutates. */
   creds!: AuthenticationCreds;
   private durableKeys: KeyMap = {};
   /** The creds as last written (encoded), so a creds.update that changes nothing writes nothing. */
   private durableCreds: Uint8Array | undefined;
-  private lastSeq = 0;
   private snapshotSeq = 0;
-  private writes: Promise<unknown> = Promise.resolve();
-  private fenced = false;
   private compacting = false;
   private registered = false;
 
   constructor(options: ChannelStateOptions) {
-    this.o = { compactEvery: 500, keepJournalMs: 120_000, ...options };
-    this.base = `${options.prefix}/${options.clinic}/${options.channel}/`;
+    this.options = options;
+    this.compactEvery = options.compactEvery ?? 500;
+    this.keepJournalMs = options.keepJournalMs ?? 120_000;
+    this.location = { prefix: options.prefix, clinicId: options.clinic, channelId: options.channel };
+    this.base = channelStatePrefix(this.location);
     this.context = { clinic: options.clinic, channel: options.channel };
   }
 
   /** Loads (or, for a channel with no state at all, creates) the state. The lease must be held. */
   async open(): Promise<void> {
-    this.o.lease.assertValid();
-    this.dataKey = await this.loadOrCreateDataKey();
-    for (let attempt = 0; ; attempt++) {
-      await this.load();
+    const { store, keyProvider, lease } = this.options;
+    lease.assertValid();
+    const dataKey = await loadOrCreateDataKey({ store, keyProvider, base: this.base, context: this.context });
+    this.objects = new SealedObjects({ store, dataKey, ...this.context, base: this.base });
+    this.journal = new FencedJournal(this.objects, lease, (landed) => this.adoptLanded(landed));
+    for (let attempt = 1; ; attempt++) {
+      await this.load(this.objects, this.journal);
       try {
-        // The fence: from now on, no older holder can append to this journal. (A record of our
-        // own epoch already in the slot can only be this same fence, written by an earlier attempt.)
-        await this.writeSlot(this.lastSeq + 1, {
-          v: 1,
-          epoch: this.o.lease.epoch,
-          at: Date.now(),
-          fence: true,
-          creds: this.creds,
-        });
-        this.lastSeq++;
+        // The fence: from now on, no older holder can append to this journal.
+        await this.journal.fence(this.creds);
         this.durableCreds = encodeJson(this.creds);
         return;
       } catch (err) {
         // A record landed in the slot meanwhile (the previous holder's last write): read again.
-        if (!(err instanceof FencedError) || attempt >= 5) throw err;
+        if (!(err instanceof FencedError) || attempt >= FENCE_ATTEMPTS) throw err;
       }
     }
   }
@@ -142,138 +117,25 @@ export class ChannelState {
     return this.registered || Boolean(this.creds?.me?.id);
   }
 
-  private object(key: string) {
-    return { clinic: this.context.clinic, channel: this.context.channel, key: `${this.base}${key}` };
-  }
-
-  private async loadOrCreateDataKey(): Promise<Uint8Array> {
-    const key = `${this.base}datakey`;
-    const stored = await this.o.store.get(key);
-    if (stored) {
-      let parsed: { v: number; wrapped: string };
-      try {
-        parsed = JSON.parse(Buffer.from(stored.body).toString('utf8')) as { v: number; wrapped: string };
-      } catch {
-        throw new UnreadableObjectError(key, 'not a data key record');
-      }
-      return this.o.keyProvider.unwrap(Buffer.from(parsed.wrapped, 'base64'), this.context);
-    }
-    // No data key: only a channel with no objects at all may start fresh.
-    const existing = (await this.o.store.list(this.base)).filter((o) => !o.key.endsWith('/lease'));
-    if (existing.length > 0) {
-      throw new StateIntegrityError(
-        `${this.o.store.location}/${key} is missing but ${existing.length} state object(s) exist under ` +
-          `${this.base} (e.g. ${existing[0]!.key}); refusing to create new credentials over them`,
-      );
-    }
-    const created = await this.o.keyProvider.generate(this.context);
-    const record = {
-      v: 1,
-      keyId: this.o.keyProvider.keyId,
-      context: this.context,
-      wrapped: Buffer.from(created.wrapped).toString('base64'),
-    };
-    try {
-      await this.o.store.put(key, Buffer.from(JSON.stringify(record)), { ifAbsent: true });
-    } catch (err) {
-      if (err instanceof PreconditionFailedError) throw new FencedError(key);
-      throw err;
-    }
-    return created.plaintext;
-  }
-
-  private async read(key: string): Promise<Uint8Array> {
-    const stored = await this.o.store.get(`${this.base}${key}`);
-    if (!stored)
-      throw new StateIntegrityError(
-        `${this.o.store.location}/${this.base}${key} vanished while the state was read`,
-      );
-    return open(this.dataKey!, this.object(key), stored.body);
-  }
-
-  private async load(): Promise<void> {
-    const listed = await this.o.store.list(this.base);
-    const seqs = (dir: string) =>
-      listed
-        .map((o) => o.key.slice(this.base.length))
-        .filter((k) => k.startsWith(`${dir}/`))
-        .map((k) => ({ name: k, seq: Number(k.slice(dir.length + 1)) }))
-        .filter((s) => Number.isSafeInteger(s.seq))
-        .sort((a, b) => a.seq - b.seq);
-
-    let creds: AuthenticationCreds | null = null;
-    let keys: KeyMap = {};
-    const latest = seqs('snapshot').at(-1);
-    this.snapshotSeq = 0;
-    if (latest) {
-      const snap = decodeJson<Snapshot>(await this.read(latest.name));
-      if (snap.seq !== latest.seq)
-        throw new UnreadableObjectError(`${this.base}${latest.name}`, 'snapshot sequence mismatch');
-      creds = snap.creds;
-      keys = snap.keys;
-      this.snapshotSeq = snap.seq;
-    }
-    let expected = this.snapshotSeq + 1;
-    for (const slot of seqs('journal').filter((s) => s.seq > this.snapshotSeq)) {
-      if (slot.seq !== expected) {
-        throw new StateIntegrityError(
-          `journal slot ${slotName(expected)} under ${this.base} is missing (found ${slot.name})`,
-        );
-      }
-      const record = decodeJson<JournalRecord>(await this.read(slot.name));
+  /** The latest snapshot, then every journal record after it. */
+  private async load(objects: SealedObjects, journal: FencedJournal): Promise<void> {
+    const names = (await objects.store.list(this.base)).map((o) => o.key.slice(this.base.length));
+    const snapshot = await readLatestSnapshot(objects, names);
+    let creds = snapshot?.creds ?? null;
+    const keys: KeyMap = snapshot?.keys ?? {};
+    this.snapshotSeq = snapshot?.seq ?? 0;
+    await journal.replay(names, this.snapshotSeq, (record) => {
       if (record.creds) creds = record.creds;
       if (record.keys) applyMutations(keys, record.keys);
-      expected++;
-    }
-    this.lastSeq = expected - 1;
+    });
     this.durableKeys = keys;
     this.creds = creds ?? initAuthCreds();
     this.registered = Boolean(this.creds.me?.id);
-    this.repairPreKeyCounters();
-  }
-
-  /**
-   * Baileys stores new pre-keys (keys.set) before it saves the creds that count them.
-   * If the creds save was lost, the counter is behind the stored keys: raise it so no
-   * pre-key id is ever generated twice, and treat the uncounted ones as uploaded.
-   */
-  private repairPreKeyCounters(): void {
-    const ids = Object.keys(this.durableKeys['pre-key'] ?? {})
-      .map(Number)
-      .filter(Number.isSafeInteger);
-    if (ids.length === 0) return;
-    const next = Math.max(...ids) + 1;
-    if (this.creds.nextPreKeyId < next) {
-      this.creds.nextPreKeyId = next;
-      this.creds.firstUnuploadedPreKeyId = Math.max(this.creds.firstUnuploadedPreKeyId, next);
-    }
-  }
-
-  /**
-   * Writes one journal slot. Returns undefined when `record` is in it, or the record found there
-   * when that is an earlier write of this same epoch — ours, landed in S3 although its answer was
-   * lost (a network cut between S3's commit and its reply), so the caller thought it failed. A
-   * slot holding another epoch's record means another worker has taken over: FencedError.
-   */
-  private async writeSlot(seq: number, record: JournalRecord): Promise<JournalRecord | undefined> {
-    const name = `journal/${slotName(seq)}`;
-    const sealed = seal(this.dataKey!, this.object(name), encodeJson(record));
-    try {
-      await this.o.store.put(`${this.base}${name}`, sealed, { ifAbsent: true });
-      return undefined;
-    } catch (err) {
-      if (!(err instanceof PreconditionFailedError)) throw err;
-      const stored = await this.o.store.get(`${this.base}${name}`);
-      if (!stored) throw new FencedError(`${this.base}${name}`);
-      const found = decodeJson<JournalRecord>(open(this.dataKey!, this.object(name), stored.body));
-      if (found.epoch === record.epoch) return found;
-      throw new FencedError(`${this.base}${name}`);
-    }
+    raisePreKeyCounters(this.creds, this.durableKeys);
   }
 
   /** Counts a record of ours that landed unnoticed as durable, as a restart would read it. */
   private adoptLanded(record: JournalRecord): void {
-    this.lastSeq++;
     if (record.keys) applyMutations(this.durableKeys, record.keys);
     if (record.creds) {
       this.durableCreds = encodeJson(record.creds);
@@ -281,34 +143,13 @@ export class ChannelState {
     }
   }
 
-  /**
-   * Appends one record, in order, after every earlier one. Memory changes only after S3 accepted
-   * it. `make` returns null when the record would change nothing durable: then nothing is written.
-   */
-  private append(make: () => JournalRecord | null, apply: () => void): Promise<void> {
-    const run = async () => {
-      if (this.fenced) throw new FencedError(`${this.base}journal`);
-      this.o.lease.assertValid();
-      for (;;) {
-        const record = make(); // again after adopting a landed record: it may have made this one moot
-        if (!record) return;
-        let landed: JournalRecord | undefined;
-        try {
-          landed = await this.writeSlot(this.lastSeq + 1, record);
-        } catch (err) {
-          if (err instanceof FencedError) this.fenced = true;
-          throw err;
-        }
-        if (!landed) break;
-        this.adoptLanded(landed);
-      }
-      this.lastSeq++;
+  /** Appends through the journal, then compacts when enough records piled up since the last snapshot. */
+  private append(make: () => Omit<JournalRecord, 'v' | 'epoch' | 'at'> | null, apply: () => void) {
+    const journal = this.opened().journal;
+    return journal.append(make, () => {
       apply();
-      if (this.lastSeq - this.snapshotSeq >= this.o.compactEvery) void this.compact();
-    };
-    const result = this.writes.then(run, run);
-    this.writes = result.catch(() => undefined);
-    return result;
+      if (journal.lastSeq - this.snapshotSeq >= this.compactEvery) void this.compact();
+    });
   }
 
   /** The Signal key store Baileys uses (it batches each transaction into one set()). */
@@ -333,7 +174,7 @@ export class ChannelState {
           // transaction that changes nothing durable needs no S3 write. Compared in write order,
           // against what earlier records made durable.
           const changed = changedMutations(this.durableKeys, frozen);
-          return changed && { v: 1, epoch: this.o.lease.epoch, at: Date.now(), keys: changed };
+          return changed && { keys: changed };
         },
         () => applyMutations(this.durableKeys, frozen),
       );
@@ -346,9 +187,7 @@ export class ChannelState {
     const snapshot = decodeJson<AuthenticationCreds>(encoded);
     return this.append(
       () =>
-        this.durableCreds && Buffer.compare(encoded, this.durableCreds) === 0
-          ? null
-          : { v: 1, epoch: this.o.lease.epoch, at: Date.now(), creds: snapshot },
+        this.durableCreds && Buffer.compare(encoded, this.durableCreds) === 0 ? null : { creds: snapshot },
       () => {
         this.durableCreds = encoded;
         if (snapshot.me?.id) this.registered = true;
@@ -357,9 +196,8 @@ export class ChannelState {
   }
 
   /** Resolves when every write started so far is durable; throws if the last one failed. */
-  async flush(): Promise<void> {
-    await this.writes;
-    if (this.fenced) throw new FencedError(`${this.base}journal`);
+  flush(): Promise<void> {
+    return this.opened().journal.flush();
   }
 
   /** Writes a snapshot and removes journal records it covers that are old enough to be safe to remove. */
@@ -367,35 +205,15 @@ export class ChannelState {
     if (this.compacting) return;
     this.compacting = true;
     try {
-      await this.writes;
-      const seq = this.lastSeq;
-      const snapshot: Snapshot = {
-        v: 1,
-        seq,
-        creds: decodeJson(encodeJson(this.creds)),
-        keys: this.durableKeys,
-      };
-      const name = `snapshot/${slotName(seq)}`;
-      await this.o.store.put(
-        `${this.base}${name}`,
-        seal(this.dataKey!, this.object(name), encodeJson(snapshot)),
-        { ifAbsent: true },
-      );
+      const { objects, journal } = this.opened();
+      await journal.settled();
+      const seq = journal.lastSeq;
+      await writeSnapshot(objects, { seq, creds: this.creds, keys: this.durableKeys });
       const previousSnapshot = this.snapshotSeq;
       this.snapshotSeq = seq;
-      // A journal slot is removed only once it is old: a stale writer's in-flight append must still
-      // collide with it (see docs/state-store.md, "Fencing").
-      const cutoff = Date.now() - this.o.keepJournalMs;
-      for (const o of await this.o.store.list(this.base)) {
-        const rel = o.key.slice(this.base.length);
-        const [dir, num] = rel.split('/');
-        const n = Number(num);
-        if (dir === 'journal' && n <= previousSnapshot && o.lastModified.getTime() < cutoff)
-          await this.o.store.delete(o.key);
-        if (dir === 'snapshot' && n < previousSnapshot) await this.o.store.delete(o.key);
-      }
+      await pruneCovered(objects, previousSnapshot, this.keepJournalMs);
     } catch (err) {
-      this.o.onCompactionError?.(err);
+      this.options.onCompactionError?.(err);
     } finally {
       this.compacting = false;
     }
@@ -403,9 +221,9 @@ export class ChannelState {
 
   /** Cheap check that the store answers and the lease still holds. */
   async healthy(): Promise<boolean> {
-    if (this.fenced || !this.o.lease.valid()) return false;
+    if (this.journal?.isFenced || !this.options.lease.valid()) return false;
     try {
-      return (await this.o.store.get(`${this.base}datakey`)) !== null;
+      return (await this.options.store.get(`${this.base}${DATA_KEY_OBJECT}`)) !== null;
     } catch {
       return false;
     }
@@ -417,77 +235,42 @@ export class ChannelState {
 
   /**
    * Moves every state object (all but the lease) to `<prefix>/quarantine/<clinic>/<channel>/<time>/`
-   * byte for byte, then starts over with fresh creds. The moved objects stay encrypted;
-   * their authenticated data names their original key (docs/state-store.md).
+   * byte for byte, then starts over with fresh creds. Returns where the copies are.
    */
   async quarantine(reason: string): Promise<string> {
-    await this.writes;
-    const target = `${this.o.prefix}/quarantine/${this.context.clinic}/${this.context.channel}/${new Date().toISOString()}/`;
-    for (const o of await this.o.store.list(this.base)) {
-      if (o.key === `${this.base}lease`) continue;
-      const stored = await this.o.store.get(o.key);
-      if (stored) await this.o.store.put(`${target}${o.key.slice(this.base.length)}`, stored.body);
-    }
-    await this.o.store.put(`${target}REASON`, Buffer.from(`${reason}\n`));
-    await this.removeAll();
-    await this.open();
+    await this.opened().journal.settled();
+    const target = await copyToQuarantine(
+      { store: this.options.store, location: this.location, base: this.base },
+      reason,
+      new Date(),
+    );
+    await this.startOver();
     return target;
   }
 
   /** Deletes every state object of the channel (not the lease), then starts over with fresh creds. */
   async erase(): Promise<void> {
-    await this.writes;
-    await this.removeAll();
+    await this.opened().journal.settled();
+    await this.startOver();
+  }
+
+  private async startOver(): Promise<void> {
+    await removeStateObjects({ store: this.options.store, base: this.base });
+    this.snapshotSeq = 0;
+    this.durableKeys = {};
     await this.open();
   }
 
-  private async removeAll(): Promise<void> {
-    for (const o of await this.o.store.list(this.base)) {
-      if (o.key !== `${this.base}lease`) await this.o.store.delete(o.key);
-    }
-    this.snapshotSeq = 0;
-    this.lastSeq = 0;
-    this.durableKeys = {};
-    this.fenced = false;
+  /**
+   * The channel's sealed objects, for the sent-message store: the same data key and object
+   * binding. Asked for at each use, because starting over replaces the data key.
+   */
+  sealedObjects(): SealedObjects {
+    return this.opened().objects;
   }
 
-  /** For message-store.ts: the same data key and object binding. */
-  sealObject(name: string, plaintext: Uint8Array): Uint8Array {
-    return seal(this.dataKey!, this.object(name), plaintext);
+  private opened(): { objects: SealedObjects; journal: FencedJournal } {
+    if (!this.objects || !this.journal) throw new Error('the channel state is not open yet');
+    return { objects: this.objects, journal: this.journal };
   }
-
-  openObject(name: string, sealed: Uint8Array): Uint8Array {
-    return open(this.dataKey!, this.object(name), sealed);
-  }
-}
-
-/** The mutations that would change `keys` (a deletion of an absent key changes nothing), or null. */
-function changedMutations(keys: KeyMap, mutations: KeyMutations): KeyMutations | null {
-  let changed: KeyMutations | null = null;
-  for (const [type, entries] of Object.entries(mutations)) {
-    for (const [id, value] of Object.entries(entries)) {
-      const current = keys[type]?.[id];
-      const same =
-        value === null || value === undefined
-          ? current === undefined
-          : current !== undefined && Buffer.compare(encodeJson(current), encodeJson(value)) === 0;
-      if (!same) ((changed ??= {})[type] ??= {})[id] = value;
-    }
-  }
-  return changed;
-}
-
-function applyMutations(keys: KeyMap, mutations: KeyMutations): void {
-  for (const [type, entries] of Object.entries(mutations)) {
-    const bucket = (keys[type] ??= {});
-    for (const [id, value] of Object.entries(entries)) {
-      if (value === null || value === undefined) delete bucket[id];
-      else bucket[id] = value;
-    }
-  }
-}
-
-/** Object name of a sent message kept for retries (ids are hashed: they are not ours to shape). */
-export function messageObjectName(id: string): string {
-  return `messages/${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
 }

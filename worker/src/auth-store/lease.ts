@@ -1,7 +1,7 @@
 /**
  * The channel lease: one object `<base>lease` holding {holder, epoch, expiresAt},
  * changed only by compare-and-set (S3 If-Match / If-None-Match). It says which worker
- * may run the channel; the journal's fence record (channel-state.ts) is what makes the
+ * may run the channel; the journal's fence record (journal.ts) is what makes the
  * store itself refuse a stale holder's writes.
  *
  * Why S3 and not NATS KV or a Kubernetes Lease: the thing being protected is the state
@@ -9,6 +9,7 @@
  * cannot reach S3 can neither renew nor write, so the two can never disagree; and the
  * worker needs no Kubernetes API access at all (it has none, see docs/security.md).
  */
+import { LEASE_OBJECT } from '../../../contract/state-layout.ts';
 import type { ObjectStore } from './object-store.ts';
 import { PreconditionFailedError } from './object-store.ts';
 
@@ -65,7 +66,7 @@ export class ChannelLease {
 
   constructor(store: ObjectStore, basePrefix: string, options: LeaseOptions) {
     this.store = store;
-    this.key = `${basePrefix}lease`;
+    this.key = `${basePrefix}${LEASE_OBJECT}`;
     this.options = {
       renewEveryMs: Math.floor(options.ttlMs / 3),
       safetyMarginMs: Math.floor(options.ttlMs / 5),

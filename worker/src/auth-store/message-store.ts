@@ -5,7 +5,8 @@
  * to the contact as if it were the message.
  */
 import { proto } from '@whiskeysockets/baileys';
-import { messageObjectName, type ChannelState } from './channel-state.ts';
+import { SENT_MESSAGES_DIR, sentMessageName } from '../../../contract/state-layout.ts';
+import type { ChannelState } from './channel-state.ts';
 import type { ObjectStore } from './object-store.ts';
 
 export interface MessageStoreOptions {
@@ -29,7 +30,7 @@ export class SentMessageStore {
 
   /** Drops messages past their age, and remembers the rest oldest first. */
   async load(): Promise<void> {
-    const listed = (await this.store.list(`${this.state.base}messages/`)).sort(
+    const listed = (await this.store.list(`${this.state.base}${SENT_MESSAGES_DIR}/`)).sort(
       (a, b) => a.lastModified.getTime() - b.lastModified.getTime(),
     );
     const cutoff = Date.now() - this.maxAgeMs;
@@ -41,18 +42,20 @@ export class SentMessageStore {
   }
 
   async put(id: string, message: proto.IMessage): Promise<void> {
-    const name = messageObjectName(id);
-    const key = `${this.state.base}${name}`;
-    await this.store.put(key, this.state.sealObject(name, proto.Message.encode(message).finish()));
+    const name = sentMessageName(id);
+    const objects = this.state.sealedObjects();
+    const key = objects.key(name);
+    await this.store.put(key, objects.seal(name, proto.Message.encode(message).finish()));
     this.order.push(key);
     await this.trim();
   }
 
   async get(id: string): Promise<proto.IMessage | undefined> {
-    const name = messageObjectName(id);
-    const stored = await this.store.get(`${this.state.base}${name}`);
+    const name = sentMessageName(id);
+    const objects = this.state.sealedObjects();
+    const stored = await this.store.get(objects.key(name));
     if (!stored) return undefined;
-    return proto.Message.decode(this.state.openObject(name, stored.body));
+    return proto.Message.decode(objects.open(name, stored.body));
   }
 
   private async trim(): Promise<void> {

@@ -1,10 +1,11 @@
 /**
- * Adapter between the worker and its auth state store + lease (worker/src/auth-store).
- * Everything the worker needs from them goes through the two handles declared in
- * runtime.ts; this file builds them from the configuration.
+ * Sets up the worker's auth state from its configuration: the object store (S3, or a folder in
+ * local mode), the channel lease, the data key provider (KMS, or local mode's key file) and the
+ * channel state (worker/src/auth-store, docs/state-store.md). The worker reaches them only
+ * through the two handles declared in runtime.ts. It also names a failed start's reason.
  */
 import type { Logger } from 'pino';
-import { FencedError, StateIntegrityError, ChannelState } from './auth-store/channel-state.ts';
+import { ChannelState } from './auth-store/channel-state.ts';
 import { UnreadableObjectError } from './auth-store/envelope.ts';
 import {
   KeyGenerateError,
@@ -18,7 +19,8 @@ import { LocalDiskObjectStore } from './auth-store/local-disk-object-store.ts';
 import { KeyFileError, LocalKeyFileProvider } from './auth-store/local-key-file-provider.ts';
 import { SentMessageStore } from './auth-store/message-store.ts';
 import { ObjectStoreError, S3ObjectStore, type ObjectStore } from './auth-store/object-store.ts';
-import type { WorkerConfig } from './config.ts';
+import { FencedError, StateIntegrityError } from './auth-store/state-errors.ts';
+import { channelStatePrefix, type WorkerConfig } from './config.ts';
 import type { Metrics } from './ops/metrics.ts';
 import type { AuthStateHandle, LeaseHandle } from './runtime.ts';
 
@@ -61,13 +63,9 @@ function countedKeyProvider(inner: DataKeyProvider, metrics: Metrics): DataKeyPr
   };
 }
 
-export async function acquireChannelLease(
-  config: WorkerConfig,
-  logger: Logger,
-  _metrics: Metrics,
-): Promise<ChannelLeaseHandle> {
+export async function acquireChannelLease(config: WorkerConfig, logger: Logger): Promise<ChannelLeaseHandle> {
   const store = objectStore(config);
-  const lease = new ChannelLease(store, `${config.s3.prefix}/${config.clinicId}/${config.channelId}/`, {
+  const lease = new ChannelLease(store, channelStatePrefix(config), {
     holder: config.leaseHolder,
     ttlMs: LEASE_TTL_MS,
   });

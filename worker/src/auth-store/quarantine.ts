@@ -1,0 +1,50 @@
+/**
+ * Quarantine and erasure of a channel's state: what the worker does when WhatsApp refuses the
+ * creds (the session's close policy decides which). Both leave the lease alone: the worker
+ * still holds the channel and starts over on it with fresh creds.
+ */
+import {
+  LEASE_OBJECT,
+  QUARANTINE_REASON_OBJECT,
+  quarantinePrefix,
+  type ChannelStateLocation,
+} from '../../../contract/state-layout.ts';
+import type { ObjectStore } from './object-store.ts';
+
+export interface ChannelObjects {
+  store: ObjectStore;
+  location: ChannelStateLocation;
+  /** The channel's prefix, `<prefix>/<clinic>/<channel>/`. */
+  base: string;
+}
+
+/**
+ * Copies every state object (all but the lease) byte for byte to
+ * `<prefix>/quarantine/<clinic>/<channel>/<time>/`, with a REASON note; returns that prefix.
+ * The copies stay encrypted, and their authenticated data names their original key, so they
+ * are read by putting them back where they were (docs/state-store.md).
+ */
+export async function copyToQuarantine(
+  { store, location, base }: ChannelObjects,
+  reason: string,
+  at: Date,
+): Promise<string> {
+  const target = quarantinePrefix(location, at);
+  for (const o of await store.list(base)) {
+    if (o.key === `${base}${LEASE_OBJECT}`) continue;
+    const stored = await store.get(o.key);
+    if (stored) await store.put(`${target}${o.key.slice(base.length)}`, stored.body);
+  }
+  await store.put(`${target}${QUARANTINE_REASON_OBJECT}`, Buffer.from(`${reason}\n`));
+  return target;
+}
+
+/** Deletes every state object of the channel but the lease. */
+export async function removeStateObjects({
+  store,
+  base,
+}: Pick<ChannelObjects, 'store' | 'base'>): Promise<void> {
+  for (const o of await store.list(base)) {
+    if (o.key !== `${base}${LEASE_OBJECT}`) await store.delete(o.key);
+  }
+}
