@@ -188,6 +188,7 @@ export function createWorker(d: WorkerDeps): Worker {
     clock: systemClock,
     random: Math.random,
     logger: logger.child({ module: 'supervisor' }),
+    keepSent: auth.sentMessages ? (id, message) => auth.sentMessages!.put(id, message) : undefined,
   });
   late.supervisor = supervisor;
 
@@ -196,10 +197,9 @@ export function createWorker(d: WorkerDeps): Worker {
     subject: subjects.commands,
     maxBytes: config.maxCommandBytes,
     idempotencyCapacity: config.idempotencyCapacity,
-    supervisor,
+    session: supervisor,
     metrics,
     logger: logger.child({ module: 'commands' }),
-    rememberSent: auth.sentMessages ? (id, message) => auth.sentMessages!.put(id, message) : undefined,
   });
 
   const health: HealthSource = {

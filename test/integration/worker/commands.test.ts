@@ -75,7 +75,7 @@ describe('worker commands over NATS', () => {
       subject: subjects.commands,
       maxBytes: MAX,
       idempotencyCapacity: 100,
-      supervisor,
+      session: supervisor,
       metrics,
       logger,
     });

@@ -65,8 +65,10 @@ class FakeSocket {
   async requestPairingCode() {
     return 'ABCD1234';
   }
-  async sendMessage() {
-    return undefined;
+  readonly sent: { jid: string; text: string }[] = [];
+  async sendMessage(jid: string, content: { text: string }) {
+    this.sent.push({ jid, text: content.text });
+    return { key: { id: `sent-${this.sent.length}` }, messageTimestamp: 1_700_000_000 };
   }
   async query() {
     this.queries++;
@@ -326,7 +328,7 @@ describe('session supervisor', () => {
     expect(t.sockets).toHaveLength(1);
     expect(t.phases().at(-1)).toBe('Disconnected:QRExpired');
     // a pair command starts again
-    await t.sup.requestPairing('qr', undefined);
+    await t.sup.pair('qr', undefined);
     expect(t.sockets).toHaveLength(2);
     t.last().qr();
     expect(t.pairings).toHaveLength(4);
@@ -354,7 +356,7 @@ describe('session supervisor', () => {
   test('pairing is refused for a linked channel', async () => {
     const t = setup();
     t.setRegistered(true);
-    await expect(t.sup.requestPairing('qr', undefined)).rejects.toThrow('already linked');
+    await expect(t.sup.pair('qr', undefined)).rejects.toThrow('already linked');
   });
 
   test('a deaf session (silent, self-checks failing) is recycled and reconnects at once', async () => {
@@ -426,12 +428,20 @@ describe('session supervisor', () => {
     expect(t.phases().at(-1)).toBe('Disconnected:LoggedOutByCommand');
   });
 
-  test('commands see no socket unless Connected', () => {
+  test('commands reach no socket unless Connected', async () => {
     const t = setup();
     t.sup.start();
-    expect(() => t.sup.connectedSocket()).toThrow('not connected (phase Connecting)');
+    const jid = '5511999990000@s.whatsapp.net';
+    await expect(t.sup.send(jid, { kind: 'text', text: 'early' })).rejects.toThrow(
+      'not connected (phase Connecting)',
+    );
+    expect(t.last().sent).toEqual([]);
     t.last().open();
-    expect(t.sup.connectedSocket()).toBe(t.last());
+    await expect(t.sup.send(jid, { kind: 'text', text: 'hi' })).resolves.toEqual({
+      id: 'sent-1',
+      timestamp: 1_700_000_000,
+    });
+    expect(t.last().sent).toEqual([{ jid, text: 'hi' }]);
   });
 
   test('after many failures the loop is degraded and slows down', async () => {

@@ -5,12 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from 'nats';
-import type { proto } from '@whiskeysockets/baileys';
 import type { Logger } from 'pino';
 import { parseSubject, type CommandReply } from '../../../contract/index.ts';
 import { AuditTrail, requestActor } from '../../../contract/index.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { NotConnectedError, PairingRefusedError, type Supervisor } from '../session/supervisor.ts';
+import { NotConnectedError, PairingRefusedError, type SessionPort } from '../session/session-port.ts';
 import { IdempotencyCache } from './idempotency.ts';
 import { ERROR_CODES, parseCommand, sendFingerprint, type Command, type CommandError } from './parse.ts';
 
@@ -29,11 +28,10 @@ export interface CommandServerDeps {
   subject: string;
   maxBytes: number;
   idempotencyCapacity: number;
-  supervisor: Pick<Supervisor, 'connectedSocket' | 'requestPairing' | 'logout' | 'messageSent' | 'phase'>;
+  /** The WhatsApp session; commands never see its socket. */
+  session: SessionPort;
   metrics: Metrics;
   logger: Logger;
-  /** Keeps a sent message for retries (getMessage). */
-  rememberSent?: ((id: string, message: proto.IMessage) => Promise<void>) | undefined;
 }
 
 export class CommandServer {
@@ -108,12 +106,12 @@ export class CommandServer {
         return this.#send(c);
       case 'pair':
         try {
-          await this.#d.supervisor.requestPairing(c.mode, c.phoneNumber);
-          return ok({ mode: c.mode, phase: this.#d.supervisor.phase });
+          await this.#d.session.pair(c.mode, c.phoneNumber);
+          return ok({ mode: c.mode, phase: this.#d.session.phase });
         } catch (e) {
           if (e instanceof PairingRefusedError) {
             return err(
-              e.message.includes('linked') ? ERROR_CODES.alreadyLinked : ERROR_CODES.invalid,
+              e.code === 'AlreadyLinked' ? ERROR_CODES.alreadyLinked : ERROR_CODES.invalid,
               e.message,
             );
           }
@@ -121,7 +119,7 @@ export class CommandServer {
         }
       case 'logout':
         try {
-          await this.#d.supervisor.logout();
+          await this.#d.session.logout();
           return ok({ loggedOut: true });
         } catch (e) {
           if (e instanceof NotConnectedError) return err(ERROR_CODES.notConnected, e.message);
@@ -134,23 +132,13 @@ export class CommandServer {
     const fingerprint = createHash('sha256').update(sendFingerprint(c)).digest('hex');
     try {
       const out = await this.#sends.run(c.idempotencyKey, fingerprint, async () => {
-        // Throws NotConnectedError before anything is sent: not remembered, a retry may succeed.
-        const socket = this.#d.supervisor.connectedSocket();
         try {
-          // linkPreview: null — never fetch URLs found in a patient message (egress, privacy).
-          const sent = await socket.sendMessage(c.jid, { text: c.text, linkPreview: null });
-          const id = sent?.key.id ?? '';
-          if (id && sent?.message) {
-            await this.#d
-              .rememberSent?.(id, sent.message)
-              .catch((e: unknown) =>
-                this.#d.logger.warn({ err: e }, 'could not keep the sent message for retries'),
-              );
-          }
-          this.#d.supervisor.messageSent(id);
+          const sent = await this.#d.session.send(c.jid, { kind: 'text', text: c.text });
           this.#d.metrics.messagesOut.inc();
-          return ok({ messageId: id, to: c.jid, timestamp: Number(sent?.messageTimestamp ?? 0) });
+          return ok({ messageId: sent.id, to: c.jid, timestamp: sent.timestamp });
         } catch (e) {
+          // Thrown before anything is sent: not remembered, a retry may succeed.
+          if (e instanceof NotConnectedError) throw e;
           // The stanza may have left before the failure (Baileys commits after sending), so the
           // outcome is remembered: a retry with this key must not risk a second copy.
           this.#d.logger.warn({ err: e }, 'send failed');

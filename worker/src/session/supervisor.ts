@@ -15,6 +15,14 @@ import type { Logger } from 'pino';
 import { DeafDetector, type DeafReason } from './deaf-detector.ts';
 import type { InboundGate } from './inbound-gate.ts';
 import {
+  NotConnectedError,
+  PairingRefusedError,
+  type KeepSentMessage,
+  type OutgoingContent,
+  type SentMessage,
+  type SessionPort,
+} from './session-port.ts';
+import {
   INITIAL_PHASE,
   transition,
   type Phase,
@@ -77,6 +85,8 @@ export interface SupervisorDeps {
   clock: Clock;
   random: () => number;
   logger: Logger;
+  /** Keeps what was sent for Baileys' retry requests (getMessage). */
+  keepSent?: KeepSentMessage | undefined;
 }
 
 export interface Finished {
@@ -84,14 +94,7 @@ export interface Finished {
   exitCode: number;
 }
 
-export class NotConnectedError extends Error {
-  constructor(phase: Phase) {
-    super(`the channel is not connected (phase ${phase})`);
-    this.name = 'NotConnectedError';
-  }
-}
-
-export class Supervisor {
+export class Supervisor implements SessionPort {
   readonly #d: SupervisorDeps;
   #phase: PhaseState = INITIAL_PHASE;
   #socket: SessionSocket | undefined;
@@ -153,8 +156,22 @@ export class Supervisor {
     this.#connect();
   }
 
-  /** The socket, only while the session is Connected; commands go through here. */
-  connectedSocket(): SessionSocket {
+  async send(jid: string, content: OutgoingContent): Promise<SentMessage> {
+    const socket = this.#connectedSocket();
+    // linkPreview: null — never fetch URLs found in a patient message (egress, privacy).
+    const sent = await socket.sendMessage(jid, { text: content.text, linkPreview: null });
+    const id = sent?.key.id ?? '';
+    if (id && sent?.message) {
+      await this.#d
+        .keepSent?.(id, sent.message)
+        .catch((err: unknown) => this.#d.logger.warn({ err }, 'could not keep the sent message for retries'));
+    }
+    this.#deaf?.messageSent(id, this.#d.clock.now());
+    return { id, timestamp: Number(sent?.messageTimestamp ?? 0) };
+  }
+
+  /** The socket, only while the session is Connected. */
+  #connectedSocket(): SessionSocket {
     if (!this.#socket || this.#phase.phase !== 'Connected') throw new NotConnectedError(this.#phase.phase);
     return this.#socket;
   }
@@ -162,10 +179,6 @@ export class Supervisor {
   /** For the deaf detector: any frame from the server. */
   frameReceived(): void {
     this.#deaf?.frameReceived(this.#d.clock.now());
-  }
-
-  messageSent(id: string): void {
-    this.#deaf?.messageSent(id, this.#d.clock.now());
   }
 
   messageAcked(id: string): void {
@@ -200,11 +213,11 @@ export class Supervisor {
    * Starts pairing (a `pair` command). Allowed when the channel is not linked: from QRRequired
    * (switching to a code), or when stopped after QR expiry or a logout.
    */
-  async requestPairing(mode: 'qr' | 'code', phoneNumber: string | undefined): Promise<void> {
+  async pair(mode: 'qr' | 'code', phoneNumber: string | undefined): Promise<void> {
     if (this.#d.auth.isRegistered())
-      throw new PairingRefusedError('the channel is already linked to an account');
+      throw new PairingRefusedError('AlreadyLinked', 'the channel is already linked to an account');
     if (mode === 'code' && !phoneNumber)
-      throw new PairingRefusedError('pairing by code needs a phone number');
+      throw new PairingRefusedError('PhoneNumberMissing', 'pairing by code needs a phone number');
     this.#pairingMode = mode;
     this.#pairingPhone = phoneNumber ?? this.#pairingPhone;
     this.#codeRequested = false;
@@ -218,7 +231,7 @@ export class Supervisor {
 
   /** Unlinks the device (a `logout` command). The state is erased afterwards. */
   async logout(): Promise<void> {
-    const socket = this.connectedSocket();
+    const socket = this.#connectedSocket();
     this.#pendingLocal = 'logout';
     const closed = this.#waitClosed();
     await socket.logout('logout requested by command');
@@ -502,12 +515,5 @@ export class Supervisor {
     this.#finished = true;
     this.#clearTimer();
     this.#finish(f);
-  }
-}
-
-export class PairingRefusedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PairingRefusedError';
   }
 }
