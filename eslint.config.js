@@ -3,7 +3,16 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // contract/generated is written by contract/generate.ts from the schemas.
-  { ignores: ['node_modules/**', 'dist/**', 'test/servers/go/**', 'coverage/**', 'contract/generated/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      'test/servers/go/**',
+      'local-servers/go/**',
+      'coverage/**',
+      'contract/generated/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -15,7 +24,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**', 'scripts/**', 'cli/**'],
+    files: ['test/**', 'wa-sim/**', 'scripts/**', 'cli/**'],
     rules: { 'no-console': 'off' },
   },
 );

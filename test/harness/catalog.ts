@@ -1,21 +1,13 @@
 /**
- * Every real server the tests (and the local demo) run, pinned by version.
- * Each is built from the Go module proxy inside its own committed wrapper module
- * (test/servers/go/<module>), because no registry reachable here ships these
- * binaries, and one module per server keeps Go's version selection from mixing
- * their dependency graphs. See docs/testing.md.
+ * Every real server the tests run, pinned by version. Each is built from the Go module
+ * proxy inside its own committed wrapper module (test/servers/go/<module>) by the
+ * product's local-servers/server-binary.ts; nats-server is the product's own entry
+ * (local mode starts it too), with its wrapper module in local-servers/go. See docs/testing.md.
  */
-export interface ServerBinary {
-  /** Binary name, also the cache folder's prefix. */
-  name: string;
-  version: string;
-  /** Wrapper module folder under test/servers/go. */
-  module: string;
-  /** Go package path of the `main` package to build. */
-  goPackage: string;
-  /** Linker flags, e.g. to stamp the version reported by the binary. */
-  ldflags: string[];
-}
+import { join } from 'node:path';
+import { NATS_SERVER } from '../../local-servers/nats-server.ts';
+import type { ServerBinary } from '../../local-servers/server-binary.ts';
+import { goModulesDir } from './paths.ts';
 
 export const KUBERNETES_VERSION = 'v1.33.13';
 
@@ -35,23 +27,17 @@ function kubernetesVersionFlags(): string[] {
 const kube = (name: string): ServerBinary => ({
   name,
   version: KUBERNETES_VERSION,
-  module: 'kubernetes',
+  moduleDir: join(goModulesDir, 'kubernetes'),
   goPackage: `k8s.io/kubernetes/cmd/${name}`,
   ldflags: kubernetesVersionFlags(),
 });
 
 export const SERVERS = {
-  natsServer: {
-    name: 'nats-server',
-    version: 'v2.11.17',
-    module: 'nats-server',
-    goPackage: 'github.com/nats-io/nats-server/v2',
-    ldflags: [],
-  },
+  natsServer: NATS_SERVER,
   etcd: {
     name: 'etcd',
     version: 'v3.6.16',
-    module: 'etcd',
+    moduleDir: join(goModulesDir, 'etcd'),
     goPackage: 'go.etcd.io/etcd/server/v3',
     ldflags: [],
   },
@@ -61,21 +47,21 @@ export const SERVERS = {
   minio: {
     name: 'minio',
     version: 'v0.0.0-20260212201848-7aac2a2c5b7c',
-    module: 'minio',
+    moduleDir: join(goModulesDir, 'minio'),
     goPackage: 'github.com/minio/minio',
     ldflags: [],
   },
   localKms: {
     name: 'local-kms',
     version: 'v0.0.0-20231025161602-e4d9425700fe',
-    module: 'local-kms',
+    moduleDir: join(goModulesDir, 'local-kms'),
     goPackage: 'github.com/nsmithuk/local-kms',
     ldflags: [],
   },
   helm: {
     name: 'helm',
     version: 'v3.21.4',
-    module: 'helm',
+    moduleDir: join(goModulesDir, 'helm'),
     goPackage: 'helm.sh/helm/v3/cmd/helm',
     ldflags: ['-X helm.sh/helm/v3/internal/version.version=v3.21.4'],
   },

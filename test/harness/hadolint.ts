@@ -4,7 +4,7 @@ import { chmod, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { serversCacheDir } from './paths.ts';
+import { serversCacheDir } from '../../local-servers/server-binary.ts';
 
 const run = promisify(execFile);
 

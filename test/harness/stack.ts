@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureServerBinary } from './build.ts';
+import { ensureServerBinary } from '../../local-servers/server-binary.ts';
 import { ensureHadolint } from './hadolint.ts';
 import { SERVERS, type ServerKey } from './catalog.ts';
 import type { ManagedProcess } from './process.ts';

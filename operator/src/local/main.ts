@@ -78,11 +78,10 @@ const stateDir = resolve(opts.stateDir);
 let stopNats: (() => Promise<void>) | undefined;
 let natsUrl = opts.natsUrl;
 if (!natsUrl) {
-  // The test harness's provisioning: the pinned nats-server, built once from the Go proxy.
-  const { ensureServerBinary } = await import('../../../test/harness/build.ts');
-  const { SERVERS } = await import('../../../test/harness/catalog.ts');
-  const { startNats } = await import('../../../test/harness/servers/nats.ts');
-  const bin = await ensureServerBinary(SERVERS.natsServer, (line) => print({ event: 'setup', line }, line));
+  // The pinned nats-server, built once from the Go proxy (the test harness starts the same one).
+  const { ensureServerBinary } = await import('../../../local-servers/server-binary.ts');
+  const { NATS_SERVER, startNats } = await import('../../../local-servers/nats-server.ts');
+  const bin = await ensureServerBinary(NATS_SERVER, (line) => print({ event: 'setup', line }, line));
   const nats = await startNats(bin, stateDir);
   natsUrl = nats.info.url;
   stopNats = () => nats.process.stop();

@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { freePort } from '../../../test/harness/ports.ts';
+import { freePort } from '../../../local-servers/free-port.ts';
 
 export interface DesiredWorker {
   key: string;

@@ -1,11 +1,40 @@
+/**
+ * Pinned server binaries built on this machine. No registry reachable here ships them, so
+ * each is built with `go build` from the Go module proxy inside its own committed wrapper
+ * module (one module per server keeps Go's version selection from mixing their dependency
+ * graphs), and cached outside the repository so that a fresh clone reuses it.
+ * Local mode builds nats-server this way; the test harness builds every test server with it.
+ */
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { ServerBinary } from './catalog.ts';
-import { goModulesDir, serversCacheDir } from './paths.ts';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export interface ServerBinary {
+  /** Binary name, also the cache folder's prefix. */
+  name: string;
+  version: string;
+  /** The wrapper module's folder (its go.mod and go.sum pin the build). */
+  moduleDir: string;
+  /** Go package path of the `main` package to build. */
+  goPackage: string;
+  /** Linker flags, e.g. to stamp the version reported by the binary. */
+  ldflags: string[];
+}
 
 export class ServerBuildError extends Error {}
+
+/**
+ * Where built server binaries are cached, keyed by name and version, outside the
+ * repository so that a fresh clone on the same machine reuses them.
+ * Override with WA_SERVERS_CACHE.
+ */
+export function serversCacheDir(): string {
+  if (process.env.WA_SERVERS_CACHE) return resolve(process.env.WA_SERVERS_CACHE);
+  const base = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
+  return join(base, 'wa-operator', 'servers');
+}
 
 /** Path of a server binary in the cache (it may not exist yet). */
 export function cachedBinaryPath(server: ServerBinary): string {
@@ -54,7 +83,7 @@ async function build(
     ['-s', '-w', ...server.ldflags].join(' '),
     server.goPackage,
   ];
-  const moduleDir = join(goModulesDir, server.module);
+  const moduleDir = server.moduleDir;
   log(`building ${server.name} ${server.version} (go ${args.join(' ')}) in ${moduleDir}; log: ${logFile}`);
   const started = Date.now();
   const code = await runToFile('go', args, moduleDir, logFile);
@@ -128,7 +157,7 @@ function runToFile(command: string, args: string[], cwd: string, logFile: string
       reject(
         new ServerBuildError(
           err.code === 'ENOENT'
-            ? `"${command}" is not installed; the test servers are built with Go`
+            ? `"${command}" is not installed; these servers are built with Go`
             : String(err),
         ),
       );

@@ -1,4 +1,4 @@
-module wa-operator.test/servers/nats-server
+module wa-operator.local-servers/nats-server
 
 go 1.26.0
 

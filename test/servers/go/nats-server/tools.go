@@ -1,3 +1,0 @@
-// Package servers pins the module graph that builds nats-server for tests.
-// It is never compiled into the product; see test/harness/servers.ts.
-package servers
