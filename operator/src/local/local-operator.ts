@@ -22,7 +22,7 @@ import {
   type WhatsAppChannel,
   type WhatsAppChannelStatus,
 } from '../../../contract/index.ts';
-import { loadOrCreateKeyFile } from '../../../worker/src/auth-store/local-key-file-provider.ts';
+import { loadOrCreateKeyFile } from '../../../contract/local-key-file.ts';
 import { desiredStatus, statusDiffers } from '../controller/status.ts';
 import { StatusReports } from '../nats/status-reports.ts';
 import { channelWorkerEnv, workerPodName } from '../pod.ts';
