@@ -31,10 +31,10 @@ export default {
     },
     {
       // The WhatsApp Web simulator's own end-to-end tests: unmodified Baileys
-      // against test/wa-sim over real sockets; they need none of the servers.
+      // against wa-sim over real sockets; they need none of the servers.
       ...shared,
       displayName: 'simulator',
-      testMatch: ['<rootDir>/test/wa-sim/**/*.test.ts'],
+      testMatch: ['<rootDir>/wa-sim/**/*.test.ts'],
     },
     {
       ...shared,

@@ -1,8 +1,8 @@
 /**
  * npm run demo: the whole product on one machine, no cluster and no cloud account.
  *
- * It starts a local nats-server with JetStream (the test harness's build), the WhatsApp
- * protocol simulator (test/wa-sim) and the operator in local mode on deploy/examples/
+ * It starts a local nats-server with JetStream (local-servers/, as local mode does), the WhatsApp
+ * protocol simulator (wa-sim) and the operator in local mode on deploy/examples/
  * (two clinics). Then it plays the scenario, showing what the clinics see on NATS:
  * the QR code drawn in the terminal and scanned by the simulated phone, the pairing code
  * typed on the other clinic's phone, an inbound message, a reply sent with a NATS command
@@ -19,15 +19,17 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { renderQr } from '../cli/commands/qr.ts';
 import { eventLine } from '../cli/format.ts';
 import { requestCommand } from '../cli/commands/request.ts';
 import { channelSubjects, type WhatsAppChannel } from '../contract/index.ts';
 import { ManifestFolder } from '../operator/src/local/manifest-folder.ts';
-import { repoRoot } from '../test/harness/paths.ts';
-import { startStack, type RunningStack } from '../test/harness/stack.ts';
-import { spawnSimulator, type SimulatorProcess } from '../test/wa-sim/control/process.ts';
+import { NATS_SERVER, startNats } from '../local-servers/nats-server.ts';
+import { ensureServerBinary } from '../local-servers/server-binary.ts';
+import type { ManagedProcess } from '../local-servers/managed-process.ts';
+import { spawnSimulator, type SimulatorProcess } from '../wa-sim/control/process.ts';
 import {
   startLocalOperator,
   watchNats,
@@ -51,6 +53,7 @@ if (ci && real) {
   );
   process.exit(2);
 }
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const manifests = join(repoRoot, 'deploy', 'examples');
 const PATIENT = '15550002222';
 
@@ -63,11 +66,13 @@ const check = (what: string, ok: boolean, why = '') => {
   return ok;
 };
 
-let stack: RunningStack | undefined;
+let natsServer: ManagedProcess | undefined;
+let natsDir: string | undefined;
 let sim: SimulatorProcess | undefined;
 let operator: LocalOperatorProcess | undefined;
 let nats: Awaited<ReturnType<typeof watchNats>> | undefined;
 let stateDir: string | undefined;
+let natsUrl: string | undefined;
 let stopping: Promise<void> | undefined;
 
 /** Stops everything, in the order that lets each part end cleanly. */
@@ -79,7 +84,8 @@ function shutdown(): Promise<void> {
     await operator?.stop();
     await nats?.nc.close().catch(() => undefined);
     await sim?.stop();
-    await stack?.stop();
+    await natsServer?.stop();
+    if (natsDir) await rm(natsDir, { recursive: true, force: true });
     if (stateDir && !flags['state-dir']) await rm(stateDir, { recursive: true, force: true });
   })();
   return stopping;
@@ -113,8 +119,11 @@ async function main(): Promise<void> {
   stateDir = flags['state-dir'] ? resolve(flags['state-dir']) : await mkdtemp(join(tmpdir(), 'wa-demo-'));
 
   say('starting nats-server with JetStream on loopback (the first run builds it with Go)');
-  stack = await startStack((l) => show(l), ['nats']);
-  const natsUrl = stack.stack.nats.url;
+  // Its own temporary folder: every run starts with empty streams, even with a kept --state-dir.
+  natsDir = await mkdtemp(join(tmpdir(), 'wa-demo-nats-'));
+  const started = await startNats(await ensureServerBinary(NATS_SERVER, show), natsDir);
+  natsServer = started.process;
+  natsUrl = started.info.url;
   nats = await watchNats(natsUrl, printEvent);
   const events = nats.events;
 
@@ -274,5 +283,5 @@ if (ci || results.includes(false)) {
   process.exit(failed === 0 ? 0 : 1);
 }
 say('the demo keeps running: events appear above as they happen. In another terminal:');
-show(`npm run wa -- --server ${stack!.stack.nats.url} status`);
+show(`npm run wa -- --server ${natsUrl} status`);
 say('Ctrl-C stops everything');

@@ -11,10 +11,12 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
 import { parseSubject, SUBJECT_ROOT } from '../../contract/index.ts';
-import { repoRoot } from '../../test/harness/paths.ts';
 import type { ChannelView } from '../../operator/src/local/local-operator.ts';
+
+const localOperatorMain = fileURLToPath(new URL('../../operator/src/local/main.ts', import.meta.url));
 
 export interface OperatorLine {
   event: string;
@@ -43,7 +45,7 @@ export async function startLocalOperator(options: {
 }): Promise<LocalOperatorProcess> {
   const args = [
     '--disable-warning=ExperimentalWarning',
-    join(repoRoot, 'operator/src/local/main.ts'),
+    localOperatorMain,
     '--manifests',
     options.manifests,
     '--state-dir',

@@ -7,8 +7,8 @@
  * Prints one JSON line per event on stdout: qr, close (with the status code), open, in
  * (a received message id with the wall-clock time it arrived, in ms with fractions).
  */
-import { BaileysClient, quietLibsignal } from '../../wa-sim/testing/baileys-client.ts';
-import { trustSimulatorRoot } from '../../wa-sim/simulator.ts';
+import { BaileysClient, quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
+import { trustSimulatorRoot } from '../../../wa-sim/simulator.ts';
 
 quietLibsignal();
 const { SIM_URL, SIM_ROOT, AUTH_DIR } = process.env;

@@ -26,9 +26,9 @@ import {
 } from '../../../contract/index.ts';
 import { repoRoot } from '../../harness/paths.ts';
 import type { TestStack } from '../../harness/stack.ts';
-import { startSimulator, type Simulator, type SimUser } from '../../wa-sim/simulator.ts';
-import { quietLibsignal } from '../../wa-sim/testing/baileys-client.ts';
-import { waitUntil } from '../../wa-sim/wait.ts';
+import { startSimulator, type Simulator, type SimUser } from '../../../wa-sim/simulator.ts';
+import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
+import { waitUntil } from '../../../wa-sim/wait.ts';
 import {
   pairNewChannel,
   realStorage,

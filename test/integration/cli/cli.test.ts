@@ -9,7 +9,7 @@ import type { ManagedProcess } from '../../harness/process.ts';
 import { startNats } from '../../harness/servers/nats.ts';
 import { testStack } from '../../harness/stack.ts';
 import { fails, WA_ENTRY, waCli } from '../../harness/wa-cli.ts';
-import { spawnSimulator, type SimulatorProcess } from '../../wa-sim/control/process.ts';
+import { spawnSimulator, type SimulatorProcess } from '../../../wa-sim/control/process.ts';
 
 /**
  * The `wa` CLI against a running local stack: the run's nats-server, the WhatsApp Web

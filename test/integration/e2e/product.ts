@@ -10,7 +10,7 @@ import pino from 'pino';
 import type { WhatsAppChannel } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
 import { testStack } from '../../harness/stack.ts';
-import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
+import { startSimulator, type Simulator } from '../../../wa-sim/simulator.ts';
 import { realStorage, stateStoreEnv } from '../auth-store/fixtures.ts';
 import { prepareNamespace, testConfig } from '../operator/fixtures.ts';
 import { trustRootFile, type Storage } from '../worker/worker-harness.ts';

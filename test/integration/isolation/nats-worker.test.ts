@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
 import { auditSubject, channelSubjects, clinicStreamName, validatePayload } from '../../../contract/index.ts';
 import { testStack } from '../../harness/stack.ts';
-import type { Simulator } from '../../wa-sim/simulator.ts';
+import type { Simulator } from '../../../wa-sim/simulator.ts';
 import { ChannelWatch, eventually, realStorage, startWorker } from '../worker/worker-harness.ts';
 import { publishVerdict, startTrustedNats, subscriptionVerdict, type TrustedNats } from './nats-fixture.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { startLocalOperator, type LocalOperatorProcess } from '../../../scripts/demo/local-stack.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
-import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
+import { startSimulator, type Simulator } from '../../../wa-sim/simulator.ts';
 
 /**
  * What docs/local-mode.md says the local operator does with edits of the manifests folder,

@@ -1,4 +1,4 @@
-import { quietLibsignal } from '../../wa-sim/testing/baileys-client.ts';
+import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import {
   command,
   eventually,

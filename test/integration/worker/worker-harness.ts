@@ -1,6 +1,6 @@
 /**
  * Runs real worker processes (`node worker/src/main.ts`) against the real NATS, MinIO and
- * local-kms of the test stack and the WhatsApp Web protocol simulator (test/wa-sim), and
+ * local-kms of the test stack and the WhatsApp Web protocol simulator (wa-sim), and
  * watches what they publish. Shared by the worker end-to-end tests.
  */
 import { writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { eventually } from '../../harness/eventually.ts';
 import { spawnNode, type NodeChild } from '../../harness/node-process.ts';
 import { freePort } from '../../harness/ports.ts';
 import { testStack } from '../../harness/stack.ts';
-import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
+import { startSimulator, type Simulator } from '../../../wa-sim/simulator.ts';
 import { realStorage, stateStoreEnv } from '../auth-store/fixtures.ts';
 
 export type Storage = Awaited<ReturnType<typeof realStorage>>;

@@ -1,6 +1,6 @@
 /**
  * A typed client for the control API, for processes that run the simulator separately
- * (test/wa-sim/main.ts): worker tests, the demo, benchmarks.
+ * (wa-sim/main.ts): worker tests, the demo, benchmarks.
  */
 import type {
   ReceiptPolicy,

@@ -1,7 +1,7 @@
 /**
  * Runs the simulator as its own process:
  *
- *   node test/wa-sim/main.ts [--host 127.0.0.1] [--port 0] [--control-port 0]
+ *   node wa-sim/main.ts [--host 127.0.0.1] [--port 0] [--control-port 0]
  *        [--trust-root-file FILE] [--user PN[:NAME]]… [--qr-refs 6] [--duplicate-login replace-old|allow]
  *
  * When ready it prints one JSON line on stdout: {"url","controlUrl","rootPublicKey"}; with

@@ -1,7 +1,7 @@
 /**
  * The simulator's control API: JSON over HTTP on loopback, so another process (a worker test,
  * the demo, a person with curl) can drive the simulated users and read what happened.
- * The routes are listed in test/wa-sim/README.md; errors come back as `{ "error": "…" }`.
+ * The routes are listed in wa-sim/README.md; errors come back as `{ "error": "…" }`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

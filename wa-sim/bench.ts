@@ -1,6 +1,6 @@
 /**
  * How fast the simulator and an unmodified Baileys go together on this machine:
- *   bash scripts/with-node24.sh test/wa-sim/bench.ts [messages=500]
+ *   bash scripts/with-node24.sh wa-sim/bench.ts [messages=500]
  * Prints pairing and login times and text throughput each way (until decrypted and
  * acknowledged on the other side). Numbers, not assertions: speed targets live in benchmarks.
  */

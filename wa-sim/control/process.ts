@@ -1,5 +1,5 @@
 /**
- * Starts test/wa-sim/main.ts as a child process and hands back its endpoints and a control
+ * Starts wa-sim/main.ts as a child process and hands back its endpoints and a control
  * client. For tests and demos that want the simulator out of their own process (so that, for
  * example, Baileys' process-wide trust setting and the simulator never share a heap).
  */
