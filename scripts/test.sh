@@ -14,6 +14,8 @@ if [[ "$which" == "all" ]]; then
   # Static checks first: a type error or lint failure fails the run in seconds.
   "$NODE24" node_modules/typescript/bin/tsc -p tsconfig.json --noEmit
   "$NODE24" node_modules/eslint/bin/eslint.js . --max-warnings=0
+  # Product code never imports test/, the operator never imports worker/ (scripts/import-boundaries.ts).
+  "$NODE24" --disable-warning=ExperimentalWarning scripts/check-imports.ts
 fi
 # Jest arguments first: --selectProjects takes every word after it as a project name.
 exec "$NODE24" --experimental-vm-modules --disable-warning=ExperimentalWarning \
