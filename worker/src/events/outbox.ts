@@ -12,10 +12,11 @@
  * out, `enqueue` refuses (and the refusal is counted) instead of growing without bound.
  */
 
-export type EventKind = 'message' | 'update' | 'status';
+/** Which event an outbox entry carries, for metrics and logs (the subject's kind is the contract's EventKind). */
+export type OutboxEventKind = 'message' | 'update' | 'status';
 
 export interface OutboxEvent {
-  kind: EventKind;
+  kind: OutboxEventKind;
   subject: string;
   /** JetStream deduplication id (Nats-Msg-Id). */
   msgId: string;

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type CircuitBreaker from 'opossum';
 import type { Metrics } from '../ops/metrics.ts';
 import type { PairingPayload, StatusReport } from '../session/ports.ts';
-import { Outbox, OutboxFullError, type EventKind, type OutboxEvent } from './outbox.ts';
+import { Outbox, OutboxFullError, type OutboxEventKind, type OutboxEvent } from './outbox.ts';
 import {
   inboundMessageEvent,
   isPublishable,
@@ -167,7 +167,7 @@ export class EventSink {
     }
   }
 
-  #enqueue(kind: EventKind, subject: string, msgId: string, payload: unknown): Promise<void> {
+  #enqueue(kind: OutboxEventKind, subject: string, msgId: string, payload: unknown): Promise<void> {
     const done = this.outbox.enqueue({ kind, subject, msgId, data: encoder.encode(JSON.stringify(payload)) });
     this.#d.metrics.outboxSize.set(this.outbox.size);
     return done.catch((err: unknown) => {
