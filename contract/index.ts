@@ -1,9 +1,86 @@
-/** The shared contract of operator, worker, CLI and clinic backends. See docs/contract.md. */
-export * from './tokens.ts';
-export * from './subjects.ts';
-export * from './resource.ts';
-export * from './validate.ts';
-export * from './audit.ts';
-export * from './nats-servers.ts';
-export * from './clinic-stream.ts';
-export type * from './generated/payloads.ts';
+/**
+ * The shared contract of operator, worker, CLI and clinic backends. See docs/contract.md.
+ * Every public name is listed here, so a new export is a deliberate change of the contract.
+ */
+export { TOKEN_PATTERN, TOKEN_MAX_LENGTH, InvalidTokenError, isValidToken, assertToken } from './tokens.ts';
+export {
+  SUBJECT_ROOT,
+  AUDIT_ROOT,
+  COMMAND_VERBS,
+  EVENT_KINDS,
+  STORED_EVENT_KINDS,
+  CLINIC_JS_API_PREFIX,
+  ALL_STATUS_SUBJECTS,
+  CLINIC_BACKEND_CONSUMER,
+  channelSubjects,
+  clinicWildcard,
+  auditSubject,
+  workerInboxPrefix,
+  parseSubject,
+  jetStreamConfig,
+  clinicStreamName,
+  clinicStream,
+  type CommandVerb,
+  type EventKind,
+  type ChannelSubjectKind,
+  type ChannelSubjects,
+  type ParsedSubject,
+  type StreamSpec,
+} from './subjects.ts';
+export {
+  GROUP,
+  VERSION,
+  API_VERSION,
+  KIND,
+  PLURAL,
+  CRD_NAME,
+  PHASES,
+  CONDITION_TYPES,
+  DELETION_POLICIES,
+  PAIRING_MODES,
+  LABELS,
+  FINALIZER,
+  type WhatsAppChannel,
+  type WhatsAppChannelSchema,
+  type WhatsAppChannelSpec,
+  type WhatsAppChannelStatus,
+  type Condition,
+  type Phase,
+  type ConditionType,
+  type DeletionPolicy,
+  type PairingMode,
+} from './resource.ts';
+export {
+  PAYLOAD_VERSION,
+  MAX_COMMAND_BYTES,
+  PAYLOAD_KINDS,
+  COMMAND_ERROR_CODES,
+  payloadSchema,
+  validatePayload,
+  parseCommandBytes,
+  type PayloadTypes,
+  type PayloadKind,
+  type CommandErrorCode,
+  type CommandError,
+  type Validation,
+  type ParsedCommand,
+} from './validate.ts';
+export { requestActor, AuditTrail } from './audit.ts';
+export { natsServers } from './nats-servers.ts';
+export {
+  BACKEND_ACK_WAIT_NS,
+  BACKEND_MAX_ACK_PENDING,
+  ensureClinicStream,
+  type ClinicStreamResult,
+} from './clinic-stream.ts';
+export type {
+  AuditEvent,
+  CommandReply,
+  InboundMessageEvent,
+  LogoutCommand,
+  MessageUpdateEvent,
+  PairCommand,
+  PairingEvent,
+  SendCommand,
+  StatusEvent,
+} from './generated/payloads.ts';
