@@ -240,12 +240,10 @@ export class ResourceCache<T extends Named> {
     this.retryTimer = setTimeout(() => {
       step().catch((err: unknown) => {
         if (this.stopped) return;
-        this.stats.errors++;
-        this.failures++;
-        this.o.onProblem?.('list or watch failed; retrying', err);
         // Anything failing here (the list of a relist, or opening a watch) starts over with a list
-        // only if the version expired; otherwise resuming the watch is enough.
-        this.afterWatch(httpStatus(err) === 410, err ?? new Error('failed'));
+        // only if the version expired; otherwise resuming the watch is enough. afterWatch counts
+        // the failure and reports it once (counting it here too doubled every back-off step).
+        this.afterWatch(httpStatus(err) === 410, err ?? new Error('list or watch failed'));
       });
     }, delayMs);
     this.retryTimer.unref();

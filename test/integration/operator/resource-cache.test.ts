@@ -116,3 +116,36 @@ test('410 Gone: it lists again, and reports what changed meanwhile, deletions in
   expect(keyOf(c.get(`${ns}/after-410`)!)).toBe(`${ns}/after-410`);
   c.stop();
 });
+
+test('failing watches back off, doubling from 0.5 s, and never give up', async () => {
+  const failures: number[] = [];
+  const { c } = await cache({
+    onProblem: (what) => {
+      if (what.includes('failed')) failures.push(Date.now());
+    },
+  });
+  await put('backoff-0');
+  await eventually('backoff-0', has(c, 'backoff-0'), 10_000);
+  proxy.down(); // open connections reset, new ones refused
+  await eventually('four failed attempts while the API server is away', async () => failures.length >= 4, 20_000);
+  proxy.up();
+  await put('backoff-1');
+  await eventually('backoff-1 once the API server is back', has(c, 'backoff-1'), 30_000);
+  // A timer never fires early, so each wait is at least its back-off (0.5 s, 1 s, 2 s…), however
+  // loaded the machine; a retry without back-off would come within milliseconds.
+  const waits = failures.slice(1, 4).map((at, i) => at - failures[i]!);
+  waits.forEach((wait, i) => expect(wait).toBeGreaterThanOrEqual(500 * 2 ** i - 5));
+  expect(c.stats.lists).toBe(1);
+  c.stop();
+});
+
+test('resync hands every cached object to the handler again, without calling the API', async () => {
+  await put('resync-1');
+  const { c, events } = await cache({ resyncMs: 200 });
+  await eventually('resync-1 handed over three times', async () => {
+    return events.filter((e) => e === 'changed resync-1').length >= 3;
+  });
+  expect(c.stats.lists).toBe(1);
+  expect(c.stats.watches).toBe(1);
+  c.stop();
+});

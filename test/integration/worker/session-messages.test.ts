@@ -124,11 +124,20 @@ describe('messages through the worker', () => {
     });
     expect(reused).toMatchObject({ ok: false, error: { code: 'IdempotencyKeyReused' } });
 
-    const received = await eventually('100 messages at the contact', async () => {
-      const mine = contact.inbox.filter((m) => m.from.startsWith(PHONE) && !m.ownCopy);
-      return mine.length - before >= 100 && mine;
+    // A barrier: one more send, issued after every command above (the retries included) was
+    // answered. Once it has arrived, a duplicate of an earlier send would have arrived too, so
+    // counting stops only then, not at the 100th message.
+    const barrier = await command(suite.nc, env.clinic, env.channel, 'send', {
+      idempotencyKey: 'barrier',
+      to: `+${CONTACT}`,
+      text: 'barrier',
     });
-    const fresh = received.slice(before);
+    expect(barrier).toMatchObject({ ok: true });
+    const received = await eventually('the barrier message at the contact', async () => {
+      const mine = contact.inbox.filter((m) => m.from.startsWith(PHONE) && !m.ownCopy);
+      return mine.some((m) => m.text === 'barrier') && mine;
+    });
+    const fresh = received.slice(before).filter((m) => m.text !== 'barrier');
     expect(fresh).toHaveLength(100);
     expect(new Set(fresh.map((m) => m.id))).toEqual(new Set(ids));
     expect(fresh.map((m) => m.text).sort()).toEqual(

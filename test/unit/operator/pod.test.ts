@@ -40,9 +40,10 @@ describe('worker pod', () => {
     const built = Object.keys(envOf(channel({ phoneNumber: '+5511987654321' }), everything)).sort();
     expect(built).toEqual(documented);
     // The optional ones are absent when not configured.
-    expect(Object.keys(envOf(channel()))).not.toEqual(
-      expect.arrayContaining(['WA_PHONE_NUMBER', 'WA_S3_ENDPOINT', 'WA_KMS_ENDPOINT', 'NATS_CREDS_FILE']),
-    );
+    const minimal = Object.keys(envOf(channel()));
+    for (const optional of ['WA_PHONE_NUMBER', 'WA_S3_ENDPOINT', 'WA_KMS_ENDPOINT', 'NATS_CREDS_FILE']) {
+      expect(minimal).not.toContain(optional);
+    }
   });
 
   test('the identity is per pod incarnation: name and uid from the downward API', () => {
