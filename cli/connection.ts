@@ -3,6 +3,7 @@
  * act on (unreachable server, missing permission, no worker answering).
  */
 import { connect, credsAuthenticator, type NatsConnection } from 'nats';
+import { classifyNatsError } from '../contract/index.ts';
 import { readFile } from 'node:fs/promises';
 
 export interface ConnectionOptions {
@@ -40,8 +41,7 @@ export async function connectNats(options: ConnectionOptions): Promise<NatsConne
       maxReconnectAttempts: 0,
     });
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'AUTHORIZATION_VIOLATION' || code === 'AUTHENTICATION_EXPIRED') {
+    if (classifyNatsError(err) === 'credentials-refused') {
       throw new CliError(
         `NATS at ${options.server} refused the credentials${options.creds ? ` in ${options.creds}` : options.user ? ` of user ${options.user}` : ''}`,
       );
@@ -54,15 +54,15 @@ export async function connectNats(options: ConnectionOptions): Promise<NatsConne
 
 /** Maps request/permission errors of nats.js to CliErrors. */
 export function explainNatsError(err: unknown, what: string): CliError {
-  const e = err as { code?: string; message?: string };
-  if (e.code === '503') {
+  const failure = classifyNatsError(err);
+  if (failure === 'no-responders') {
     return new CliError(
       `no worker answers for ${what}: the channel does not exist or its worker is not running`,
     );
   }
-  if (e.code === 'TIMEOUT') return new CliError(`the worker of ${what} did not answer in time`);
-  if (e.code === 'PERMISSIONS_VIOLATION' || /permissions violation/i.test(e.message ?? '')) {
+  if (failure === 'timeout') return new CliError(`the worker of ${what} did not answer in time`);
+  if (failure === 'permission-denied') {
     return new CliError(`no permission for ${what}: your NATS credentials do not cover it`);
   }
-  return new CliError(`${what}: ${e.message ?? String(err)}`);
+  return new CliError(`${what}: ${(err as Error | undefined)?.message ?? String(err)}`);
 }

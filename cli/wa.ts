@@ -5,7 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Command, Option } from 'commander';
-import { channelSubjects, CLINIC_JS_API_PREFIX, clinicWildcard, parseSubject } from '../contract/index.ts';
+import {
+  channelSubjects,
+  classifyNatsError,
+  CLINIC_JS_API_PREFIX,
+  clinicWildcard,
+  parseSubject,
+} from '../contract/index.ts';
 import { CliError, connectNats, type ConnectionOptions } from './connection.ts';
 import { eventLine, STATUS_HEADERS, statusRow, table } from './format.ts';
 import { nextPairingEvent, renderQr } from './commands/qr.ts';
@@ -129,7 +135,7 @@ program
       }
     } catch (err) {
       // The server refused the subscription: the iterator ends with the permissions error.
-      if (/permissions violation/i.test(String((err as Error).message)))
+      if (classifyNatsError(err) === 'permission-denied')
         throw new CliError(`no permission to read ${subject}: your NATS credentials do not cover it`);
       throw err;
     } finally {

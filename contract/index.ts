@@ -67,6 +67,7 @@ export {
 } from './validate.ts';
 export { requestActor, AuditTrail } from './audit.ts';
 export { natsServers } from './nats-servers.ts';
+export { classifyNatsError, type NatsFailure } from './nats-errors.ts';
 export {
   BACKEND_ACK_WAIT_NS,
   BACKEND_MAX_ACK_PENDING,

@@ -5,7 +5,12 @@
  */
 import type { NatsConnection } from 'nats';
 import qrcode from 'qrcode-terminal';
-import { channelSubjects, validatePayload, type PairingEvent } from '../../contract/index.ts';
+import {
+  channelSubjects,
+  classifyNatsError,
+  validatePayload,
+  type PairingEvent,
+} from '../../contract/index.ts';
 import { CliError } from '../connection.ts';
 
 export async function nextPairingEvent(
@@ -20,7 +25,7 @@ export async function nextPairingEvent(
       if (checked.ok) return checked.value;
     }
   } catch (err) {
-    if ((err as { code?: string }).code === 'TIMEOUT') {
+    if (classifyNatsError(err) === 'timeout') {
       throw new CliError(
         `no QR code from ${target.clinicId}/${target.channelId} within ${timeoutMs / 1000} s ` +
           `(is it already linked? see \`wa status ${target.clinicId}\`; \`wa qr --request\` starts pairing)`,

@@ -8,6 +8,7 @@
 import type { NatsConnection } from 'nats';
 import {
   channelSubjects,
+  classifyNatsError,
   COMMAND_ERROR_CODES,
   validatePayload,
   type WhatsAppChannel,
@@ -57,14 +58,14 @@ export class LogoutAndErase implements DeletionSteps {
       });
       reply = msg.json();
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      // 503 = no responders: nobody serves the channel's commands.
-      if (code === '503' && !workerRunning)
+      const failure = classifyNatsError(err);
+      // No responders: nobody serves the channel's commands.
+      if (failure === 'no-responders' && !workerRunning)
         return { done: false, skipped: true, message: 'no worker was running to log the device out' };
       const why =
-        code === '503'
+        failure === 'no-responders'
           ? 'the worker does not answer commands yet'
-          : code === 'TIMEOUT'
+          : failure === 'timeout'
             ? `no reply within ${this.timeoutMs} ms`
             : `NATS: ${(err as Error).message}`;
       return { done: false, skipped: false, message: `logout request failed: ${why}` };
