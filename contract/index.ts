@@ -12,6 +12,7 @@ export {
   CLINIC_JS_API_PREFIX,
   ALL_STATUS_SUBJECTS,
   CLINIC_BACKEND_CONSUMER,
+  CLINIC_STREAM_PREFIX,
   channelSubjects,
   clinicWildcard,
   auditSubject,
@@ -68,6 +69,12 @@ export {
 export { requestActor, AuditTrail } from './audit.ts';
 export { natsServers } from './nats-servers.ts';
 export { classifyNatsError, type NatsFailure } from './nats-errors.ts';
+export {
+  lastChannelStatus,
+  lastStatusesOfStream,
+  clinicStreamNames,
+  parseStatusReport,
+} from './status-history.ts';
 export {
   BACKEND_ACK_WAIT_NS,
   BACKEND_MAX_ACK_PENDING,

@@ -144,8 +144,11 @@ export function jetStreamConfig(spec: StreamSpec): {
   };
 }
 
+/** Every clinic stream's name starts with it (and no other stream's should). */
+export const CLINIC_STREAM_PREFIX = 'WA_';
+
 export function clinicStreamName(clinicId: string): string {
-  return `WA_${assertToken('clinicId', clinicId).toUpperCase().replace(/-/g, '_')}`;
+  return `${CLINIC_STREAM_PREFIX}${assertToken('clinicId', clinicId).toUpperCase().replace(/-/g, '_')}`;
 }
 
 /**

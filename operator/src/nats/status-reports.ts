@@ -13,9 +13,8 @@
 import type { JetStreamManager, NatsConnection, Subscription } from 'nats';
 import {
   ALL_STATUS_SUBJECTS,
-  channelSubjects,
-  clinicStreamName,
-  validatePayload,
+  lastChannelStatus,
+  parseStatusReport,
   type StatusEvent,
 } from '../../../contract/index.ts';
 
@@ -39,7 +38,7 @@ export class StatusReports {
   start(onReport: (report: StatusEvent) => void): void {
     this.sub = this.nc()!.subscribe(ALL_STATUS_SUBJECTS, {
       callback: (_err, msg) => {
-        const report = this.accept(msg.data);
+        const report = this.accept(parseStatusReport(msg.data));
         if (report) onReport(report);
       },
     });
@@ -67,18 +66,8 @@ export class StatusReports {
       this.jsm = undefined;
       throw err;
     });
-    try {
-      const stored = await (
-        await this.jsm
-      ).streams.getMessage(clinicStreamName(clinicId), {
-        last_by_subj: channelSubjects(clinicId, channelId).status,
-      });
-      this.accept(stored.data);
-    } catch (err) {
-      // No stream or no message yet: nothing was ever reported.
-      const code = (err as { code?: string; api_error?: { code?: number } }).api_error?.code;
-      if (code !== 404 && !/not found/i.test(String((err as Error).message))) throw err;
-    }
+    // Undefined when nothing was ever reported (no stream or no message yet).
+    this.accept(await lastChannelStatus(await this.jsm, clinicId, channelId));
     this.bootstrapped.add(key);
   }
 
@@ -88,16 +77,9 @@ export class StatusReports {
     this.bootstrapped.delete(`${clinicId}/${channelId}`);
   }
 
-  private accept(data: Uint8Array): StatusEvent | undefined {
-    let body: unknown;
-    try {
-      body = JSON.parse(new TextDecoder().decode(data));
-    } catch {
-      return undefined;
-    }
-    const checked = validatePayload('status', body);
-    if (!checked.ok) return undefined;
-    const r = checked.value;
+  /** Keeps a valid report if it is the newest of its worker; returns it then. */
+  private accept(r: StatusEvent | undefined): StatusEvent | undefined {
+    if (r === undefined) return undefined;
     const key = `${r.clinicId}/${r.channelId}`;
     let byWorker = this.latest.get(key);
     if (!byWorker) this.latest.set(key, (byWorker = new Map()));
