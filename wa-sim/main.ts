@@ -3,6 +3,7 @@
  *
  *   node wa-sim/main.ts [--host 127.0.0.1] [--port 0] [--control-port 0]
  *        [--trust-root-file FILE] [--user PN[:NAME]]… [--qr-refs 6] [--duplicate-login replace-old|allow]
+ *        [--refuse-version 2.3000.1]… [--accept-version 2.3000.2]…
  *
  * When ready it prints one JSON line on stdout: {"url","controlUrl","rootPublicKey"}; with
  * --trust-root-file it also writes the root key there (hex), the worker's WA_TRUST_ROOT.
@@ -22,6 +23,9 @@ const { values } = parseArgs({
     user: { type: 'string', multiple: true, default: [] },
     'qr-refs': { type: 'string', default: '6' },
     'duplicate-login': { type: 'string', default: 'replace-old' },
+    // Client versions refused (405) or, when any --accept-version is given, the only ones let in.
+    'refuse-version': { type: 'string', multiple: true, default: [] },
+    'accept-version': { type: 'string', multiple: true, default: [] },
   },
 });
 
@@ -42,6 +46,10 @@ const sim = await startSimulator({
   port: port('port', values.port),
   qrRefs: port('qr-refs', values['qr-refs']),
   duplicateLogin,
+  clientVersions: {
+    refused: values['refuse-version'],
+    ...(values['accept-version'].length ? { accepted: values['accept-version'] } : {}),
+  },
 });
 for (const spec of values.user) {
   const [pn, ...name] = spec.split(':');

@@ -15,6 +15,7 @@ import type {
 } from './messaging/records.ts';
 import type { SendTextOptions } from './messaging/phones.ts';
 import { defaultTrustRoot, type TrustRoot } from './protocol/cert-chain.ts';
+import type { ClientVersionPolicy } from './server/client-versions.ts';
 import type { ConnectionLog } from './server/connection-log.ts';
 import { ENDINGS, type EndingName } from './server/endings.ts';
 import { Hub, type HubOptions } from './server/hub.ts';
@@ -32,6 +33,8 @@ export interface SimulatorOptions {
   duplicateLogin?: HubOptions['duplicateLogin'];
   /** How long the phone waits for a companion's answers while linking (default 15 s). */
   replyTimeoutMs?: number;
+  /** Which client versions get in (default: all); others are refused with 405 as outdated. */
+  clientVersions?: ClientVersionPolicy;
 }
 
 export interface DeviceInfo {
@@ -159,6 +162,13 @@ export interface Simulator {
   endSession(device: string, ending: EndingName): number;
   /** Refuses the next `times` logins of a device with `<failure reason=code>` (401, 403, …). */
   refuseLogins(device: string, code: number, times?: number): void;
+  /**
+   * From now on, only these WhatsApp Web versions (ClientPayload.userAgent.appVersion, as
+   * "2.3000.1023223821") may log in or register; others get `<failure reason=405>`, as WhatsApp
+   * answers an outdated client. `{}` lets every version in again. Live connections stay up.
+   */
+  setClientVersions(policy: ClientVersionPolicy): void;
+  clientVersions(): ClientVersionPolicy;
   /** Problems the simulator saw (decrypt failures, unknown targets, handler errors). */
   problems(): string[];
   /** Queries only the generic fallback answered. */
@@ -166,7 +176,7 @@ export interface Simulator {
   stop(): Promise<void>;
 }
 
-export { ENDINGS, type EndingName };
+export { ENDINGS, type EndingName, type ClientVersionPolicy };
 
 /**
  * The one client-side change: Baileys checks the Noise certificate chain against the exported,
@@ -185,6 +195,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     replyTimeoutMs: options.replyTimeoutMs ?? 15_000,
     duplicateLogin: options.duplicateLogin ?? 'replace-old',
     lowPreKeys: 5,
+    ...(options.clientVersions ? { clientVersions: options.clientVersions } : {}),
   });
   const listener = await listen(hub, root, options.host ?? '127.0.0.1', options.port ?? 0);
   const users = new Map<Account, SimUser>();
@@ -211,6 +222,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     stats: () => ({ ...hub.stats }),
     endSession: (device, ending) => hub.end(companion(device), ending),
     refuseLogins: (device, code, times = 1) => hub.refuseLogins(device, code, times),
+    setClientVersions: (policy) => hub.clientVersions.set(policy),
+    clientVersions: () => hub.clientVersions.get(),
     problems: () => [...hub.problems],
     unhandledQueries: () => [...hub.unhandledIqs],
     stop: () => listener.close(),

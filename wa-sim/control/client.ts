@@ -9,6 +9,7 @@ import type {
   SentMessage,
   MessagingStats,
 } from '../messaging/records.ts';
+import type { ClientVersionPolicy } from '../server/client-versions.ts';
 import type { ConnectionRecord, Overlap } from '../server/connection-log.ts';
 import type { EndingName } from '../server/endings.ts';
 import type { DeviceInfo } from '../simulator.ts';
@@ -96,6 +97,15 @@ export class SimulatorClient {
 
   async refuseLogins(device: string, code: number, times = 1): Promise<void> {
     await this.#call('POST', `/devices/${encodeURIComponent(device)}/refuse-logins`, { code, times });
+  }
+
+  /** Which WhatsApp Web versions may log in from now on; `{}` lets every version in. */
+  setClientVersions(policy: ClientVersionPolicy): Promise<ClientVersionPolicy> {
+    return this.#call('PUT', '/client-versions', policy);
+  }
+
+  clientVersions(): Promise<ClientVersionPolicy> {
+    return this.#call('GET', '/client-versions');
   }
 
   connections(device?: string): Promise<ConnectionsView> {

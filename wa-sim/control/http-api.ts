@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ReceiptPolicy, ReceivedMessage } from '../messaging/records.ts';
+import type { ClientVersionPolicy } from '../server/client-versions.ts';
 import { ENDINGS, isEndingName } from '../server/endings.ts';
 import type { Simulator, SimUser } from '../simulator.ts';
 
@@ -47,6 +48,20 @@ function text(body: Body, field: string): string {
 
 function optionalText(body: Body, field: string): string | undefined {
   return body[field] === undefined ? undefined : text(body, field);
+}
+
+/** `{accepted?, refused?}`: each a list of "primary.secondary.tertiary" versions. */
+function versionPolicy(body: Body): ClientVersionPolicy {
+  const list = (field: 'accepted' | 'refused'): string[] | undefined => {
+    const value = body[field];
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^\d+\.\d+\.\d+$/.test(v)))
+      throw new HttpError(400, `"${field}" must be a list of versions such as "2.3000.1023223821"`);
+    return value as string[];
+  };
+  const accepted = list('accepted');
+  const refused = list('refused');
+  return { ...(accepted ? { accepted } : {}), ...(refused ? { refused } : {}) };
 }
 
 async function readBody(req: IncomingMessage): Promise<Body> {
@@ -165,6 +180,15 @@ function routes(sim: Simulator): Array<[method: string, pattern: RegExp, handler
           throw new HttpError(400, '"times" is a positive integer');
         sim.refuseLogins(decodeURIComponent(jid!), code as number, times as number);
         return { refused: times };
+      },
+    ],
+    ['GET', /^\/client-versions$/, () => sim.clientVersions()],
+    [
+      'PUT',
+      /^\/client-versions$/,
+      (_p, body) => {
+        sim.setClientVersions(versionPolicy(body));
+        return sim.clientVersions();
       },
     ],
     [

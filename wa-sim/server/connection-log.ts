@@ -16,6 +16,8 @@ export interface ConnectionRecord {
   remoteAddress: string;
   /** Device JID ("<pn>:<device>@s.whatsapp.net") once known: at login, or when pairing completed. */
   device?: string;
+  /** The WhatsApp Web version the client announced in its login or registration payload. */
+  version?: string;
   connectedAt: number;
   /** Login accepted (`success` sent). */
   liveAt?: number;
@@ -41,7 +43,7 @@ export class ConnectionLog {
     this.#records.set(id, { id, kind: 'pending', remoteAddress, connectedAt: at });
   }
 
-  update(id: number, patch: Partial<Pick<ConnectionRecord, 'kind' | 'device'>>): void {
+  update(id: number, patch: Partial<Pick<ConnectionRecord, 'kind' | 'device' | 'version'>>): void {
     const record = this.#records.get(id);
     if (record) Object.assign(record, patch);
   }

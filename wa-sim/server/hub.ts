@@ -20,6 +20,12 @@ import type { Registration } from '../pairing/registration.ts';
 import type { HandshakeResult } from '../protocol/noise.ts';
 import { SERVER_JID, unixSeconds, type BinaryNode } from '../protocol/nodes.ts';
 import { ClientSession } from './client-session.ts';
+import {
+  announcedVersion,
+  CLIENT_OUTDATED,
+  ClientVersions,
+  type ClientVersionPolicy,
+} from './client-versions.ts';
 import type { Connection, ConnectionHooks } from './connection.ts';
 import { ConnectionLog } from './connection-log.ts';
 import { applyEnding, loginFailure, type EndingName } from './endings.ts';
@@ -35,6 +41,8 @@ export interface HubOptions {
   duplicateLogin: 'replace-old' | 'allow';
   /** Below this many uploaded pre-keys the server asks the device for more. */
   lowPreKeys: number;
+  /** Client versions let in; others are refused with 405 at login and registration. */
+  clientVersions?: ClientVersionPolicy;
 }
 
 export interface HubEvents {
@@ -56,6 +64,8 @@ export class Hub implements ConnectionHooks {
   readonly delivery: DeliveryQueue;
   readonly phones: Phones;
   readonly companions: Companions;
+  /** Which WhatsApp Web versions may log in (changeable while running). */
+  readonly clientVersions: ClientVersions;
   readonly #options: HubOptions;
   readonly #sessions = new Map<number, ClientSession>();
   readonly #refusals = new Map<string, { code: number; remaining: number }>();
@@ -63,6 +73,7 @@ export class Hub implements ConnectionHooks {
 
   constructor(options: HubOptions) {
     this.#options = options;
+    this.clientVersions = new ClientVersions(options.clientVersions);
     this.pairing = new Pairing(
       { paired: (r, c) => this.#paired(r, c) },
       { qrRefs: options.qrRefs, replyTimeoutMs: options.replyTimeoutMs },
@@ -90,7 +101,10 @@ export class Hub implements ConnectionHooks {
 
   onHandshake(conn: Connection, { clientStatic, payload }: HandshakeResult): void {
     const session = this.#sessions.get(conn.id)!;
+    const version = announcedVersion(payload);
+    this.log.update(conn.id, { version });
     if (payload.devicePairingData) {
+      if (this.#refuseOutdated(conn, version)) return;
       this.log.update(conn.id, { kind: 'registration' });
       this.pairing.begin(session, clientStatic, payload.devicePairingData);
     } else {
@@ -180,6 +194,7 @@ export class Hub implements ConnectionHooks {
     const jid = account ? deviceJid(account, device) : `${pn}:${device}@s.whatsapp.net`;
     this.log.update(conn.id, { device: jid });
     const companion = account?.companions.get(device);
+    if (this.#refuseOutdated(conn, announcedVersion(payload))) return;
     const refusal = this.#refusals.get(jid);
     let code = 0;
     if (!companion || companion.removed || !companion.noiseKey.equals(noiseKey)) code = 401;
@@ -206,6 +221,15 @@ export class Hub implements ConnectionHooks {
       tag: 'success',
       attrs: { t: unixSeconds(), lid: deviceLid(account, device), location: 'sim' },
     });
+  }
+
+  /** An outdated client is refused before anything else is looked at, as WhatsApp does (405). */
+  #refuseOutdated(conn: Connection, version: string): boolean {
+    if (!this.clientVersions.refuses(version)) return false;
+    this.log.update(conn.id, { kind: 'rejected' });
+    this.log.ending(conn.id, `failure-${CLIENT_OUTDATED}`);
+    conn.endWith(loginFailure(CLIENT_OUTDATED));
+    return true;
   }
 
   /** After `passive active`: queued stanzas, then the end-of-offline marker. */
