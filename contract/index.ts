@@ -81,6 +81,13 @@ export {
   ensureClinicStream,
   type ClinicStreamResult,
 } from './clinic-stream.ts';
+export {
+  WA_WEB_VERSION_PATTERN,
+  parseWaWebVersion,
+  formatWaWebVersion,
+  type WaWebVersion,
+  type WaWebVersionResult,
+} from './wa-version.ts';
 export type {
   AuditEvent,
   CommandReply,

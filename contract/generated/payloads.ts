@@ -346,6 +346,10 @@ export interface StatusEvent {
    */
   lastConnectedAt?: string;
   /**
+   * The WhatsApp Web client version the worker announces at login (such as 2.3000.1023223821): the operator's or the channel's setting, else the one built into Baileys. Optional: workers before it was added do not send it.
+   */
+  waWebVersion?: string;
+  /**
    * When the change happened.
    */
   at: string;

@@ -73,6 +73,10 @@ export interface WhatsAppChannel {
        */
       logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
       /**
+       * The WhatsApp Web client version this channel's worker announces (Baileys' version), such as 2.3000.1023223821, instead of the operator's setting. Use it when WhatsApp refuses the fleet's version (405, ClientVersionRejected) and one channel must move first.
+       */
+      waWebVersion?: string;
+      /**
        * Compute resources of the worker container.
        */
       resources?: {
@@ -134,6 +138,10 @@ export interface WhatsAppChannel {
      * Reconnections of the session since the worker started.
      */
     reconnectCount?: number;
+    /**
+     * The WhatsApp Web client version the channel's current worker announces, as it reports it.
+     */
+    waWebVersion?: string;
     /**
      * Ready, Paired, WorkerRunning, plus Reconciling and Stalled for kstatus (Flux).
      *

@@ -4,7 +4,7 @@
  * once, so a wrong install fails with one clear message instead of one per restart.
  */
 import { parseArgs } from 'node:util';
-import { natsServers } from '../../contract/index.ts';
+import { natsServers, parseWaWebVersion } from '../../contract/index.ts';
 
 export interface OperatorConfig {
   /** Namespace to watch; empty = all namespaces. */
@@ -30,6 +30,11 @@ export interface OperatorConfig {
     envSecret: string | undefined;
     /** Extra plain environment for workers (e.g. the simulator's URL in tests). */
     extraEnv: Record<string, string>;
+    /**
+     * The WhatsApp Web client version every worker announces ("2.3000.1023223821"), unless a
+     * channel sets its own; undefined keeps the version built into the worker's Baileys.
+     */
+    waWebVersion: string | undefined;
   };
   s3: { bucket: string; prefix: string; region: string; endpoint: string | undefined };
   kms: {
@@ -119,6 +124,11 @@ const OPTIONS = {
     help: 'Secret whose keys become worker env; {clinicId} is replaced',
   },
   extraEnv: { env: 'WA_WORKER_EXTRA_ENV', flag: 'worker-extra-env', help: 'JSON object of extra worker env' },
+  waWebVersion: {
+    env: 'WA_WORKER_WA_WEB_VERSION',
+    flag: 'worker-wa-web-version',
+    help: "WhatsApp Web version workers announce, e.g. 2.3000.1023223821 (Baileys' built-in)",
+  },
   bucket: { env: 'WA_S3_BUCKET', flag: 's3-bucket', help: 'default state bucket (required)' },
   prefix: { env: 'WA_S3_PREFIX', flag: 's3-prefix', help: 'default state prefix (wa)' },
   region: { env: 'WA_S3_REGION', flag: 's3-region', help: 'S3 region (us-east-1)' },
@@ -287,6 +297,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
         : undefined,
       envSecret: matching('envSecret', SECRET_NAME, 'a Secret name, optionally with {clinicId}'),
       extraEnv: parseExtraEnv(text('extraEnv'), source('extraEnv'), errors),
+      waWebVersion: waWebVersion(text('waWebVersion'), source('waWebVersion'), errors),
     },
     s3: {
       bucket: matching(
@@ -322,6 +333,14 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
     shutdownTimeoutMs: int('shutdownTimeout', 20, 1, 600) * 1000,
   };
   return errors.length ? { ok: false, errors } : { ok: true, config };
+}
+
+/** Three positive integers ("2.3000.1023223821"), checked as the worker checks WA_WEB_VERSION. */
+function waWebVersion(raw: string | undefined, source: string, errors: string[]): string | undefined {
+  if (raw === undefined) return undefined;
+  const parsed = parseWaWebVersion(raw);
+  if (!parsed.ok) errors.push(`${source}=${parsed.error}`);
+  return raw;
 }
 
 /** `{"clinic-a":"arn:aws:kms:…"}`: clinic ids (DNS labels) to key ids without spaces. */

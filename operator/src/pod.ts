@@ -58,8 +58,11 @@ export function perChannel(template: string, clinicId: string, channelId: string
  */
 export function channelWorkerEnv(
   spec: WhatsAppChannel['spec'],
-  defaults: { natsUrl: string; logLevel: string },
+  defaults: { natsUrl: string; logLevel: string; waWebVersion?: string | undefined },
 ): Record<string, string> {
+  // The channel's own WhatsApp Web version, else the fleet's; unset: Baileys' built-in one. Part
+  // of the pod spec, so changing it replaces the pod like any other worker change.
+  const waWebVersion = spec.worker?.waWebVersion ?? defaults.waWebVersion;
   return {
     WA_CLINIC_ID: spec.clinicId,
     WA_CHANNEL_ID: spec.channelId,
@@ -67,6 +70,7 @@ export function channelWorkerEnv(
     ...(spec.phoneNumber === undefined ? {} : { WA_PHONE_NUMBER: spec.phoneNumber }),
     WA_LOG_LEVEL: spec.worker?.logLevel ?? defaults.logLevel,
     NATS_URL: defaults.natsUrl,
+    ...(waWebVersion === undefined ? {} : { WA_WEB_VERSION: waWebVersion }),
   };
 }
 
@@ -77,7 +81,11 @@ function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[]
     value === undefined ? [] : [{ name, value }];
   return [
     ...Object.entries(
-      channelWorkerEnv(spec, { natsUrl: config.natsUrl, logLevel: config.worker.logLevel }),
+      channelWorkerEnv(spec, {
+        natsUrl: config.natsUrl,
+        logLevel: config.worker.logLevel,
+        waWebVersion: config.worker.waWebVersion,
+      }),
     ).map(([name, value]) => ({ name, value })),
     ...(config.worker.natsSecret
       ? [{ name: 'NATS_CREDS_FILE', value: `${NATS_CREDS_DIR}/${config.worker.natsSecret.key}` }]

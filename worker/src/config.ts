@@ -3,7 +3,7 @@
  * (docs/worker-env.md). `parseWorkerConfig` is pure: it never touches the process, so every
  * rule below is unit-tested, and it reports every problem at once instead of the first one.
  */
-import { isValidToken, natsServers } from '../../contract/index.ts';
+import { isValidToken, natsServers, parseWaWebVersion, type WaWebVersion } from '../../contract/index.ts';
 import { channelStatePrefix as statePrefixOf } from '../../contract/state-layout.ts';
 
 export const PAIRING_MODES = ['qr', 'code'] as const;
@@ -44,6 +44,11 @@ export interface WorkerConfig {
   /** Simulator only: WebSocket URL of the WhatsApp Web endpoint and the trust root file. */
   waWebSocketUrl: string | undefined;
   trustRootFile: string | undefined;
+  /**
+   * WA_WEB_VERSION: the WhatsApp Web client version announced at login (Baileys' `version`),
+   * set by the operator for the fleet or the channel. Undefined: Baileys' built-in version.
+   */
+  waWebVersion: WaWebVersion | undefined;
   httpPort: number;
   /** Where the HTTP server listens: every interface in a pod (the probes), loopback in local mode. */
   httpHost: string;
@@ -170,6 +175,9 @@ export function parseWorkerConfig(env: Env): ConfigResult {
   };
   const stateDir = absolutePath('WA_STATE_DIR');
   const keyFile = absolutePath('WA_KEY_FILE');
+  const waWebVersionText = text('WA_WEB_VERSION');
+  const waWebVersion = waWebVersionText === undefined ? undefined : parseWaWebVersion(waWebVersionText);
+  if (waWebVersion && !waWebVersion.ok) errors.push(`WA_WEB_VERSION=${waWebVersion.error}`);
   const holder = text('WA_LEASE_HOLDER') ?? text('POD_NAME') ?? text('HOSTNAME');
   if (holder === undefined)
     errors.push('WA_LEASE_HOLDER (or POD_NAME/HOSTNAME) is required: the lease identity');
@@ -211,6 +219,7 @@ export function parseWorkerConfig(env: Env): ConfigResult {
     keyFile,
     waWebSocketUrl,
     trustRootFile,
+    waWebVersion: waWebVersion?.ok ? waWebVersion.version : undefined,
     httpPort: integer('WA_HTTP_PORT', 8080, 1, 65535),
     httpHost: text('WA_HTTP_HOST') ?? '0.0.0.0',
     maxQrCodes: integer('WA_QR_MAX', 6, 1, 50),

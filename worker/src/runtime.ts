@@ -27,6 +27,7 @@ import {
 } from './session/reconnect-policy.ts';
 import { makeSocketFactory } from './session/socket-factory.ts';
 import { Supervisor, type Finished } from './session/supervisor.ts';
+import { announcedVersion, withVersionAdvice } from './wa-web-version.ts';
 
 /** The loaded auth state, as the worker uses it (adapter over worker/src/state). */
 export interface AuthStateHandle extends AuthStatePort {
@@ -85,7 +86,12 @@ export function createSink(
     nc: nats.nc,
     connected: nats.connected,
     subjects: channelSubjects(config.clinicId, config.channelId),
-    ids: { clinicId: config.clinicId, channelId: config.channelId, worker: config.leaseHolder },
+    ids: {
+      clinicId: config.clinicId,
+      channelId: config.channelId,
+      worker: config.leaseHolder,
+      waWebVersion: announcedVersion(config.waWebVersion).text,
+    },
     capacity: config.outboxCapacity,
     metrics,
     logger: logger.child({ module: 'events' }),
@@ -126,6 +132,7 @@ export function createWorker(d: WorkerDeps): Worker {
   const createSocket = makeSocketFactory({
     auth: () => auth.current(),
     waWebSocketUrl: config.waWebSocketUrl,
+    waWebVersion: config.waWebVersion,
     logger: baileysLogger(logger),
     metrics,
     storeBreaker: <T>(call: () => Promise<T>) => storeBreaker.fire(call) as Promise<T>,
@@ -140,6 +147,7 @@ export function createWorker(d: WorkerDeps): Worker {
       }
     },
   });
+  const version = announcedVersion(config.waWebVersion);
   const supervisor = new Supervisor({
     options: {
       reconnect,
@@ -163,7 +171,7 @@ export function createWorker(d: WorkerDeps): Worker {
       status: (report) => {
         setPhase(metrics, report.phase as never);
         metrics.degraded.set(report.degraded ? 1 : 0);
-        sink.publishStatus(report);
+        sink.publishStatus(withVersionAdvice(report, version));
       },
       pairing: (p) => sink.publishPairing(p),
       attach: (socket) =>

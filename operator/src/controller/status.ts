@@ -250,6 +250,9 @@ export function desiredStatus(o: Observed): WhatsAppChannelStatus {
   const lastConnected = report?.lastConnectedAt ?? channel.status?.lastConnectedTime;
   if (lastConnected) status.lastConnectedTime = lastConnected;
   status.reconnectCount = report?.reconnects ?? channel.status?.reconnectCount ?? 0;
+  // Only the current pod's worker knows which WhatsApp Web version it announces: a replaced pod's
+  // version would be stale, so without a live report the field is left out.
+  if (report?.waWebVersion) status.waWebVersion = report.waWebVersion;
   return status;
 }
 

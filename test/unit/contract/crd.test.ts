@@ -45,13 +45,21 @@ describe('the WhatsAppChannel CRD', () => {
   });
 
   test('shows clinic, channel, phase, ready, account and age in kubectl get', () => {
-    expect(version.additionalPrinterColumns.map((c: { name: string }) => c.name)).toEqual([
+    // Columns with a priority above 0 appear only with -o wide.
+    const plain = version.additionalPrinterColumns.filter((c: { priority?: number }) => !c.priority);
+    expect(plain.map((c: { name: string }) => c.name)).toEqual([
       'Clinic',
       'Channel',
       'Phase',
       'Ready',
       'Account',
       'Age',
+    ]);
+  });
+
+  test('kubectl get -o wide adds the WhatsApp Web version each worker reports', () => {
+    expect(version.additionalPrinterColumns.filter((c: { priority?: number }) => c.priority === 1)).toEqual([
+      expect.objectContaining({ name: 'WA Version', type: 'string', jsonPath: '.status.waWebVersion' }),
     ]);
   });
 

@@ -90,6 +90,24 @@ describe('operator configuration', () => {
     );
   });
 
+  test('the fleet WhatsApp Web version: unset by default, three positive integers, or a clear error', () => {
+    const unset = parseOperatorConfig(required);
+    if (!unset.ok) throw new Error(unset.errors.join());
+    expect(unset.config.worker.waWebVersion).toBeUndefined();
+    const set = parseOperatorConfig({ ...required, WA_WORKER_WA_WEB_VERSION: '2.3000.1023223821' });
+    if (!set.ok) throw new Error(set.errors.join());
+    expect(set.config.worker.waWebVersion).toBe('2.3000.1023223821');
+    const flag = parseOperatorConfig(required, ['--worker-wa-web-version=2.3000.7']);
+    expect(flag.ok && flag.config.worker.waWebVersion).toBe('2.3000.7');
+    expect(errorsOf({ ...required, WA_WORKER_WA_WEB_VERSION: '2.3000' })).toEqual([
+      'WA_WORKER_WA_WEB_VERSION="2.3000" is not a WhatsApp Web version: expected three positive integers separated by dots (each at most 4294967295), such as 2.3000.1023223821',
+    ]);
+    expect(errorsOf(required, ['--worker-wa-web-version=2.0.1'])).toEqual([
+      expect.stringMatching(/^--worker-wa-web-version="2\.0\.1" is not a WhatsApp Web version/),
+    ]);
+    expect(helpText()).toMatch(/--worker-wa-web-version\s+WA_WORKER_WA_WEB_VERSION/);
+  });
+
   test('--help lists every flag with its variable', () => {
     expect(wantsHelp(['--help'])).toBe(true);
     expect(wantsHelp(['--nats-url=x'])).toBe(false);

@@ -36,14 +36,31 @@ describe('worker pod', () => {
       WA_KMS_ENDPOINT: 'http://kms:8080',
       WA_KMS_REGION: 'eu-west-1',
       WA_WORKER_NATS_SECRET: 'wa-nats-{clinicId}',
+      WA_WORKER_WA_WEB_VERSION: '2.3000.1023223821',
     });
     const built = Object.keys(envOf(channel({ phoneNumber: '+5511987654321' }), everything)).sort();
     expect(built).toEqual(documented);
     // The optional ones are absent when not configured.
     const minimal = Object.keys(envOf(channel()));
-    for (const optional of ['WA_PHONE_NUMBER', 'WA_S3_ENDPOINT', 'WA_KMS_ENDPOINT', 'NATS_CREDS_FILE']) {
+    for (const optional of [
+      'WA_PHONE_NUMBER',
+      'WA_S3_ENDPOINT',
+      'WA_KMS_ENDPOINT',
+      'NATS_CREDS_FILE',
+      'WA_WEB_VERSION',
+    ]) {
       expect(minimal).not.toContain(optional);
     }
+  });
+
+  test("the WhatsApp Web version is the channel's own, else the fleet's, else unset (Baileys' built-in)", () => {
+    const fleet = configOf({ WA_WORKER_WA_WEB_VERSION: '2.3000.1011' });
+    expect(envOf(channel(), fleet).WA_WEB_VERSION).toBe('2.3000.1011');
+    expect(envOf(channel({ worker: { waWebVersion: '2.3000.2022' } }), fleet).WA_WEB_VERSION).toBe(
+      '2.3000.2022',
+    );
+    expect(envOf(channel({ worker: { waWebVersion: '2.3000.2022' } })).WA_WEB_VERSION).toBe('2.3000.2022');
+    expect(envOf(channel()).WA_WEB_VERSION).toBeUndefined();
   });
 
   test('the identity is per pod incarnation: name and uid from the downward API', () => {
@@ -149,6 +166,22 @@ describe('worker pod', () => {
     expect(hash(channel({ suspend: false }))).toBe(hash(channel()));
     expect(hash(channel({ worker: { logLevel: 'debug' } }))).not.toBe(hash(channel()));
     expect(hash(channel({ phoneNumber: '+5511987654321' }))).not.toBe(hash(channel()));
+    expect(hash(channel({ worker: { waWebVersion: '2.3000.2022' } }))).not.toBe(hash(channel()));
+  });
+
+  test('a new fleet WhatsApp Web version changes every pod hash (the pods roll), the same version none', () => {
+    const hash = (config: OperatorConfig) =>
+      buildWorkerPod(channel(), config).metadata!.annotations![SPEC_HASH_ANNOTATION];
+    const a = configOf({ WA_WORKER_WA_WEB_VERSION: '2.3000.1011' });
+    const b = configOf({ WA_WORKER_WA_WEB_VERSION: '2.3000.2022' });
+    expect(hash(a)).not.toBe(hash(configOf()));
+    expect(hash(b)).not.toBe(hash(a));
+    expect(hash(configOf({ WA_WORKER_WA_WEB_VERSION: '2.3000.1011' }))).toBe(hash(a));
+    // A channel that sets its own version does not roll when only the fleet's changes.
+    const own = channel({ worker: { waWebVersion: '2.3000.3033' } });
+    expect(buildWorkerPod(own, a).metadata!.annotations).toEqual(
+      buildWorkerPod(own, b).metadata!.annotations,
+    );
   });
 
   test('never carries secrets in its spec; per-clinic Secrets for NATS credentials and extra env', () => {

@@ -118,6 +118,31 @@ describe('channel status', () => {
     expect(s.message).toBe('logged out from the phone');
   });
 
+  test('the WhatsApp Web version is the one the current worker reports, never a replaced pod’s', () => {
+    expect(status({ report: report('Connected', { waWebVersion: '2.3000.2022' }) }).waWebVersion).toBe(
+      '2.3000.2022',
+    );
+    // A new pod whose worker has not reported yet: the old version is not carried over.
+    const replaced = status({ channel: channel({}, { waWebVersion: '2.3000.1011' }), report: undefined });
+    expect(replaced.waWebVersion).toBeUndefined();
+    expect(status({ report: report('Connected') }).waWebVersion).toBeUndefined();
+  });
+
+  test('a refused client version: Error and Stalled with the worker’s explanation', () => {
+    const message = 'WhatsApp refused the client version 2.3000.1011 … worker.waWebVersion …';
+    const s = status({
+      channel: channel({}, { account: 'x@s.whatsapp.net' }),
+      report: report('Error', { reason: 'ClientVersionRejected', message, waWebVersion: '2.3000.1011' }),
+    });
+    expect(s).toMatchObject({ phase: 'Error', message, waWebVersion: '2.3000.1011' });
+    expect(summary(s)).toMatchObject({
+      Ready: 'False/ClientVersionRejected',
+      Paired: 'True/Linked',
+      Stalled: 'True/ClientVersionRejected',
+    });
+    expect(cond(s, 'Stalled').message).toBe(message);
+  });
+
   test.each([
     ['CrashLoopBackOff', 'back-off 5m restarting failed container'],
     ['ImagePullBackOff', 'Back-off pulling image "w:1"'],

@@ -191,7 +191,7 @@ export function updateDedupId(e: MessageUpdateEvent): string {
 
 /** The status.v1 payload of a phase change. */
 export function statusEvent(
-  ids: { clinicId: string; channelId: string; worker: string },
+  ids: { clinicId: string; channelId: string; worker: string; waWebVersion?: string },
   r: StatusReport,
   seq: number,
   now: Date,
@@ -208,6 +208,7 @@ export function statusEvent(
     reconnects: r.reconnects,
     degraded: r.degraded,
     ...(r.lastConnectedAt ? { lastConnectedAt: r.lastConnectedAt } : {}),
+    ...(ids.waWebVersion ? { waWebVersion: ids.waWebVersion } : {}),
     at: now.toISOString(),
     seq,
   };

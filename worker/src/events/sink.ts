@@ -26,7 +26,8 @@ import type { ChannelSubjects } from '../../../contract/index.ts';
 export interface SinkDeps {
   nc: NatsConnection;
   subjects: ChannelSubjects;
-  ids: { clinicId: string; channelId: string; worker: string };
+  /** `waWebVersion`: the WhatsApp Web version this worker announces, carried in every status event. */
+  ids: { clinicId: string; channelId: string; worker: string; waWebVersion?: string };
   capacity: number;
   metrics: Metrics;
   logger: Logger;

@@ -30,6 +30,8 @@ export interface SocketFactoryOptions {
   /** A message this channel sent, for a contact's retry request; undefined when unknown. */
   getMessage?: (id: string) => Promise<proto.IMessage | undefined>;
   waWebSocketUrl: string | undefined;
+  /** The WhatsApp Web version to announce (WA_WEB_VERSION); undefined keeps Baileys' built-in one. */
+  waWebVersion: readonly [number, number, number] | undefined;
   logger: Logger;
   metrics: Metrics;
   /** Wraps store calls; fails fast while the store keeps failing. */
@@ -72,6 +74,7 @@ export function makeSocketFactory(o: SocketFactoryOptions): (gate: InboundGate) 
       getMessage: async (key) => (key.id && o.getMessage ? o.getMessage(key.id) : undefined),
       generateHighQualityLinkPreview: false,
       ...(o.waWebSocketUrl ? { waWebSocketUrl: o.waWebSocketUrl } : {}),
+      ...(o.waWebVersion ? { version: [...o.waWebVersion] as [number, number, number] } : {}),
     }) as unknown as SessionSocket;
   };
 }
