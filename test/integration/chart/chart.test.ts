@@ -92,6 +92,7 @@ describe('the operator Deployment', () => {
         natsSecret: { name: 'wa-nats-{clinicId}-{channelId}', key: 'creds' },
         resources: { requests: { cpu: '100m', memory: '160Mi' }, limits: { memory: '320Mi' } },
         extraEnv: { NODE_OPTIONS: '--max-old-space-size=220' },
+        waWebVersion: '2.3000.1023223821',
       },
       leader: { enabled: true, name: 'whatsapp-operator-leader', leaseMs: 15_000 },
     });
@@ -159,6 +160,8 @@ describe('values.schema.json', () => {
       'worker.resources.limits.cpu',
       /\/worker\/resources\/limits.*cpu/,
     ],
+    ['worker: {waWebVersion: "2.3000"}', 'worker.waWebVersion', /\/worker\/waWebVersion/],
+    ['worker: {waWebVersion: "2.0.1"}', 'worker.waWebVersion', /\/worker\/waWebVersion/],
     ['replicas: 3', 'a misspelt key', /additional properties 'replicas' not allowed/],
   ];
   test.each(bad)('refuses %s, naming %s', async (values, _, message) => {

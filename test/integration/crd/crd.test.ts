@@ -91,6 +91,21 @@ describe('the WhatsAppChannel CRD on a real API server', () => {
       { clinicId: 'a', channelId: 'x', worker: { resources: { limits: { memory: 'lots' } } } },
       'spec.worker.resources.limits.memory',
     ],
+    [
+      'a WhatsApp Web version that is not three numbers',
+      { clinicId: 'a', channelId: 'x', worker: { waWebVersion: '2.3000' } },
+      'spec.worker.waWebVersion',
+    ],
+    [
+      'a WhatsApp Web version with a zero part',
+      { clinicId: 'a', channelId: 'x', worker: { waWebVersion: '2.0.1023223821' } },
+      'spec.worker.waWebVersion',
+    ],
+    [
+      'a WhatsApp Web version part beyond uint32 (CEL)',
+      { clinicId: 'a', channelId: 'x', worker: { waWebVersion: '2.3000.4294967296' } },
+      'spec.worker.waWebVersion must be three positive integers',
+    ],
   ])('rejects %s, naming the field', async (_what, spec, field) => {
     const name = `bad-${Math.random().toString(36).slice(2, 8)}`;
     const error = await apply(channel(name, spec)).then(
@@ -102,6 +117,50 @@ describe('the WhatsAppChannel CRD on a real API server', () => {
     await expect(kubectl('get', 'wac', name, '-n', ns)).rejects.toMatchObject({
       stderr: expect.stringContaining('NotFound'),
     });
+  });
+
+  test('a WhatsApp Web version is stored, and -o wide shows the version the worker reports', async () => {
+    await apply(
+      channel('versioned', {
+        clinicId: 'clinic-a',
+        channelId: 'versioned',
+        worker: { waWebVersion: '2.3000.4294967295' },
+      }),
+    );
+    const { stdout } = await kubectl(
+      'get',
+      'wac',
+      'versioned',
+      '-n',
+      ns,
+      '-o',
+      'jsonpath={.spec.worker.waWebVersion}',
+    );
+    expect(stdout).toBe('2.3000.4294967295');
+    await kubectl(
+      'patch',
+      'wac',
+      'versioned',
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { waWebVersion: '2.3000.1023223821' } }),
+    );
+    const wide = await kubectl('get', 'wac', 'versioned', '-n', ns, '-o', 'wide');
+    const [header, row] = wide.stdout.trim().split('\n');
+    expect(header!.split(/\s{2,}/)).toEqual([
+      'NAME',
+      'CLINIC',
+      'CHANNEL',
+      'PHASE',
+      'READY',
+      'ACCOUNT',
+      'WA VERSION',
+      'AGE',
+    ]);
+    expect(row).toMatch(/^versioned\s+clinic-a\s+versioned\s+.*2\.3000\.1023223821\s+\S+$/);
   });
 
   test('the example manifests in deploy/examples are accepted (server dry run)', async () => {

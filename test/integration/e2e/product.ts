@@ -25,10 +25,16 @@ export interface Product {
   kubectl: Kubectl;
   channel(name: string): Promise<WhatsAppChannel>;
   pods(): Promise<{ metadata: { name: string; uid: string } }[]>;
+  /**
+   * Stops the operator and starts it again with these settings on top of the first ones, as a
+   * `helm upgrade` that changes an operator setting does (a new operator pod, new environment).
+   */
+  restartOperator(env: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startProduct(name: string): Promise<Product> {
+/** `operatorEnv`: extra operator settings (variables, as the chart would set them). */
+export async function startProduct(name: string, operatorEnv: Record<string, string> = {}): Promise<Product> {
   const stack = testStack();
   const kubectl = adminKubectl();
   const kc = new KubeConfig();
@@ -53,19 +59,18 @@ export async function startProduct(name: string): Promise<Product> {
     `--from-literal=AWS_ACCESS_KEY_ID=${stack.s3.accessKeyId}`,
     `--from-literal=AWS_SECRET_ACCESS_KEY=${stack.s3.secretAccessKey}`,
   );
-  const controller: Controller = await startController(
-    kc,
-    testConfig({
-      WA_WATCH_NAMESPACE: ns,
-      NATS_URL: stack.nats.url,
-      ...stateStoreEnv(storage), // the operator passes these on to every worker pod
-      WA_WORKER_SERVICE_ACCOUNT: 'whatsapp-worker',
-      WA_WORKER_ENV_SECRET: 'wa-aws',
-      WA_WORKER_EXTRA_ENV: JSON.stringify({ WA_WS_URL: sim.url, WA_TRUST_ROOT: trustRootFile(sim, name) }),
-    }),
-    Promise.resolve(nc),
-    pino({ level: 'silent' }),
-  );
+  const baseEnv = {
+    WA_WATCH_NAMESPACE: ns,
+    NATS_URL: stack.nats.url,
+    ...stateStoreEnv(storage), // the operator passes these on to every worker pod
+    WA_WORKER_SERVICE_ACCOUNT: 'whatsapp-worker',
+    WA_WORKER_ENV_SECRET: 'wa-aws',
+    WA_WORKER_EXTRA_ENV: JSON.stringify({ WA_WS_URL: sim.url, WA_TRUST_ROOT: trustRootFile(sim, name) }),
+    ...operatorEnv,
+  };
+  const operator = (env: Record<string, string>): Promise<Controller> =>
+    startController(kc, testConfig(env), Promise.resolve(nc), pino({ level: 'silent' }));
+  let controller = await operator(baseEnv);
   const kubelet = new ProcessKubelet(kubectl, ns);
   kubelet.start();
   return {
@@ -80,6 +85,10 @@ export async function startProduct(name: string): Promise<Product> {
         (await kubectl('get', 'wac', channelName, '-n', ns, '-o', 'json')).stdout,
       ) as WhatsAppChannel,
     pods: async () => JSON.parse((await kubectl('get', 'pods', '-n', ns, '-o', 'json')).stdout).items,
+    restartOperator: async (env) => {
+      await controller.stop();
+      controller = await operator({ ...baseEnv, ...env });
+    },
     stop: async () => {
       await kubelet.stop();
       await controller.stop();
