@@ -1,6 +1,6 @@
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
-import { quietLibsignal } from '../../wa-sim/testing/baileys-client.ts';
+import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import type { WhatsAppChannel } from '../../../contract/index.ts';
 import { applyChannel } from '../operator/fixtures.ts';
 import { ChannelWatch } from '../worker/worker-harness.ts';
