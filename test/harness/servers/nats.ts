@@ -27,10 +27,8 @@ export async function startNatsOperatorMode(
 ): Promise<{ process: ManagedProcess; info: NatsInfo }> {
   const resolverDir = join(workDir, 'nats', 'accounts');
   await mkdir(resolverDir, { recursive: true });
-  return startNats(
-    bin,
-    workDir,
-    [
+  return startNats(bin, workDir, {
+    extraConfig: [
       `operator: ${trust.operatorJwt}`,
       `system_account: ${trust.systemAccount}`,
       `resolver: { type: full, dir: ${JSON.stringify(resolverDir)}, allow_delete: false, interval: "2m" }`,
@@ -38,5 +36,5 @@ export async function startNatsOperatorMode(
       ...Object.entries(trust.preload).map(([account, jwt]) => `  ${account}: ${jwt}`),
       `}`,
     ].join('\n'),
-  );
+  });
 }

@@ -179,12 +179,10 @@ describe('wa CLI against a local stack (local operator, workers, simulator, NATS
   test("credentials of another clinic get 'no permission', not a hang or a stack trace", async () => {
     let nats: ManagedProcess | undefined;
     try {
-      const started = await startNats(
-        testStack().bins.natsServer,
-        await mkdtemp(join(dir, 'restricted-')),
-        `authorization { users = [ { user: other, password: other-pw, permissions: {
+      const started = await startNats(testStack().bins.natsServer, await mkdtemp(join(dir, 'restricted-')), {
+        extraConfig: `authorization { users = [ { user: other, password: other-pw, permissions: {
            publish: ["wa.other.>"], subscribe: ["wa.other.>", "_INBOX.>"] } } ] }`,
-      );
+      });
       nats = started.process;
       const url = started.info.url;
       const as = (...args: string[]) =>
