@@ -257,6 +257,30 @@ describe('operator on a real API server', () => {
     );
   });
 
+  test("a channel's WhatsApp Web version is part of the pod: setting it replaces the pod, which gets WA_WEB_VERSION", async () => {
+    const old = await livePod('front-desk');
+    await setPodStatus(kubectl, old, RUNNING);
+    const envOf = (pod: V1Pod) =>
+      Object.fromEntries(pod.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
+    expect(envOf(old).WA_WEB_VERSION).toBeUndefined();
+    await kubectl(
+      'patch',
+      'wac',
+      'front-desk',
+      '-n',
+      ns,
+      '--type=merge',
+      '-p',
+      '{"spec":{"worker":{"waWebVersion":"2.3000.2022"}}}',
+    );
+    const replaced = await eventually('the replacement pod', async () => {
+      const p = await livePod('front-desk');
+      return p.metadata!.uid !== old.metadata!.uid && p;
+    });
+    expect(envOf(replaced).WA_WEB_VERSION).toBe('2.3000.2022');
+    expect((await workerPods()).filter((p) => p.metadata?.name === 'wa-front-desk')).toHaveLength(1);
+  });
+
   test('suspend removes the pod and reports Suspended; resume brings it back', async () => {
     await kubectl('patch', 'wac', 'front-desk', '-n', ns, '--type=merge', '-p', '{"spec":{"suspend":true}}');
     await eventually('no pod', async () => (await workerPods()).length === 0);
