@@ -2,9 +2,8 @@
  * How the CLI reaches NATS, and how it turns NATS failures into messages a person can
  * act on (unreachable server, missing permission, no worker answering).
  */
-import { connect, credsAuthenticator, type NatsConnection } from 'nats';
-import { classifyNatsError } from '../contract/index.ts';
-import { readFile } from 'node:fs/promises';
+import type { NatsConnection } from 'nats';
+import { classifyNatsError, NatsCredsFileError, openNatsConnection } from '../contract/index.ts';
 
 export interface ConnectionOptions {
   server: string;
@@ -24,23 +23,18 @@ export class CliError extends Error {
 }
 
 export async function connectNats(options: ConnectionOptions): Promise<NatsConnection> {
-  let authenticator;
-  if (options.creds) {
-    const creds = await readFile(options.creds).catch((err: Error) => {
-      throw new CliError(`cannot read the credentials file ${options.creds}: ${err.message}`);
-    });
-    authenticator = credsAuthenticator(creds);
-  }
   try {
-    return await connect({
-      servers: options.server,
-      authenticator,
-      ...(options.user ? { user: options.user, pass: options.password ?? '' } : {}),
+    return await openNatsConnection({
+      url: options.server,
       name: 'wa-cli',
-      timeout: 5_000,
-      maxReconnectAttempts: 0,
+      credsFile: options.creds,
+      user: options.user,
+      password: options.password,
+      reconnect: 'never',
+      tuning: { timeout: 5_000 },
     });
   } catch (err) {
+    if (err instanceof NatsCredsFileError) throw new CliError(err.message);
     if (classifyNatsError(err) === 'credentials-refused') {
       throw new CliError(
         `NATS at ${options.server} refused the credentials${options.creds ? ` in ${options.creds}` : options.user ? ` of user ${options.user}` : ''}`,

@@ -69,6 +69,7 @@ export {
 export { requestActor, AuditTrail } from './audit.ts';
 export { natsServers } from './nats-servers.ts';
 export { classifyNatsError, type NatsFailure } from './nats-errors.ts';
+export { openNatsConnection, NatsCredsFileError, type NatsClientOptions } from './nats-connection.ts';
 export {
   lastChannelStatus,
   lastStatusesOfStream,

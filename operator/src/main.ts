@@ -7,11 +7,10 @@
  * Exit codes: 0 after a graceful shutdown, 1 on a fatal error or a lost leader lease
  * (Kubernetes restarts the pod as a standby), 2 for invalid configuration.
  */
-import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
-import { connect, credsAuthenticator, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import pino from 'pino';
-import { natsServers } from '../../contract/index.ts';
+import { openNatsConnection } from '../../contract/index.ts';
 import { helpText, parseOperatorConfig, wantsHelp } from './config.ts';
 import { startController, type Controller } from './controller/controller.ts';
 import { startHealthServer } from './health.ts';
@@ -94,15 +93,13 @@ try {
       process.exit(1);
     });
   }
-  const connecting = connect({
-    servers: natsServers(config.natsUrl),
+  const connecting = openNatsConnection({
+    url: config.natsUrl,
     name: `whatsapp-operator-${config.leader.identity}`,
-    maxReconnectAttempts: -1,
+    credsFile: config.natsCredsFile,
+    reconnect: 'forever',
     // NATS being down must not keep the operator from managing pods.
     waitOnFirstConnect: true,
-    ...(config.natsCredsFile
-      ? { authenticator: credsAuthenticator(readFileSync(config.natsCredsFile)) }
-      : {}),
   });
   connecting.then(
     async (c) => {

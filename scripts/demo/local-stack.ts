@@ -12,8 +12,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from 'nats';
-import { parseSubject, SUBJECT_ROOT } from '../../contract/index.ts';
+import type { NatsConnection } from 'nats';
+import { openNatsConnection, parseSubject, SUBJECT_ROOT } from '../../contract/index.ts';
 import type { ChannelView } from '../../operator/src/local/local-operator.ts';
 
 const localOperatorMain = fileURLToPath(new URL('../../operator/src/local/main.ts', import.meta.url));
@@ -124,7 +124,7 @@ export async function watchNats(
   url: string,
   onEvent: (e: NatsEvent) => void = () => undefined,
 ): Promise<{ nc: NatsConnection; events: NatsEvent[] }> {
-  const nc = await connect({ servers: url, name: 'demo-viewer' });
+  const nc = await openNatsConnection({ url, name: 'demo-viewer', reconnect: 'forever' });
   const events: NatsEvent[] = [];
   nc.subscribe(`${SUBJECT_ROOT}.>`, {
     callback: (_e, m) => {

@@ -14,10 +14,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { connect, credsAuthenticator, type NatsConnection } from 'nats';
-import { readFile } from 'node:fs/promises';
+import type { NatsConnection } from 'nats';
 import {
-  natsServers,
+  openNatsConnection,
   type StatusEvent,
   type WhatsAppChannel,
   type WhatsAppChannelStatus,
@@ -106,14 +105,11 @@ export class LocalOperator {
     await mkdir(this.objectsDir, { recursive: true, mode: 0o700 });
     // Created once here, so the workers starting together never race to create it.
     await loadOrCreateKeyFile(this.keyFile);
-    const authenticator = this.c.natsCredsFile
-      ? credsAuthenticator(await readFile(this.c.natsCredsFile))
-      : undefined;
-    this.nc = await connect({
-      servers: natsServers(this.c.natsUrl),
+    this.nc = await openNatsConnection({
+      url: this.c.natsUrl,
       name: 'wa-local-operator',
-      authenticator,
-      maxReconnectAttempts: -1,
+      credsFile: this.c.natsCredsFile,
+      reconnect: 'forever',
     });
     this.reports.start((report) => this.onReport(report));
     await this.nc.flush();

@@ -24,13 +24,13 @@ import {
   type V1OwnerReference,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { connect, credsAuthenticator, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import {
   API_VERSION,
   ensureClinicStream,
   KIND,
-  natsServers,
+  openNatsConnection,
   type WhatsAppChannel,
 } from '../../../contract/index.ts';
 import type { AuditTrail } from '../../../contract/index.ts';
@@ -254,11 +254,11 @@ export function systemConnection(
   let nc: Promise<NatsConnection> | undefined;
   return {
     get: () =>
-      (nc ??= connect({
-        servers: natsServers(url),
+      (nc ??= openNatsConnection({
+        url,
         name: 'whatsapp-operator-accounts',
-        authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
-        maxReconnectAttempts: -1,
+        creds: new TextEncoder().encode(creds),
+        reconnect: 'forever',
       }).catch((err: unknown) => {
         nc = undefined;
         throw err;

@@ -1,16 +1,9 @@
 /**
  * The NATS connection and the JetStream streams the channel's events go to.
  */
-import { readFileSync } from 'node:fs';
-import {
-  connect,
-  credsAuthenticator,
-  type Authenticator,
-  type JetStreamManager,
-  type NatsConnection,
-} from 'nats';
+import type { JetStreamManager, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { clinicStreamName, ensureClinicStream } from '../../../contract/index.ts';
+import { clinicStreamName, ensureClinicStream, openNatsConnection } from '../../../contract/index.ts';
 
 export interface NatsHandle {
   nc: NatsConnection;
@@ -22,20 +15,22 @@ export async function connectNats(
   opts: { servers: string[]; credsFile: string | undefined; name: string; inboxPrefix?: string },
   logger: Logger,
 ): Promise<NatsHandle> {
-  const authenticator = opts.credsFile ? rereadingCredsAuthenticator(opts.credsFile) : undefined;
-  const nc = await connect({
-    servers: opts.servers,
+  const nc = await openNatsConnection({
+    url: opts.servers,
     name: opts.name,
-    ...(authenticator ? { authenticator } : {}),
-    // Replies to this worker (JetStream acks) go to a prefix only its NATS user may read.
-    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
+    // Re-read at every reconnect: the operator rotates it (contract/nats-connection.ts).
+    credsFile: opts.credsFile,
     // Never give up: while NATS is away the outbox holds events and the session stops
     // acknowledging; the connection must come back by itself.
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 1_000,
+    reconnect: 'forever',
     waitOnFirstConnect: true,
-    pingInterval: 10_000,
-    maxPingOut: 3,
+    tuning: {
+      // Replies to this worker (JetStream acks) go to a prefix only its NATS user may read.
+      ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
+      reconnectTimeWait: 1_000,
+      pingInterval: 10_000,
+      maxPingOut: 3,
+    },
   });
   let up = true;
   void (async () => {
@@ -48,15 +43,6 @@ export async function connectNats(
     }
   })();
   return { nc, connected: () => up && !nc.isClosed() };
-}
-
-/**
- * Reads the creds file at every (re)connect, not once: the operator rotates the credential by
- * rewriting the mounted Secret before the old JWT expires; when nats-server then ends the
- * connection of the expired user, the reconnect signs in with the new one (docs/security.md).
- */
-function rereadingCredsAuthenticator(file: string): Authenticator {
-  return (nonce?: string) => credsAuthenticator(readFileSync(file))(nonce);
 }
 
 /**
