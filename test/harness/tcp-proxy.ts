@@ -8,6 +8,8 @@
  * - `down()` resets every open connection and refuses new ones until `up()` (an outage);
  * - `downAfterNextReply()` lets requests through until the server first answers, then drops that
  *   answer and goes down: the request took effect, and its sender only sees the connection break.
+ *
+ * `bytesToServer` counts what clients sent through it, so a test can see a body on its way.
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
@@ -23,6 +25,7 @@ export class TcpProxy {
   #down = false;
   #downAtNextReply: (() => void) | undefined;
   port = 0;
+  bytesToServer = 0;
 
   private constructor(targetHost: string, targetPort: number) {
     this.#server = createServer((client) => {
@@ -30,7 +33,10 @@ export class TcpProxy {
       const upstream = connect(targetPort, targetHost);
       const pair: Pair = { client, upstream, frozen: false };
       this.#pairs.add(pair);
-      client.on('data', (d) => pair.frozen || upstream.write(d));
+      client.on('data', (d: Buffer) => {
+        this.bytesToServer += d.length;
+        if (!pair.frozen) upstream.write(d);
+      });
       upstream.on('data', (d) => {
         if (this.#downAtNextReply) {
           const done = this.#downAtNextReply;

@@ -11,6 +11,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { useMultiFileAuthState } from '@whiskeysockets/baileys';
@@ -23,6 +24,7 @@ import {
   S3ObjectStore,
   type ObjectStore,
   type PutCondition,
+  type StreamPutOptions,
 } from '../../../worker/src/auth-store/object-store.ts';
 import { publishStack, startStack } from '../../harness/stack.ts';
 import { runSessionBench } from './session.ts';
@@ -56,6 +58,14 @@ class CountingStore implements ObjectStore {
   delete(k: string) {
     this.counts.delete++;
     return this.inner.delete(k);
+  }
+  getStream(k: string) {
+    this.counts.get++;
+    return this.inner.getStream(k);
+  }
+  putStream(k: string, b: Readable, o: StreamPutOptions) {
+    this.counts.put++;
+    return this.inner.putStream(k, b, o);
   }
 }
 

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { ChannelLease } from '../../../worker/src/auth-store/lease.ts';
@@ -6,6 +7,7 @@ import {
   S3ObjectStore,
   type ObjectStore,
   type PutCondition,
+  type StreamPutOptions,
 } from '../../../worker/src/auth-store/object-store.ts';
 import { ChannelState, type ChannelStateOptions } from '../../../worker/src/auth-store/channel-state.ts';
 import { testStack } from '../../harness/stack.ts';
@@ -92,6 +94,13 @@ export class SwitchableStore implements ObjectStore {
   }
   delete(key: string) {
     return this.inner.delete(key);
+  }
+  getStream(key: string) {
+    return this.inner.getStream(key);
+  }
+  putStream(key: string, body: Readable, options: StreamPutOptions) {
+    if (this.failPuts) return Promise.reject(new Error('connect ECONNREFUSED (injected)'));
+    return this.inner.putStream(key, body, options);
   }
 }
 

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { ChannelState } from '../../../worker/src/auth-store/channel-state.ts';
 import { FencedError } from '../../../worker/src/auth-store/state-errors.ts';
@@ -9,6 +10,8 @@ import { ChannelLease } from '../../../worker/src/auth-store/lease.ts';
 import { LocalDiskObjectStore } from '../../../worker/src/auth-store/local-disk-object-store.ts';
 import { LocalKeyFileProvider } from '../../../worker/src/auth-store/local-key-file-provider.ts';
 import { ObjectStoreError, PreconditionFailedError } from '../../../worker/src/auth-store/object-store.ts';
+import { MiB, randomSource, readInChunks } from '../../harness/byte-streams.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { repoRoot } from '../../harness/paths.ts';
 
 /**
@@ -208,5 +211,77 @@ describe('LocalDiskObjectStore', () => {
       if (o.key.endsWith('/lease') || o.key.endsWith('/datakey')) continue;
       expect(text(await store.get(o.key))!.slice(0, 4)).toBe('WAE1');
     }
+  });
+});
+
+describe('LocalDiskObjectStore streams', () => {
+  const SIZE = 20 * MiB;
+  /** The bytes already in the temporary file of a streamed write to `folder` (0 while there is none). */
+  const bytesOnTheWay = async (folder: string) => {
+    const names = await readdir(join(dir, 'state', folder)).catch(() => [] as string[]);
+    const temporary = names.filter((n) => n.includes('.tmp-'));
+    const sizes = await Promise.all(
+      temporary.map((n) => stat(join(dir, 'state', folder, n)).then((s) => s.size)),
+    );
+    return sizes.reduce((a, b) => a + b, 0);
+  };
+
+  test('a 20 MiB object streams in and out intact, written to disk before the source has made all of it', async () => {
+    const source = randomSource(SIZE, {
+      // Halfway, the source waits until 5 MiB are on disk: a put that gathered the whole body first never gets there.
+      pause: {
+        after: SIZE / 2,
+        until: () =>
+          eventually('5 MiB of the body on disk', async () => (await bytesOnTheWay('media')) >= 5 * MiB),
+      },
+    });
+    const etag = await store.putStream('media/large', source.body, { contentLength: SIZE });
+
+    const got = await store.getStream('media/large');
+    expect(got?.size).toBe(SIZE);
+    const read = await readInChunks(got!.body);
+    expect(read.bytes).toBe(SIZE);
+    expect(read.sha256).toBe(source.sha256());
+    // It arrived as many pieces, none of them the whole object.
+    expect(read.chunks).toBeGreaterThan(10);
+    expect(read.largestChunk).toBeLessThan(SIZE / 10);
+    // The ETag is the same as the buffered API's, so either can compare-and-set the other's writes.
+    expect((await store.get('media/large'))?.etag).toBe(etag);
+    expect((await readdir(join(dir, 'state/media'))).sort()).toEqual(['large']);
+    expect((await stat(join(dir, 'state/media/large'))).mode & 0o777).toBe(0o600);
+  });
+
+  test('a reader keeps the body it opened while a new one is renamed over it', async () => {
+    await store.put('media/replaced', bytes('old body'));
+    const reading = await store.getStream('media/replaced');
+    await store.put('media/replaced', bytes('new body, longer'));
+    expect(Buffer.concat(await reading!.body.toArray()).toString()).toBe('old body');
+    expect(text(await store.get('media/replaced'))).toBe('new body, longer');
+  });
+
+  test('streamed writes keep the conditions, and a body of another length than announced stores nothing', async () => {
+    expect(await store.getStream('media/missing')).toBeNull();
+    const e1 = await store.putStream('media/c', Readable.from([bytes('one')]), {
+      contentLength: 3,
+      ifAbsent: true,
+    });
+    await expect(
+      store.putStream('media/c', Readable.from([bytes('two')]), { contentLength: 3, ifAbsent: true }),
+    ).rejects.toThrow(PreconditionFailedError);
+    await expect(
+      store.putStream('media/c', Readable.from([bytes('two')]), { contentLength: 3, ifMatch: '"stale"' }),
+    ).rejects.toThrow(PreconditionFailedError);
+    await store.putStream('media/c', Readable.from([bytes('two')]), { contentLength: 3, ifMatch: e1 });
+    expect(text(await store.get('media/c'))).toBe('two');
+
+    for (const [body, length] of [
+      ['short', 9],
+      ['too long', 3],
+    ] as const)
+      await expect(
+        store.putStream('media/other-length', Readable.from([bytes(body)]), { contentLength: length }),
+      ).rejects.toThrow(ObjectStoreError);
+    expect(await store.get('media/other-length')).toBeNull();
+    expect((await readdir(join(dir, 'state/media'))).sort()).toEqual(['c']);
   });
 });

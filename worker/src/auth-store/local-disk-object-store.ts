@@ -4,7 +4,9 @@
  *
  * - "not found" is null; every other failure throws ObjectStoreError;
  * - a write is all or nothing: the body goes to a temporary file, is fsynced, then
- *   renamed over the object (readers see the old or the new body, never half of one);
+ *   renamed over the object (readers see the old or the new body, never half of one; a
+ *   streamed reader keeps the file it opened). A streamed write goes the same way, written
+ *   to the temporary file as it arrives;
  * - conditional writes (S3 If-None-Match: * / If-Match) are compare-and-set across
  *   processes: every write and delete runs under a per-object lock file created with
  *   O_EXCL, so the check and the rename of one writer never interleave with another's,
@@ -19,18 +21,23 @@
  * writers that find the same dead lock only one removes it: otherwise a later one would
  * remove the lock the first had just taken, and both would write.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { constants, type Dirent } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { constants, createReadStream, type Dirent } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  exactLength,
   ObjectStoreError,
   PreconditionFailedError,
+  withStoreErrors,
   type ListedObject,
   type ObjectStore,
   type PutCondition,
   type StoredObject,
+  type StreamedObject,
+  type StreamPutOptions,
 } from './object-store.ts';
 
 /** Names of our own bookkeeping files start with a dot; object key segments may not. */
@@ -41,7 +48,8 @@ const STALE_BREAK_MS = 5_000;
 const TMP_MARK = '.tmp-';
 const LOCK_WAIT_MS = 5_000;
 
-const etagOf = (body: Uint8Array) => `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`;
+const etagOfHash = (hash: Hash) => `"${hash.digest('hex').slice(0, 32)}"`;
+const etagOf = (body: Uint8Array) => etagOfHash(createHash('sha256').update(body));
 
 const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;
 
@@ -81,12 +89,52 @@ export class LocalDiskObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Uint8Array, condition: PutCondition = {}): Promise<string> {
+  async getStream(key: string): Promise<StreamedObject | null> {
+    const file = this.path(key);
+    let handle: FileHandle;
+    try {
+      handle = await open(file, constants.O_RDONLY);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return null;
+      throw new ObjectStoreError('get', `${this.location}/${key}`, err);
+    }
+    try {
+      // The open file is read to its end even if a writer renames a new body over it meanwhile.
+      const { size } = await handle.stat();
+      return {
+        body: withStoreErrors(handle.createReadStream(), 'get', `${this.location}/${key}`),
+        size,
+      };
+    } catch (err) {
+      await handle.close();
+      throw new ObjectStoreError('get', `${this.location}/${key}`, err);
+    }
+  }
+
+  put(key: string, body: Uint8Array, condition: PutCondition = {}): Promise<string> {
+    return this.write(key, condition, async (tmp) => {
+      await writeDurably(tmp, body);
+      return etagOf(body);
+    });
+  }
+
+  putStream(key: string, body: Readable, options: StreamPutOptions): Promise<string> {
+    const { contentLength, ...condition } = options;
+    return this.write(key, condition, (tmp) => writeStreamDurably(tmp, body, contentLength));
+  }
+
+  /** Fills a temporary file with `fill` (returning the body's ETag), then renames it over the object. */
+  private async write(
+    key: string,
+    condition: PutCondition,
+    fill: (tmp: string) => Promise<string>,
+  ): Promise<string> {
     const file = this.path(key);
     const tmp = join(dirname(file), `.${basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
+    let etag: string;
     try {
       await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-      await writeDurably(tmp, body);
+      etag = await fill(tmp);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw new ObjectStoreError('put', `${this.location}/${key}`, err);
@@ -97,19 +145,13 @@ export class LocalDiskObjectStore implements ObjectStore {
     try {
       release = await this.lock(file, key);
       if (condition.ifAbsent === true || condition.ifMatch !== undefined) {
-        const current = await readFile(file).then(
-          (b) => etagOf(b),
-          (err: unknown) => {
-            if (errno(err) === 'ENOENT') return null;
-            throw err;
-          },
-        );
+        const current = await etagOfFile(file);
         const holds = condition.ifAbsent ? current === null : current === condition.ifMatch;
         if (!holds) throw new PreconditionFailedError(key);
       }
       await rename(tmp, file);
       await syncDir(dirname(file));
-      return etagOf(body);
+      return etag;
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       if (err instanceof PreconditionFailedError || err instanceof ObjectStoreError) throw err;
@@ -202,6 +244,39 @@ async function writeDurably(file: string, body: Uint8Array): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Writes a new file (0600) from a stream of `length` bytes, a chunk at a time, and flushes it to
+ * the disk; returns the body's ETag. A body of another length fails (the caller removes the file).
+ */
+async function writeStreamDurably(file: string, body: Readable, length: number): Promise<string> {
+  const handle = await open(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+  const hash = createHash('sha256');
+  try {
+    const checked: Readable = exactLength(body, length, (err) => checked.destroy(err));
+    for await (const chunk of checked as AsyncIterable<Uint8Array>) {
+      hash.update(chunk);
+      await handle.write(chunk);
+    }
+    await handle.sync();
+    return etagOfHash(hash);
+  } finally {
+    await handle.close();
+    body.destroy();
+  }
+}
+
+/** The ETag of the object's file, read a chunk at a time; null when there is none. */
+async function etagOfFile(file: string): Promise<string | null> {
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(file) as AsyncIterable<Uint8Array>) hash.update(chunk);
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return null;
+    throw err;
+  }
+  return etagOfHash(hash);
 }
 
 /** A rename is durable only once its folder is flushed too. */
