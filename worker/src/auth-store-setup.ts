@@ -2,7 +2,7 @@
  * Sets up the worker's auth state from its configuration: the object store (S3, or a folder in
  * local mode), the channel lease, the data key provider (KMS, or local mode's key file) and the
  * channel state (worker/src/auth-store, docs/state-store.md). The worker reaches them only
- * through the two handles declared in runtime.ts. It also names a failed start's reason.
+ * through the two handles declared in session/ports.ts. It also names a failed start's reason.
  */
 import type { Logger } from 'pino';
 import { ChannelState } from './auth-store/channel-state.ts';
@@ -22,7 +22,7 @@ import { ObjectStoreError, S3ObjectStore, type ObjectStore } from './auth-store/
 import { FencedError, StateIntegrityError } from './auth-store/state-errors.ts';
 import { channelStatePrefix, type WorkerConfig } from './config.ts';
 import type { Metrics } from './ops/metrics.ts';
-import type { AuthStateHandle, LeaseHandle } from './runtime.ts';
+import type { AuthStateHandle, LeaseHandle } from './session/ports.ts';
 
 /** How long a lease lasts without renewal. A stale worker stops writing within this. */
 const LEASE_TTL_MS = 15_000;

@@ -16,11 +16,13 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { parseWorkerConfig, type WorkerConfig } from './config.ts';
 import { connectNats, ensureClinicStreamAtStart, type NatsHandle } from './events/nats.ts';
-import { workerInboxPrefix, type Phase } from '../../contract/index.ts';
-import { startHttpServer, type HealthSource } from './ops/http.ts';
+import { workerInboxPrefix } from '../../contract/index.ts';
+import { createSink, createWorker, type Worker } from './compose-worker.ts';
+import { StatusPublisher } from './events/status-publisher.ts';
+import { startingWorkerHealth } from './ops/health.ts';
+import { startHttpServer } from './ops/http.ts';
 import { createLogger, interceptConsole } from './ops/log.ts';
-import { createMetrics, setPhase } from './ops/metrics.ts';
-import { createSink, createWorker, type Worker } from './runtime.ts';
+import { createMetrics } from './ops/metrics.ts';
 import { applyTrustRoot, loadTrustRoot } from './session/trust-root.ts';
 import { acquireChannelLease, openChannelState, describeStateError } from './auth-store-setup.ts';
 
@@ -42,14 +44,15 @@ async function main(): Promise<number> {
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
 
   const metrics = createMetrics({ clinic: config.clinicId, channel: config.channelId });
+  // Every status, Pending and a start-up Error included, goes through this one producer.
+  const status = new StatusPublisher(metrics);
   // The worker exists only after the lease and the state; health answers before that.
-  const current: { worker?: Worker; phase: string } = { phase: 'Pending' };
-  const health: HealthSource = {
-    live: () => current.worker?.health.live() ?? { ok: true, detail: { phase: current.phase } },
-    ready: () => current.worker?.health.ready() ?? { ok: false, detail: { phase: current.phase } },
-  };
+  const current: { worker?: Worker } = {};
+  const health = startingWorkerHealth(
+    () => status.phase,
+    () => current.worker?.health,
+  );
   const http = await startHttpServer(config.httpPort, health, metrics.registry, config.httpHost);
-  setPhase(metrics, 'Pending');
 
   let stopping = false;
   let stopRequested: (() => void) | undefined;
@@ -81,20 +84,8 @@ async function main(): Promise<number> {
   const sink = createSink(config, nats, logger, metrics, (high) => {
     if (high) current.worker?.supervisor.sinkUnavailable();
   });
-  const report = (p: Phase, reason?: string, message?: string) => {
-    current.phase = p;
-    setPhase(metrics, p as never);
-    sink.publishStatus({
-      phase: p,
-      reason,
-      message,
-      account: undefined,
-      reconnects: 0,
-      degraded: false,
-      lastConnectedAt: undefined,
-    });
-  };
-  report('Pending', 'Starting');
+  status.sendTo(sink);
+  status.publishStartup('Pending', 'Starting');
 
   const finish = async (code: number) => {
     await sink.close(3_000).catch(() => false);
@@ -112,12 +103,12 @@ async function main(): Promise<number> {
   } catch (err) {
     const { reason, message } = describeStateError(err);
     logger.error({ err, reason }, `cannot load the auth state: ${message}`);
-    report('Error', reason, message);
+    status.publishStartup('Error', reason, message);
     await lease.release().catch(() => undefined);
     return finish(EXIT.failed);
   }
 
-  const worker = createWorker({ config, nc: nats.nc, auth, lease, logger, metrics, sink });
+  const worker = createWorker({ config, nc: nats.nc, auth, lease, logger, metrics, sink, status });
   current.worker = worker;
   lease.onLost?.(() => worker.supervisor.leaseLost());
   // Pending was published before the lease; the supervisor starts from Pending too.

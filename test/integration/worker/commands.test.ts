@@ -41,6 +41,7 @@ describe('worker commands over NATS', () => {
       quarantine: refuse('quarantine'),
       erase: refuse('erase'),
       healthy: refuse('healthy'),
+      isFencingError: () => false,
     };
     supervisor = new Supervisor({
       options: {
@@ -59,9 +60,9 @@ describe('worker commands over NATS', () => {
       },
       gate: new InboundGate({ deliver: async () => undefined, me: () => ({ id: '', lid: '' }) }),
       auth,
-      lease: { stillHeld: refuse('lease') as never },
+      lease: { stillHeld: refuse('lease') },
+      status: { publish: () => undefined },
       hooks: {
-        status: () => undefined,
         pairing: () => undefined,
         attach: () => () => undefined,
         dependencyReady: async () => true,

@@ -1,4 +1,6 @@
 import pino from 'pino';
+import { StatusPublisher } from '../../../worker/src/events/status-publisher.ts';
+import { createMetrics } from '../../../worker/src/ops/metrics.ts';
 import { InboundGate } from '../../../worker/src/session/inbound-gate.ts';
 import type {
   AuthStatePort,
@@ -46,6 +48,10 @@ class FakeSocket {
   emit(e: string, arg: unknown) {
     for (const l of [...(this.evListeners.get(e) ?? [])]) l(arg as never);
   }
+  /** A frame (or stanza) arriving on the WebSocket. */
+  wsEmit(e: string, arg?: unknown) {
+    for (const l of [...(this.wsListeners.get(e) ?? [])]) l(arg as never);
+  }
   listenerCount(): number {
     let n = 0;
     for (const s of [...this.evListeners.values(), ...this.wsListeners.values()]) n += s.size;
@@ -87,6 +93,9 @@ class FakeSocket {
     this.end(boom(statusCode, message));
   }
 }
+
+/** What the store's fencing refusal looks like to the supervisor (another worker's write won). */
+class FencedWrite extends Error {}
 
 function boom(statusCode: number, message: string) {
   return Object.assign(new Error(message), { output: { statusCode } });
@@ -159,7 +168,11 @@ function setup(over: Partial<SupervisorOptions> = {}, leaseHeld = true) {
       registered = false;
     },
     healthy: async () => true,
+    isFencingError: (err) => err instanceof FencedWrite,
   };
+  // The real status producer (start-up publishes Pending through it too), over a fake sink.
+  const status = new StatusPublisher(createMetrics({ clinic: 'c', channel: 'main' }));
+  status.sendTo({ publishStatus: (r: StatusReport) => void statuses.push(r) });
   const gate = new InboundGate({ deliver: async () => undefined, me: () => ({ id: 'me', lid: '' }) });
   const sup = new Supervisor({
     options: { ...OPTIONS, ...over },
@@ -171,8 +184,8 @@ function setup(over: Partial<SupervisorOptions> = {}, leaseHeld = true) {
     gate,
     auth,
     lease: { stillHeld: async () => leaseHeld },
+    status,
     hooks: {
-      status: (r) => statuses.push(r),
       pairing: (p) => pairings.push(p),
       attach: (socket) => {
         const l = () => undefined;
@@ -189,6 +202,7 @@ function setup(over: Partial<SupervisorOptions> = {}, leaseHeld = true) {
   const last = () => sockets[sockets.length - 1]!;
   return {
     sup,
+    status,
     clock,
     sockets,
     statuses,
@@ -204,7 +218,7 @@ function setup(over: Partial<SupervisorOptions> = {}, leaseHeld = true) {
 describe('session supervisor', () => {
   test('first pairing: QR codes published, 515 reconnects at once after a creds flush, then Connected', async () => {
     const t = setup();
-    t.sup.announce();
+    t.status.publishStartup('Pending', 'Starting'); // what start-up does before the lease
     t.sup.start();
     t.last().qr(2);
     expect(t.pairings).toEqual([
@@ -219,7 +233,7 @@ describe('session supervisor', () => {
     t.last().open();
     expect(t.sup.phase).toBe('Connected');
     expect(t.phases()).toEqual([
-      'Pending',
+      'Pending:Starting',
       'Connecting',
       'QRRequired',
       'Disconnected:RestartRequired',
@@ -379,7 +393,7 @@ describe('session supervisor', () => {
     const s = t.last();
     s.open();
     for (let i = 0; i < 10; i++) {
-      t.sup.frameReceived();
+      s.wsEmit('frame');
       await t.clock.advance(60_000);
     }
     expect(s.queries).toBe(10);
@@ -442,6 +456,50 @@ describe('session supervisor', () => {
       timestamp: 1_700_000_000,
     });
     expect(t.last().sent).toEqual([{ jid, text: 'hi' }]);
+  });
+
+  test('a send the server never acks makes the session deaf; an acked one does not', async () => {
+    const t = setup({ deaf: { ...OPTIONS.deaf, sendAckTimeoutMs: 90_000 } });
+    t.sup.start();
+    const s = t.last();
+    s.open();
+    const jid = '5511999990000@s.whatsapp.net';
+    const acked = await t.sup.send(jid, { kind: 'text', text: 'acked' });
+    t.sup.messageAcked(acked.id);
+    for (let i = 0; i < 3; i++) {
+      s.wsEmit('frame');
+      await t.clock.advance(60_000);
+    }
+    expect(s.ended).toBe(false);
+    await t.sup.send(jid, { kind: 'text', text: 'never acked' });
+    s.wsEmit('frame');
+    await t.clock.advance(60_000);
+    expect(s.ended).toBe(false); // 60 s < the 90 s ack timeout
+    s.wsEmit('frame');
+    await t.clock.advance(60_000);
+    expect(s.ended).toBe(true);
+    expect(t.phases()).toContain('Disconnected:Recycled');
+    expect(t.sockets).toHaveLength(2);
+  });
+
+  test('a store write refused by fencing is a lost lease: the socket closes and the worker exits 3', async () => {
+    const t = setup();
+    t.sup.start();
+    t.last().open();
+    t.sup.storeFailed(new FencedWrite('another holder wrote first'));
+    expect(t.last().ended).toBe(true);
+    await expect(t.sup.finished).resolves.toEqual({ reason: 'LeaseLost', exitCode: 3 });
+    await t.clock.advance(3600_000);
+    expect(t.sockets).toHaveLength(1);
+    expect(t.calls).toEqual([]);
+  });
+
+  test('pair refusals carry a code', async () => {
+    const t = setup();
+    await expect(t.sup.pair('code', undefined)).rejects.toMatchObject({ code: 'PhoneNumberMissing' });
+    t.setRegistered(true);
+    await expect(t.sup.pair('qr', undefined)).rejects.toMatchObject({ code: 'AlreadyLinked' });
+    expect(t.sockets).toHaveLength(0);
   });
 
   test('after many failures the loop is degraded and slows down', async () => {

@@ -66,7 +66,6 @@ export class Outbox {
   #pumping = false;
   #pressure = false;
   #closed = false;
-  #lastError: unknown = undefined;
   #failingSince: number | undefined;
   #idleWaiters: (() => void)[] = [];
 
@@ -89,10 +88,6 @@ export class Outbox {
   /** When publishing has been failing continuously since (epoch ms), or undefined. */
   get failingSince(): number | undefined {
     return this.#failingSince;
-  }
-
-  get lastError(): unknown {
-    return this.#lastError;
   }
 
   /** Resolves once the event is durably stored by JetStream. */
@@ -157,12 +152,10 @@ export class Outbox {
         for (;;) {
           try {
             await this.#opts.publish(head.event);
-            this.#lastError = undefined;
             this.#failingSince = undefined;
             break;
           } catch (err) {
             attempt += 1;
-            this.#lastError = err;
             this.#failingSince ??= Date.now();
             this.#opts.onPublishError?.(err, head.event, attempt);
             try {

@@ -1,17 +1,21 @@
 /**
- * The channel phases of DESIGN.md as a pure transition table. The supervisor feeds it what
- * happens to the session; it answers the next phase, and whether that is a change worth
- * publishing. Events that make no sense in a phase (a QR code after the session opened, say)
- * leave the phase alone; the table says so explicitly so the unit test can walk every pair.
+ * The channel phases (contract/phases) as a pure transition table for the session. The
+ * supervisor feeds it what happens to the session; it answers the next phase, and whether that
+ * is a change worth publishing. Events that make no sense in a phase (a QR code after the
+ * session opened, say) leave the phase alone; the table says so explicitly so the unit test can
+ * walk every pair.
  */
 
 import { PHASES, type Phase } from '../../../contract/index.ts';
 
 export { PHASES, type Phase };
 
+/**
+ * What happens to a running session. Pending (start-up) and a start-up Error are published by
+ * start-up itself before a session exists (events/status-publisher.ts); Suspended is the
+ * operator's, with no worker running.
+ */
 export type SessionEvent =
-  /** Process started; loading state and taking the lease. */
-  | { type: 'start' }
   /** A new socket is being opened. */
   | { type: 'connecting' }
   /** Baileys produced a QR code to scan. */
@@ -21,45 +25,26 @@ export type SessionEvent =
   /** The socket logged in (`connection: 'open'`). */
   | { type: 'open' }
   /** The socket closed; the reconnect policy decided the resulting phase. */
-  | { type: 'closed'; phase: 'Disconnected' | 'Error'; reason: string }
-  /** Something outside the socket failed for good (state unreadable, KMS refused). */
-  | { type: 'fatal'; reason: string }
-  /** The worker was told to stand down and keep its state. */
-  | { type: 'suspend' };
+  | { type: 'closed'; phase: 'Disconnected' | 'Error'; reason: string };
 
 export type EventType = SessionEvent['type'];
-export const EVENT_TYPES: readonly EventType[] = [
-  'start',
-  'connecting',
-  'qr',
-  'pairing-code',
-  'open',
-  'closed',
-  'fatal',
-  'suspend',
-];
+export const EVENT_TYPES: readonly EventType[] = ['connecting', 'qr', 'pairing-code', 'open', 'closed'];
 
 /** For each event, the phases it may come from. Anything else is ignored. */
 const ALLOWED_FROM: Record<EventType, readonly Phase[]> = {
-  start: ['Pending', 'Disconnected', 'Error', 'Suspended'],
   // Error → Connecting only happens when an operator asks for a new pairing.
   connecting: ['Pending', 'Connecting', 'Disconnected', 'Error', 'QRRequired', 'Pairing', 'Suspended'],
   qr: ['Connecting', 'QRRequired'],
   'pairing-code': ['Connecting', 'QRRequired', 'Pairing'],
   open: ['Connecting', 'QRRequired', 'Pairing'],
   closed: ['Connecting', 'QRRequired', 'Pairing', 'Connected', 'Disconnected'],
-  fatal: ['Pending', 'Connecting', 'QRRequired', 'Pairing', 'Connected', 'Disconnected', 'Error'],
-  suspend: ['Pending', 'Connecting', 'QRRequired', 'Pairing', 'Connected', 'Disconnected', 'Error'],
 };
 
 const TARGET: Record<Exclude<EventType, 'closed'>, Phase> = {
-  start: 'Pending',
   connecting: 'Connecting',
   qr: 'QRRequired',
   'pairing-code': 'Pairing',
   open: 'Connected',
-  fatal: 'Error',
-  suspend: 'Suspended',
 };
 
 export interface PhaseState {
@@ -81,18 +66,11 @@ export function isAllowed(from: Phase, event: EventType): boolean {
 
 export function transition(current: PhaseState, event: SessionEvent): Transition {
   if (!isAllowed(current.phase, event.type)) return { next: current, changed: false, ignored: true };
-  let next: PhaseState;
-  switch (event.type) {
-    case 'closed':
-      next = { phase: event.phase, reason: event.reason };
-      break;
-    case 'fatal':
-      next = { phase: 'Error', reason: event.reason };
-      break;
-    default:
-      // A fresh QR keeps the phase but is itself news: callers publish QR codes separately.
-      next = { phase: TARGET[event.type], reason: undefined };
-  }
+  // A fresh QR keeps the phase but is itself news: callers publish QR codes separately.
+  const next: PhaseState =
+    event.type === 'closed'
+      ? { phase: event.phase, reason: event.reason }
+      : { phase: TARGET[event.type], reason: undefined };
   const changed = next.phase !== current.phase || next.reason !== current.reason;
   return { next, changed, ignored: false };
 }

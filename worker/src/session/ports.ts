@@ -1,9 +1,17 @@
 /**
  * What the session supervisor needs from the outside world, as small interfaces. Production
- * wires them to Baileys, the S3+KMS store, the lease and NATS (worker/src/main.ts); the unit
- * tests wire them to fakes.
+ * wires them to Baileys, the S3+KMS store, the lease and NATS (worker/src/compose-worker.ts);
+ * the unit tests wire them to fakes.
  */
-import type { BaileysEventMap, BinaryNode, ConnectionState, WAMessage } from '@whiskeysockets/baileys';
+import type {
+  AuthenticationCreds,
+  BaileysEventMap,
+  BinaryNode,
+  ConnectionState,
+  SignalKeyStore,
+  WAMessage,
+  proto,
+} from '@whiskeysockets/baileys';
 import type { Phase } from '../../../contract/index.ts';
 
 /** The part of a Baileys socket (ReturnType<typeof makeWASocket>) the worker uses. */
@@ -38,11 +46,39 @@ export interface AuthStatePort {
   erase(reason: string): Promise<void>;
   /** Cheap check that the store can read and write again (after a failed commit). */
   healthy(): Promise<boolean>;
+  /** Errors that mean "another worker owns the channel", not "the store is broken". */
+  isFencingError(err: unknown): boolean;
+}
+
+/** The loaded auth state as the whole worker uses it (state-wiring.ts adapts the store). */
+export interface AuthStateHandle extends AuthStatePort {
+  /** The live creds object and key store (replaced after quarantine/erase). */
+  current(): { creds: AuthenticationCreds; keys: SignalKeyStore };
+  /** Persists the whole current creds object; single-flight in the store. */
+  saveCreds(): Promise<void>;
+  /** Sent messages kept (encrypted, bounded) for Baileys' getMessage retries. */
+  sentMessages?: {
+    get(id: string): Promise<proto.IMessage | undefined>;
+    put(id: string, message: proto.IMessage): Promise<void>;
+  };
 }
 
 export interface LeasePort {
   /** Checks with the lease's source of truth, not a cached flag. */
   stillHeld(): Promise<boolean>;
+}
+
+export interface LeaseHandle extends LeasePort {
+  /** Renewals are current (for liveness: a wedged renewal loop is a wedged worker). */
+  renewing(): boolean;
+  release(): Promise<void>;
+  /** Called once if the lease is lost while held (renewal refused or expired). */
+  onLost?(listener: () => void): void;
+}
+
+/** Where the channel's status goes: the worker has one producer of status (status-publisher.ts). */
+export interface StatusPort {
+  publish(report: StatusReport): void;
 }
 
 export type PairingPayload =

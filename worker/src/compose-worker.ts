@@ -1,56 +1,38 @@
 /**
  * Puts the worker together once the process has its configuration, a NATS connection, the
- * lease and the loaded auth state (main.ts does those steps, in that order). Kept apart from
- * main.ts so the composition has one job: wiring, no process concerns.
+ * lease and the loaded auth state (main.ts does those steps, in that order). Wiring only: each
+ * policy lives in its own module — reconnects and pairing in session/, the sink watchdog in
+ * session/sink-watchdog.ts, health rules in ops/health.ts, the SIGTERM order in shutdown.ts.
  */
-import type { AuthenticationCreds, SignalKeyStore } from '@whiskeysockets/baileys';
-import type { NatsConnection } from 'nats';
-import type { proto } from '@whiskeysockets/baileys';
 import type { Logger } from 'pino';
+import type { NatsConnection } from 'nats';
+import { channelSubjects } from '../../contract/index.ts';
 import { CommandServer } from './commands/server.ts';
 import type { WorkerConfig } from './config.ts';
 import type { NatsHandle } from './events/nats.ts';
 import { attachSessionEvents } from './events/session-events.ts';
 import { EventSink } from './events/sink.ts';
-import { channelSubjects } from '../../contract/index.ts';
+import type { StatusPublisher } from './events/status-publisher.ts';
 import { makeBreaker } from './ops/breakers.ts';
+import { runningWorkerHealth } from './ops/health.ts';
 import type { HealthSource } from './ops/http.ts';
 import { baileysLogger } from './ops/log.ts';
-import { setPhase, type Metrics } from './ops/metrics.ts';
+import type { Metrics } from './ops/metrics.ts';
+import { dependencyReadiness } from './session/dependency-readiness.ts';
 import { InboundGate } from './session/inbound-gate.ts';
-import { systemClock, type AuthStatePort, type LeasePort } from './session/ports.ts';
+import { systemClock, type AuthStateHandle, type LeaseHandle } from './session/ports.ts';
 import {
   DEFAULT_HISTORY_WINDOWS,
   DEFAULT_RECONNECT_PARAMS,
-  REASONS,
   type ReconnectParams,
 } from './session/reconnect-policy.ts';
+import { watchEventSink } from './session/sink-watchdog.ts';
 import { makeSocketFactory } from './session/socket-factory.ts';
 import { Supervisor, type Finished } from './session/supervisor.ts';
+import { orderedShutdown } from './shutdown.ts';
 import { announcedVersion, withVersionAdvice } from './wa-web-version.ts';
 
-/** The loaded auth state, as the worker uses it (adapter over worker/src/state). */
-export interface AuthStateHandle extends AuthStatePort {
-  /** The live creds object and key store (replaced after quarantine/erase). */
-  current(): { creds: AuthenticationCreds; keys: SignalKeyStore };
-  /** Persists the whole current creds object; single-flight in the store. */
-  saveCreds(): Promise<void>;
-  /** Errors that mean "another worker owns the channel", not "the store is broken". */
-  isFencingError(err: unknown): boolean;
-  /** Sent messages kept (encrypted, bounded) for Baileys' getMessage retries. */
-  sentMessages?: {
-    get(id: string): Promise<proto.IMessage | undefined>;
-    put(id: string, message: proto.IMessage): Promise<void>;
-  };
-}
-
-export interface LeaseHandle extends LeasePort {
-  /** Renewals are current (for liveness: a wedged renewal loop is a wedged worker). */
-  renewing(): boolean;
-  release(): Promise<void>;
-  /** Called once if the lease is lost while held (renewal refused or expired). */
-  onLost?(listener: () => void): void;
-}
+export type { AuthStateHandle, LeaseHandle };
 
 export interface Worker {
   supervisor: Supervisor;
@@ -59,11 +41,11 @@ export interface Worker {
   health: HealthSource;
   /** Resolves when the worker should exit. */
   finished: Promise<Finished>;
-  /** SIGTERM: stop commands, close the socket (no logout), flush, drain events. */
+  /** SIGTERM: stop commands, close the socket (no logout), flush, drain events (shutdown.ts). */
   shutdown(): Promise<void>;
 }
 
-export interface WorkerDeps {
+export interface WorkerParts {
   config: WorkerConfig;
   nc: NatsConnection;
   auth: AuthStateHandle;
@@ -72,6 +54,8 @@ export interface WorkerDeps {
   metrics: Metrics;
   /** Created by main before the state was loaded (Pending is published first). */
   sink: EventSink;
+  /** The one status producer start-up published Pending through. */
+  status: StatusPublisher;
   reconnect?: Partial<ReconnectParams>;
 }
 
@@ -101,21 +85,8 @@ export function createSink(
   });
 }
 
-export function createWorker(d: WorkerDeps): Worker {
-  const { config, logger, metrics, sink, auth } = d;
-  const subjects = channelSubjects(config.clinicId, config.channelId);
-  const reconnect: ReconnectParams = {
-    ...DEFAULT_RECONNECT_PARAMS,
-    onLoggedOut: config.onLoggedOut,
-    onBanned: config.onBanned,
-    ...d.reconnect,
-  };
-  // Store callbacks are created before the supervisor they report to.
-  const late: { supervisor?: Supervisor } = {};
-  const onStoreFailure = (err: unknown) => {
-    if (auth.isFencingError(err)) late.supervisor?.leaseLost();
-    else late.supervisor?.storeFailed(err);
-  };
+export function createWorker(parts: WorkerParts): Worker {
+  const { config, logger, metrics, sink, auth, lease } = parts;
   const gate = new InboundGate({
     deliver: sink.deliverInbound,
     me: () => {
@@ -129,6 +100,9 @@ export function createWorker(d: WorkerDeps): Worker {
     { logger, metrics },
     { isHealthyError: (err) => auth.isFencingError(err) },
   );
+  // Store failures surface inside Baileys' callbacks, which only run once the supervisor below
+  // has opened a socket; the supervisor decides what a failure means (lease lost or restart).
+  const onStoreFailure = (err: unknown) => supervisor.storeFailed(err);
   const createSocket = makeSocketFactory({
     auth: () => auth.current(),
     waWebSocketUrl: config.waWebSocketUrl,
@@ -148,9 +122,14 @@ export function createWorker(d: WorkerDeps): Worker {
     },
   });
   const version = announcedVersion(config.waWebVersion);
-  const supervisor = new Supervisor({
+  const supervisor: Supervisor = new Supervisor({
     options: {
-      reconnect,
+      reconnect: {
+        ...DEFAULT_RECONNECT_PARAMS,
+        onLoggedOut: config.onLoggedOut,
+        onBanned: config.onBanned,
+        ...parts.reconnect,
+      },
       windows: DEFAULT_HISTORY_WINDOWS,
       maxQrCodes: config.maxQrCodes,
       pairing: config.pairing,
@@ -166,14 +145,11 @@ export function createWorker(d: WorkerDeps): Worker {
     createSocket,
     gate,
     auth,
-    lease: d.lease,
+    lease,
+    // A 405's status says which version was refused and which setting to change.
+    status: { publish: (report) => parts.status.publish(withVersionAdvice(report, version)) },
     hooks: {
-      status: (report) => {
-        setPhase(metrics, report.phase as never);
-        metrics.degraded.set(report.degraded ? 1 : 0);
-        sink.publishStatus(withVersionAdvice(report, version));
-      },
-      pairing: (p) => sink.publishPairing(p),
+      pairing: (payload) => sink.publishPairing(payload),
       attach: (socket) =>
         attachSessionEvents(socket, {
           ids: { clinicId: config.clinicId, channelId: config.channelId },
@@ -185,11 +161,10 @@ export function createWorker(d: WorkerDeps): Worker {
           metrics,
           logger,
         }),
-      dependencyReady: async (reason) => {
-        if (reason === REASONS.eventSinkUnavailable) return sink.healthy();
-        if (reason === REASONS.storeUnavailable) return !storeBreaker.opened && (await auth.healthy());
-        return true;
-      },
+      dependencyReady: dependencyReadiness({
+        events: sink,
+        store: { breakerOpen: () => storeBreaker.opened, healthy: () => auth.healthy() },
+      }),
       closed: (decision) => metrics.reconnects.inc({ reason: decision.reason, decision: decision.kind }),
       recycled: (reason) => metrics.recycles.inc({ reason }),
     },
@@ -198,11 +173,10 @@ export function createWorker(d: WorkerDeps): Worker {
     logger: logger.child({ module: 'supervisor' }),
     keepSent: auth.sentMessages ? (id, message) => auth.sentMessages!.put(id, message) : undefined,
   });
-  late.supervisor = supervisor;
 
   const commands = new CommandServer({
-    nc: d.nc,
-    subject: subjects.commands,
+    nc: parts.nc,
+    subject: channelSubjects(config.clinicId, config.channelId).commands,
     maxBytes: config.maxCommandBytes,
     idempotencyCapacity: config.idempotencyCapacity,
     session: supervisor,
@@ -210,41 +184,21 @@ export function createWorker(d: WorkerDeps): Worker {
     logger: logger.child({ module: 'commands' }),
   });
 
-  const health: HealthSource = {
-    live: () => {
-      const lease = d.lease.renewing();
-      return { ok: lease, detail: { lease, phase: supervisor.phase } };
+  const stopWatching = watchEventSink(supervisor, sink);
+  const shutdown = orderedShutdown({
+    stopWatching,
+    commands,
+    session: supervisor,
+    events: {
+      close: (timeoutMs) => sink.close(timeoutMs),
+      get waiting() {
+        return sink.outbox.size;
+      },
     },
-    ready: () => {
-      const connected = supervisor.phase === 'Connected';
-      const events = sink.healthy();
-      return {
-        ok: connected && events && !supervisor.degraded,
-        detail: { phase: supervisor.phase, reason: supervisor.reason, events, degraded: supervisor.degraded },
-      };
-    },
-  };
-
-  // While a socket is up, JetStream must take events; if it stops (stalled publishes, open
-  // breaker, NATS disconnected, outbox above high water), close the socket so nothing more is
-  // acknowledged to WhatsApp. The supervisor reconnects once the sink is healthy again.
-  const watchdog = setInterval(() => {
-    if (supervisor.hasSocket && sink.stalled()) supervisor.sinkUnavailable();
-  }, 1_000);
-  watchdog.unref();
-
-  let shuttingDown: Promise<void> | undefined;
-  const shutdown = () =>
-    (shuttingDown ??= (async () => {
-      const grace = config.shutdownGraceMs;
-      logger.info({ graceMs: grace }, 'shutting down');
-      clearInterval(watchdog);
-      await commands.stop();
-      await supervisor.shutdown();
-      const drained = await sink.close(Math.max(1_000, grace / 2));
-      if (!drained) logger.warn({ waiting: sink.outbox.size }, 'events left unpublished at shutdown');
-      await d.lease.release().catch((err: unknown) => logger.error({ err }, 'lease release failed'));
-    })());
-
+    lease,
+    graceMs: config.shutdownGraceMs,
+    logger,
+  });
+  const health = runningWorkerHealth({ lease, session: supervisor, events: sink });
   return { supervisor, sink, commands, health, finished: supervisor.finished, shutdown };
 }
