@@ -35,7 +35,7 @@ export interface CommandServerDeps {
 }
 
 export class CommandServer {
-  readonly #d: CommandServerDeps;
+  readonly #deps: CommandServerDeps;
   readonly #sends: IdempotencyCache<Reply>;
   #sub: Subscription | undefined;
   #accepting = true;
@@ -43,15 +43,15 @@ export class CommandServer {
   readonly #audit: AuditTrail;
 
   constructor(deps: CommandServerDeps) {
-    this.#d = deps;
+    this.#deps = deps;
     this.#sends = new IdempotencyCache(deps.idempotencyCapacity);
     this.#audit = new AuditTrail('worker', () => deps.nc, deps.logger);
   }
 
   start(): void {
-    this.#sub = this.#d.nc.subscribe(this.#d.subject, {
+    this.#sub = this.#deps.nc.subscribe(this.#deps.subject, {
       callback: (e, msg) => {
-        if (e) return this.#d.logger.error({ err: e }, 'command subscription error');
+        if (e) return this.#deps.logger.error({ err: e }, 'command subscription error');
         const work = this.#handle(msg).finally(() => this.#inflight.delete(work));
         this.#inflight.add(work);
       },
@@ -74,7 +74,7 @@ export class CommandServer {
     if (!this.#accepting) {
       reply = err(ERROR_CODES.shuttingDown, 'the worker is shutting down; retry later');
     } else {
-      const parsed = parseCommand(verb, msg.data, this.#d.maxBytes);
+      const parsed = parseCommand(verb, msg.data, this.#deps.maxBytes);
       if (!parsed.ok) {
         reply = { v: 1, ok: false, error: parsed.error };
       } else {
@@ -82,13 +82,13 @@ export class CommandServer {
         try {
           reply = await this.#execute(parsed.command);
         } catch (e) {
-          this.#d.logger.error({ err: e, verb: label }, 'command failed unexpectedly');
+          this.#deps.logger.error({ err: e, verb: label }, 'command failed unexpectedly');
           reply = err(ERROR_CODES.internal, 'internal error');
         }
       }
     }
     const outcome = reply.ok ? 'ok' : reply.error.code;
-    this.#d.metrics.commands.inc({ verb: label, outcome });
+    this.#deps.metrics.commands.inc({ verb: label, outcome });
     this.#audit.record({
       clinicId: target.clinicId,
       channelId: target.channelId,
@@ -100,14 +100,14 @@ export class CommandServer {
     if (msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify(reply)));
   }
 
-  async #execute(c: Command): Promise<Reply> {
-    switch (c.verb) {
+  async #execute(command: Command): Promise<Reply> {
+    switch (command.verb) {
       case 'send':
-        return this.#send(c);
+        return this.#send(command);
       case 'pair':
         try {
-          await this.#d.session.pair(c.mode, c.phoneNumber);
-          return ok({ mode: c.mode, phase: this.#d.session.phase });
+          await this.#deps.session.pair(command.mode, command.phoneNumber);
+          return ok({ mode: command.mode, phase: this.#deps.session.phase });
         } catch (e) {
           if (e instanceof PairingRefusedError) {
             return err(
@@ -119,7 +119,7 @@ export class CommandServer {
         }
       case 'logout':
         try {
-          await this.#d.session.logout();
+          await this.#deps.session.logout();
           return ok({ loggedOut: true });
         } catch (e) {
           if (e instanceof NotConnectedError) return err(ERROR_CODES.notConnected, e.message);
@@ -128,20 +128,20 @@ export class CommandServer {
     }
   }
 
-  async #send(c: Extract<Command, { verb: 'send' }>): Promise<Reply> {
-    const fingerprint = createHash('sha256').update(sendFingerprint(c)).digest('hex');
+  async #send(command: Extract<Command, { verb: 'send' }>): Promise<Reply> {
+    const fingerprint = createHash('sha256').update(sendFingerprint(command)).digest('hex');
     try {
-      const out = await this.#sends.run(c.idempotencyKey, fingerprint, async () => {
+      const out = await this.#sends.run(command.idempotencyKey, fingerprint, async () => {
         try {
-          const sent = await this.#d.session.send(c.jid, { kind: 'text', text: c.text });
-          this.#d.metrics.messagesOut.inc();
-          return ok({ messageId: sent.id, to: c.jid, timestamp: sent.timestamp });
+          const sent = await this.#deps.session.send(command.jid, { kind: 'text', text: command.text });
+          this.#deps.metrics.messagesOut.inc();
+          return ok({ messageId: sent.id, to: command.jid, timestamp: sent.timestamp });
         } catch (e) {
           // Thrown before anything is sent: not remembered, a retry may succeed.
           if (e instanceof NotConnectedError) throw e;
           // The stanza may have left before the failure (Baileys commits after sending), so the
           // outcome is remembered: a retry with this key must not risk a second copy.
-          this.#d.logger.warn({ err: e }, 'send failed');
+          this.#deps.logger.warn({ err: e }, 'send failed');
           return err(ERROR_CODES.sendFailed, e instanceof Error ? e.message : String(e));
         }
       });

@@ -37,35 +37,35 @@ export function decryptErrorLabel(text: string | null | undefined): string {
   return 'other';
 }
 
-export function attachSessionEvents(socket: SessionSocket, d: SessionEventDeps): () => void {
+export function attachSessionEvents(socket: SessionSocket, deps: SessionEventDeps): () => void {
   const onCreds = () => {
-    d.saveCreds().catch((err: unknown) => d.onStoreFailure(err));
+    deps.saveCreds().catch((err: unknown) => deps.onStoreFailure(err));
   };
-  const onMessageNode = (node: BinaryNode) => d.gate.observe(node);
+  const onMessageNode = (node: BinaryNode) => deps.gate.observe(node);
   const onAck = (node: BinaryNode) => {
-    if (node.attrs.id) d.onServerAck(node.attrs.id);
+    if (node.attrs.id) deps.onServerAck(node.attrs.id);
   };
   const onUpsert = ({ messages }: BaileysEventMap['messages.upsert']) => {
     for (const m of messages) {
       if (m.messageStubType === proto.WebMessageInfo.StubType.CIPHERTEXT) {
-        d.metrics.decryptFailures.inc({ error: decryptErrorLabel(m.messageStubParameters?.[0]) });
+        deps.metrics.decryptFailures.inc({ error: decryptErrorLabel(m.messageStubParameters?.[0]) });
         continue;
       }
       // Messages sent by this worker come back as upserts too; they are not inbound.
-      if (m.key.fromMe || !m.key.id || d.gate.wasDelivered(m.key.id)) continue;
+      if (m.key.fromMe || !m.key.id || deps.gate.wasDelivered(m.key.id)) continue;
       // Not seen by the gate (no <enc> child, e.g. a placeholder resend): Baileys already
       // acknowledged it, so publish now; the outbox still retries until JetStream has it.
-      d.sink.publishUngated(m);
+      deps.sink.publishUngated(m);
     }
   };
   const onUpdate = (updates: BaileysEventMap['messages.update']) => {
     for (const u of updates) {
-      if (u.key.fromMe && u.key.id && typeof u.update.status === 'number') d.onServerAck(u.key.id);
+      if (u.key.fromMe && u.key.id && typeof u.update.status === 'number') deps.onServerAck(u.key.id);
     }
-    d.sink.publishUpdates(messageUpdateEvents(d.ids, updates, Date.now()));
+    deps.sink.publishUpdates(messageUpdateEvents(deps.ids, updates, Date.now()));
   };
   const onReceipt = (receipts: BaileysEventMap['message-receipt.update']) => {
-    d.sink.publishUpdates(receiptEvents(d.ids, receipts));
+    deps.sink.publishUpdates(receiptEvents(deps.ids, receipts));
   };
 
   socket.ev.on('creds.update', onCreds);

@@ -43,7 +43,7 @@ const encoder = new TextEncoder();
 
 export class EventSink {
   readonly outbox: Outbox;
-  readonly #d: SinkDeps;
+  readonly #deps: SinkDeps;
   readonly #js: JetStreamClient;
   readonly #breaker: CircuitBreaker<[OutboxEvent], void>;
   /** Distinguishes this process's status events from an earlier run's in the dedup window. */
@@ -51,7 +51,7 @@ export class EventSink {
   #statusSeq = 0;
 
   constructor(deps: SinkDeps) {
-    this.#d = deps;
+    this.#deps = deps;
     this.#js = deps.nc.jetstream();
     this.#breaker = deps.makeBreaker(async (e) => {
       await this.#js.publish(e.subject, e.data, { msgID: e.msgId, timeout: 5_000 });
@@ -94,7 +94,7 @@ export class EventSink {
     const since = this.outbox.failingSince;
     return (
       !this.#breaker.opened &&
-      (since === undefined || now - since < this.#d.stallAfterMs) &&
+      (since === undefined || now - since < this.#deps.stallAfterMs) &&
       !this.outbox.underPressure
     );
   }
@@ -108,7 +108,7 @@ export class EventSink {
     const since = this.outbox.failingSince;
     return (
       this.#breaker.opened ||
-      (since !== undefined && now - since >= this.#d.stallAfterMs) ||
+      (since !== undefined && now - since >= this.#deps.stallAfterMs) ||
       this.outbox.underPressure
     );
   }
@@ -116,7 +116,7 @@ export class EventSink {
   /** The inbound gate's `deliver`: resolves once the message is in JetStream. */
   deliverInbound = async (message: WAMessage, signal: AbortSignal): Promise<void> => {
     if (!isPublishable(message)) return;
-    const event = inboundMessageEvent(this.#d.ids, message);
+    const event = inboundMessageEvent(this.#deps.ids, message);
     const data = encoder.encode(JSON.stringify(event));
     // A message is never dropped for lack of room: it waits (unacknowledged) until there is room.
     for (;;) {
@@ -124,11 +124,11 @@ export class EventSink {
       try {
         const stored = this.outbox.enqueue({
           kind: 'message',
-          subject: this.#d.subjects.msgIn,
+          subject: this.#deps.subjects.msgIn,
           msgId: event.id,
           data,
         });
-        this.#d.metrics.outboxSize.set(this.outbox.size);
+        this.#deps.metrics.outboxSize.set(this.outbox.size);
         return await abortable(stored, signal);
       } catch (err) {
         if (!(err instanceof OutboxFullError)) throw err;
@@ -140,41 +140,41 @@ export class EventSink {
   /** A message Baileys emitted that did not pass the gate (fallback; already acknowledged). */
   publishUngated(message: WAMessage): void {
     if (!isPublishable(message)) return;
-    const event = inboundMessageEvent(this.#d.ids, message);
-    this.#enqueue('message', this.#d.subjects.msgIn, event.id, event).catch(() => undefined);
+    const event = inboundMessageEvent(this.#deps.ids, message);
+    this.#enqueue('message', this.#deps.subjects.msgIn, event.id, event).catch(() => undefined);
   }
 
   publishUpdates(events: MessageUpdateEvent[]): void {
     for (const e of events) {
-      this.#enqueue('update', this.#d.subjects.msgUpdate, updateDedupId(e), e).catch(() => undefined);
+      this.#enqueue('update', this.#deps.subjects.msgUpdate, updateDedupId(e), e).catch(() => undefined);
     }
   }
 
   publishStatus(report: StatusReport): void {
     const seq = ++this.#statusSeq;
-    const payload = statusEvent(this.#d.ids, report, seq, new Date());
-    const id = `status:${this.#d.ids.worker}:${this.#boot}:${seq}`;
-    this.#enqueue('status', this.#d.subjects.status, id, payload).catch(() => undefined);
+    const payload = statusEvent(this.#deps.ids, report, seq, new Date());
+    const id = `status:${this.#deps.ids.worker}:${this.#boot}:${seq}`;
+    this.#enqueue('status', this.#deps.subjects.status, id, payload).catch(() => undefined);
   }
 
   /** QR codes and pairing codes: core NATS, never stored. */
   publishPairing(p: PairingPayload): void {
-    const payload = pairingEvent(this.#d.ids, p, new Date());
+    const payload = pairingEvent(this.#deps.ids, p, new Date());
     try {
-      this.#d.nc.publish(this.#d.subjects.qr, encoder.encode(JSON.stringify(payload)));
-      this.#d.metrics.qrCodes.inc({ type: p.type });
+      this.#deps.nc.publish(this.#deps.subjects.qr, encoder.encode(JSON.stringify(payload)));
+      this.#deps.metrics.qrCodes.inc({ type: p.type });
     } catch (err) {
-      this.#d.logger.warn({ err }, 'could not publish pairing payload');
+      this.#deps.logger.warn({ err }, 'could not publish pairing payload');
     }
   }
 
   #enqueue(kind: OutboxEventKind, subject: string, msgId: string, payload: unknown): Promise<void> {
     const done = this.outbox.enqueue({ kind, subject, msgId, data: encoder.encode(JSON.stringify(payload)) });
-    this.#d.metrics.outboxSize.set(this.outbox.size);
+    this.#deps.metrics.outboxSize.set(this.outbox.size);
     return done.catch((err: unknown) => {
       if (err instanceof OutboxFullError) {
-        this.#d.metrics.eventsDropped.inc({ kind });
-        this.#d.logger.error({ kind }, 'outbox full: event dropped');
+        this.#deps.metrics.eventsDropped.inc({ kind });
+        this.#deps.logger.error({ kind }, 'outbox full: event dropped');
       }
       throw err;
     });
