@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { natsServers, parseWaWebVersion } from '../../contract/index.ts';
+import { SettingsReader } from '../../contract/settings-reader.ts';
 
 export interface OperatorConfig {
   /** Namespace to watch; empty = all namespaces. */
@@ -197,8 +198,8 @@ export function helpText(): string {
 }
 
 export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = []): ConfigResult {
-  const errors: string[] = [];
   let flags: Record<string, string | boolean | undefined> = {};
+  let argvProblem: string | undefined;
   try {
     const options = Object.fromEntries(
       Object.values(OPTIONS).map((o) => [o.flag, { type: 'string' as const }]),
@@ -209,59 +210,26 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
       strict: true,
     }).values;
   } catch (err) {
-    errors.push(`${(err as Error).message} (see --help)`);
+    argvProblem = `${(err as Error).message} (see --help)`;
   }
 
   /** Where a value came from, for messages: "--nats-url" or "NATS_URL". */
   const source = (key: Key) =>
     flags[OPTIONS[key].flag] !== undefined ? `--${OPTIONS[key].flag}` : OPTIONS[key].env;
-  const text = (key: Key): string | undefined => {
-    const raw = flags[OPTIONS[key].flag] ?? env[OPTIONS[key].env];
-    const v = typeof raw === 'string' ? raw.trim() : undefined;
-    return v ? v : undefined;
-  };
-  const required = (key: Key, what: string) => {
-    const v = text(key);
-    if (!v) errors.push(`${OPTIONS[key].env} (or --${OPTIONS[key].flag}) is required: ${what}`);
-    return v ?? '';
-  };
-  const matching = (key: Key, pattern: RegExp, example: string, fallback?: string) => {
-    const v = text(key);
-    if (v !== undefined && !pattern.test(v)) errors.push(`${source(key)}="${v}" is not valid: ${example}`);
-    return v ?? fallback;
-  };
-  const int = (key: Key, fallback: number, min: number, max: number) => {
-    const v = text(key);
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      errors.push(`${source(key)}="${v}" must be an integer from ${min} to ${max}`);
-      return fallback;
-    }
-    return n;
-  };
-  const oneOf = (key: Key, allowed: string[], fallback: string) => {
-    const v = text(key);
-    if (v !== undefined && !allowed.includes(v))
-      errors.push(`${source(key)}="${v}" must be one of ${allowed.join(', ')}`);
-    return v ?? fallback;
-  };
-  const url = (key: Key, schemes: string[]) => {
-    const v = text(key);
-    if (v === undefined) return undefined;
-    try {
-      if (schemes.includes(new URL(v).protocol)) return v;
-    } catch {
-      // reported below
-    }
-    errors.push(`${source(key)}="${v}" must be a URL starting with ${schemes.join(' or ')}//`);
-    return v;
-  };
+  const settings = new SettingsReader<Key>({
+    value: (key) => {
+      const raw = flags[OPTIONS[key].flag] ?? env[OPTIONS[key].env];
+      return typeof raw === 'string' ? raw : undefined;
+    },
+    source,
+    missing: (key) => `${OPTIONS[key].env} (or --${OPTIONS[key].flag})`,
+  });
+  const { problem, text, required, matching, integer, oneOf, url, stringMap } = settings;
 
   const natsUrl = required('natsUrl', 'where workers publish their status');
   for (const server of natsServers(natsUrl)) {
     if (!/^(nats|tls|ws|wss):\/\/[^/\s]+/.test(server.trim()) && !/^[^:/\s]+:\d+$/.test(server.trim()))
-      errors.push(`${source('natsUrl')}="${server}" must look like nats://host:4222`);
+      problem(`${source('natsUrl')}="${server}" must look like nats://host:4222`);
   }
   const natsSecretName = matching(
     'natsSecret',
@@ -270,7 +238,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
   );
   const natsIssuerDir = text('natsIssuerDir');
   if (natsIssuerDir && !natsSecretName?.includes('{channelId}'))
-    errors.push(
+    problem(
       `${source('natsIssuerDir')} needs ${source('natsSecret')} with {channelId} (one credential per channel, e.g. wa-nats-{clinicId}-{channelId})`,
     );
   const config: OperatorConfig = {
@@ -278,7 +246,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
     natsUrl,
     natsCredsFile: text('natsCreds'),
     natsIssuer: natsIssuerDir
-      ? { dir: natsIssuerDir, ttlSeconds: int('natsCredsTtl', 86_400, 300, 90 * 86_400) }
+      ? { dir: natsIssuerDir, ttlSeconds: integer('natsCredsTtl', 86_400, 300, 90 * 86_400) }
       : undefined,
     logLevel: oneOf('logLevel', LOG_LEVELS, 'info'),
     worker: {
@@ -296,8 +264,12 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
         ? { name: natsSecretName, key: matching('natsSecretKey', /^[-._a-zA-Z0-9]+$/, 'a key', 'creds')! }
         : undefined,
       envSecret: matching('envSecret', SECRET_NAME, 'a Secret name, optionally with {clinicId}'),
-      extraEnv: parseExtraEnv(text('extraEnv'), source('extraEnv'), errors),
-      waWebVersion: waWebVersion(text('waWebVersion'), source('waWebVersion'), errors),
+      extraEnv: stringMap(
+        'extraEnv',
+        (k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k),
+        'a JSON object of variable names to strings, such as {"WA_WS_URL":"ws://…"}',
+      ),
+      waWebVersion: waWebVersion(text('waWebVersion'), source('waWebVersion'), problem),
     },
     s3: {
       bucket: matching(
@@ -312,76 +284,42 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
     },
     kms: {
       keyId: required('kmsKey', 'the default KMS key that wraps data keys'),
-      clinicKeys: parseClinicKeys(text('clinicKmsKeys'), source('clinicKmsKeys'), errors),
+      clinicKeys: stringMap(
+        'clinicKmsKeys',
+        (k, v) => DNS_LABEL.test(k) && /^\S+$/.test(v),
+        'a JSON object of clinic ids to KMS keys, such as {"clinic-a":"alias/wa-clinic-a"}',
+      ),
       region: text('kmsRegion'),
       endpoint: url('kmsEndpoint', ['http:', 'https:']),
     },
     deletion: {
-      timeoutMs: int('deletionTimeout', 300, 0, 86_400) * 1000,
-      logoutTimeoutMs: int('logoutTimeout', 10, 1, 300) * 1000,
+      timeoutMs: integer('deletionTimeout', 300, 0, 86_400) * 1000,
+      logoutTimeoutMs: integer('logoutTimeout', 10, 1, 300) * 1000,
     },
-    resyncMs: int('resync', 300, 10, 86_400) * 1000,
-    concurrency: int('concurrency', 8, 1, 256),
-    httpPort: int('httpPort', 8080, 0, 65_535),
+    resyncMs: integer('resync', 300, 10, 86_400) * 1000,
+    concurrency: integer('concurrency', 8, 1, 256),
+    httpPort: integer('httpPort', 8080, 0, 65_535),
     leader: {
       enabled: oneOf('leaderElection', ['true', 'false'], 'true') === 'true',
       identity: text('podName') ?? env.HOSTNAME ?? `operator-${process.pid}`,
       namespace: matching('podNamespace', DNS_LABEL, 'a namespace name', 'default')!,
       name: matching('leaseName', DNS_LABEL, 'a Lease name', 'whatsapp-operator-leader')!,
-      leaseMs: int('leaseSeconds', 15, 2, 300) * 1000,
+      leaseMs: integer('leaseSeconds', 15, 2, 300) * 1000,
     },
-    shutdownTimeoutMs: int('shutdownTimeout', 20, 1, 600) * 1000,
+    shutdownTimeoutMs: integer('shutdownTimeout', 20, 1, 600) * 1000,
   };
+  const errors = argvProblem ? [argvProblem, ...settings.errors] : settings.errors;
   return errors.length ? { ok: false, errors } : { ok: true, config };
 }
 
 /** Three positive integers ("2.3000.1023223821"), checked as the worker checks WA_WEB_VERSION. */
-function waWebVersion(raw: string | undefined, source: string, errors: string[]): string | undefined {
+function waWebVersion(
+  raw: string | undefined,
+  source: string,
+  problem: (message: string) => void,
+): string | undefined {
   if (raw === undefined) return undefined;
   const parsed = parseWaWebVersion(raw);
-  if (!parsed.ok) errors.push(`${source}=${parsed.error}`);
+  if (!parsed.ok) problem(`${source}=${parsed.error}`);
   return raw;
-}
-
-/** `{"clinic-a":"arn:aws:kms:…"}`: clinic ids (DNS labels) to key ids without spaces. */
-function parseClinicKeys(raw: string | undefined, source: string, errors: string[]): Record<string, string> {
-  return parseStringMap(
-    raw,
-    (k, v) => DNS_LABEL.test(k) && /^\S+$/.test(v),
-    `${source} must be a JSON object of clinic ids to KMS keys, such as {"clinic-a":"alias/wa-clinic-a"}`,
-    errors,
-  );
-}
-
-function parseExtraEnv(raw: string | undefined, source: string, errors: string[]): Record<string, string> {
-  return parseStringMap(
-    raw,
-    (k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k),
-    `${source} must be a JSON object of variable names to strings, such as {"WA_WS_URL":"ws://…"}`,
-    errors,
-  );
-}
-
-/** A JSON object of strings whose every entry passes `valid`; otherwise `expectation` is reported. */
-function parseStringMap(
-  raw: string | undefined,
-  valid: (key: string, value: string) => boolean,
-  expectation: string,
-  errors: string[],
-): Record<string, string> {
-  if (raw === undefined) return {};
-  try {
-    const value: unknown = JSON.parse(raw);
-    if (
-      typeof value === 'object' &&
-      value !== null &&
-      !Array.isArray(value) &&
-      Object.entries(value).every(([k, v]) => typeof v === 'string' && valid(k, v))
-    )
-      return value as Record<string, string>;
-  } catch {
-    // reported below
-  }
-  errors.push(expectation);
-  return {};
 }

@@ -4,6 +4,7 @@
  * rule below is unit-tested, and it reports every problem at once instead of the first one.
  */
 import { isValidToken, natsServers, parseWaWebVersion, type WaWebVersion } from '../../contract/index.ts';
+import { environment, SettingsReader } from '../../contract/settings-reader.ts';
 import { channelStatePrefix as statePrefixOf } from '../../contract/state-layout.ts';
 
 export const PAIRING_MODES = ['qr', 'code'] as const;
@@ -77,64 +78,17 @@ type Env = Readonly<Record<string, string | undefined>>;
 const E164 = /^\+?[1-9][0-9]{6,14}$/;
 
 export function parseWorkerConfig(env: Env): ConfigResult {
-  const errors: string[] = [];
-  const text = (name: string): string | undefined => {
-    const value = env[name]?.trim();
-    return value === undefined || value === '' ? undefined : value;
-  };
-  const required = (name: string, what: string): string => {
-    const value = text(name);
-    if (value === undefined) errors.push(`${name} is required (${what})`);
-    return value ?? '';
-  };
+  const { errors, problem, text, required, oneOf, integer, seconds, url, bool, absolutePath } =
+    new SettingsReader(environment(env));
   const token = (name: string, what: string): string => {
     const value = required(name, what);
     // Clinic and channel ids become NATS subject tokens and S3 path segments (contract/tokens.ts).
     if (value && !isValidToken(value)) {
-      errors.push(
+      problem(
         `${name}="${value}" must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'`,
       );
     }
     return value;
-  };
-  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
-    const value = text(name);
-    if (value === undefined) return fallback;
-    if ((allowed as readonly string[]).includes(value)) return value as T;
-    errors.push(`${name}="${value}" must be one of: ${allowed.join(', ')}`);
-    return fallback;
-  };
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const value = text(name);
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      errors.push(`${name}="${value}" must be an integer from ${min} to ${max}`);
-      return fallback;
-    }
-    return n;
-  };
-  const seconds = (name: string, fallbackSeconds: number, min: number, max: number): number =>
-    integer(name, fallbackSeconds, min, max) * 1000;
-  const url = (name: string, protocols: readonly string[], value = text(name)): string | undefined => {
-    if (value === undefined || value === '') return undefined; // missing: reported by required()
-    try {
-      const parsed = new URL(value);
-      if (!protocols.includes(parsed.protocol)) {
-        errors.push(`${name}="${value}" must use ${protocols.join(' or ')}`);
-      }
-    } catch {
-      errors.push(`${name}="${value}" is not a URL`);
-    }
-    return value;
-  };
-  const bool = (name: string, fallback: boolean): boolean => {
-    const value = text(name);
-    if (value === undefined) return fallback;
-    if (value === 'true' || value === '1') return true;
-    if (value === 'false' || value === '0') return false;
-    errors.push(`${name}="${value}" must be true or false`);
-    return fallback;
   };
 
   const clinicId = token('WA_CLINIC_ID', 'the clinic this worker serves');
@@ -143,44 +97,37 @@ export function parseWorkerConfig(env: Env): ConfigResult {
   let phoneNumber = text('WA_PHONE_NUMBER');
   if (phoneNumber !== undefined) {
     if (!E164.test(phoneNumber)) {
-      errors.push(`WA_PHONE_NUMBER="${phoneNumber}" must be an E.164 number such as +5511999990000`);
+      problem(`WA_PHONE_NUMBER="${phoneNumber}" must be an E.164 number such as +5511999990000`);
     }
     phoneNumber = phoneNumber.replace(/^\+/, '');
   } else if (pairing === 'code') {
-    errors.push('WA_PHONE_NUMBER is required when WA_PAIRING=code (the number to pair by code)');
+    problem('WA_PHONE_NUMBER is required when WA_PAIRING=code (the number to pair by code)');
   }
 
   const s3Region = text('WA_S3_REGION') ?? text('AWS_REGION') ?? 'us-east-1';
   const prefix = (text('WA_S3_PREFIX') ?? 'wa').replace(/^\/+|\/+$/g, '');
   if (prefix.split('/').some((part) => part === '' || part === '.' || part === '..')) {
-    errors.push(`WA_S3_PREFIX="${text('WA_S3_PREFIX')}" must be a plain path such as "wa" or "tenants/wa"`);
+    problem(`WA_S3_PREFIX="${text('WA_S3_PREFIX')}" must be a plain path such as "wa" or "tenants/wa"`);
   }
   const waWebSocketUrl = url('WA_WS_URL', ['ws:', 'wss:']);
   const trustRootFile = text('WA_TRUST_ROOT');
   if (waWebSocketUrl !== undefined && trustRootFile === undefined) {
     // A different endpoint with WhatsApp's own root only makes sense for a proxy; refuse the
     // ambiguous case rather than connect somewhere unexpected with real credentials.
-    errors.push('WA_WS_URL is set without WA_TRUST_ROOT: both are for the protocol simulator only');
+    problem('WA_WS_URL is set without WA_TRUST_ROOT: both are for the protocol simulator only');
   }
   if (trustRootFile !== undefined && waWebSocketUrl === undefined) {
-    errors.push(
+    problem(
       'WA_TRUST_ROOT is set without WA_WS_URL: the real WhatsApp endpoint is only trusted with its own root',
     );
   }
-  const absolutePath = (name: string): string | undefined => {
-    const value = text(name);
-    if (value !== undefined && !value.startsWith('/'))
-      errors.push(`${name}="${value}" must be an absolute path`);
-    return value;
-  };
   const stateDir = absolutePath('WA_STATE_DIR');
   const keyFile = absolutePath('WA_KEY_FILE');
   const waWebVersionText = text('WA_WEB_VERSION');
   const waWebVersion = waWebVersionText === undefined ? undefined : parseWaWebVersion(waWebVersionText);
-  if (waWebVersion && !waWebVersion.ok) errors.push(`WA_WEB_VERSION=${waWebVersion.error}`);
+  if (waWebVersion && !waWebVersion.ok) problem(`WA_WEB_VERSION=${waWebVersion.error}`);
   const holder = text('WA_LEASE_HOLDER') ?? text('POD_NAME') ?? text('HOSTNAME');
-  if (holder === undefined)
-    errors.push('WA_LEASE_HOLDER (or POD_NAME/HOSTNAME) is required: the lease identity');
+  if (holder === undefined) problem('WA_LEASE_HOLDER (or POD_NAME/HOSTNAME) is required: the lease identity');
 
   const config: WorkerConfig = {
     clinicId,

@@ -46,7 +46,7 @@ describe('worker configuration', () => {
     expect(r.config.nats.servers).toEqual(['nats://a:4222', 'tls://b:4222']);
     const bad = parseWorkerConfig({ ...minimal, NATS_URL: 'nats://a:4222,http://b:80' });
     expect(bad.ok ? [] : bad.errors).toEqual([
-      'NATS_URL="http://b:80" must use nats: or tls: or ws: or wss:',
+      'NATS_URL="http://b:80" must be a URL starting with nats: or tls: or ws: or wss:',
     ]);
   });
 
