@@ -1,13 +1,15 @@
 /**
- * Wires the caches, the queue and the reconciler together: any change to a channel,
- * to its pod, or to its worker's status report enqueues that channel.
+ * The cluster mode's wiring: the channel and pod caches, the work queue, and the reconciler
+ * acting through the cluster's ports (kube-channel-store.ts, pod-runtime.ts). Any change to a
+ * channel (except the operator's own status writes: predicate.ts), to its pod, or to its
+ * worker's status report enqueues that channel.
  */
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import { GROUP, PLURAL, VERSION, type WhatsAppChannel } from '../../../contract/index.ts';
 import type { OperatorConfig } from '../config.ts';
-import { KubeClient } from '../kube/client.ts';
+import { FIELD_MANAGER, KubeClient } from '../kube/client.ts';
 import { reuseConnections } from '../kube/connection-reuse.ts';
 import { keyOf, ResourceCache, type ResourceCacheOptions } from '../kube/resource-cache.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
@@ -17,6 +19,9 @@ import { S3ChannelStateEraser, type ChannelStateEraser } from '../storage/state-
 import { AuditTrail } from '../../../contract/index.ts';
 import { startCredentialIssuing } from '../nats/credentials-provisioner.ts';
 import { LogoutAndErase } from './deletion.ts';
+import { KubeChannelStore } from './kube-channel-store.ts';
+import { PodRuntime } from './pod-runtime.ts';
+import { needsReconcile, slimManagedFields } from './predicate.ts';
 import { Reconciler } from './reconciler.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -28,6 +33,8 @@ export interface Controller {
   writes: Map<string, number>;
   /** API requests by kind since start (lists and writes; watches not counted). */
   requests: Map<string, number>;
+  /** Channel changes not reconciled: the operator's own status writes coming back (predicate.ts). */
+  ownStatusWrites(): number;
   metrics: OperatorMetrics;
   ready(): boolean;
   /** Stops taking work and waits up to `timeoutMs` for reconciles in progress. */
@@ -54,6 +61,7 @@ export async function startController(
   options: ControllerOptions = {},
 ): Promise<Controller> {
   let nc: NatsConnection | undefined;
+  let ownStatusWrites = 0;
   reuseConnections(kc);
   const writes = new Map<string, number>();
   const requests = new Map<string, number>();
@@ -90,11 +98,13 @@ export async function startController(
     kc,
     path: ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`,
     list: () => kube.listChannels(ns),
-    onChange: (c, deleted) => {
+    transform: slimManagedFields,
+    onChange: (c, deleted, previous) => {
       const ids = `${c.spec?.clinicId}/${c.spec?.channelId}`;
       if (deleted) byIds.delete(ids);
       else byIds.set(ids, keyOf(c));
-      queue.add(keyOf(c));
+      if (deleted || needsReconcile(previous, c, FIELD_MANAGER)) queue.add(keyOf(c));
+      else ownStatusWrites++;
     },
     onProblem: cacheLog('channels'),
     resyncMs: config.resyncMs,
@@ -125,25 +135,24 @@ export async function startController(
   const issuing = config.natsIssuer
     ? await startCredentialIssuing(kc, config, audit, () => nc, logger)
     : undefined;
+  const onWrite = (what: string) => {
+    bump(writes, what);
+    metrics.writes.inc({ kind: what });
+  };
   const reconciler = new Reconciler({
-    config,
-    kube,
-    channels,
-    pods,
+    channels: new KubeChannelStore({ kube, channels, logger, onWrite }),
+    workers: new PodRuntime({ config, kube, pods, onWrite }),
     reports,
     logger,
     audit,
-    ...(issuing ? { credentials: issuing.provisioner } : {}),
+    credentials: issuing?.provisioner,
     deletion: new LogoutAndErase({
       nc: () => nc,
       eraser,
       defaults: config.s3,
       timeoutMs: config.deletion.logoutTimeoutMs,
     }),
-    onWrite: (what) => {
-      bump(writes, what);
-      metrics.writes.inc({ kind: what });
-    },
+    deletionTimeoutMs: config.deletion.timeoutMs,
   });
 
   let stopped = false;
@@ -170,6 +179,7 @@ export async function startController(
     queue,
     writes,
     requests,
+    ownStatusWrites: () => ownStatusWrites,
     metrics,
     ready: () => channels.synced() && pods.synced(),
     stop: async (timeoutMs = 0) => {

@@ -2,8 +2,8 @@
  * The two steps of the `Logout` deletion policy that leave the cluster: asking the
  * worker to log the device out (NATS request/reply on `wa.<clinic>.<channel>.cmd.logout`)
  * and erasing the stored state (S3). Each step either succeeds, or says why it did not
- * with a reason constant; the reconciler decides about retries (bounded by
- * the deletion timeout, see reconciler.ts).
+ * with a reason constant; finalization.ts decides about retries (bounded by
+ * the deletion timeout).
  */
 import type { NatsConnection } from 'nats';
 import {
@@ -13,7 +13,7 @@ import {
   validatePayload,
   type WhatsAppChannel,
 } from '../../../contract/index.ts';
-import type { ChannelStateEraser } from '../storage/state-eraser.ts';
+import type { ChannelLocation, ChannelStateEraser } from '../storage/state-eraser.ts';
 
 export type LogoutOutcome =
   /** The worker logged the device out. */
@@ -27,6 +27,8 @@ export interface DeletionSteps {
   logout(channel: WhatsAppChannel, workerRunning: boolean): Promise<LogoutOutcome>;
   /** Erases the channel's state; throws with a readable message on failure. */
   erase(channel: WhatsAppChannel): Promise<number>;
+  /** Where the channel's state is kept (`s3://bucket`, a folder), for a person to clean up by hand. */
+  stateLocation(channel: WhatsAppChannel): string;
 }
 
 export class LogoutAndErase implements DeletionSteps {
@@ -85,12 +87,20 @@ export class LogoutAndErase implements DeletionSteps {
   }
 
   erase(channel: WhatsAppChannel): Promise<number> {
+    return this.eraser.erase(this.location(channel));
+  }
+
+  stateLocation(channel: WhatsAppChannel): string {
+    return this.eraser.describe(this.location(channel));
+  }
+
+  private location(channel: WhatsAppChannel): ChannelLocation {
     const { clinicId, channelId, storage } = channel.spec;
-    return this.eraser.erase({
+    return {
       bucket: storage?.bucket ?? this.defaults.bucket,
       prefix: storage?.prefix ?? this.defaults.prefix,
       clinicId,
       channelId,
-    });
+    };
   }
 }

@@ -1,18 +1,18 @@
 /**
- * The channel's status as a pure function of what the operator sees: the channel, its
- * pod, the worker's last report and the operator's own last failure. Conditions keep
+ * The channel's status as a pure function of what the operator sees: the channel, a neutral
+ * observation of its worker (a pod or a local process: ports.ts), the worker's last report and
+ * the operator's own last failure. Conditions keep
  * their lastTransitionTime while their status does not change, so an unchanged world
  * gives an identical status, and nothing is written.
  *
  * Conditions (docs/operator.md lists every reason and what to do):
- * - WorkerRunning: the pod exists and runs (from the pod, or a report of that pod).
+ * - WorkerRunning: the worker exists and runs (from its runtime, or a report of that worker).
  * - Paired: a WhatsApp account is linked (from the worker's reports).
  * - Ready: the session is connected and the pod runs. Ready's reason is the first cause.
  * - Reconciling / Stalled: for kstatus (Flux, `kubectl wait`, cli-utils). Reconciling is
  *   True while things are still moving by themselves; Stalled is True when they will not
  *   move without a person. Waiting for a QR scan is neither: the apply succeeded.
  */
-import type { V1Pod } from '@kubernetes/client-node';
 import {
   CONDITION_TYPES,
   type Condition,
@@ -21,15 +21,16 @@ import {
   type WhatsAppChannel,
   type WhatsAppChannelStatus,
 } from '../../../contract/index.ts';
+import type { WorkerObservation } from './ports.ts';
 
 export interface Observed {
   channel: WhatsAppChannel;
-  /** The channel's current pod (possibly terminating), if any. */
-  pod: V1Pod | undefined;
-  /** The latest report of that pod's worker, if any. */
+  /** The channel's current worker (possibly stopping), if any, as its runtime sees it. */
+  worker: WorkerObservation | undefined;
+  /** The latest report of that worker, if any. */
   report: StatusEvent | undefined;
-  /** Why the last pod create failed (quota, PodSecurity…), if it did. */
-  podCreateError?: string | undefined;
+  /** Why the last start of the worker was refused (quota, PodSecurity…), if it was. */
+  startError?: string | undefined;
   /** While the channel is being deleted: which step runs, and why it fails, if it does. */
   deletion?: DeletionProgress | undefined;
   now: string;
@@ -45,16 +46,6 @@ type Cond = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
 
 /** Worker reasons (docs/worker.md) that mean the device is no longer linked. */
 const UNLINKED_REASONS = new Set(['LoggedOut', 'LoggedOutByCommand', 'MultideviceMismatch']);
-/** Container waiting reasons that will not clear by themselves. */
-const STUCK_WAITING = new Set([
-  'CrashLoopBackOff',
-  'ImagePullBackOff',
-  'ErrImagePull',
-  'InvalidImageName',
-  'CreateContainerConfigError',
-  'CreateContainerError',
-  'RunContainerError',
-]);
 
 interface WorkerState {
   running: boolean;
@@ -64,59 +55,30 @@ interface WorkerState {
   stuck: boolean;
 }
 
-/** Why the pod does not run, when the kubelet or the scheduler say so. */
-export function podProblem(pod: V1Pod | undefined): { reason: string; message: string } | undefined {
-  if (!pod) return undefined;
-  for (const cs of pod.status?.containerStatuses ?? []) {
-    const waiting = cs.state?.waiting;
-    if (waiting?.reason && STUCK_WAITING.has(waiting.reason)) {
-      const last = cs.lastState?.terminated;
-      const lastExit = last ? ` (last exit: ${last.reason ?? `code ${last.exitCode}`})` : '';
-      return {
-        reason: waiting.reason,
-        message: `${waiting.message ?? `the worker container is in ${waiting.reason}`}${lastExit}`,
-      };
-    }
-  }
-  const unschedulable = pod.status?.conditions?.find(
-    (c) => c.type === 'PodScheduled' && c.status === 'False',
-  );
-  if (unschedulable?.reason === 'Unschedulable')
-    return {
-      reason: 'Unschedulable',
-      message: unschedulable.message ?? 'the worker pod cannot be scheduled',
-    };
-  return undefined;
-}
-
-/** The pod ended for good (evicted, or failed): it must be replaced. */
-export function podEnded(pod: V1Pod | undefined): boolean {
-  return pod?.status?.phase === 'Failed' || pod?.status?.phase === 'Succeeded';
-}
-
+/**
+ * The WorkerRunning condition from the neutral observation. Reasons keep their `Pod…` names in
+ * both runtimes: they are part of the resource's API (docs/operator.md lists them).
+ */
 function workerState(o: Observed): WorkerState {
-  const { channel, pod, report } = o;
+  const { channel, worker, report } = o;
   const no = (reason: string, message: string, stuck = false) => ({ running: false, reason, message, stuck });
   if (channel.spec.suspend) return no('Suspended', 'spec.suspend is true: the worker pod is removed');
-  if (o.podCreateError)
-    return no('PodCreateFailed', `the worker pod cannot be created: ${o.podCreateError}`, true);
-  if (!pod) return no('PodMissing', 'the worker pod is being created');
-  const name = pod.metadata?.name;
-  if (pod.metadata?.deletionTimestamp) return no('PodTerminating', `pod ${name} is stopping`);
-  const problem = podProblem(pod);
-  if (problem) return no(problem.reason, problem.message, true);
-  if (podEnded(pod))
-    return no(
-      'PodFailed',
-      `pod ${name} ended (${pod.status?.reason ?? pod.status?.phase}); it is being replaced`,
-    );
-  const containers = pod.status?.containerStatuses ?? [];
-  const runs =
-    pod.status?.phase === 'Running' && containers.length > 0 && containers.every((c) => c.state?.running);
-  if (runs || report)
-    return { running: true, reason: 'PodRunning', message: `pod ${name} is running`, stuck: false };
-  const waiting = containers.find((c) => c.state?.waiting?.reason)?.state?.waiting?.reason;
-  return no(waiting ?? 'PodPending', `pod ${name} has not started yet${waiting ? ` (${waiting})` : ''}`);
+  if (o.startError) return no('PodCreateFailed', `the worker pod cannot be created: ${o.startError}`, true);
+  if (!worker) return no('PodMissing', 'the worker pod is being created');
+  const { label } = worker;
+  switch (worker.activity) {
+    case 'stopping':
+      return no('PodTerminating', `${label} is stopping`);
+    case 'failing':
+      return no(worker.reason ?? 'WorkerFailing', worker.message ?? `${label} keeps failing`, true);
+    case 'ended':
+      return no('PodFailed', `${label} ended (${worker.reason ?? 'Failed'}); it is being replaced`);
+    default:
+  }
+  if (worker.activity === 'running' || report)
+    return { running: true, reason: 'PodRunning', message: `${label} is running`, stuck: false };
+  const waiting = worker.reason;
+  return no(waiting ?? 'PodPending', `${label} has not started yet${waiting ? ` (${waiting})` : ''}`);
 }
 
 function phaseOf(o: Observed, worker: WorkerState): Phase {
@@ -183,7 +145,7 @@ function readyCondition(o: Observed, phase: Phase, worker: WorkerState, message:
 }
 
 export function desiredStatus(o: Observed): WhatsAppChannelStatus {
-  const { channel, pod, report } = o;
+  const { channel, report } = o;
   const generation = channel.metadata.generation ?? 0;
   const worker = workerState(o);
   const phase = phaseOf(o, worker);
@@ -244,7 +206,7 @@ export function desiredStatus(o: Observed): WhatsAppChannelStatus {
       };
     }),
   };
-  if (pod?.metadata?.name && !channel.spec.suspend) status.workerPod = pod.metadata.name;
+  if (o.worker && !channel.spec.suspend) status.workerPod = o.worker.name;
   const account = report?.account ?? channel.status?.account;
   if (account) status.account = account;
   const lastConnected = report?.lastConnectedAt ?? channel.status?.lastConnectedTime;

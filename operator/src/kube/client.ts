@@ -60,6 +60,7 @@ export type RequestKind =
   | 'create-pod'
   | 'delete-pod'
   | 'patch-finalizers'
+  | 'patch-annotations'
   | 'apply-status'
   | 'create-event';
 
@@ -135,6 +136,33 @@ export class KubeClient {
           resourceVersion: channel.metadata.resourceVersion,
         },
       } as KubernetesObject,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      undefined,
+      PatchStrategy.MergePatch,
+    )) as unknown as WhatsAppChannel;
+  }
+
+  /**
+   * Sets (string) or removes (null) annotations by JSON merge patch: the reconciler's progress
+   * that must survive a leader change. Not conditional: a merge patch touches only these keys.
+   */
+  async setAnnotations(
+    channel: WhatsAppChannel,
+    annotations: Record<string, string | null>,
+  ): Promise<WhatsAppChannel> {
+    this.onRequest('patch-annotations');
+    return (await this.objects.patch(
+      {
+        apiVersion: API_VERSION,
+        kind: KIND,
+        metadata: {
+          name: channel.metadata.name,
+          namespace: channel.metadata.namespace,
+          annotations,
+        },
+      } as unknown as KubernetesObject,
       undefined,
       undefined,
       FIELD_MANAGER,

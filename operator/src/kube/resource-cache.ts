@@ -33,7 +33,11 @@ export interface ResourceCacheOptions<T> {
   path: string;
   list: () => Promise<ListResult<T>>;
   labelSelector?: string;
-  onChange: (obj: T, deleted: boolean) => void;
+  /**
+   * Every change; `previous` is the version the cache held before it (undefined for an object
+   * new to the cache, and for a resync, which hands every object over again).
+   */
+  onChange: (obj: T, deleted: boolean, previous?: T) => void;
   /** Trims each object before it is stored (default: drops metadata.managedFields). */
   transform?: (obj: T) => T;
   /** For logs: what went wrong and what the cache does about it. */
@@ -155,7 +159,8 @@ export class ResourceCache<T extends Named> {
       seen.add(key);
       const before = this.items.get(key);
       this.items.set(key, item);
-      if (before?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.o.onChange(item, false);
+      if (before?.metadata?.resourceVersion !== item.metadata?.resourceVersion)
+        this.o.onChange(item, false, before);
     }
     for (const [key, item] of this.items) {
       if (!seen.has(key)) {
@@ -205,9 +210,10 @@ export class ResourceCache<T extends Named> {
         }
         this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
         if (type === 'BOOKMARK') return;
+        const previous = this.items.get(keyOf(obj));
         if (type === 'DELETED') this.items.delete(keyOf(obj));
         else this.items.set(keyOf(obj), obj);
-        this.o.onChange(obj, type === 'DELETED');
+        this.o.onChange(obj, type === 'DELETED', previous);
       },
       (err: unknown) => end(httpStatus(err) === 410, err),
     );

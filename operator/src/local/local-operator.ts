@@ -1,32 +1,28 @@
 /**
- * Local mode: the operator's job without a cluster. The manifests folder is the desired
- * state (manifest-folder.ts), child processes are the pods (process-runtime.ts), and the
- * channel's status is computed by the cluster operator's own function
- * (controller/status.ts) from the workers' NATS reports (nats/status-reports.ts), so the
- * phases, reasons and conditions are the same as `kubectl get wac` shows.
- *
- * Each worker gets the environment a pod gets (docs/worker-env.md), except that its state
- * lives in `<state dir>/objects` (WA_STATE_DIR) and its data keys are wrapped by
- * `<state dir>/local.key` (WA_KEY_FILE) instead of S3 and KMS. The status of every channel
- * is written to `<state dir>/status.json` (the local `kubectl get wac -o json`).
+ * Local mode: the operator's job without a cluster, through the cluster's own reconciler
+ * (controller/reconciler.ts) with local ports. The manifests folder feeds the channel store
+ * (local-channel-store.ts, the API server's stand-in: status, finalizer and progress live in
+ * `<state dir>/status.json`), and child processes are the pods (process-workers.ts). The work
+ * queue, the steps, the status function and the deletion policies are the cluster's, so the
+ * phases, reasons, conditions and deletion behave as `kubectl get wac` shows them.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
+import pino from 'pino';
 import type { NatsConnection } from 'nats';
-import {
-  openNatsConnection,
-  type StatusEvent,
-  type WhatsAppChannel,
-  type WhatsAppChannelStatus,
-} from '../../../contract/index.ts';
+import { AuditTrail, openNatsConnection, type WhatsAppChannel } from '../../../contract/index.ts';
 import { loadOrCreateKeyFile } from '../../../contract/local-key-file.ts';
-import { desiredStatus, statusDiffers } from '../controller/status.ts';
+import { LogoutAndErase } from '../controller/deletion.ts';
+import { Reconciler } from '../controller/reconciler.ts';
+import { WorkQueue } from '../controller/work-queue.ts';
 import { StatusReports } from '../nats/status-reports.ts';
-import { channelWorkerEnv, workerPodName } from '../pod.ts';
-import { ManifestFolder, type DesiredChannels, type ManifestProblem } from './manifest-folder.ts';
-import { ProcessRuntime, type WorkerProcessState } from './process-runtime.ts';
+import { LocalChannelStateEraser } from '../storage/local-state-eraser.ts';
+import { LocalChannelStore, type ChannelView, type LocalOperatorEvent } from './local-channel-store.ts';
+import { ManifestFolder } from './manifest-folder.ts';
+import { ProcessRuntime } from './process-runtime.ts';
+import { ProcessWorkers } from './process-workers.ts';
+
+export type { ChannelView, LocalOperatorEvent } from './local-channel-store.ts';
 
 export interface LocalOperatorConfig {
   manifestsDir: string;
@@ -38,37 +34,25 @@ export interface LocalOperatorConfig {
   workerLogLevel?: string;
   nodePath: string;
   workerEntry: string;
+  /** How long failing Logout steps are retried (the cluster's WA_DELETION_TIMEOUT_SECONDS; 300 s). */
+  deletionTimeoutMs?: number;
+  /** One logout request's wait (the cluster's WA_LOGOUT_TIMEOUT_SECONDS; 10 s). */
+  logoutTimeoutMs?: number;
 }
 
-export type LocalOperatorEvent =
-  | { type: 'problem'; problem: ManifestProblem }
-  | { type: 'phase'; key: string; channel: WhatsAppChannel; status: WhatsAppChannelStatus }
-  | { type: 'removed'; key: string }
-  /** Worker processes started, restarted after back-off, or failing to start. */
-  | { type: 'worker'; message: string; fields: Record<string, unknown> };
-
-export interface ChannelView {
-  key: string;
-  clinicId: string;
-  channelId: string;
-  status: WhatsAppChannelStatus;
-  worker: { holder: string; pid: number } | undefined;
-  restarts: number;
-}
+/** Channels reconciled at once (the cluster's WA_CONCURRENCY default is larger; one machine here). */
+const CONCURRENCY = 4;
 
 export class LocalOperator {
   private readonly c: LocalOperatorConfig;
   private readonly folder: ManifestFolder;
   private readonly runtime: ProcessRuntime;
   private readonly reports: StatusReports;
-  private readonly channels = new Map<string, WhatsAppChannel>();
+  private readonly store: LocalChannelStore;
+  private readonly queue: WorkQueue;
   private readonly listeners: Array<(e: LocalOperatorEvent) => void> = [];
   private nc: NatsConnection | undefined;
   private unwatch: (() => void) | undefined;
-  private reportedProblems = new Set<string>();
-  private applying = Promise.resolve();
-  private writingStatus = Promise.resolve();
-  private statusWriteWaiting = false;
 
   constructor(config: LocalOperatorConfig) {
     this.c = config;
@@ -76,10 +60,58 @@ export class LocalOperator {
     this.runtime = new ProcessRuntime({
       nodePath: config.nodePath,
       workerEntry: config.workerEntry,
-      onChange: (key) => this.refresh(key),
+      onChange: (key) => {
+        this.queue.add(key);
+        this.store.save(); // status.json shows the worker's pid
+      },
       log: (message, fields) => this.emit({ type: 'worker', message, fields }),
     });
     this.reports = new StatusReports(() => this.nc);
+    this.store = new LocalChannelStore({
+      statusFile: this.statusFile,
+      emit: (e) => this.emit(e),
+      changed: (key) => this.queue.add(key),
+      workerOf: (key) => {
+        const state = this.runtime.state(key);
+        return {
+          worker: state?.current ? { holder: state.current.holder, pid: state.current.pid } : undefined,
+          restarts: state?.restarts ?? 0,
+        };
+      },
+    });
+    // Problems go to the console as lines; the reconciler's own log stays quiet.
+    const logger = pino({ level: 'silent' });
+    const reconciler = new Reconciler({
+      channels: this.store,
+      workers: new ProcessWorkers(this.runtime, {
+        natsUrl: config.natsUrl,
+        natsCredsFile: config.natsCredsFile,
+        objectsDir: this.objectsDir,
+        keyFile: this.keyFile,
+        workerExtraEnv: config.workerExtraEnv,
+        workerLogLevel: config.workerLogLevel,
+        logFile: (channel) => this.logFile(channel),
+      }),
+      reports: this.reports,
+      deletion: new LogoutAndErase({
+        nc: () => this.nc,
+        eraser: new LocalChannelStateEraser(this.objectsDir),
+        defaults: { bucket: '', prefix: 'wa' },
+        timeoutMs: config.logoutTimeoutMs ?? 10_000,
+      }),
+      deletionTimeoutMs: config.deletionTimeoutMs ?? 300_000,
+      audit: new AuditTrail('operator', () => this.nc, logger),
+      logger,
+    });
+    this.queue = new WorkQueue((key) => reconciler.reconcile(key), CONCURRENCY);
+    this.queue.onError = (key, err) =>
+      this.emit({
+        type: 'problem',
+        problem: {
+          file: key,
+          message: `reconcile failed; retrying: ${String((err as Error)?.message ?? err)}`,
+        },
+      });
   }
 
   get keyFile(): string {
@@ -99,7 +131,7 @@ export class LocalOperator {
     this.listeners.push(listener);
   }
 
-  /** Creates the state folder and key, connects to NATS, then follows the manifests folder. */
+  /** Creates the state folder and key, connects to NATS, reads status.json, then follows the folder. */
   async start(): Promise<void> {
     await mkdir(join(this.c.stateDir, 'logs'), { recursive: true, mode: 0o700 });
     await mkdir(this.objectsDir, { recursive: true, mode: 0o700 });
@@ -111,24 +143,18 @@ export class LocalOperator {
       credsFile: this.c.natsCredsFile,
       reconnect: 'forever',
     });
-    this.reports.start((report) => this.onReport(report));
+    this.reports.start((report) => {
+      for (const c of this.store.view())
+        if (c.clinicId === report.clinicId && c.channelId === report.channelId) this.queue.add(c.key);
+    });
     await this.nc.flush();
+    await this.store.restore();
     await new Promise<void>((resolve, reject) => {
       let first = true;
       this.unwatch = this.folder.watch(
         (desired) => {
-          const applied = this.applying.then(() => this.apply(desired));
-          // One failed apply (a worker that cannot be spawned…) must not stop later changes.
-          this.applying = applied.catch((err: Error) =>
-            this.emit({
-              type: 'problem',
-              problem: {
-                file: this.c.manifestsDir,
-                message: `applying the manifests failed: ${err.message}`,
-              },
-            }),
-          );
-          if (first) void applied.then(resolve, reject);
+          this.store.apply(desired);
+          if (first) resolve();
           first = false;
         },
         (err) => {
@@ -143,190 +169,20 @@ export class LocalOperator {
   /** Stops every worker (gracefully: they release their leases), then NATS. */
   async stop(): Promise<void> {
     this.unwatch?.();
-    await this.applying.catch(() => undefined);
+    await this.queue.stop(30_000);
     await this.runtime.stopAll();
     this.reports.stop();
-    await this.writingStatus;
+    this.store.save();
+    await this.store.flush();
     await this.nc?.drain().catch(() => undefined);
   }
 
   /** The channels and their status now (what `status.json` holds). */
   view(): ChannelView[] {
-    return [...this.channels.entries()].map(([key, channel]) => {
-      const state = this.runtime.state(key);
-      return {
-        key,
-        clinicId: channel.spec.clinicId,
-        channelId: channel.spec.channelId,
-        status: channel.status!,
-        worker: state?.current ? { holder: state.current.holder, pid: state.current.pid } : undefined,
-        restarts: state?.restarts ?? 0,
-      };
-    });
+    return this.store.view();
   }
 
   private emit(e: LocalOperatorEvent): void {
     for (const l of this.listeners) l(e);
   }
-
-  private async apply(desired: DesiredChannels): Promise<void> {
-    const problems = new Set<string>();
-    for (const p of desired.problems) {
-      const id = `${p.file}: ${p.message}`;
-      problems.add(id);
-      if (!this.reportedProblems.has(id)) this.emit({ type: 'problem', problem: p });
-    }
-    for (const key of [...this.channels.keys()]) {
-      if (desired.channels.has(key)) continue;
-      const gone = this.channels.get(key)!;
-      this.channels.delete(key);
-      await this.runtime.remove(key);
-      this.reports.forget(gone.spec.clinicId, gone.spec.channelId);
-      this.emit({ type: 'removed', key });
-    }
-    for (const [key, channel] of desired.channels) {
-      const before = this.channels.get(key);
-      if (
-        before &&
-        (before.spec.clinicId !== channel.spec.clinicId || before.spec.channelId !== channel.spec.channelId)
-      ) {
-        // Immutable, as the CRD's CEL rules make them in a cluster: the worker keeps running as it was.
-        const message = `${key}: spec.clinicId and spec.channelId cannot change (delete the manifest and add a new one); the change is ignored`;
-        if (!this.reportedProblems.has(message))
-          this.emit({ type: 'problem', problem: { file: key, message } });
-        problems.add(message);
-        continue;
-      }
-      channel.metadata.generation =
-        (before?.metadata.generation ?? 0) +
-        (before && JSON.stringify(before.spec) === JSON.stringify(channel.spec) ? 0 : 1);
-      if (before?.status) channel.status = before.status;
-      this.channels.set(key, channel);
-      if (channel.spec.suspend) await this.runtime.remove(key);
-      else {
-        const env = this.workerEnv(channel);
-        await this.runtime.ensure({
-          key,
-          name: workerPodName(channel),
-          env,
-          // A changed environment replaces the worker, as a changed pod spec does.
-          specHash: createHash('sha256').update(JSON.stringify(env)).digest('hex'),
-          logFile: this.logFile(channel),
-        });
-      }
-      this.refresh(key);
-    }
-    this.reportedProblems = problems;
-    this.saveStatus();
-  }
-
-  /** The environment of a pod (docs/worker-env.md), with the local drivers instead of S3 and KMS. */
-  private workerEnv(channel: WhatsAppChannel): Record<string, string> {
-    const s = channel.spec;
-    return {
-      PATH: process.env.PATH ?? '',
-      ...channelWorkerEnv(s, { natsUrl: this.c.natsUrl, logLevel: this.c.workerLogLevel ?? 'info' }),
-      ...(this.c.natsCredsFile ? { NATS_CREDS_FILE: this.c.natsCredsFile } : {}),
-      WA_STATE_DIR: this.objectsDir,
-      WA_S3_PREFIX: s.storage?.prefix ?? 'wa',
-      WA_KEY_FILE: this.keyFile,
-      ...this.c.workerExtraEnv,
-    };
-  }
-
-  private onReport(report: StatusEvent): void {
-    for (const [key, channel] of this.channels) {
-      if (channel.spec.clinicId === report.clinicId && channel.spec.channelId === report.channelId)
-        this.refresh(key);
-    }
-  }
-
-  /** Recomputes a channel's status with the cluster operator's function; emits phase changes. */
-  private refresh(key: string): void {
-    const channel = this.channels.get(key);
-    if (!channel) return;
-    const state = this.runtime.state(key);
-    const pod = asPod(state);
-    const report = this.reports.get(channel.spec.clinicId, channel.spec.channelId, state?.current?.holder);
-    const status = desiredStatus({ channel, pod, report, now: new Date().toISOString() });
-    const before = channel.status;
-    channel.status = status;
-    // status.json follows every change (as the cluster operator writes the status subresource);
-    // the console hears only of phase and Ready changes.
-    if (statusDiffers(before, status)) this.saveStatus();
-    if (
-      before?.phase !== status.phase ||
-      before?.conditions?.find((c) => c.type === 'Ready')?.reason !==
-        status.conditions?.find((c) => c.type === 'Ready')?.reason
-    )
-      this.emit({ type: 'phase', key, channel, status });
-  }
-
-  /**
-   * Writes status.json atomically (readers never see half a file); one write at a time, and at
-   * most one waiting: a write not yet started will carry every change made before it starts.
-   */
-  private saveStatus(): void {
-    if (this.statusWriteWaiting) return;
-    this.statusWriteWaiting = true;
-    this.writingStatus = this.writingStatus
-      .then(async () => {
-        this.statusWriteWaiting = false; // what changes from here on needs the next write
-        const tmp = `${this.statusFile}.tmp`;
-        await writeFile(tmp, `${JSON.stringify(this.view(), null, 2)}\n`, { mode: 0o600 });
-        await rename(tmp, this.statusFile);
-      })
-      .catch(() => undefined);
-  }
-}
-
-/**
- * The worker process as the pod the status function understands: running, waiting for a
- * restart (CrashLoopBackOff from the third failure in a row, as the kubelet says), or none.
- */
-function asPod(state: WorkerProcessState | undefined): V1Pod | undefined {
-  if (!state) return undefined;
-  if (state.current)
-    return {
-      metadata: { name: state.name, uid: state.current.uid },
-      status: { phase: 'Running', containerStatuses: [runningContainer()] },
-    };
-  if (state.restartAt !== undefined && state.failures >= 3) {
-    const exit = state.lastExit;
-    return {
-      metadata: { name: state.name, uid: 'restarting' },
-      status: {
-        phase: 'Running',
-        containerStatuses: [
-          {
-            ...runningContainer(),
-            state: {
-              waiting: {
-                reason: 'CrashLoopBackOff',
-                message: `the worker keeps exiting; see ${state.name}'s log`,
-              },
-            },
-            lastState: {
-              terminated: {
-                exitCode: exit?.code ?? 137,
-                ...(exit?.signal ? { reason: exit.signal } : {}),
-              },
-            },
-          },
-        ],
-      },
-    };
-  }
-  return undefined;
-}
-
-function runningContainer() {
-  return {
-    name: 'worker',
-    image: 'local',
-    imageID: '',
-    ready: true,
-    restartCount: 0,
-    state: { running: {} },
-  };
 }

@@ -105,6 +105,11 @@ operator.on((e: LocalOperatorEvent) => {
     print({ event: 'worker', message: e.message, ...e.fields }, `${String(e.fields.key)}: ${e.message}`);
   else if (e.type === 'removed')
     print({ event: 'removed', channel: e.key }, `${e.key}: removed, worker stopped`);
+  else if (e.type === 'event')
+    print(
+      { event: 'event', channel: e.key, kind: e.kind, reason: e.reason, message: e.message },
+      `${e.key}: ${e.reason}: ${e.message}`,
+    );
   else {
     const ready = e.status.conditions?.find((c) => c.type === 'Ready');
     print(

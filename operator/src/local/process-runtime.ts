@@ -25,6 +25,8 @@ export interface DesiredWorker {
   env: Record<string, string>;
   /** A change restarts the worker. */
   specHash: string;
+  /** The uid of the channel it runs for (a worker of an earlier channel of that name is not its own). */
+  ownerUid?: string;
   /** stdout and stderr of every incarnation are appended here (0600). */
   logFile: string;
 }
@@ -39,6 +41,10 @@ export interface Incarnation {
 
 export interface WorkerProcessState {
   name: string;
+  specHash: string;
+  ownerUid: string | undefined;
+  /** Asked to stop (SIGTERM sent), not gone yet. */
+  stopping: boolean;
   current: Incarnation | undefined;
   /** Unrequested exits in a row (reset by a run of `stableAfterMs`). */
   failures: number;
@@ -103,6 +109,9 @@ export class ProcessRuntime {
       desired,
       state: {
         name: desired.name,
+        specHash: desired.specHash,
+        ownerUid: desired.ownerUid,
+        stopping: false,
         current: undefined,
         failures: 0,
         restarts: 0,
@@ -123,7 +132,9 @@ export class ProcessRuntime {
     const entry = this.entries.get(key);
     if (!entry) return;
     entry.stopping = true;
+    entry.state.stopping = true;
     clearTimeout(entry.timer);
+    this.o.onChange?.(key);
     await this.stop(entry);
     if (this.entries.get(key) === entry) this.entries.delete(key);
     this.o.onChange?.(key);

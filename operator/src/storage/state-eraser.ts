@@ -18,6 +18,8 @@ export interface ChannelLocation extends ChannelStateLocation {
 export interface ChannelStateEraser {
   /** Deletes every object of the channel; resolves with how many were deleted. Throws on any failure. */
   erase(location: ChannelLocation): Promise<number>;
+  /** Where the objects are, for a person (`s3://bucket`, a folder). */
+  describe(location: ChannelLocation): string;
 }
 
 export interface S3EraserOptions {
@@ -45,6 +47,10 @@ export class S3ChannelStateEraser implements ChannelStateEraser {
       requestHandler: { connectionTimeout: timeout, requestTimeout: timeout },
       ...(o.endpoint ? { endpoint: o.endpoint, forcePathStyle: true } : {}),
     });
+  }
+
+  describe(location: ChannelLocation): string {
+    return `s3://${location.bucket}`;
   }
 
   async erase(location: ChannelLocation): Promise<number> {

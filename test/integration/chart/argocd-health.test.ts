@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import fengari from 'fengari';
 import type { Phase, StatusEvent, WhatsAppChannel } from '../../../contract/index.ts';
+import { observePod } from '../../../operator/src/controller/pod-observation.ts';
 import { desiredStatus } from '../../../operator/src/controller/status.ts';
 import { repoRoot } from '../../harness/paths.ts';
 
@@ -74,7 +75,12 @@ const observed = (o: { spec?: Partial<WhatsAppChannel['spec']>; pod?: V1Pod; rep
   const c = channel(o.spec);
   return {
     ...c,
-    status: desiredStatus({ channel: c, pod: o.pod, report: o.report, now: '2026-01-01T00:00:01.000Z' }),
+    status: desiredStatus({
+      channel: c,
+      worker: o.pod && observePod(o.pod),
+      report: o.report,
+      now: '2026-01-01T00:00:01.000Z',
+    }),
   };
 };
 

@@ -1,5 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { StatusEvent, WhatsAppChannel } from '../../../contract/index.ts';
+import { observePod } from '../../../operator/src/controller/pod-observation.ts';
 import { desiredStatus, statusDiffers, type Observed } from '../../../operator/src/controller/status.ts';
 
 const channel = (
@@ -51,8 +52,23 @@ const report = (phase: StatusEvent['phase'], extra: Partial<StatusEvent> = {}): 
   seq: 1,
   ...extra,
 });
-const status = (o: Partial<Observed>) =>
-  desiredStatus({ channel: channel(), pod: pod(), report: undefined, now: 'T', ...o });
+/** The status of a channel whose worker is a pod: the pod goes through the pod observation. */
+type Inputs = Omit<Partial<Observed>, 'worker' | 'startError'> & {
+  pod?: V1Pod | undefined;
+  podCreateError?: string;
+};
+function status(inputs: Inputs) {
+  const { pod: given, podCreateError, ...o } = inputs;
+  const p = 'pod' in inputs ? given : pod();
+  return desiredStatus({
+    channel: channel(),
+    worker: p ? observePod(p) : undefined,
+    report: undefined,
+    startError: podCreateError,
+    now: 'T',
+    ...o,
+  });
+}
 const cond = (s: ReturnType<typeof desiredStatus>, type: string) =>
   s.conditions!.find((c) => c.type === type)!;
 const summary = (s: ReturnType<typeof desiredStatus>) =>

@@ -1,0 +1,168 @@
+/**
+ * The finalizer and the deletion policy (docs/operator.md, "Deletion"). The finalizer is added
+ * to every channel; when the channel is deleted, `Retain` stops the worker and lets go, while
+ * `Logout` logs the device out through the running worker, stops the worker, and only then
+ * erases the stored state (a running worker could write it again) and lets go.
+ *
+ * Each step's outcome is recorded on the channel (progress.ts) before the next one starts, so a
+ * new leader (or a restarted local operator) carries on instead of starting over. Failing
+ * steps are retried until the deletion timeout, counted from the deletion request, and then
+ * given up loudly (status, Event, error log): a deletion always finishes.
+ */
+import type { Logger } from 'pino';
+import { FINALIZER, type AuditTrail, type WhatsAppChannel } from '../../../contract/index.ts';
+import type { DeletionSteps } from './deletion.ts';
+import type { ChannelStore, ReconcileResult, WorkerObservation } from './ports.ts';
+import { PROGRESS_ANNOTATIONS, progressOf, type StepOutcome } from './progress.ts';
+import type { StatusStep } from './status-step.ts';
+import { RetryLater } from './work-queue.ts';
+import type { WorkerStep } from './worker-step.ts';
+
+/** While the worker stops: its runtime's change brings the channel back sooner. */
+const WORKER_GONE_POLL_MS = 5_000;
+
+export interface FinalizationDeps {
+  channels: ChannelStore;
+  workerStep: WorkerStep;
+  statusStep: StatusStep;
+  deletion: DeletionSteps;
+  /** Records erasures on the audit trail (docs/security.md). */
+  audit: AuditTrail;
+  logger: Logger;
+  /** WA_DELETION_TIMEOUT_SECONDS, in ms. */
+  timeoutMs: number;
+  /** The channel is released: forget what was kept for it (reports, credentials). */
+  released: (channel: WhatsAppChannel) => void;
+  now?: (() => number) | undefined;
+}
+
+export class Finalization {
+  private readonly d: Required<FinalizationDeps>;
+
+  constructor(deps: FinalizationDeps) {
+    this.d = { ...deps, now: deps.now ?? Date.now };
+  }
+
+  /** Adds the finalizer if missing; true if it wrote (the channel's change brings it back). */
+  async ensureFinalizer(channel: WhatsAppChannel): Promise<boolean> {
+    if (channel.metadata.finalizers?.includes(FINALIZER)) return false;
+    await this.d.channels.setFinalizers(channel, [...(channel.metadata.finalizers ?? []), FINALIZER]);
+    return true;
+  }
+
+  /** Runs the deletion policy one step further; releases the finalizer at the end. */
+  async finalize(channel: WhatsAppChannel, worker: WorkerObservation | undefined): Promise<ReconcileResult> {
+    if (!channel.metadata.finalizers?.includes(FINALIZER)) return;
+    const logout = channel.spec.deletionPolicy === 'Logout';
+    const progress = progressOf(channel);
+    const deadline = Date.parse(channel.metadata.deletionTimestamp!) + this.d.timeoutMs;
+
+    if (logout && progress.logout === undefined) {
+      const outcome = await this.logout(channel, worker, deadline);
+      // Recorded, and the next step waits for the channel to show it.
+      await this.d.channels.annotate(channel, { [PROGRESS_ANNOTATIONS.logout]: outcome });
+      return;
+    }
+    if (worker) {
+      if (worker.activity !== 'stopping')
+        await this.d.workerStep.stop(channel, worker, 'the channel is being deleted');
+      return { requeueAfterMs: WORKER_GONE_POLL_MS };
+    }
+    if (logout && progress.erase === undefined) {
+      const erased = await this.erase(channel, deadline);
+      if (erased) {
+        await this.d.channels.annotate(channel, { [PROGRESS_ANNOTATIONS.erase]: 'done' });
+        return;
+      }
+    }
+    await this.d.channels.setFinalizers(
+      channel,
+      (channel.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
+    );
+    this.d.released(channel);
+  }
+
+  private async logout(
+    channel: WhatsAppChannel,
+    worker: WorkerObservation | undefined,
+    deadline: number,
+  ): Promise<StepOutcome> {
+    const running = worker !== undefined && worker.activity !== 'stopping';
+    const outcome = await this.d.deletion.logout(channel, running);
+    if (outcome.done) {
+      void this.d.channels.event(channel, 'Normal', 'LoggedOut', 'the device was logged out of WhatsApp');
+      return 'done';
+    }
+    if (outcome.skipped) {
+      void this.d.channels.event(
+        channel,
+        'Warning',
+        'LogoutSkipped',
+        `${outcome.message}; if a device is still linked, remove it in WhatsApp > Linked devices`,
+      );
+      return 'skipped';
+    }
+    await this.failStep(channel, worker, deadline, 'Logout', outcome.message);
+    return 'abandoned';
+  }
+
+  /** True when erased; false when given up (the deletion goes on). */
+  private async erase(channel: WhatsAppChannel, deadline: number): Promise<boolean> {
+    try {
+      const erased = await this.d.deletion.erase(channel);
+      this.d.audit.record({
+        clinicId: channel.spec.clinicId,
+        channelId: channel.spec.channelId,
+        action: 'state.erased',
+        outcome: 'ok',
+        details: { objects: erased, resource: `${channel.metadata.namespace}/${channel.metadata.name}` },
+      });
+      return true;
+    } catch (err) {
+      const why = `erasing the stored state failed: ${String((err as Error).message ?? err)}`;
+      await this.failStep(channel, undefined, deadline, 'Erase', why);
+      return false;
+    }
+  }
+
+  /**
+   * A Logout step failed: before the deadline, show it in the status and retry (RetryLater);
+   * after it, give the step up loudly (status, Event, error log) so the deletion goes on.
+   */
+  private async failStep(
+    channel: WhatsAppChannel,
+    worker: WorkerObservation | undefined,
+    deadline: number,
+    step: 'Logout' | 'Erase',
+    why: string,
+  ): Promise<void> {
+    const left = deadline - this.d.now();
+    if (left > 0) {
+      await this.d.statusStep.write(channel, worker, {
+        deletion: {
+          reason: `${step}Failed`,
+          message: `deleting: ${why}; retrying until ${new Date(deadline).toISOString()}, then the deletion goes on without it`,
+          failing: true,
+        },
+      });
+      throw new RetryLater(why, left);
+    }
+    const consequence =
+      step === 'Logout'
+        ? 'the device may still be linked: remove it in WhatsApp > Linked devices'
+        : `objects may remain under the channel's prefix in ${this.d.deletion.stateLocation(channel)}: delete them by hand`;
+    const message = `deleting: ${why}; gave up after the deletion timeout; ${consequence}`;
+    this.d.logger.error(
+      {
+        channel: `${channel.metadata.namespace}/${channel.metadata.name}`,
+        clinic: channel.spec.clinicId,
+        step,
+      },
+      message,
+    );
+    await this.d.statusStep
+      .write(channel, worker, { deletion: { reason: `${step}Abandoned`, message, failing: true } })
+      .catch(() => undefined);
+    void this.d.channels.event(channel, 'Warning', `${step}Abandoned`, message);
+  }
+}

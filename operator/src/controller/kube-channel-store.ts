@@ -1,0 +1,83 @@
+/**
+ * The cluster's `ChannelStore` (ports.ts): channels from the watch cache, writes through the
+ * API (finalizers and progress annotations by JSON merge patch conditional on the
+ * resourceVersion, status by server-side apply, Events). After each write to a channel its
+ * cache entry is stale until it shows a newer version (freshness.ts).
+ */
+import type { WhatsAppChannel, WhatsAppChannelStatus } from '../../../contract/index.ts';
+import { apiMessage, type KubeClient } from '../kube/client.ts';
+import { keyOf, type ResourceCache } from '../kube/resource-cache.ts';
+import type { Logger } from 'pino';
+import { Freshness } from './freshness.ts';
+import type { ChannelStore } from './ports.ts';
+
+export class KubeChannelStore implements ChannelStore {
+  private readonly fresh = new Freshness<WhatsAppChannel>();
+  private readonly kube: KubeClient;
+  private readonly channels: ResourceCache<WhatsAppChannel>;
+  private readonly logger: Logger;
+  private readonly onWrite: (what: string) => void;
+
+  constructor(deps: {
+    kube: KubeClient;
+    channels: ResourceCache<WhatsAppChannel>;
+    logger: Logger;
+    onWrite?: ((what: string) => void) | undefined;
+  }) {
+    this.kube = deps.kube;
+    this.channels = deps.channels;
+    this.logger = deps.logger;
+    this.onWrite = deps.onWrite ?? (() => {});
+  }
+
+  get(key: string): WhatsAppChannel | undefined {
+    return this.channels.get(key);
+  }
+
+  staleFor(key: string, channel: WhatsAppChannel | undefined): number {
+    return this.fresh.staleFor(key, channel);
+  }
+
+  forget(key: string): void {
+    this.fresh.forget(key);
+  }
+
+  setFinalizers(channel: WhatsAppChannel, finalizers: string[]): Promise<void> {
+    return this.write(channel, 'finalizer', () => this.kube.setFinalizers(channel, finalizers));
+  }
+
+  annotate(channel: WhatsAppChannel, annotations: Record<string, string | null>): Promise<void> {
+    return this.write(channel, 'progress', () => this.kube.setAnnotations(channel, annotations));
+  }
+
+  applyStatus(channel: WhatsAppChannel, status: WhatsAppChannelStatus): Promise<void> {
+    return this.write(channel, 'status', () => this.kube.applyStatus(channel, status));
+  }
+
+  /** Events are best effort (a terminating namespace refuses them): never fail a reconcile for one. */
+  async event(
+    channel: WhatsAppChannel,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    this.onWrite('event');
+    await this.kube
+      .createEvent(channel, type, reason, message)
+      .catch((err: unknown) =>
+        this.logger.debug({ channel: keyOf(channel), reason, err: apiMessage(err) }, 'event not recorded'),
+      );
+  }
+
+  /** A write to the channel; afterwards its cache entry is stale until it shows a newer version. */
+  private async write(
+    channel: WhatsAppChannel,
+    what: string,
+    write: () => Promise<WhatsAppChannel>,
+  ): Promise<void> {
+    this.onWrite(what);
+    const before = channel.metadata.resourceVersion;
+    await write();
+    this.fresh.expect(keyOf(channel), (c) => !c || c.metadata.resourceVersion !== before);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * A worker pod as the reconciler's neutral `WorkerObservation` (ports.ts): what the kubelet
+ * and the scheduler say about it, in the terms both runtimes share.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { SPEC_HASH_ANNOTATION, workerIdentity } from '../pod.ts';
+import type { WorkerObservation } from './ports.ts';
+
+/** Container waiting reasons that will not clear by themselves. */
+const STUCK_WAITING = new Set([
+  'CrashLoopBackOff',
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+]);
+
+/** Why the pod does not run, when the kubelet or the scheduler say so. */
+export function podProblem(pod: V1Pod | undefined): { reason: string; message: string } | undefined {
+  if (!pod) return undefined;
+  for (const cs of pod.status?.containerStatuses ?? []) {
+    const waiting = cs.state?.waiting;
+    if (waiting?.reason && STUCK_WAITING.has(waiting.reason)) {
+      const last = cs.lastState?.terminated;
+      const lastExit = last ? ` (last exit: ${last.reason ?? `code ${last.exitCode}`})` : '';
+      return {
+        reason: waiting.reason,
+        message: `${waiting.message ?? `the worker container is in ${waiting.reason}`}${lastExit}`,
+      };
+    }
+  }
+  const unschedulable = pod.status?.conditions?.find(
+    (c) => c.type === 'PodScheduled' && c.status === 'False',
+  );
+  if (unschedulable?.reason === 'Unschedulable')
+    return {
+      reason: 'Unschedulable',
+      message: unschedulable.message ?? 'the worker pod cannot be scheduled',
+    };
+  return undefined;
+}
+
+/** The pod ended for good (evicted, or failed): it must be replaced. */
+export function podEnded(pod: V1Pod | undefined): boolean {
+  return pod?.status?.phase === 'Failed' || pod?.status?.phase === 'Succeeded';
+}
+
+export function observePod(pod: V1Pod): WorkerObservation {
+  const name = pod.metadata?.name ?? '';
+  const containers = pod.status?.containerStatuses ?? [];
+  const last = containers[0]?.lastState?.terminated;
+  const base = {
+    name,
+    label: `pod ${name}`,
+    identity: workerIdentity(pod),
+    ownerUid: pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid,
+    specHash: pod.metadata?.annotations?.[SPEC_HASH_ANNOTATION],
+    restarts: containers.reduce((n, c) => n + (c.restartCount ?? 0), 0),
+    lastExit: last ? (last.reason ?? `code ${last.exitCode}`) : undefined,
+  };
+  if (pod.metadata?.deletionTimestamp) return { ...base, activity: 'stopping' };
+  const problem = podProblem(pod);
+  if (problem) return { ...base, activity: 'failing', ...problem };
+  if (podEnded(pod)) return { ...base, activity: 'ended', reason: pod.status?.reason ?? pod.status?.phase };
+  const runs =
+    pod.status?.phase === 'Running' && containers.length > 0 && containers.every((c) => c.state?.running);
+  if (runs) return { ...base, activity: 'running' };
+  const waiting = containers.find((c) => c.state?.waiting?.reason)?.state?.waiting?.reason;
+  return { ...base, activity: 'starting', reason: waiting };
+}

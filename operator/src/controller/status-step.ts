@@ -1,0 +1,83 @@
+/**
+ * The status step: computes the channel's status (status.ts) from the channel, the neutral
+ * observation of its worker and that worker's last report, and writes it only if it differs,
+ * so a steady state writes nothing. A phase change is also an Event.
+ */
+import type { Logger } from 'pino';
+import type { WhatsAppChannel } from '../../../contract/index.ts';
+import type { StatusReports } from '../nats/status-reports.ts';
+import type { ChannelStore, ReconcileResult, WorkerObservation } from './ports.ts';
+import { desiredStatus, statusDiffers, type DeletionProgress } from './status.ts';
+
+/** How soon to try again when the worker's last status cannot be read from JetStream. */
+const REPORTS_RETRY_MS = 5_000;
+
+export interface StatusInputs {
+  /** Why the worker could not be started, this reconcile. */
+  startError?: string | undefined;
+  /** The deletion step in progress. */
+  deletion?: DeletionProgress | undefined;
+}
+
+export class StatusStep {
+  private readonly channels: ChannelStore;
+  private readonly reports: StatusReports;
+  private readonly logger: Logger;
+  private readonly now: () => Date;
+
+  constructor(deps: {
+    channels: ChannelStore;
+    reports: StatusReports;
+    logger: Logger;
+    now?: (() => Date) | undefined;
+  }) {
+    this.channels = deps.channels;
+    this.reports = deps.reports;
+    this.logger = deps.logger;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async write(
+    channel: WhatsAppChannel,
+    worker: WorkerObservation | undefined,
+    inputs: StatusInputs = {},
+  ): Promise<ReconcileResult> {
+    const { clinicId, channelId, suspend } = channel.spec;
+    const live = worker && worker.activity !== 'stopping' && !suspend ? worker : undefined;
+    const identity = live?.identity;
+    let report = this.reports.get(clinicId, channelId, identity);
+    // (A deleting channel's status does not depend on the worker's report.)
+    if (!report && identity && !inputs.deletion) {
+      try {
+        await this.reports.bootstrap(clinicId, channelId);
+      } catch (err) {
+        // Without NATS the worker's state is unknown: keep the status as it is, try again soon.
+        this.logger.warn(
+          { channel: `${channel.metadata.namespace}/${channel.metadata.name}`, err: String(err) },
+          'cannot read the last status from JetStream',
+        );
+        return { requeueAfterMs: REPORTS_RETRY_MS };
+      }
+      report = this.reports.get(clinicId, channelId, identity);
+    }
+    const status = desiredStatus({
+      channel,
+      worker: suspend ? undefined : worker,
+      report: live ? report : undefined,
+      startError: inputs.startError,
+      deletion: inputs.deletion,
+      now: this.now().toISOString(),
+    });
+    if (!statusDiffers(channel.status, status)) return;
+    await this.channels.applyStatus(channel, status);
+    if (status.phase !== channel.status?.phase) {
+      const warn = status.phase === 'Error' || status.phase === 'Disconnected';
+      void this.channels.event(
+        channel,
+        warn ? 'Warning' : 'Normal',
+        status.phase ?? 'Pending',
+        status.message ?? '',
+      );
+    }
+  }
+}

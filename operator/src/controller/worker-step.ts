@@ -1,0 +1,96 @@
+/**
+ * The worker step: exactly one worker per channel, running the current spec, whatever the
+ * runtime (a pod, or a local process). Suspended → stop it. Missing → start it. Stopping →
+ * wait (never two at once: the new one starts only after the old one is gone). Ended
+ * (evicted, failed) or running an older spec → stop it, then start a new one. A worker left
+ * over from an earlier channel of the same name is stopped first.
+ *
+ * It writes no status: it says whether it acted (then the status waits for the runtime to
+ * show it) and why a start was refused (which the status shows).
+ */
+import type { Logger } from 'pino';
+import type { WhatsAppChannel } from '../../../contract/index.ts';
+import { workerPodName } from '../pod.ts';
+import type { ChannelStore, WorkerObservation, WorkerRuntime } from './ports.ts';
+import { PROGRESS_ANNOTATIONS, progressOf } from './progress.ts';
+
+export interface WorkerStepResult {
+  /** It wrote something: the status waits for the runtime to show it. */
+  acted: boolean;
+  /** The start was refused for a reason a person must fix (quota, PodSecurity…). */
+  startError?: string;
+}
+
+export class WorkerStep {
+  private readonly channels: ChannelStore;
+  private readonly workers: WorkerRuntime;
+  private readonly logger: Logger;
+
+  constructor(deps: { channels: ChannelStore; workers: WorkerRuntime; logger: Logger }) {
+    this.channels = deps.channels;
+    this.workers = deps.workers;
+    this.logger = deps.logger;
+  }
+
+  async ensure(channel: WhatsAppChannel, worker: WorkerObservation | undefined): Promise<WorkerStepResult> {
+    if (worker?.activity === 'stopping') return { acted: false }; // wait until it is gone
+    if (channel.spec.suspend) {
+      if (worker) await this.stop(channel, worker, 'suspended');
+      return { acted: worker !== undefined };
+    }
+    if (!worker) return this.start(channel);
+    if (worker.ownerUid !== channel.metadata.uid) {
+      await this.stop(channel, worker, 'left over from an earlier channel of the same name');
+      return { acted: true };
+    }
+    if (worker.activity === 'ended') {
+      await this.stop(channel, worker, `the pod ended (${worker.reason ?? 'Failed'})`);
+      return { acted: true };
+    }
+    if (worker.specHash !== this.workers.desiredSpecHash(channel)) {
+      // Recorded on the channel first, so the Event of the new worker says "replaced" even
+      // if another leader starts it.
+      await this.channels.annotate(channel, { [PROGRESS_ANNOTATIONS.replacing]: worker.specHash ?? '' });
+      await this.stop(channel, worker, 'the spec changed');
+      void this.channels.event(
+        channel,
+        'Normal',
+        'PodReplacing',
+        `the spec changed: stopping ${worker.name}, then starting a new worker pod`,
+      );
+      return { acted: true };
+    }
+    return { acted: false };
+  }
+
+  /** Stops the worker (the deletion's step too). */
+  async stop(channel: WhatsAppChannel, worker: WorkerObservation, why: string): Promise<void> {
+    await this.workers.stop(channel, worker);
+    this.logger.info(
+      { channel: `${channel.metadata.namespace}/${channel.metadata.name}`, pod: worker.name, why },
+      'deleting the worker pod',
+    );
+  }
+
+  private async start(channel: WhatsAppChannel): Promise<WorkerStepResult> {
+    const refused = await this.workers.start(channel);
+    if (refused) return { acted: false, startError: refused.refused };
+    const name = workerPodName(channel);
+    if (progressOf(channel).replacing !== undefined) {
+      await this.channels.annotate(channel, { [PROGRESS_ANNOTATIONS.replacing]: null });
+      void this.channels.event(
+        channel,
+        'Normal',
+        'PodReplaced',
+        `the worker pod ${channel.status?.workerPod ?? name} was started with the new spec`,
+      );
+    } else if (channel.status?.workerPod)
+      void this.channels.event(
+        channel,
+        'Normal',
+        'PodRecreated',
+        `the worker pod ${channel.status.workerPod} was missing and was created again`,
+      );
+    return { acted: true };
+  }
+}
