@@ -77,7 +77,9 @@ export class KubeChannelStore implements ChannelStore {
   ): Promise<void> {
     this.onWrite(what);
     const before = channel.metadata.resourceVersion;
-    await write();
+    const written = await write();
+    // A write that changed nothing (the server had it already) keeps the version: nothing to wait for.
+    if (written?.metadata?.resourceVersion === before) return;
     this.fresh.expect(keyOf(channel), (c) => !c || c.metadata.resourceVersion !== before);
   }
 }

@@ -61,9 +61,11 @@ export function observePod(pod: V1Pod): WorkerObservation {
     lastExit: last ? (last.reason ?? `code ${last.exitCode}`) : undefined,
   };
   if (pod.metadata?.deletionTimestamp) return { ...base, activity: 'stopping' };
+  // Before its containers' states: an ended pod never runs again, whatever they last said
+  // (an evicted pod keeps the CrashLoopBackOff of before), and it must be replaced.
+  if (podEnded(pod)) return { ...base, activity: 'ended', reason: pod.status?.reason ?? pod.status?.phase };
   const problem = podProblem(pod);
   if (problem) return { ...base, activity: 'failing', ...problem };
-  if (podEnded(pod)) return { ...base, activity: 'ended', reason: pod.status?.reason ?? pod.status?.phase };
   const runs =
     pod.status?.phase === 'Running' && containers.length > 0 && containers.every((c) => c.state?.running);
   if (runs) return { ...base, activity: 'running' };

@@ -104,13 +104,14 @@ export class LocalOperator {
       logger,
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), CONCURRENCY);
+    // As the cluster operator logs a failed reconcile: a warning, retried with backoff.
     this.queue.onError = (key, err) =>
       this.emit({
-        type: 'problem',
-        problem: {
-          file: key,
-          message: `reconcile failed; retrying: ${String((err as Error)?.message ?? err)}`,
-        },
+        type: 'event',
+        key,
+        kind: 'Warning',
+        reason: 'ReconcileFailed',
+        message: `${String((err as Error)?.message ?? err)}; retrying`,
       });
   }
 

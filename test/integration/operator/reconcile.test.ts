@@ -198,6 +198,29 @@ describe('operator on a real API server', () => {
     );
   });
 
+  test("the operator's own status write comes back through the watch and is not reconciled again (no loop)", async () => {
+    const pod = await livePod('front-desk');
+    await eventually(
+      'the queue to drain',
+      async () => controller.queue.depth === 0 && controller.queue.inFlight === 0,
+    );
+    const statusWrites = controller.writes.get('status') ?? 0;
+    const dropped = controller.ownStatusWrites();
+    publishStatus(nc, pod, 'Connected', 5, { account: '5511987654321:1@s.whatsapp.net', reconnects: 7 });
+    await eventually(
+      'the status to show it',
+      async () => (await getJson('wac', 'front-desk')).status?.reconnectCount === 7,
+    );
+    // The watch event of that write arrived and was dropped by the predicate …
+    await eventually('the own write seen and dropped', async () => controller.ownStatusWrites() > dropped);
+    await eventually(
+      'the queue to drain',
+      async () => controller.queue.depth === 0 && controller.queue.inFlight === 0,
+    );
+    // … so the report made exactly one status write, and nothing followed it.
+    expect((controller.writes.get('status') ?? 0) - statusWrites).toBe(1);
+  });
+
   test('a steady state makes no API requests at all, even when every channel is reconciled again', async () => {
     await eventually(
       'the queue to drain',

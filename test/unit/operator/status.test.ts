@@ -274,3 +274,13 @@ describe('channel status', () => {
     expect(statusDiffers(reordered, second)).toBe(false);
   });
 });
+
+test('an ended pod is ended, whatever its containers last said: it is replaced, and the status says so', () => {
+  // An eviction keeps the container statuses of before (here a crash loop).
+  const evicted = pod({ ...waiting('CrashLoopBackOff', 'back-off'), phase: 'Failed', reason: 'Evicted' });
+  expect(observePod(evicted)).toMatchObject({ activity: 'ended', reason: 'Evicted' });
+  expect(cond(status({ pod: evicted }), 'WorkerRunning')).toMatchObject({
+    reason: 'PodFailed',
+    message: 'pod wa-c ended (Evicted); it is being replaced',
+  });
+});

@@ -1,0 +1,50 @@
+import type { WorkerProcessState } from '../../../operator/src/local/process-runtime.ts';
+import { observeProcess } from '../../../operator/src/local/process-workers.ts';
+
+/** A worker process as the reconciler's neutral observation (the status is computed from it). */
+const state = (extra: Partial<WorkerProcessState> = {}): WorkerProcessState => ({
+  name: 'wa-front',
+  specHash: 'h1',
+  ownerUid: 'u1',
+  stopping: false,
+  current: undefined,
+  failures: 0,
+  restarts: 0,
+  lastExit: undefined,
+  restartAt: undefined,
+  ...extra,
+});
+const current = { uid: 'i1', holder: 'wa-front_i1', pid: 42, startedAt: 0 };
+
+test('a running process: its incarnation is the identity its reports carry; owner and spec hash as started', () => {
+  expect(observeProcess(state({ current }))).toMatchObject({
+    name: 'wa-front',
+    activity: 'running',
+    identity: 'wa-front_i1',
+    ownerUid: 'u1',
+    specHash: 'h1',
+  });
+});
+
+test('restarting: starting (BackOff) for the first two failures, then failing with CrashLoopBackOff and the last exit', () => {
+  const exit = { code: 1, signal: null, at: 0 };
+  expect(observeProcess(state({ failures: 2, restartAt: 1, lastExit: exit }))).toMatchObject({
+    activity: 'starting',
+    reason: 'BackOff',
+    identity: undefined,
+  });
+  expect(observeProcess(state({ failures: 3, restartAt: 1, lastExit: exit, restarts: 2 }))).toMatchObject({
+    activity: 'failing',
+    reason: 'CrashLoopBackOff',
+    message: "the worker keeps exiting; see wa-front's log (last exit: code 1)",
+    restarts: 2,
+  });
+  expect(
+    observeProcess(state({ failures: 4, restartAt: 1, lastExit: { code: null, signal: 'SIGKILL', at: 0 } }))
+      .message,
+  ).toContain('(last exit: SIGKILL)');
+});
+
+test('asked to stop: stopping until it has exited, even while it still runs', () => {
+  expect(observeProcess(state({ current, stopping: true })).activity).toBe('stopping');
+});
