@@ -5,7 +5,8 @@
  */
 import { readdir, rm } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
-import { channelStatePrefix, type ChannelLocation, type ChannelStateEraser } from './state-eraser.ts';
+import { channelStatePrefix } from '../../../contract/state-layout.ts';
+import type { ChannelLocation, ChannelStateEraser } from './state-eraser.ts';
 
 export class LocalChannelStateEraser implements ChannelStateEraser {
   private readonly objectsDir: string;

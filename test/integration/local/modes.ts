@@ -12,7 +12,7 @@ import { connect, type NatsConnection } from 'nats';
 import { API_VERSION, KIND, type WhatsAppChannel } from '../../../contract/index.ts';
 import { startLocalOperator, type LocalOperatorProcess } from '../../../scripts/demo/local-stack.ts';
 import { testStack } from '../../harness/stack.ts';
-import { startSimulator, type Simulator } from '../../wa-sim/simulator.ts';
+import { startSimulator, type Simulator } from '../../../wa-sim/simulator.ts';
 import { startProduct } from '../e2e/product.ts';
 import { applyChannel } from '../operator/fixtures.ts';
 

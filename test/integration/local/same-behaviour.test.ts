@@ -1,4 +1,4 @@
-import { quietLibsignal } from '../../wa-sim/testing/baileys-client.ts';
+import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { ChannelWatch } from '../worker/worker-harness.ts';
 import { startMode, type Mode, type ModeName } from './modes.ts';
