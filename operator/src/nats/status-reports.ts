@@ -10,6 +10,7 @@
  * - Order: by `at`, then by `seq` (events of the same millisecond). `seq` alone cannot
  *   order them: a restarted container (same pod, same `worker`) starts `seq` again.
  */
+import { LRUCache } from 'lru-cache';
 import type { JetStreamManager, NatsConnection, Subscription } from 'nats';
 import {
   ALL_STATUS_SUBJECTS,
@@ -19,8 +20,11 @@ import {
 } from '../../../contract/index.ts';
 
 export class StatusReports {
-  /** channel (`clinic/channel`) → worker → its latest report. */
-  private readonly latest = new Map<string, Map<string, StatusEvent>>();
+  /**
+   * channel (`clinic/channel`) → worker → its latest report. Bounded: pods come and go; the
+   * few most recently reporting workers of a channel are kept.
+   */
+  private readonly latest = new Map<string, LRUCache<string, StatusEvent>>();
   /** Channels whose stored status was read from JetStream already. */
   private readonly bootstrapped = new Set<string>();
   private readonly nc: () => NatsConnection | undefined;
@@ -50,7 +54,7 @@ export class StatusReports {
 
   /** The latest report of this worker of the channel. */
   get(clinicId: string, channelId: string, worker: string | undefined): StatusEvent | undefined {
-    return worker === undefined ? undefined : this.latest.get(`${clinicId}/${channelId}`)?.get(worker);
+    return worker === undefined ? undefined : this.latest.get(`${clinicId}/${channelId}`)?.peek(worker);
   }
 
   /**
@@ -82,13 +86,10 @@ export class StatusReports {
     if (r === undefined) return undefined;
     const key = `${r.clinicId}/${r.channelId}`;
     let byWorker = this.latest.get(key);
-    if (!byWorker) this.latest.set(key, (byWorker = new Map()));
-    const before = byWorker.get(r.worker);
+    if (!byWorker) this.latest.set(key, (byWorker = new LRUCache({ max: 3 })));
+    const before = byWorker.peek(r.worker);
     if (before && !isNewer(r, before)) return undefined;
-    byWorker.delete(r.worker);
     byWorker.set(r.worker, r);
-    // Bounded: pods come and go; keep the few most recent workers of a channel.
-    if (byWorker.size > 3) byWorker.delete(byWorker.keys().next().value!);
     return r;
   }
 }

@@ -8,26 +8,29 @@
  * silently answered with the other command's result.
  */
 
+import { LRUCache } from 'lru-cache';
+
 export type IdempotentOutcome<R> =
   { kind: 'fresh'; result: R } | { kind: 'replayed'; result: R } | { kind: 'conflict'; fingerprint: string };
 
 interface Entry<R> {
   fingerprint: string;
-  settled: boolean;
   promise: Promise<R>;
 }
 
 export class IdempotencyCache<R> {
-  readonly #capacity: number;
-  readonly #entries = new Map<string, Entry<R>>();
+  /** Runs not finished yet: never evicted (there are at most as many as concurrent commands). */
+  readonly #inFlight = new Map<string, Entry<R>>();
+  /** Finished runs, the least recently used forgotten first. */
+  readonly #settled: LRUCache<string, Entry<R>>;
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error('capacity must be a positive integer');
-    this.#capacity = capacity;
+    this.#settled = new LRUCache({ max: capacity });
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#inFlight.size + this.#settled.size;
   }
 
   /**
@@ -36,33 +39,21 @@ export class IdempotencyCache<R> {
    * use it only for failures that certainly changed nothing.
    */
   async run(key: string, fingerprint: string, work: () => Promise<R>): Promise<IdempotentOutcome<R>> {
-    const existing = this.#entries.get(key);
+    // A finished key is refreshed by the lookup: a key that keeps being retried stays remembered.
+    const existing = this.#inFlight.get(key) ?? this.#settled.get(key);
     if (existing) {
       if (existing.fingerprint !== fingerprint)
         return { kind: 'conflict', fingerprint: existing.fingerprint };
-      // Refresh recency: a key that keeps being retried stays remembered.
-      this.#entries.delete(key);
-      this.#entries.set(key, existing);
       return { kind: 'replayed', result: await existing.promise };
     }
-    const entry: Entry<R> = { fingerprint, settled: false, promise: work() };
-    this.#entries.set(key, entry);
+    const entry: Entry<R> = { fingerprint, promise: work() };
+    this.#inFlight.set(key, entry);
     try {
       const result = await entry.promise;
-      entry.settled = true;
-      this.#evict();
+      this.#settled.set(key, entry);
       return { kind: 'fresh', result };
-    } catch (err) {
-      this.#entries.delete(key);
-      throw err;
-    }
-  }
-
-  #evict(): void {
-    if (this.#entries.size <= this.#capacity) return;
-    for (const [key, entry] of this.#entries) {
-      if (this.#entries.size <= this.#capacity) break;
-      if (entry.settled) this.#entries.delete(key);
+    } finally {
+      this.#inFlight.delete(key);
     }
   }
 }

@@ -35,6 +35,7 @@ import {
   type SignalRepositoryWithLIDStore,
   type WAMessage,
 } from '@whiskeysockets/baileys';
+import { LRUCache } from 'lru-cache';
 
 type MakeSignalRepository = typeof DEFAULT_CONNECTION_CONFIG.makeSignalRepository;
 type SignalAuth = Parameters<MakeSignalRepository>[0];
@@ -66,7 +67,7 @@ export class InboundGate {
   readonly #parts = new WeakMap<Uint8Array, Part>();
   #abort = new AbortController();
   /** Message ids published through the gate; the upsert fallback skips them. Bounded. */
-  readonly #delivered = new Set<string>();
+  readonly #delivered = new LRUCache<string, true>({ max: 4096 });
 
   constructor(opts: InboundGateOptions) {
     this.#opts = opts;
@@ -157,11 +158,7 @@ export class InboundGate {
   }
 
   #remember(id: string): void {
-    this.#delivered.add(id);
-    if (this.#delivered.size > 4096) {
-      const oldest = this.#delivered.values().next().value;
-      if (oldest !== undefined) this.#delivered.delete(oldest);
-    }
+    this.#delivered.set(id, true);
   }
 }
 

@@ -17,7 +17,7 @@ import makeWASocket, {
 import type CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.ts';
-import { BoundedCache } from './bounded-cache.ts';
+import { boundedCacheStore } from './bounded-cache.ts';
 import type { InboundGate } from './inbound-gate.ts';
 import type { SessionSocket } from './ports.ts';
 
@@ -54,7 +54,7 @@ export function shouldIgnoreJid(jid: string): boolean {
 
 export function makeSocketFactory(o: SocketFactoryOptions): (gate: InboundGate) => SessionSocket {
   // Retry counts survive reconnects so a peer that keeps failing cannot make us retry forever.
-  const msgRetryCounterCache = new BoundedCache(5_000, 60 * 60_000);
+  const msgRetryCounterCache = boundedCacheStore(5_000, 60 * 60_000);
   return (gate) => {
     const { creds, keys } = o.auth();
     return makeWASocket({
