@@ -14,6 +14,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from 'nats';
+import { classifyNatsError } from './nats-errors.ts';
 import { CLINIC_BACKEND_CONSUMER, clinicStream, jetStreamConfig } from './subjects.ts';
 
 /** How long a backend has to acknowledge a message before it is delivered again. */
@@ -27,8 +28,8 @@ export interface ClinicStreamResult {
   consumer: 'created' | 'updated' | 'unchanged';
 }
 
-/** Stream or consumer not found (JetStream API error codes 10059 and 10014). */
-const notFound = (err: unknown) => /not found/i.test(String(err));
+/** Stream or consumer not found (JetStream API status 404: error codes 10059 and 10014). */
+const notFound = (err: unknown) => classifyNatsError(err) === 'not-found';
 
 export async function ensureClinicStream(
   jsm: JetStreamManager,
