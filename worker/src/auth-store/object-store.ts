@@ -120,8 +120,9 @@ export function withStoreErrors(source: Readable, operation: string, where: stri
 export class S3ObjectStore implements ObjectStore {
   readonly location: string;
   private readonly client: S3Client;
-  /** For streamed writes: the SDK cannot send a stream twice, so it must not retry them. */
-  private readonly streamClient: S3Client;
+  private readonly config: S3ClientConfig;
+  /** For streamed writes, made at the first one (the auth state never streams). */
+  private streams: S3Client | undefined;
   private readonly bucket: string;
 
   constructor(bucket: string, config: S3ClientConfig) {
@@ -130,14 +131,21 @@ export class S3ObjectStore implements ObjectStore {
     // One SDK retry only: the worker's circuit breaker and journal decide what a lasting failure
     // means. A retried conditional write may meet its own first attempt: see put().
     this.client = new S3Client({ maxAttempts: 2, ...config });
-    // Its only SDK log line is a console warning that a failed streamed write is not retried,
-    // which putStream's own error already says.
+    this.config = config;
+  }
+
+  /**
+   * The client of streamed writes: the SDK cannot send a stream twice, so it must not retry them.
+   * Its only SDK log line would be a console warning that a failed streamed write is not retried,
+   * which putStream's own error already says.
+   */
+  private get streamClient(): S3Client {
     const quiet = () => undefined;
-    this.streamClient = new S3Client({
-      ...config,
+    return (this.streams ??= new S3Client({
+      ...this.config,
       maxAttempts: 1,
       logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
-    });
+    }));
   }
 
   async get(key: string): Promise<StoredObject | null> {
@@ -266,6 +274,6 @@ export class S3ObjectStore implements ObjectStore {
 
   destroy(): void {
     this.client.destroy();
-    this.streamClient.destroy();
+    this.streams?.destroy();
   }
 }
