@@ -12,7 +12,7 @@
  *   asked to.
  */
 import type { Logger } from 'pino';
-import type { AuthStatePort, LeasePort } from './ports.ts';
+import type { AuthStatePort, Clock, LeasePort } from './ports.ts';
 import {
   EMPTY_HISTORY,
   REASONS,
@@ -48,11 +48,11 @@ export interface CloseDecisionDeps {
    * reconnect counter goes up and `degraded` is the loop's new state).
    */
   closed: (phase: 'Disconnected' | 'Error', reason: string, retry?: { degraded: boolean }) => void;
-  /** Runs `fn` after `ms`, replacing whatever was scheduled before; nothing once stopping. */
-  later: (ms: number, fn: () => void) => void;
   reconnect: () => void;
   exit: (finished: Finished) => void;
+  /** Shutting down or finished: nothing more is scheduled. */
   stopping: () => boolean;
+  clock: Clock;
   random: () => number;
   logger: Logger;
 }
@@ -62,6 +62,8 @@ const LEASE_LOST: Finished = { reason: REASONS.leaseLost, exitCode: 3 };
 export class CloseDecisions {
   readonly #deps: CloseDecisionDeps;
   #history: HistoryLog = EMPTY_HISTORY;
+  /** The one pending step (a reconnect, a lease check, a dependency poll), if any. */
+  #timer: unknown;
 
   constructor(deps: CloseDecisionDeps) {
     this.#deps = deps;
@@ -79,8 +81,15 @@ export class CloseDecisions {
     return decideAfterClose(cause, history, this.#deps.options.reconnect, this.#deps.random);
   }
 
+  /** Drops the pending step (a `pair` command reconnects now; shutdown reconnects never). */
+  cancelPending(): void {
+    if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
   async carryOut(decision: Decision): Promise<void> {
     const deps = this.#deps;
+    const later = (ms: number, fn: () => void) => this.#later(ms, fn);
     if (decision.kind !== 'stop' && deps.stopping()) return;
     switch (decision.kind) {
       case 'reconnect':
@@ -98,22 +107,22 @@ export class CloseDecisions {
             });
           }
         }
-        deps.later(decision.delayMs, deps.reconnect);
+        later(decision.delayMs, deps.reconnect);
         return;
       case 'verify-lease-then-reconnect':
         if (decision.alert)
           deps.logger.error('connection replaced again: another client is using these credentials');
         deps.closed('Disconnected', decision.reason, { degraded: decision.degraded });
-        deps.later(decision.delayMs, () => void this.#reconnectIfLeaseHeld());
+        later(decision.delayMs, () => void this.#reconnectIfLeaseHeld());
         return;
       case 'wait-then-reconnect': {
         deps.closed('Disconnected', decision.reason, { degraded: true });
         const poll = () =>
           void deps.dependencyReady(decision.reason).then(
-            (ready) => (ready ? deps.reconnect() : deps.later(decision.delayMs, poll)),
-            () => deps.later(decision.delayMs, poll),
+            (ready) => (ready ? deps.reconnect() : later(decision.delayMs, poll)),
+            () => later(decision.delayMs, poll),
           );
-        deps.later(decision.delayMs, poll);
+        later(decision.delayMs, poll);
         return;
       }
       case 'stop':
@@ -123,6 +132,15 @@ export class CloseDecisions {
           deps.exit({ reason: decision.reason, exitCode: decision.reason === REASONS.shutdown ? 0 : 3 });
         return;
     }
+  }
+
+  #later(ms: number, fn: () => void): void {
+    this.cancelPending();
+    if (this.#deps.stopping()) return;
+    this.#timer = this.#deps.clock.setTimeout(() => {
+      this.#timer = undefined;
+      fn();
+    }, ms);
   }
 
   async #reconnectIfLeaseHeld(): Promise<void> {

@@ -1,12 +1,13 @@
 /**
  * Runs exactly one Baileys socket at a time for the channel and is the session port
- * (session-port.ts) the rest of the worker talks to. It owns the socket's lifecycle and the
- * channel phase; the other concerns live in modules of their own that it drives:
+ * (session-port.ts) the rest of the worker talks to. It owns the socket and its lifecycle;
+ * the other concerns live in modules of their own that it drives:
  *
  * - pairing.ts — QR codes (bounded) and pairing codes;
  * - liveness.ts — the self-check and deaf detection of a connected socket;
- * - close-decisions.ts — the reconnect policy's decision after a close, carried out;
- * - phase-machine.ts — the phase table; changes are published through the status port.
+ * - close-decisions.ts — the reconnect policy's decision after a close, carried out (and the one
+ *   pending reconnect timer);
+ * - session-status.ts — the phase (through phase-machine.ts) and the counters the status carries.
  *
  * Invariants kept here:
  * - a new socket is created only after the previous one reported `connection: 'close'`
@@ -21,13 +22,7 @@ import type { DeafReason } from './deaf-detector.ts';
 import type { InboundGate } from './inbound-gate.ts';
 import { LivenessMonitor, type LivenessOptions } from './liveness.ts';
 import { Pairing, type PairingOptions } from './pairing.ts';
-import {
-  INITIAL_PHASE,
-  transition,
-  type Phase,
-  type PhaseState,
-  type SessionEvent,
-} from './phase-machine.ts';
+import type { Phase } from './phase-machine.ts';
 import type {
   AuthStatePort,
   Clock,
@@ -38,6 +33,7 @@ import type {
   StatusPort,
 } from './ports.ts';
 import { REASONS, type CloseCause, type Decision, type LocalCause } from './reconnect-policy.ts';
+import { SessionStatus } from './session-status.ts';
 import {
   NotConnectedError,
   type KeepSentMessage,
@@ -81,15 +77,11 @@ export class Supervisor implements SessionPort {
   readonly #deps: SupervisorDeps;
   readonly #pairing: Pairing;
   readonly #closeDecisions: CloseDecisions;
-  #phase: PhaseState = INITIAL_PHASE;
+  readonly #status: SessionStatus;
   #socket: SessionSocket | undefined;
   #liveness: LivenessMonitor | undefined;
   #detach: (() => void)[] = [];
   #pendingLocal: LocalCause | undefined;
-  #reconnects = 0;
-  #degraded = false;
-  #lastConnectedAt: string | undefined;
-  #timer: unknown;
   #stopping = false;
   #finished = false;
   #closeWaiters: (() => void)[] = [];
@@ -100,11 +92,12 @@ export class Supervisor implements SessionPort {
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
     this.finished = new Promise((resolve) => (this.#finish = resolve));
+    this.#status = new SessionStatus(deps.status, deps.logger);
     this.#pairing = new Pairing({
       options: deps.options,
       isRegistered: () => deps.auth.isRegistered(),
       publish: (payload) => deps.hooks.pairing(payload),
-      entered: (event) => this.#apply({ type: event }),
+      entered: (event) => this.#status.apply({ type: event }, this.#socket?.user?.id),
       qrLimitReached: () => this.#end('qr-limit'),
       isCurrent: (socket) => socket === this.#socket,
       logger: deps.logger,
@@ -115,31 +108,28 @@ export class Supervisor implements SessionPort {
       lease: deps.lease,
       dependencyReady: (reason) => deps.hooks.dependencyReady(reason),
       closed: (phase, reason, retry) => {
-        if (retry) {
-          this.#reconnects += 1;
-          this.#degraded = retry.degraded;
-        }
-        this.#apply({ type: 'closed', phase, reason });
+        if (retry) this.#status.retrying(phase, reason, retry.degraded);
+        else this.#status.apply({ type: 'closed', phase, reason });
       },
-      later: (ms, fn) => this.#later(ms, fn),
       reconnect: () => this.#connect(),
       exit: (finished) => this.#done(finished),
-      stopping: () => this.#stopping,
+      stopping: () => this.#stopping || this.#finished,
+      clock: deps.clock,
       random: deps.random,
       logger: deps.logger,
     });
   }
 
   get phase(): Phase {
-    return this.#phase.phase;
+    return this.#status.phase;
   }
 
   get reason(): string | undefined {
-    return this.#phase.reason;
+    return this.#status.reason;
   }
 
   get degraded(): boolean {
-    return this.#degraded;
+    return this.#status.degraded;
   }
 
   /** Whether a socket exists (open or still opening). At most one, always. */
@@ -170,10 +160,10 @@ export class Supervisor implements SessionPort {
 
   async pair(mode: 'qr' | 'code', phoneNumber: string | undefined): Promise<void> {
     const socket = this.#socket
-      ? { current: this.#socket, waitingForScan: this.#phase.phase === 'QRRequired' }
+      ? { current: this.#socket, waitingForScan: this.#status.phase === 'QRRequired' }
       : undefined;
     if (this.#pairing.request(mode, phoneNumber, socket) !== 'open-socket') return;
-    this.#clearTimer();
+    this.#closeDecisions.cancelPending();
     this.#connect();
   }
 
@@ -222,7 +212,7 @@ export class Supervisor implements SessionPort {
   /** SIGTERM: close the socket without logging out, let the creds save finish. */
   async shutdown(): Promise<void> {
     this.#stopping = true;
-    this.#clearTimer();
+    this.#closeDecisions.cancelPending();
     if (this.#socket) {
       const closed = this.#waitClosed();
       this.#end('shutdown');
@@ -237,14 +227,14 @@ export class Supervisor implements SessionPort {
   }
 
   #connectedSocket(): SessionSocket {
-    if (!this.#socket || this.#phase.phase !== 'Connected') throw new NotConnectedError(this.#phase.phase);
+    if (!this.#socket || this.#status.phase !== 'Connected') throw new NotConnectedError(this.#status.phase);
     return this.#socket;
   }
 
   #connect(): void {
     if (this.#stopping || this.#finished) return;
     if (this.#socket) throw new Error('refusing to open a second socket while one is still open');
-    this.#apply({ type: 'connecting' });
+    this.#status.apply({ type: 'connecting' });
     this.#pairing.socketOpening();
     const socket = this.#deps.createSocket(this.#deps.gate);
     this.#socket = socket;
@@ -275,8 +265,6 @@ export class Supervisor implements SessionPort {
   #onOpen(socket: SessionSocket): void {
     const now = this.#deps.clock.now();
     this.#closeDecisions.opened(now);
-    this.#degraded = false;
-    this.#lastConnectedAt = new Date(now).toISOString();
     this.#liveness?.stop();
     this.#liveness = new LivenessMonitor({
       socket,
@@ -289,7 +277,7 @@ export class Supervisor implements SessionPort {
         this.#end('recycle');
       },
     });
-    this.#apply({ type: 'open' }, socket.user?.id);
+    this.#status.opened(now, socket.user?.id);
   }
 
   #end(cause: LocalCause): void {
@@ -321,49 +309,15 @@ export class Supervisor implements SessionPort {
     void this.#closeDecisions.carryOut(decision);
   }
 
-  #later(ms: number, fn: () => void): void {
-    this.#clearTimer();
-    if (this.#stopping || this.#finished) return;
-    this.#timer = this.#deps.clock.setTimeout(() => {
-      this.#timer = undefined;
-      fn();
-    }, ms);
-  }
-
-  #clearTimer(): void {
-    if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-
   #waitClosed(): Promise<void> {
     if (!this.#socket) return Promise.resolve();
     return new Promise((resolve) => this.#closeWaiters.push(resolve));
   }
 
-  #apply(event: SessionEvent, account?: string): void {
-    const next = transition(this.#phase, event);
-    if (next.ignored) {
-      this.#deps.logger.debug({ from: this.#phase.phase, event: event.type }, 'ignored session event');
-      return;
-    }
-    this.#phase = next.next;
-    // An open is always news (the account and lastConnectedAt change with it).
-    if (!next.changed && event.type !== 'open') return;
-    this.#deps.status.publish({
-      phase: next.next.phase,
-      reason: next.next.reason,
-      message: undefined,
-      account: account ?? this.#socket?.user?.id,
-      reconnects: this.#reconnects,
-      degraded: this.#degraded,
-      lastConnectedAt: this.#lastConnectedAt,
-    });
-  }
-
   #done(finished: Finished): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#clearTimer();
+    this.#closeDecisions.cancelPending();
     this.#finish(finished);
   }
 }

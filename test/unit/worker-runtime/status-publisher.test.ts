@@ -1,0 +1,48 @@
+import { StatusPublisher } from '../../../worker/src/events/status-publisher.ts';
+import { createMetrics } from '../../../worker/src/ops/metrics.ts';
+import type { StatusReport } from '../../../worker/src/session/ports.ts';
+
+async function gauge(metrics: ReturnType<typeof createMetrics>, name: string) {
+  const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name)!;
+  return metric.values.filter((v) => v.value === 1).map((v) => v.labels['phase'] ?? 'set');
+}
+
+describe('status publisher (the one producer of status)', () => {
+  test('the phase metric says Pending from the start, before anything can be published', async () => {
+    const metrics = createMetrics({ clinic: 'c', channel: 'main' });
+    const status = new StatusPublisher(metrics);
+    expect(status.phase).toBe('Pending');
+    expect(await gauge(metrics, 'wa_worker_phase')).toEqual(['Pending']);
+    expect(() => status.publishStartup('Pending', 'Starting')).toThrow('before the event sink exists');
+  });
+
+  test('start-up and session reports reach the sink, the phase metric and the degraded gauge alike', async () => {
+    const metrics = createMetrics({ clinic: 'c', channel: 'main' });
+    const status = new StatusPublisher(metrics);
+    const sent: StatusReport[] = [];
+    status.sendTo({ publishStatus: (report) => void sent.push(report) });
+
+    status.publishStartup('Pending', 'Starting');
+    status.publish({
+      phase: 'Disconnected',
+      reason: 'StoreUnavailable',
+      message: undefined,
+      account: undefined,
+      reconnects: 1,
+      degraded: true,
+      lastConnectedAt: undefined,
+    });
+    expect(status.phase).toBe('Disconnected');
+    expect(await gauge(metrics, 'wa_worker_phase')).toEqual(['Disconnected']);
+    expect(await gauge(metrics, 'wa_worker_degraded')).toEqual(['set']);
+
+    status.publishStartup('Error', 'DataKeyUndecryptable', 'KMS refused');
+    expect(await gauge(metrics, 'wa_worker_phase')).toEqual(['Error']);
+    expect(await gauge(metrics, 'wa_worker_degraded')).toEqual([]);
+    expect(sent.map((r) => [r.phase, r.reason, r.message, r.degraded])).toEqual([
+      ['Pending', 'Starting', undefined, false],
+      ['Disconnected', 'StoreUnavailable', undefined, true],
+      ['Error', 'DataKeyUndecryptable', 'KMS refused', false],
+    ]);
+  });
+});
