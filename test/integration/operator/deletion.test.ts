@@ -56,7 +56,13 @@ afterEach(async () => {
 async function setUp(ns: string, natsUrl: string | undefined, s3Endpoint = stack.s3.endpoint) {
   await prepareNamespace(kubectl, ns);
   if (natsUrl) nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
-  controller = await startController(
+  controller = await startOperator(ns, natsUrl, s3Endpoint);
+  return nc!;
+}
+
+/** The operator's controller for `ns` (a leader: a second one started later is the next leader). */
+function startOperator(ns: string, natsUrl: string | undefined, s3Endpoint = stack.s3.endpoint) {
+  return startController(
     kc,
     testConfig({
       WA_WATCH_NAMESPACE: ns,
@@ -69,7 +75,6 @@ async function setUp(ns: string, natsUrl: string | undefined, s3Endpoint = stack
     nc ?? new Promise<NatsConnection>(() => {}),
     pino({ level: 'silent' }),
   );
-  return nc!;
 }
 
 /** A channel with its pod, the state its worker would have written, and (optionally) a linked account. */
@@ -225,4 +230,62 @@ test('deleting a namespace with channels while NATS is down finishes (bounded), 
   );
   expect(await stateLeft('clinic-delns', 'one')).toBe(0);
   expect(await stateLeft('clinic-delns', 'two')).toBe(3);
+});
+
+test('a leader change in the middle of a Logout deletion carries on from the recorded step: one logout, one erasure', async () => {
+  const ns = `delf-${Date.now().toString(36)}`;
+  const conn = await setUp(ns, stack.nats.url);
+  const pod = await createChannel(ns, 'handed-over', 'clinic-delf', 'Logout');
+  await setPodStatus(kubectl, pod, RUNNING);
+  // The test holds the pod in Terminating (as a slow kubelet would), so the first leader stops
+  // after the logout and before the erasure.
+  await kubectl(
+    'patch',
+    'pod',
+    pod.metadata.name,
+    '-n',
+    ns,
+    '--type=merge',
+    '-p',
+    '{"metadata":{"finalizers":["test.example/hold"]}}',
+  );
+  let logouts = 0;
+  conn.subscribe(channelSubjects('clinic-delf', 'handed-over').command('logout'), {
+    callback: (_e, m) => {
+      logouts++;
+      m.respond(JSON.stringify({ v: 1, ok: true, result: {} }));
+    },
+  });
+  const audit: AuditEvent[] = [];
+  conn.subscribe(auditSubject('clinic-delf', 'handed-over'), { callback: (_e, m) => audit.push(m.json()) });
+  await conn.flush();
+  await kubectl('delete', 'wac', 'handed-over', '-n', ns, '--wait=false');
+  const progress = await eventually('the logout recorded on the channel, and the pod stopping', async () => {
+    const wac = JSON.parse((await kubectl('get', 'wac', 'handed-over', '-n', ns, '-o', 'json')).stdout);
+    const stopping = JSON.parse(
+      (await kubectl('get', 'pod', pod.metadata.name, '-n', ns, '-o', 'json')).stdout,
+    ).metadata.deletionTimestamp;
+    return stopping && wac.metadata.annotations?.['progress.whatsapp.clinic.dev/logout'];
+  });
+  expect(progress).toBe('done');
+
+  // The leader goes; another one takes over with nothing in memory.
+  await controller!.stop();
+  controller = await startOperator(ns, stack.nats.url);
+  await kubectl(
+    'patch',
+    'pod',
+    pod.metadata.name,
+    '-n',
+    ns,
+    '--type=merge',
+    '-p',
+    '{"metadata":{"finalizers":null}}',
+  );
+  await eventually('the channel gone', channelGone(ns));
+  await eventually('the erasure on the audit trail', async () => audit.length > 0);
+  expect(logouts).toBe(1);
+  expect(audit.map((a) => a.action)).toEqual(['state.erased']);
+  expect(await stateLeft('clinic-delf', 'handed-over')).toBe(0);
+  expect((await eventReasons(ns)).filter((r: string) => r === 'LoggedOut')).toHaveLength(1);
 });
