@@ -15,18 +15,14 @@
  * - folders are 0700 and files 0600: the objects are encrypted already, but their
  *   names and sizes are nobody else's business either.
  *
- * A lock left by a process killed inside the few microseconds of its critical section is
- * broken when the pid written in it is no longer alive (local mode runs every worker on
- * this machine, so the pid is meaningful). Breaking takes a second O_EXCL file, so of the
- * writers that find the same dead lock only one removes it: otherwise a later one would
- * remove the lock the first had just taken, and both would write.
+ * The per-object lock, and how a dead holder's lock is broken, are file-lock.ts.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants, createReadStream, type Dirent } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { LockWaitError, lockFile } from './file-lock.ts';
 import {
   exactLength,
   ObjectStoreError,
@@ -41,10 +37,6 @@ import {
 } from './object-store.ts';
 
 /** Names of our own bookkeeping files start with a dot; object key segments may not. */
-const LOCK_SUFFIX = '.lock';
-const BREAK_SUFFIX = '.break';
-/** A break file older than this was left by a writer that died while breaking (it takes microseconds). */
-const STALE_BREAK_MS = 5_000;
 const TMP_MARK = '.tmp-';
 const LOCK_WAIT_MS = 5_000;
 
@@ -206,31 +198,13 @@ export class LocalDiskObjectStore implements ObjectStore {
     }
   }
 
-  /** Takes the object's lock file (O_EXCL); returns its release. */
+  /** Takes the object's lock file; a lock that stays taken too long is a failure of the store. */
   private async lock(file: string, key: string): Promise<() => Promise<void>> {
-    const lockFile = join(dirname(file), `.${basename(file)}${LOCK_SUFFIX}`);
-    const deadline = Date.now() + this.lockWaitMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const handle = await open(lockFile, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-        await handle.writeFile(String(process.pid));
-        await handle.close();
-        return () => unlink(lockFile).catch(() => undefined);
-      } catch (err) {
-        if (errno(err) !== 'EEXIST') throw err;
-      }
-      if (await holderIsDead(lockFile)) {
-        await breakDeadLock(lockFile);
-        continue;
-      }
-      if (Date.now() > deadline) {
-        throw new ObjectStoreError(
-          'lock',
-          `${this.location}/${key}`,
-          new Error(`${lockFile} stayed locked for ${this.lockWaitMs} ms`),
-        );
-      }
-      await sleep(Math.min(2 + attempt * 2, 25));
+    try {
+      return await lockFile(file, this.lockWaitMs);
+    } catch (err) {
+      if (err instanceof LockWaitError) throw new ObjectStoreError('lock', `${this.location}/${key}`, err);
+      throw err;
     }
   }
 }
@@ -286,45 +260,5 @@ async function syncDir(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-/**
- * Removes a dead holder's lock, as one writer at a time: under `<lock>.break` (O_EXCL) the lock is
- * judged again before it goes, because another breaker may have removed it and a live writer
- * taken it meanwhile. A writer that finds the break file taken just tries the lock again.
- */
-async function breakDeadLock(lockFile: string): Promise<void> {
-  const breakFile = `${lockFile}${BREAK_SUFFIX}`;
-  try {
-    await (await open(breakFile, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600)).close();
-  } catch (err) {
-    if (errno(err) !== 'EEXIST') throw err;
-    const info = await stat(breakFile).catch(() => undefined);
-    if (info && Date.now() - info.mtimeMs > STALE_BREAK_MS) await unlink(breakFile).catch(() => undefined);
-    return;
-  }
-  try {
-    if (await holderIsDead(lockFile)) await unlink(lockFile).catch(() => undefined);
-  } finally {
-    await unlink(breakFile).catch(() => undefined);
-  }
-}
-
-/** True when the lock file names a process that no longer exists (killed inside its critical section). */
-async function holderIsDead(lockFile: string): Promise<boolean> {
-  const text = await readFile(lockFile, 'utf8').catch(() => undefined);
-  if (text === undefined) return false; // released meanwhile: just try again
-  const pid = Number(text);
-  if (text === '' || !Number.isInteger(pid) || pid <= 0) {
-    // Being written right now, or its writer died between creating and writing it.
-    const info = await stat(lockFile).catch(() => undefined);
-    return info !== undefined && Date.now() - info.mtimeMs > 1_000;
-  }
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return errno(err) === 'ESRCH';
   }
 }
