@@ -50,7 +50,7 @@ export interface AuthStatePort {
   isFencingError(err: unknown): boolean;
 }
 
-/** The loaded auth state as the whole worker uses it (state-wiring.ts adapts the store). */
+/** The loaded auth state as the whole worker uses it (auth-store-setup.ts builds it from the store). */
 export interface AuthStateHandle extends AuthStatePort {
   /** The live creds object and key store (replaced after quarantine/erase). */
   current(): { creds: AuthenticationCreds; keys: SignalKeyStore };
