@@ -33,14 +33,14 @@ export function makeBreaker<A extends unknown[], R>(
   deps: { logger: Logger; metrics: Metrics },
   options: Partial<BreakerOptions> = {},
 ): CircuitBreaker<A, R> {
-  const o = { ...DEFAULT_BREAKER, ...options };
+  const settings = { ...DEFAULT_BREAKER, ...options };
   const breaker = new CircuitBreaker<A, R>(action, {
     name,
-    timeout: o.timeoutMs,
-    errorThresholdPercentage: o.errorThresholdPercentage,
-    resetTimeout: o.resetTimeoutMs,
-    volumeThreshold: o.volumeThreshold,
-    errorFilter: o.isHealthyError ? (err: Error) => o.isHealthyError!(err) : undefined,
+    timeout: settings.timeoutMs,
+    errorThresholdPercentage: settings.errorThresholdPercentage,
+    resetTimeout: settings.resetTimeoutMs,
+    volumeThreshold: settings.volumeThreshold,
+    errorFilter: settings.isHealthyError ? (err: Error) => settings.isHealthyError!(err) : undefined,
   });
   deps.metrics.breakerState.set({ dependency: name }, 0);
   breaker.on('open', () => {

@@ -4,9 +4,8 @@
  * socket) plus the recent history to a decision. No I/O, no clocks, no randomness of its own:
  * the caller passes `random` so every branch is unit-tested exactly.
  *
- * The table follows docs/worker.md §"Reconnect policy" and the research notes
- * (baileys-reliability.md §4): 500 is Baileys' catch-all and never touches state; 440 means
- * another client uses our credentials, so we never fight for the connection.
+ * The table is docs/worker.md §"Reconnect policy": 500 is Baileys' catch-all and never touches
+ * state; 440 means another client uses our credentials, so we never fight for the connection.
  */
 
 /** Why the worker itself ended the socket (it records this before calling `end`). */

@@ -52,17 +52,20 @@ export function shouldIgnoreJid(jid: string): boolean {
   return !!(isJidStatusBroadcast(jid) || isJidNewsletter(jid) || isJidBroadcast(jid));
 }
 
-export function makeSocketFactory(o: SocketFactoryOptions): (gate: InboundGate) => SessionSocket {
+export function makeSocketFactory(options: SocketFactoryOptions): (gate: InboundGate) => SessionSocket {
   // Retry counts survive reconnects so a peer that keeps failing cannot make us retry forever.
   const msgRetryCounterCache = boundedCacheStore(5_000, 60 * 60_000);
   return (gate) => {
-    const { creds, keys } = o.auth();
+    const { creds, keys } = options.auth();
     return makeWASocket({
-      auth: { creds, keys: instrumentKeys(keys, o.metrics, o.onStoreFailure, o.storeBreaker) },
-      logger: o.logger,
+      auth: {
+        creds,
+        keys: instrumentKeys(keys, options.metrics, options.onStoreFailure, options.storeBreaker),
+      },
+      logger: options.logger,
       browser: Browsers.ubuntu('Chrome'),
       // History sync is off: a clinic channel needs live traffic, and full sync is the main
-      // memory and CPU spike (research §5.2). Set before pairing; it goes into the pairing payload.
+      // memory and CPU spike. Set before pairing; it goes into the pairing payload.
       syncFullHistory: false,
       markOnlineOnConnect: false,
       shouldIgnoreJid,
@@ -71,10 +74,10 @@ export function makeSocketFactory(o: SocketFactoryOptions): (gate: InboundGate) 
       makeSignalRepository: gate.makeSignalRepository,
       // The encrypted sent-message store (auth-store/message-store.ts); a miss is undefined,
       // which makes Baileys skip the resend: never a placeholder.
-      getMessage: async (key) => (key.id && o.getMessage ? o.getMessage(key.id) : undefined),
+      getMessage: async (key) => (key.id && options.getMessage ? options.getMessage(key.id) : undefined),
       generateHighQualityLinkPreview: false,
-      ...(o.waWebSocketUrl ? { waWebSocketUrl: o.waWebSocketUrl } : {}),
-      ...(o.waWebVersion ? { version: [...o.waWebVersion] as [number, number, number] } : {}),
+      ...(options.waWebSocketUrl ? { waWebSocketUrl: options.waWebSocketUrl } : {}),
+      ...(options.waWebVersion ? { version: [...options.waWebVersion] as [number, number, number] } : {}),
     }) as unknown as SessionSocket;
   };
 }
