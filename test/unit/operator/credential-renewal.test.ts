@@ -1,5 +1,5 @@
 import type { V1Secret } from '@kubernetes/client-node';
-import type { NatsConnection } from 'nats';
+import { ErrorCode, NatsError, type NatsConnection } from 'nats';
 import type { WhatsAppChannel } from '../../../contract/index.ts';
 import { bootstrapNatsTrust } from '../../../operator/src/nats/credentials-bootstrap.ts';
 import { NatsCredentialIssuer } from '../../../operator/src/nats/credentials-issuer.ts';
@@ -27,8 +27,11 @@ function setUp() {
       return { data: new TextEncoder().encode('{"data":{"code":200}}') };
     },
   } as unknown as NatsConnection;
+  // As nats.js reports a JetStream API 404 (stream or consumer not found).
   const notFound = async () => {
-    throw new Error('stream not found');
+    throw Object.assign(new NatsError('stream not found', ErrorCode.JetStream404NoMessages), {
+      api_error: { code: 404, err_code: 10059, description: 'stream not found' },
+    });
   };
   const platform = {
     jetstreamManager: async () => ({
