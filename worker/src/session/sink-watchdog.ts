@@ -3,7 +3,8 @@
  * breaker, NATS disconnected past the stall time, outbox above high water), the socket is
  * closed so nothing more is acknowledged to WhatsApp; the supervisor reconnects once the sink is
  * healthy again (close-decisions.ts, `wait-then-reconnect`). The outbox's own pressure signal
- * closes the socket at once (compose-worker.ts); this poll catches the stalls that send none.
+ * closes the socket at once (main.ts hands it to createSink); this poll catches the stalls that
+ * send no signal.
  */
 export interface WatchedSession {
   readonly hasSocket: boolean;
