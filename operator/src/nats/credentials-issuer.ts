@@ -54,28 +54,24 @@ export interface IssuedCredential {
 }
 
 export class NatsCredentialIssuer {
-  readonly #operatorSigner: KeyPair;
-  readonly #platformSigner: KeyPair;
-  readonly #platformAccount: string;
-  readonly #master: Uint8Array;
+  private readonly operatorSigner: KeyPair;
+  private readonly platformSigner: KeyPair;
+  readonly platformAccount: string;
+  private readonly master: Uint8Array;
 
   constructor(keys: IssuerKeys) {
     if (keys.clinicMasterSeed.length < 32) throw new Error('the clinic master seed needs at least 32 bytes');
-    this.#operatorSigner = fromSeed(new TextEncoder().encode(keys.operatorSigningSeed.trim()));
-    this.#platformSigner = fromSeed(new TextEncoder().encode(keys.platformSigningSeed.trim()));
+    this.operatorSigner = fromSeed(new TextEncoder().encode(keys.operatorSigningSeed.trim()));
+    this.platformSigner = fromSeed(new TextEncoder().encode(keys.platformSigningSeed.trim()));
     if (!keys.platformAccount.startsWith('A'))
       throw new Error('platformAccount must be an account public key');
-    this.#platformAccount = keys.platformAccount;
-    this.#master = keys.clinicMasterSeed;
-  }
-
-  get platformAccount(): string {
-    return this.#platformAccount;
+    this.platformAccount = keys.platformAccount;
+    this.master = keys.clinicMasterSeed;
   }
 
   /** The clinic's account key pair: always the same for the same clinic and master seed. */
   clinicAccountKey(clinicId: string): KeyPair {
-    const raw = createHmac('sha256', this.#master)
+    const raw = createHmac('sha256', this.master)
       .update(`nats-clinic-account:${assertToken('clinicId', clinicId)}`)
       .digest();
     return fromSeed(Codec.encodeSeed(Prefix.Account, new Uint8Array(raw)));
@@ -94,15 +90,15 @@ export class NatsCredentialIssuer {
       const token = await encodeActivation(
         `${clinicId} ${imp.name}`,
         account,
-        this.#platformSigner,
+        this.platformSigner,
         imp.type,
-        { subject: imp.subject, kind: imp.type, issuer_account: this.#platformAccount },
+        { subject: imp.subject, kind: imp.type, issuer_account: this.platformAccount },
       );
       imports.push({
         name: imp.name,
         type: imp.type,
         subject: imp.subject,
-        account: this.#platformAccount,
+        account: this.platformAccount,
         token,
         ...(imp.localSubject ? { local_subject: imp.localSubject } : {}),
         // Commands carry the requesting clinic account and user (Nats-Request-Info) for the audit trail.
@@ -113,7 +109,7 @@ export class NatsCredentialIssuer {
       `CLINIC ${clinicId}`,
       key,
       { imports, limits: CLINIC_ACCOUNT_LIMITS },
-      { signer: this.#operatorSigner },
+      { signer: this.operatorSigner },
     );
     return { account, jwt };
   }
@@ -125,7 +121,7 @@ export class NatsCredentialIssuer {
     now = new Date(),
   ): Promise<IssuedCredential> {
     const key = this.clinicAccountKey(clinicId);
-    return this.#issue(
+    return this.issue(
       `clinic ${clinicId} backend`,
       key,
       undefined,
@@ -142,17 +138,17 @@ export class NatsCredentialIssuer {
     ttlSeconds: number,
     now = new Date(),
   ): Promise<IssuedCredential> {
-    return this.#issue(
+    return this.issue(
       `worker ${clinicId}/${channelId}`,
-      this.#platformSigner,
-      this.#platformAccount,
+      this.platformSigner,
+      this.platformAccount,
       workerPermissions(clinicId, channelId),
       ttlSeconds,
       now,
     );
   }
 
-  async #issue(
+  private async issue(
     name: string,
     signer: KeyPair,
     issuerAccount: string | undefined,

@@ -116,17 +116,17 @@ export interface ProvisionerDeps {
 }
 
 export class CredentialProvisioner {
-  readonly #d: ProvisionerDeps;
-  readonly #pushed = new Set<string>();
+  private readonly d: ProvisionerDeps;
+  private readonly pushed = new Set<string>();
   /**
    * When each credential written expires (ms), by Secret — and, for a worker's Secret, by the
    * channel's uid: a channel deleted and created again under its name gets a new Secret (the
    * old one went with the old channel), not "already issued".
    */
-  readonly #expires = new Map<string, number>();
+  private readonly expires = new Map<string, number>();
 
   constructor(deps: ProvisionerDeps) {
-    this.#d = deps;
+    this.d = deps;
   }
 
   /**
@@ -138,11 +138,11 @@ export class CredentialProvisioner {
   async ensure(channel: WhatsAppChannel): Promise<number> {
     const { clinicId, channelId } = channel.spec;
     const ns = channel.metadata.namespace!;
-    const workerSecret = perChannel(this.#d.workerSecret.name, clinicId, channelId);
-    const workerKey = this.#workerKey(channel);
-    if (this.#dueInMs(workerKey) <= 0) {
-      const issued = await this.#d.issuer.issueWorker(clinicId, channelId, this.#d.ttlSeconds, this.#now());
-      await this.#write(workerKey, ns, workerSecret, this.#d.workerSecret.key, issued, [
+    const workerSecret = perChannel(this.d.workerSecret.name, clinicId, channelId);
+    const workerKey = this.workerKey(channel);
+    if (this.dueInMs(workerKey) <= 0) {
+      const issued = await this.d.issuer.issueWorker(clinicId, channelId, this.d.ttlSeconds, this.now());
+      await this.write(workerKey, ns, workerSecret, this.d.workerSecret.key, issued, [
         {
           apiVersion: API_VERSION,
           kind: KIND,
@@ -151,57 +151,57 @@ export class CredentialProvisioner {
           controller: true,
         },
       ]);
-      this.#record(channel, 'worker', workerSecret, issued);
+      this.record(channel, 'worker', workerSecret, issued);
     }
     const clinicSecret = clinicCredentialSecretName(clinicId);
     const clinicKey = `${ns}/${clinicSecret}`;
-    if (this.#dueInMs(clinicKey) <= 0) {
-      const issued = await this.#d.issuer.issueClinicBackend(clinicId, this.#d.ttlSeconds, this.#now());
-      await this.#write(clinicKey, ns, clinicSecret, 'creds', issued, undefined);
-      this.#record(channel, 'clinic-backend', clinicSecret, issued);
+    if (this.dueInMs(clinicKey) <= 0) {
+      const issued = await this.d.issuer.issueClinicBackend(clinicId, this.d.ttlSeconds, this.now());
+      await this.write(clinicKey, ns, clinicSecret, 'creds', issued, undefined);
+      this.record(channel, 'clinic-backend', clinicSecret, issued);
     }
-    if (!this.#pushed.has(clinicId)) {
-      await pushAccountJwt(await this.#d.system(), (await this.#d.issuer.clinicAccountJwt(clinicId)).jwt);
-      await this.#ensureStream(clinicId);
-      this.#pushed.add(clinicId);
+    if (!this.pushed.has(clinicId)) {
+      await pushAccountJwt(await this.d.system(), (await this.d.issuer.clinicAccountJwt(clinicId)).jwt);
+      await this.ensureStream(clinicId);
+      this.pushed.add(clinicId);
     }
-    return Math.min(this.#dueInMs(workerKey), this.#dueInMs(clinicKey));
+    return Math.min(this.dueInMs(workerKey), this.dueInMs(clinicKey));
   }
 
   /** A deleted channel's worker credential needs no renewal (its Secret went with it). */
   forget(channel: WhatsAppChannel): void {
-    this.#expires.delete(this.#workerKey(channel));
+    this.expires.delete(this.workerKey(channel));
   }
 
-  #workerKey(channel: WhatsAppChannel): string {
+  private workerKey(channel: WhatsAppChannel): string {
     const { clinicId, channelId } = channel.spec;
-    const secret = perChannel(this.#d.workerSecret.name, clinicId, channelId);
+    const secret = perChannel(this.d.workerSecret.name, clinicId, channelId);
     return `${channel.metadata.namespace}/${secret}@${channel.metadata.uid}`;
   }
 
-  async #ensureStream(clinicId: string): Promise<void> {
-    const nc = this.#d.platform();
+  private async ensureStream(clinicId: string): Promise<void> {
+    const nc = this.d.platform();
     if (!nc) throw new Error('NATS is not connected yet; the clinic stream cannot be created');
     const result = await ensureClinicStream(await nc.jetstreamManager(), clinicId);
     if (result.stream !== 'unchanged' || result.consumer !== 'unchanged')
-      this.#d.logger?.info(
+      this.d.logger?.info(
         { clinicId, ...result },
         'clinic stream and backend consumer brought to this release',
       );
   }
 
-  #now(): Date {
-    return this.#d.now?.() ?? new Date();
+  private now(): Date {
+    return this.d.now?.() ?? new Date();
   }
 
   /** Until renewal: a credential is renewed once less than a third of its lifetime is left. */
-  #dueInMs(key: string): number {
-    const expires = this.#expires.get(key);
+  private dueInMs(key: string): number {
+    const expires = this.expires.get(key);
     if (expires === undefined) return 0;
-    return expires - (this.#d.ttlSeconds * 1000) / 3 - this.#now().getTime();
+    return expires - (this.d.ttlSeconds * 1000) / 3 - this.now().getTime();
   }
 
-  async #write(
+  private async write(
     expiryKey: string,
     ns: string,
     name: string,
@@ -209,7 +209,7 @@ export class CredentialProvisioner {
     issued: IssuedCredential,
     ownerReferences: V1OwnerReference[] | undefined,
   ): Promise<void> {
-    await this.#d.secrets.apply({
+    await this.d.secrets.apply({
       apiVersion: 'v1',
       kind: 'Secret',
       type: 'Opaque',
@@ -226,11 +226,11 @@ export class CredentialProvisioner {
       },
       stringData: { [key]: issued.creds },
     });
-    this.#expires.set(expiryKey, issued.expiresAt.getTime());
+    this.expires.set(expiryKey, issued.expiresAt.getTime());
   }
 
-  #record(channel: WhatsAppChannel, kind: string, secret: string, issued: IssuedCredential): void {
-    this.#d.audit.record({
+  private record(channel: WhatsAppChannel, kind: string, secret: string, issued: IssuedCredential): void {
+    this.d.audit.record({
       clinicId: channel.spec.clinicId,
       channelId: channel.spec.channelId,
       action: 'credential.issued',

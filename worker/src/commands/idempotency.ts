@@ -20,17 +20,17 @@ interface Entry<R> {
 
 export class IdempotencyCache<R> {
   /** Runs not finished yet: never evicted (there are at most as many as concurrent commands). */
-  readonly #inFlight = new Map<string, Entry<R>>();
+  private readonly inFlight = new Map<string, Entry<R>>();
   /** Finished runs, the least recently used forgotten first. */
-  readonly #settled: LRUCache<string, Entry<R>>;
+  private readonly settled: LRUCache<string, Entry<R>>;
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error('capacity must be a positive integer');
-    this.#settled = new LRUCache({ max: capacity });
+    this.settled = new LRUCache({ max: capacity });
   }
 
   get size(): number {
-    return this.#inFlight.size + this.#settled.size;
+    return this.inFlight.size + this.settled.size;
   }
 
   /**
@@ -40,20 +40,20 @@ export class IdempotencyCache<R> {
    */
   async run(key: string, fingerprint: string, work: () => Promise<R>): Promise<IdempotentOutcome<R>> {
     // A finished key is refreshed by the lookup: a key that keeps being retried stays remembered.
-    const existing = this.#inFlight.get(key) ?? this.#settled.get(key);
+    const existing = this.inFlight.get(key) ?? this.settled.get(key);
     if (existing) {
       if (existing.fingerprint !== fingerprint)
         return { kind: 'conflict', fingerprint: existing.fingerprint };
       return { kind: 'replayed', result: await existing.promise };
     }
     const entry: Entry<R> = { fingerprint, promise: work() };
-    this.#inFlight.set(key, entry);
+    this.inFlight.set(key, entry);
     try {
       const result = await entry.promise;
-      this.#settled.set(key, entry);
+      this.settled.set(key, entry);
       return { kind: 'fresh', result };
     } finally {
-      this.#inFlight.delete(key);
+      this.inFlight.delete(key);
     }
   }
 }

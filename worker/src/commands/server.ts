@@ -35,61 +35,61 @@ export interface CommandServerDeps {
 }
 
 export class CommandServer {
-  readonly #deps: CommandServerDeps;
-  readonly #sends: IdempotencyCache<Reply>;
-  #sub: Subscription | undefined;
-  #accepting = true;
-  readonly #inflight = new Set<Promise<void>>();
-  readonly #audit: AuditTrail;
+  private readonly deps: CommandServerDeps;
+  private readonly sends: IdempotencyCache<Reply>;
+  private sub: Subscription | undefined;
+  private accepting = true;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly audit: AuditTrail;
 
   constructor(deps: CommandServerDeps) {
-    this.#deps = deps;
-    this.#sends = new IdempotencyCache(deps.idempotencyCapacity);
-    this.#audit = new AuditTrail('worker', () => deps.nc, deps.logger);
+    this.deps = deps;
+    this.sends = new IdempotencyCache(deps.idempotencyCapacity);
+    this.audit = new AuditTrail('worker', () => deps.nc, deps.logger);
   }
 
   start(): void {
-    this.#sub = this.#deps.nc.subscribe(this.#deps.subject, {
+    this.sub = this.deps.nc.subscribe(this.deps.subject, {
       callback: (e, msg) => {
-        if (e) return this.#deps.logger.error({ err: e }, 'command subscription error');
-        const work = this.#handle(msg).finally(() => this.#inflight.delete(work));
-        this.#inflight.add(work);
+        if (e) return this.deps.logger.error({ err: e }, 'command subscription error');
+        const work = this.handle(msg).finally(() => this.inflight.delete(work));
+        this.inflight.add(work);
       },
     });
   }
 
   /** Stops taking commands (SIGTERM); commands already running finish and are answered. */
   async stop(): Promise<void> {
-    this.#accepting = false;
-    await this.#sub?.drain().catch(() => undefined);
-    await Promise.allSettled([...this.#inflight]);
+    this.accepting = false;
+    await this.sub?.drain().catch(() => undefined);
+    await Promise.allSettled([...this.inflight]);
   }
 
-  async #handle(msg: Msg): Promise<void> {
+  private async handle(msg: Msg): Promise<void> {
     // Always parses: the subscription is this channel's own `wa.<clinic>.<channel>.cmd.*`.
     const target = parseSubject(msg.subject)!;
     const verb = target.verb!;
     let reply: Reply;
     let label = 'invalid';
-    if (!this.#accepting) {
+    if (!this.accepting) {
       reply = err(ERROR_CODES.shuttingDown, 'the worker is shutting down; retry later');
     } else {
-      const parsed = parseCommand(verb, msg.data, this.#deps.maxBytes);
+      const parsed = parseCommand(verb, msg.data, this.deps.maxBytes);
       if (!parsed.ok) {
         reply = { v: 1, ok: false, error: parsed.error };
       } else {
         label = parsed.command.verb;
         try {
-          reply = await this.#execute(parsed.command);
+          reply = await this.execute(parsed.command);
         } catch (e) {
-          this.#deps.logger.error({ err: e, verb: label }, 'command failed unexpectedly');
+          this.deps.logger.error({ err: e, verb: label }, 'command failed unexpectedly');
           reply = err(ERROR_CODES.internal, 'internal error');
         }
       }
     }
     const outcome = reply.ok ? 'ok' : reply.error.code;
-    this.#deps.metrics.commands.inc({ verb: label, outcome });
-    this.#audit.record({
+    this.deps.metrics.commands.inc({ verb: label, outcome });
+    this.audit.record({
       clinicId: target.clinicId,
       channelId: target.channelId,
       action: 'command.received',
@@ -100,14 +100,14 @@ export class CommandServer {
     if (msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify(reply)));
   }
 
-  async #execute(command: Command): Promise<Reply> {
+  private async execute(command: Command): Promise<Reply> {
     switch (command.verb) {
       case 'send':
-        return this.#send(command);
+        return this.send(command);
       case 'pair':
         try {
-          await this.#deps.session.pair(command.mode, command.phoneNumber);
-          return ok({ mode: command.mode, phase: this.#deps.session.phase });
+          await this.deps.session.pair(command.mode, command.phoneNumber);
+          return ok({ mode: command.mode, phase: this.deps.session.phase });
         } catch (e) {
           if (e instanceof PairingRefusedError) {
             return err(
@@ -119,7 +119,7 @@ export class CommandServer {
         }
       case 'logout':
         try {
-          await this.#deps.session.logout();
+          await this.deps.session.logout();
           return ok({ loggedOut: true });
         } catch (e) {
           if (e instanceof NotConnectedError) return err(ERROR_CODES.notConnected, e.message);
@@ -128,20 +128,20 @@ export class CommandServer {
     }
   }
 
-  async #send(command: Extract<Command, { verb: 'send' }>): Promise<Reply> {
+  private async send(command: Extract<Command, { verb: 'send' }>): Promise<Reply> {
     const fingerprint = createHash('sha256').update(sendFingerprint(command)).digest('hex');
     try {
-      const out = await this.#sends.run(command.idempotencyKey, fingerprint, async () => {
+      const out = await this.sends.run(command.idempotencyKey, fingerprint, async () => {
         try {
-          const sent = await this.#deps.session.send(command.jid, { kind: 'text', text: command.text });
-          this.#deps.metrics.messagesOut.inc();
+          const sent = await this.deps.session.send(command.jid, { kind: 'text', text: command.text });
+          this.deps.metrics.messagesOut.inc();
           return ok({ messageId: sent.id, to: command.jid, timestamp: sent.timestamp });
         } catch (e) {
           // Thrown before anything is sent: not remembered, a retry may succeed.
           if (e instanceof NotConnectedError) throw e;
           // The stanza may have left before the failure (Baileys commits after sending), so the
           // outcome is remembered: a retry with this key must not risk a second copy.
-          this.#deps.logger.warn({ err: e }, 'send failed');
+          this.deps.logger.warn({ err: e }, 'send failed');
           return err(ERROR_CODES.sendFailed, e instanceof Error ? e.message : String(e));
         }
       });

@@ -59,54 +59,54 @@ interface Pending {
 }
 
 export class Outbox {
-  readonly #opts: OutboxOptions;
-  readonly #queue: Pending[] = [];
-  readonly #roomWaiters = new Set<() => void>();
-  readonly #abort = new AbortController();
-  #pumping = false;
-  #pressure = false;
-  #closed = false;
-  #failingSince: number | undefined;
-  #idleWaiters: (() => void)[] = [];
+  private readonly opts: OutboxOptions;
+  private readonly queue: Pending[] = [];
+  private readonly roomWaiters = new Set<() => void>();
+  private readonly abort = new AbortController();
+  private pumping = false;
+  private pressure = false;
+  private closed = false;
+  private failureStart: number | undefined;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(opts: OutboxOptions) {
     if (!(opts.lowWater <= opts.highWater && opts.highWater <= opts.capacity && opts.lowWater >= 0)) {
       throw new Error('outbox needs 0 <= lowWater <= highWater <= capacity');
     }
-    this.#opts = opts;
+    this.opts = opts;
   }
 
   get size(): number {
-    return this.#queue.length;
+    return this.queue.length;
   }
 
   /** True while above the high-water mark (until back below the low-water mark). */
   get underPressure(): boolean {
-    return this.#pressure;
+    return this.pressure;
   }
 
   /** When publishing has been failing continuously since (epoch ms), or undefined. */
   get failingSince(): number | undefined {
-    return this.#failingSince;
+    return this.failureStart;
   }
 
   /** Resolves once the event is durably stored by JetStream. */
   enqueue(event: OutboxEvent): Promise<void> {
-    if (this.#closed) return Promise.reject(new OutboxClosedError());
-    if (this.#queue.length >= this.#opts.capacity)
-      return Promise.reject(new OutboxFullError(this.#opts.capacity));
-    const done = new Promise<void>((resolve, reject) => this.#queue.push({ event, resolve, reject }));
-    this.#updatePressure();
-    void this.#pump();
+    if (this.closed) return Promise.reject(new OutboxClosedError());
+    if (this.queue.length >= this.opts.capacity)
+      return Promise.reject(new OutboxFullError(this.opts.capacity));
+    const done = new Promise<void>((resolve, reject) => this.queue.push({ event, resolve, reject }));
+    this.updatePressure();
+    void this.pump();
     return done;
   }
 
   /** Resolves when there is room below the high-water mark (or rejects when `signal` aborts). */
   waitForRoom(signal?: AbortSignal): Promise<void> {
-    if (!this.#pressure) return Promise.resolve();
+    if (!this.pressure) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
-        this.#roomWaiters.delete(wake);
+        this.roomWaiters.delete(wake);
         reject(signal?.reason ?? new Error('aborted'));
       };
       const wake = () => {
@@ -115,15 +115,15 @@ export class Outbox {
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#roomWaiters.add(wake);
+      this.roomWaiters.add(wake);
     });
   }
 
   /** Resolves when every enqueued event is published, or after `timeoutMs` (returns false). */
   async drain(timeoutMs: number): Promise<boolean> {
-    if (this.#queue.length === 0) return true;
+    if (this.queue.length === 0) return true;
     let timer: NodeJS.Timeout | undefined;
-    const idle = new Promise<boolean>((resolve) => this.#idleWaiters.push(() => resolve(true)));
+    const idle = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
     const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
     try {
       return await Promise.race([idle, timeout]);
@@ -134,61 +134,61 @@ export class Outbox {
 
   /** Stops the pump; events still waiting are rejected (they were never acknowledged as stored). */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#abort.abort(new OutboxClosedError());
-    for (const p of this.#queue.splice(0)) p.reject(new OutboxClosedError());
-    for (const wake of this.#roomWaiters) wake();
-    this.#roomWaiters.clear();
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort(new OutboxClosedError());
+    for (const p of this.queue.splice(0)) p.reject(new OutboxClosedError());
+    for (const wake of this.roomWaiters) wake();
+    this.roomWaiters.clear();
   }
 
-  async #pump(): Promise<void> {
-    if (this.#pumping) return;
-    this.#pumping = true;
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
     try {
-      while (!this.#closed && this.#queue.length > 0) {
-        const head = this.#queue[0]!;
+      while (!this.closed && this.queue.length > 0) {
+        const head = this.queue[0]!;
         let attempt = 0;
         for (;;) {
           try {
-            await this.#opts.publish(head.event);
-            this.#failingSince = undefined;
+            await this.opts.publish(head.event);
+            this.failureStart = undefined;
             break;
           } catch (err) {
             attempt += 1;
-            this.#failingSince ??= Date.now();
-            this.#opts.onPublishError?.(err, head.event, attempt);
+            this.failureStart ??= Date.now();
+            this.opts.onPublishError?.(err, head.event, attempt);
             try {
-              await this.#opts.sleep(this.#opts.retryDelayMs(attempt), this.#abort.signal);
+              await this.opts.sleep(this.opts.retryDelayMs(attempt), this.abort.signal);
             } catch {
               return; // closed while waiting
             }
-            if (this.#closed) return;
+            if (this.closed) return;
           }
         }
-        this.#queue.shift();
+        this.queue.shift();
         head.resolve();
-        this.#opts.onPublished?.(head.event);
-        this.#updatePressure();
+        this.opts.onPublished?.(head.event);
+        this.updatePressure();
       }
     } finally {
-      this.#pumping = false;
-      if (this.#queue.length === 0) {
-        for (const wake of this.#idleWaiters.splice(0)) wake();
+      this.pumping = false;
+      if (this.queue.length === 0) {
+        for (const wake of this.idleWaiters.splice(0)) wake();
       }
     }
   }
 
-  #updatePressure(): void {
-    const size = this.#queue.length;
-    if (!this.#pressure && size >= this.#opts.highWater) {
-      this.#pressure = true;
-      this.#opts.onPressure?.(true);
-    } else if (this.#pressure && size <= this.#opts.lowWater) {
-      this.#pressure = false;
-      this.#opts.onPressure?.(false);
-      for (const wake of this.#roomWaiters) wake();
-      this.#roomWaiters.clear();
+  private updatePressure(): void {
+    const size = this.queue.length;
+    if (!this.pressure && size >= this.opts.highWater) {
+      this.pressure = true;
+      this.opts.onPressure?.(true);
+    } else if (this.pressure && size <= this.opts.lowWater) {
+      this.pressure = false;
+      this.opts.onPressure?.(false);
+      for (const wake of this.roomWaiters) wake();
+      this.roomWaiters.clear();
     }
   }
 }

@@ -43,25 +43,25 @@ const encoder = new TextEncoder();
 
 export class EventSink {
   readonly outbox: Outbox;
-  readonly #deps: SinkDeps;
-  readonly #js: JetStreamClient;
-  readonly #breaker: CircuitBreaker<[OutboxEvent], void>;
+  private readonly deps: SinkDeps;
+  private readonly js: JetStreamClient;
+  private readonly breaker: CircuitBreaker<[OutboxEvent], void>;
   /** Distinguishes this process's status events from an earlier run's in the dedup window. */
-  readonly #boot = Date.now().toString(36);
-  #statusSeq = 0;
+  private readonly boot = Date.now().toString(36);
+  private statusSeq = 0;
 
   constructor(deps: SinkDeps) {
-    this.#deps = deps;
-    this.#js = deps.nc.jetstream();
-    this.#breaker = deps.makeBreaker(async (e) => {
-      await this.#js.publish(e.subject, e.data, { msgID: e.msgId, timeout: 5_000 });
+    this.deps = deps;
+    this.js = deps.nc.jetstream();
+    this.breaker = deps.makeBreaker(async (e) => {
+      await this.js.publish(e.subject, e.data, { msgID: e.msgId, timeout: 5_000 });
     });
     const highWater = Math.max(1, Math.floor(deps.capacity * 0.8));
     this.outbox = new Outbox({
       capacity: deps.capacity,
       highWater,
       lowWater: Math.floor(highWater / 2),
-      publish: (e) => this.#breaker.fire(e),
+      publish: (e) => this.breaker.fire(e),
       retryDelayMs: (attempt) => Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)),
       sleep: (ms, signal) =>
         new Promise<void>((resolve, reject) => {
@@ -93,8 +93,8 @@ export class EventSink {
   healthy(now = Date.now()): boolean {
     const since = this.outbox.failingSince;
     return (
-      !this.#breaker.opened &&
-      (since === undefined || now - since < this.#deps.stallAfterMs) &&
+      !this.breaker.opened &&
+      (since === undefined || now - since < this.deps.stallAfterMs) &&
       !this.outbox.underPressure
     );
   }
@@ -107,8 +107,8 @@ export class EventSink {
   stalled(now = Date.now()): boolean {
     const since = this.outbox.failingSince;
     return (
-      this.#breaker.opened ||
-      (since !== undefined && now - since >= this.#deps.stallAfterMs) ||
+      this.breaker.opened ||
+      (since !== undefined && now - since >= this.deps.stallAfterMs) ||
       this.outbox.underPressure
     );
   }
@@ -116,7 +116,7 @@ export class EventSink {
   /** The inbound gate's `deliver`: resolves once the message is in JetStream. */
   deliverInbound = async (message: WAMessage, signal: AbortSignal): Promise<void> => {
     if (!isPublishable(message)) return;
-    const event = inboundMessageEvent(this.#deps.ids, message);
+    const event = inboundMessageEvent(this.deps.ids, message);
     const data = encoder.encode(JSON.stringify(event));
     // A message is never dropped for lack of room: it waits (unacknowledged) until there is room.
     for (;;) {
@@ -124,11 +124,11 @@ export class EventSink {
       try {
         const stored = this.outbox.enqueue({
           kind: 'message',
-          subject: this.#deps.subjects.msgIn,
+          subject: this.deps.subjects.msgIn,
           msgId: event.id,
           data,
         });
-        this.#deps.metrics.outboxSize.set(this.outbox.size);
+        this.deps.metrics.outboxSize.set(this.outbox.size);
         return await abortable(stored, signal);
       } catch (err) {
         if (!(err instanceof OutboxFullError)) throw err;
@@ -140,41 +140,41 @@ export class EventSink {
   /** A message Baileys emitted that did not pass the gate (fallback; already acknowledged). */
   publishUngated(message: WAMessage): void {
     if (!isPublishable(message)) return;
-    const event = inboundMessageEvent(this.#deps.ids, message);
-    this.#enqueue('message', this.#deps.subjects.msgIn, event.id, event).catch(() => undefined);
+    const event = inboundMessageEvent(this.deps.ids, message);
+    this.enqueue('message', this.deps.subjects.msgIn, event.id, event).catch(() => undefined);
   }
 
   publishUpdates(events: MessageUpdateEvent[]): void {
     for (const e of events) {
-      this.#enqueue('update', this.#deps.subjects.msgUpdate, updateDedupId(e), e).catch(() => undefined);
+      this.enqueue('update', this.deps.subjects.msgUpdate, updateDedupId(e), e).catch(() => undefined);
     }
   }
 
   publishStatus(report: StatusReport): void {
-    const seq = ++this.#statusSeq;
-    const payload = statusEvent(this.#deps.ids, report, seq, new Date());
-    const id = `status:${this.#deps.ids.worker}:${this.#boot}:${seq}`;
-    this.#enqueue('status', this.#deps.subjects.status, id, payload).catch(() => undefined);
+    const seq = ++this.statusSeq;
+    const payload = statusEvent(this.deps.ids, report, seq, new Date());
+    const id = `status:${this.deps.ids.worker}:${this.boot}:${seq}`;
+    this.enqueue('status', this.deps.subjects.status, id, payload).catch(() => undefined);
   }
 
   /** QR codes and pairing codes: core NATS, never stored. */
   publishPairing(p: PairingPayload): void {
-    const payload = pairingEvent(this.#deps.ids, p, new Date());
+    const payload = pairingEvent(this.deps.ids, p, new Date());
     try {
-      this.#deps.nc.publish(this.#deps.subjects.qr, encoder.encode(JSON.stringify(payload)));
-      this.#deps.metrics.qrCodes.inc({ type: p.type });
+      this.deps.nc.publish(this.deps.subjects.qr, encoder.encode(JSON.stringify(payload)));
+      this.deps.metrics.qrCodes.inc({ type: p.type });
     } catch (err) {
-      this.#deps.logger.warn({ err }, 'could not publish pairing payload');
+      this.deps.logger.warn({ err }, 'could not publish pairing payload');
     }
   }
 
-  #enqueue(kind: OutboxEventKind, subject: string, msgId: string, payload: unknown): Promise<void> {
+  private enqueue(kind: OutboxEventKind, subject: string, msgId: string, payload: unknown): Promise<void> {
     const done = this.outbox.enqueue({ kind, subject, msgId, data: encoder.encode(JSON.stringify(payload)) });
-    this.#deps.metrics.outboxSize.set(this.outbox.size);
+    this.deps.metrics.outboxSize.set(this.outbox.size);
     return done.catch((err: unknown) => {
       if (err instanceof OutboxFullError) {
-        this.#deps.metrics.eventsDropped.inc({ kind });
-        this.#deps.logger.error({ kind }, 'outbox full: event dropped');
+        this.deps.metrics.eventsDropped.inc({ kind });
+        this.deps.logger.error({ kind }, 'outbox full: event dropped');
       }
       throw err;
     });
@@ -183,7 +183,7 @@ export class EventSink {
   async close(drainMs: number): Promise<boolean> {
     const drained = await this.outbox.drain(drainMs);
     this.outbox.close();
-    this.#breaker.shutdown();
+    this.breaker.shutdown();
     return drained;
   }
 }

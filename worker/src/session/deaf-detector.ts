@@ -20,43 +20,43 @@ export interface DeafDetectorOptions {
 export type DeafReason = 'silent' | 'send-not-acked' | 'self-check-failed';
 
 export class DeafDetector {
-  readonly #opts: DeafDetectorOptions;
-  #lastFrameAt: number;
-  readonly #unacked = new Map<string, number>();
-  #selfCheckFailures = 0;
+  private readonly opts: DeafDetectorOptions;
+  private lastFrameAt: number;
+  private readonly unacked = new Map<string, number>();
+  private selfCheckFailures = 0;
 
   constructor(opts: DeafDetectorOptions, now: number) {
-    this.#opts = opts;
-    this.#lastFrameAt = now;
+    this.opts = opts;
+    this.lastFrameAt = now;
   }
 
   frameReceived(now: number): void {
-    this.#lastFrameAt = now;
+    this.lastFrameAt = now;
   }
 
   messageSent(id: string, now: number): void {
-    this.#unacked.set(id, now);
+    this.unacked.set(id, now);
   }
 
   /** The server acknowledged (or rejected) a message: either way it heard us. */
   messageAcked(id: string): void {
-    this.#unacked.delete(id);
+    this.unacked.delete(id);
   }
 
   selfCheck(ok: boolean): void {
-    this.#selfCheckFailures = ok ? 0 : this.#selfCheckFailures + 1;
+    this.selfCheckFailures = ok ? 0 : this.selfCheckFailures + 1;
   }
 
   get unackedCount(): number {
-    return this.#unacked.size;
+    return this.unacked.size;
   }
 
   check(now: number): DeafReason | undefined {
-    if (now - this.#lastFrameAt >= this.#opts.silentAfterMs) return 'silent';
-    for (const sentAt of this.#unacked.values()) {
-      if (now - sentAt >= this.#opts.sendAckTimeoutMs) return 'send-not-acked';
+    if (now - this.lastFrameAt >= this.opts.silentAfterMs) return 'silent';
+    for (const sentAt of this.unacked.values()) {
+      if (now - sentAt >= this.opts.sendAckTimeoutMs) return 'send-not-acked';
     }
-    if (this.#selfCheckFailures >= this.#opts.maxSelfCheckFailures) return 'self-check-failed';
+    if (this.selfCheckFailures >= this.opts.maxSelfCheckFailures) return 'self-check-failed';
     return undefined;
   }
 }

@@ -63,14 +63,14 @@ export interface InboundGateOptions {
 }
 
 export class InboundGate {
-  readonly #opts: InboundGateOptions;
-  readonly #parts = new WeakMap<Uint8Array, Part>();
-  #abort = new AbortController();
+  private readonly opts: InboundGateOptions;
+  private readonly parts = new WeakMap<Uint8Array, Part>();
+  private abort = new AbortController();
   /** Message ids published through the gate; the upsert fallback skips them. Bounded. */
-  readonly #delivered = new LRUCache<string, true>({ max: 4096 });
+  private readonly delivered = new LRUCache<string, true>({ max: 4096 });
 
   constructor(opts: InboundGateOptions) {
-    this.#opts = opts;
+    this.opts = opts;
   }
 
   /** Call from `sock.ws.on('CB:message', …)`: remembers the node's ciphertexts. */
@@ -84,48 +84,48 @@ export class InboundGate {
     decryptable.forEach((child, index) => {
       // `plaintext` children never reach the repository; if one comes last the message is
       // published by the upsert fallback instead (newsletters only, which we ignore anyway).
-      if (child.tag === 'enc') this.#parts.set(child.content as Uint8Array, { record, index });
+      if (child.tag === 'enc') this.parts.set(child.content as Uint8Array, { record, index });
     });
   }
 
   /** Whether a message id already went through the gate (so the upsert fallback skips it). */
   wasDelivered(id: string): boolean {
-    return this.#delivered.has(id);
+    return this.delivered.has(id);
   }
 
   /** The socket ended: every message still waiting for JetStream gives up (and is not acked). */
   abortWaiting(reason: Error): void {
-    this.#abort.abort(reason);
-    this.#abort = new AbortController();
+    this.abort.abort(reason);
+    this.abort = new AbortController();
   }
 
   /** The `makeSignalRepository` option for makeWASocket. */
   readonly makeSignalRepository: MakeSignalRepository = (auth, logger, pnToLid) => {
     const inner = DEFAULT_CONNECTION_CONFIG.makeSignalRepository(auth, logger, pnToLid);
-    return this.#wrap(inner, auth);
+    return this.wrap(inner, auth);
   };
 
-  #wrap(inner: SignalRepositoryWithLIDStore, auth: SignalAuth): SignalRepositoryWithLIDStore {
+  private wrap(inner: SignalRepositoryWithLIDStore, auth: SignalAuth): SignalRepositoryWithLIDStore {
     const keys = auth.keys;
     if (!('transaction' in keys)) {
       // makeSocket always wraps the store with addTransactionCapability before calling us.
       throw new Error('the Signal key store has no transaction capability');
     }
     const gated = async (ciphertext: Uint8Array, txKey: string, decrypt: () => Promise<Uint8Array>) => {
-      const part = this.#parts.get(ciphertext);
+      const part = this.parts.get(ciphertext);
       if (!part) {
-        this.#opts.onUnmatched?.();
+        this.opts.onUnmatched?.();
         return decrypt();
       }
-      const signal = this.#abort.signal;
+      const signal = this.abort.signal;
       return keys.transaction(async () => {
         const plaintext = await decrypt();
         part.record.parts[part.index] = decodePart(plaintext);
         if (part.index === part.record.lastIndex) {
-          const message = this.#assemble(part.record);
+          const message = this.assemble(part.record);
           if (message) {
-            await this.#opts.deliver(message, signal);
-            this.#remember(message.key.id!);
+            await this.opts.deliver(message, signal);
+            this.remember(message.key.id!);
           }
         }
         return plaintext;
@@ -138,8 +138,8 @@ export class InboundGate {
     };
   }
 
-  #assemble(record: NodeRecord): WAMessage | undefined {
-    const me = this.#opts.me();
+  private assemble(record: NodeRecord): WAMessage | undefined {
+    const me = this.opts.me();
     let full: WAMessage;
     try {
       full = decodeMessageNode(record.node, me.id, me.lid).fullMessage;
@@ -157,8 +157,8 @@ export class InboundGate {
     return full;
   }
 
-  #remember(id: string): void {
-    this.#delivered.set(id, true);
+  private remember(id: string): void {
+    this.delivered.set(id, true);
   }
 }
 

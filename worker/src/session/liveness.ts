@@ -26,65 +26,65 @@ export interface LivenessDeps {
 }
 
 export class LivenessMonitor {
-  readonly #deps: LivenessDeps;
-  readonly #detector: DeafDetector;
-  #timer: unknown;
-  #stopped = false;
+  private readonly deps: LivenessDeps;
+  private readonly detector: DeafDetector;
+  private timer: unknown;
+  private stopped = false;
 
   constructor(deps: LivenessDeps) {
-    this.#deps = deps;
-    this.#detector = new DeafDetector(deps.options.deaf, deps.clock.now());
-    this.#schedule();
+    this.deps = deps;
+    this.detector = new DeafDetector(deps.options.deaf, deps.clock.now());
+    this.schedule();
   }
 
   /** Any frame from the server. */
   frameReceived(): void {
-    this.#detector.frameReceived(this.#deps.clock.now());
+    this.detector.frameReceived(this.deps.clock.now());
   }
 
   /** A message left; the server must ack it within the detector's timeout. */
   messageSent(id: string): void {
-    this.#detector.messageSent(id, this.#deps.clock.now());
+    this.detector.messageSent(id, this.deps.clock.now());
   }
 
   /** The server acknowledged (or rejected) a sent message. */
   messageAcked(id: string): void {
-    this.#detector.messageAcked(id);
+    this.detector.messageAcked(id);
   }
 
   stop(): void {
-    this.#stopped = true;
-    this.#deps.clock.clearTimeout(this.#timer);
+    this.stopped = true;
+    this.deps.clock.clearTimeout(this.timer);
   }
 
-  #schedule(): void {
-    this.#timer = this.#deps.clock.setTimeout(() => {
-      if (this.#stopped) return;
-      void this.#selfCheck().then(() => {
-        if (this.#stopped) return;
-        const deaf = this.#detector.check(this.#deps.clock.now());
-        if (!deaf) return this.#schedule();
-        this.#deps.logger.warn({ deaf }, 'session is deaf; recycling the socket');
+  private schedule(): void {
+    this.timer = this.deps.clock.setTimeout(() => {
+      if (this.stopped) return;
+      void this.selfCheck().then(() => {
+        if (this.stopped) return;
+        const deaf = this.detector.check(this.deps.clock.now());
+        if (!deaf) return this.schedule();
+        this.deps.logger.warn({ deaf }, 'session is deaf; recycling the socket');
         this.stop();
-        this.#deps.onDeaf(deaf);
+        this.deps.onDeaf(deaf);
       });
-    }, this.#deps.options.selfCheckIntervalMs);
+    }, this.deps.options.selfCheckIntervalMs);
   }
 
-  async #selfCheck(): Promise<void> {
+  private async selfCheck(): Promise<void> {
     try {
-      await this.#deps.socket.query(
+      await this.deps.socket.query(
         {
           tag: 'iq',
           attrs: { to: 's.whatsapp.net', type: 'get', xmlns: 'w:p' },
           content: [{ tag: 'ping', attrs: {} }],
         },
-        this.#deps.options.selfCheckTimeoutMs,
+        this.deps.options.selfCheckTimeoutMs,
       );
-      this.#detector.selfCheck(true);
+      this.detector.selfCheck(true);
     } catch (err) {
-      this.#deps.logger.warn({ err }, 'self-check failed');
-      this.#detector.selfCheck(false);
+      this.deps.logger.warn({ err }, 'self-check failed');
+      this.detector.selfCheck(false);
     }
   }
 }

@@ -38,22 +38,22 @@ export interface PairingDeps {
 export type PairingStart = 'open-socket' | 'code-requested' | 'nothing';
 
 export class Pairing {
-  readonly #deps: PairingDeps;
-  #mode: 'qr' | 'code';
-  #phoneNumber: string | undefined;
-  #qrShown = 0;
-  #codeRequested = false;
+  private readonly deps: PairingDeps;
+  private mode: 'qr' | 'code';
+  private phoneNumber: string | undefined;
+  private qrShown = 0;
+  private codeRequested = false;
 
   constructor(deps: PairingDeps) {
-    this.#deps = deps;
-    this.#mode = deps.options.pairing;
-    this.#phoneNumber = deps.options.phoneNumber;
+    this.deps = deps;
+    this.mode = deps.options.pairing;
+    this.phoneNumber = deps.options.phoneNumber;
   }
 
   /** A new socket is opening: its QR budget and code request start over. */
   socketOpening(): void {
-    this.#qrShown = 0;
-    this.#codeRequested = false;
+    this.qrShown = 0;
+    this.codeRequested = false;
   }
 
   /**
@@ -65,16 +65,16 @@ export class Pairing {
     phoneNumber: string | undefined,
     socket: { current: SessionSocket; waitingForScan: boolean } | undefined,
   ): PairingStart {
-    if (this.#deps.isRegistered())
+    if (this.deps.isRegistered())
       throw new PairingRefusedError('AlreadyLinked', 'the channel is already linked to an account');
     if (mode === 'code' && !phoneNumber)
       throw new PairingRefusedError('PhoneNumberMissing', 'pairing by code needs a phone number');
-    this.#mode = mode;
-    this.#phoneNumber = phoneNumber ?? this.#phoneNumber;
-    this.#codeRequested = false;
+    this.mode = mode;
+    this.phoneNumber = phoneNumber ?? this.phoneNumber;
+    this.codeRequested = false;
     if (!socket) return 'open-socket';
     if (mode === 'code' && socket.waitingForScan) {
-      this.#requestCode(socket.current);
+      this.requestCode(socket.current);
       return 'code-requested';
     }
     return 'nothing';
@@ -82,31 +82,31 @@ export class Pairing {
 
   /** Baileys produced a QR code for `socket`. */
   qr(socket: SessionSocket, qr: string): void {
-    if (this.#mode === 'code' && this.#phoneNumber) {
-      if (!this.#codeRequested) this.#requestCode(socket);
+    if (this.mode === 'code' && this.phoneNumber) {
+      if (!this.codeRequested) this.requestCode(socket);
       return;
     }
-    this.#qrShown += 1;
-    const max = this.#deps.options.maxQrCodes;
-    if (this.#qrShown > max) {
-      this.#deps.logger.info({ shown: max }, 'QR limit reached; waiting for a pair command');
-      this.#deps.qrLimitReached();
+    this.qrShown += 1;
+    const max = this.deps.options.maxQrCodes;
+    if (this.qrShown > max) {
+      this.deps.logger.info({ shown: max }, 'QR limit reached; waiting for a pair command');
+      this.deps.qrLimitReached();
       return;
     }
-    this.#deps.entered('qr');
-    this.#deps.publish({ type: 'qr', qr, attempt: this.#qrShown, maxAttempts: max });
+    this.deps.entered('qr');
+    this.deps.publish({ type: 'qr', qr, attempt: this.qrShown, maxAttempts: max });
   }
 
-  #requestCode(socket: SessionSocket): void {
-    const phoneNumber = this.#phoneNumber!;
-    this.#codeRequested = true;
+  private requestCode(socket: SessionSocket): void {
+    const phoneNumber = this.phoneNumber!;
+    this.codeRequested = true;
     socket.requestPairingCode(phoneNumber).then(
       (code) => {
-        if (!this.#deps.isCurrent(socket)) return;
-        this.#deps.entered('pairing-code');
-        this.#deps.publish({ type: 'code', code, phoneNumber });
+        if (!this.deps.isCurrent(socket)) return;
+        this.deps.entered('pairing-code');
+        this.deps.publish({ type: 'code', code, phoneNumber });
       },
-      (err: unknown) => this.#deps.logger.warn({ err }, 'pairing code request failed'),
+      (err: unknown) => this.deps.logger.warn({ err }, 'pairing code request failed'),
     );
   }
 }
