@@ -12,32 +12,32 @@ import type { StatusPort, StatusReport } from '../session/ports.ts';
 import type { EventSink } from './sink.ts';
 
 export class StatusPublisher implements StatusPort {
-  readonly #metrics: Metrics;
-  #sink: Pick<EventSink, 'publishStatus'> | undefined;
-  #phase: Phase = 'Pending';
+  private readonly metrics: Metrics;
+  private sink: Pick<EventSink, 'publishStatus'> | undefined;
+  private lastPhase: Phase = 'Pending';
 
   /** Created with the metrics, before NATS: the phase metric says Pending from the start. */
   constructor(metrics: Metrics) {
-    this.#metrics = metrics;
-    setPhase(metrics, this.#phase);
+    this.metrics = metrics;
+    setPhase(metrics, this.lastPhase);
   }
 
   /** Status events go to `sink` from now on (once NATS is connected). */
   sendTo(sink: Pick<EventSink, 'publishStatus'>): void {
-    this.#sink = sink;
+    this.sink = sink;
   }
 
   /** The last phase published. */
   get phase(): Phase {
-    return this.#phase;
+    return this.lastPhase;
   }
 
   publish(report: StatusReport): void {
-    this.#phase = report.phase;
-    setPhase(this.#metrics, report.phase);
-    this.#metrics.degraded.set(report.degraded ? 1 : 0);
-    if (!this.#sink) throw new Error('status published before the event sink exists');
-    this.#sink.publishStatus(report);
+    this.lastPhase = report.phase;
+    setPhase(this.metrics, report.phase);
+    this.metrics.degraded.set(report.degraded ? 1 : 0);
+    if (!this.sink) throw new Error('status published before the event sink exists');
+    this.sink.publishStatus(report);
   }
 
   /** Start-up, before a session exists: Pending while taking the lease, Error if it cannot start. */

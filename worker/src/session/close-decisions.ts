@@ -60,36 +60,36 @@ export interface CloseDecisionDeps {
 const LEASE_LOST: Finished = { reason: REASONS.leaseLost, exitCode: 3 };
 
 export class CloseDecisions {
-  readonly #deps: CloseDecisionDeps;
-  #history: HistoryLog = EMPTY_HISTORY;
+  private readonly deps: CloseDecisionDeps;
+  private history: HistoryLog = EMPTY_HISTORY;
   /** The one pending step (a reconnect, a lease check, a dependency poll), if any. */
-  #timer: unknown;
+  private timer: unknown;
 
   constructor(deps: CloseDecisionDeps) {
-    this.#deps = deps;
+    this.deps = deps;
   }
 
   /** A socket logged in (a long enough open resets the failure count). */
   opened(now: number): void {
-    this.#history = recordOpen(this.#history, now);
+    this.history = recordOpen(this.history, now);
   }
 
   /** The policy's answer to this close, given what closed before it. */
   decide(cause: CloseCause, now: number): Decision {
-    const { log, history } = recordClose(this.#history, cause, now, this.#deps.options.windows);
-    this.#history = log;
-    return decideAfterClose(cause, history, this.#deps.options.reconnect, this.#deps.random);
+    const { log, history } = recordClose(this.history, cause, now, this.deps.options.windows);
+    this.history = log;
+    return decideAfterClose(cause, history, this.deps.options.reconnect, this.deps.random);
   }
 
   /** Drops the pending step (a `pair` command reconnects now; shutdown reconnects never). */
   cancelPending(): void {
-    if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    if (this.timer !== undefined) this.deps.clock.clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   async carryOut(decision: Decision): Promise<void> {
-    const deps = this.#deps;
-    const later = (ms: number, fn: () => void) => this.#later(ms, fn);
+    const deps = this.deps;
+    const later = (ms: number, fn: () => void) => this.later(ms, fn);
     if (decision.kind !== 'stop' && deps.stopping()) return;
     switch (decision.kind) {
       case 'reconnect':
@@ -113,7 +113,7 @@ export class CloseDecisions {
         if (decision.alert)
           deps.logger.error('connection replaced again: another client is using these credentials');
         deps.closed('Disconnected', decision.reason, { degraded: decision.degraded });
-        later(decision.delayMs, () => void this.#reconnectIfLeaseHeld());
+        later(decision.delayMs, () => void this.reconnectIfLeaseHeld());
         return;
       case 'wait-then-reconnect': {
         deps.closed('Disconnected', decision.reason, { degraded: true });
@@ -127,39 +127,39 @@ export class CloseDecisions {
       }
       case 'stop':
         deps.closed(decision.phase, decision.reason);
-        if (decision.state !== 'keep') await this.#setStateAside(decision.state, decision.reason);
+        if (decision.state !== 'keep') await this.setStateAside(decision.state, decision.reason);
         if (decision.exit)
           deps.exit({ reason: decision.reason, exitCode: decision.reason === REASONS.shutdown ? 0 : 3 });
         return;
     }
   }
 
-  #later(ms: number, fn: () => void): void {
+  private later(ms: number, fn: () => void): void {
     this.cancelPending();
-    if (this.#deps.stopping()) return;
-    this.#timer = this.#deps.clock.setTimeout(() => {
-      this.#timer = undefined;
+    if (this.deps.stopping()) return;
+    this.timer = this.deps.clock.setTimeout(() => {
+      this.timer = undefined;
       fn();
     }, ms);
   }
 
-  async #reconnectIfLeaseHeld(): Promise<void> {
+  private async reconnectIfLeaseHeld(): Promise<void> {
     let held = false;
     try {
-      held = await this.#deps.lease.stillHeld();
+      held = await this.deps.lease.stillHeld();
     } catch (err) {
-      this.#deps.logger.error({ err }, 'lease check failed after 440; not reconnecting');
+      this.deps.logger.error({ err }, 'lease check failed after 440; not reconnecting');
     }
-    if (held) this.#deps.reconnect();
-    else this.#deps.exit(LEASE_LOST);
+    if (held) this.deps.reconnect();
+    else this.deps.exit(LEASE_LOST);
   }
 
-  async #setStateAside(action: 'quarantine' | 'erase', reason: string): Promise<void> {
+  private async setStateAside(action: 'quarantine' | 'erase', reason: string): Promise<void> {
     try {
-      if (action === 'quarantine') await this.#deps.auth.quarantine(reason);
-      else await this.#deps.auth.erase(reason);
+      if (action === 'quarantine') await this.deps.auth.quarantine(reason);
+      else await this.deps.auth.erase(reason);
     } catch (err) {
-      this.#deps.logger.error({ err, action }, 'could not set the auth state aside');
+      this.deps.logger.error({ err, action }, 'could not set the auth state aside');
     }
   }
 }

@@ -14,60 +14,60 @@ import {
 import type { StatusPort } from './ports.ts';
 
 export class SessionStatus {
-  readonly #port: StatusPort;
-  readonly #logger: Logger;
-  #state: PhaseState = INITIAL_PHASE;
-  #reconnects = 0;
-  #degraded = false;
-  #lastConnectedAt: string | undefined;
+  private readonly port: StatusPort;
+  private readonly logger: Logger;
+  private state: PhaseState = INITIAL_PHASE;
+  private reconnects = 0;
+  private isDegraded = false;
+  private lastConnectedAt: string | undefined;
 
   constructor(port: StatusPort, logger: Logger) {
-    this.#port = port;
-    this.#logger = logger;
+    this.port = port;
+    this.logger = logger;
   }
 
   get phase(): Phase {
-    return this.#state.phase;
+    return this.state.phase;
   }
 
   get reason(): string | undefined {
-    return this.#state.reason;
+    return this.state.reason;
   }
 
   get degraded(): boolean {
-    return this.#degraded;
+    return this.isDegraded;
   }
 
   /** The socket logged in: the loop is healthy again. */
   opened(now: number, account: string | undefined): void {
-    this.#degraded = false;
-    this.#lastConnectedAt = new Date(now).toISOString();
+    this.isDegraded = false;
+    this.lastConnectedAt = new Date(now).toISOString();
     this.apply({ type: 'open' }, account);
   }
 
   /** The socket closed and another one will follow. */
   retrying(phase: 'Disconnected' | 'Error', reason: string, degraded: boolean): void {
-    this.#reconnects += 1;
-    this.#degraded = degraded;
+    this.reconnects += 1;
+    this.isDegraded = degraded;
     this.apply({ type: 'closed', phase, reason });
   }
 
   apply(event: SessionEvent, account?: string): void {
-    const next = transition(this.#state, event);
+    const next = transition(this.state, event);
     if (next.ignored) {
-      this.#logger.debug({ from: this.#state.phase, event: event.type }, 'ignored session event');
+      this.logger.debug({ from: this.state.phase, event: event.type }, 'ignored session event');
       return;
     }
-    this.#state = next.next;
+    this.state = next.next;
     if (!next.changed && event.type !== 'open') return;
-    this.#port.publish({
+    this.port.publish({
       phase: next.next.phase,
       reason: next.next.reason,
       message: undefined,
       account,
-      reconnects: this.#reconnects,
-      degraded: this.#degraded,
-      lastConnectedAt: this.#lastConnectedAt,
+      reconnects: this.reconnects,
+      degraded: this.isDegraded,
+      lastConnectedAt: this.lastConnectedAt,
     });
   }
 }
