@@ -67,4 +67,29 @@ describe('worker logs', () => {
       'Failed to decrypt message with any known session...',
     ]);
   });
+
+  test('console output keeps the text of every plain argument: a cause after its label is not lost', async () => {
+    const { lines, stream } = capture();
+    const log = createLogger({ clinicId: 'c1', channelId: 'main', level: 'debug' }, stream);
+    const saved = { ...console };
+    try {
+      interceptConsole(log);
+      console.error('worker failed:', 'connect ECONNREFUSED 127.0.0.1:9000');
+      const err = new TypeError('fetch failed');
+      console.error('request failed', err, { privKey: 'PRIVKEYSECRET' });
+      console.error('V1 session storage migration error: registrationId', 42, 'for open session version', 1);
+      console.warn('Session error:' + 'x'.repeat(500), 'y'.repeat(500));
+      await flush();
+    } finally {
+      Object.assign(console, saved);
+    }
+    expect(JSON.stringify(lines)).not.toContain('SECRET');
+    expect(lines.map((l) => l.msg)).toEqual([
+      'worker failed: connect ECONNREFUSED 127.0.0.1:9000',
+      'request failed TypeError: fetch failed',
+      'V1 session storage migration error: registrationId 42 for open session version 1',
+      `Session error:${'x'.repeat(186)} ${'y'.repeat(200)}`,
+    ]);
+    expect(lines.map((l) => l.dropped)).toEqual([0, 1, 0, 0]);
+  });
 });

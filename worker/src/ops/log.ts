@@ -70,23 +70,35 @@ export function baileysLogger(logger: Logger): Logger {
   return logger.child({ module: 'baileys' }, { level });
 }
 
+/** Longest text kept from one console argument: a string may itself embed key material. */
+const MAX_ARGUMENT_TEXT = 200;
+
 /**
- * Replaces the console methods with ones that keep only the leading text of the first argument
- * (libsignal's "Closing session:" without the session record that follows it).
+ * The text of one console argument, or undefined when it must not be logged: strings, numbers
+ * and booleans are kept (capped), an Error becomes "Name: message", and objects are dropped
+ * (libsignal's session records carry private keys).
+ */
+function argumentText(arg: unknown): string | undefined {
+  if (typeof arg === 'string') return arg.slice(0, MAX_ARGUMENT_TEXT);
+  if (typeof arg === 'number' || typeof arg === 'boolean') return String(arg);
+  if (arg instanceof Error) return `${arg.name}: ${arg.message}`.slice(0, MAX_ARGUMENT_TEXT);
+  return undefined;
+}
+
+/**
+ * Replaces the console methods with ones that keep the text of every plain argument and drop
+ * every object: libsignal's "Closing session:" without the session record that follows it,
+ * while `console.error('worker failed:', err.message)` keeps its cause.
  */
 export function interceptConsole(logger: Logger): void {
   const log = logger.child({ module: 'console' });
-  const keepText = (args: unknown[]): string => {
-    const first = args[0];
-    const text = typeof first === 'string' ? first : first instanceof Error ? first.message : '';
-    // A string argument may itself embed key material (e.g. "Session error:" + e): cap it.
-    return text.slice(0, 200);
-  };
   const to =
     (level: 'debug' | 'info' | 'warn' | 'error') =>
     (...args: unknown[]) => {
-      const text = keepText(args);
-      if (text) log[level]({ dropped: args.length - 1 }, text);
+      const kept = args.map(argumentText);
+      const text = kept.filter((t) => t !== undefined && t !== '').join(' ');
+      const dropped = kept.filter((t) => t === undefined).length;
+      if (text) log[level]({ dropped }, text);
     };
   /* eslint-disable no-console -- replacing the console methods is the point here */
   console.log = to('debug');
