@@ -24,9 +24,6 @@ import { channelStatePrefix, type WorkerConfig } from './config.ts';
 import type { Metrics } from './ops/metrics.ts';
 import type { AuthStateHandle, LeaseHandle } from './session/ports.ts';
 
-/** How long a lease lasts without renewal. A stale worker stops writing within this. */
-const LEASE_TTL_MS = 15_000;
-
 export interface ChannelLeaseHandle extends LeaseHandle {
   readonly lease: ChannelLease;
   readonly store: ObjectStore;
@@ -40,8 +37,16 @@ function objectStore(config: WorkerConfig): ObjectStore {
     forcePathStyle: config.s3.forcePathStyle,
     ...(config.s3.endpoint ? { endpoint: config.s3.endpoint } : {}),
     // Shorter than the lease: an append cannot land long after the lease was checked.
-    requestHandler: { requestTimeout: 5_000, connectionTimeout: 3_000 },
+    requestHandler: storeRequestHandler(config),
   });
+}
+
+/** S3 and KMS give up on an attempt that does not connect, or does not answer, in time. */
+function storeRequestHandler(config: WorkerConfig) {
+  return {
+    requestTimeout: config.timeouts.storeRequestMs,
+    connectionTimeout: config.timeouts.storeConnectMs,
+  };
 }
 
 /** Counts KMS calls by operation and outcome (the target is one Decrypt per start). */
@@ -67,7 +72,9 @@ export async function acquireChannelLease(config: WorkerConfig, logger: Logger):
   const store = objectStore(config);
   const lease = new ChannelLease(store, channelStatePrefix(config), {
     holder: config.leaseHolder,
-    ttlMs: LEASE_TTL_MS,
+    ttlMs: config.timeouts.leaseTtlMs,
+    renewEveryMs: config.timeouts.leaseRenewMs,
+    safetyMarginMs: config.timeouts.leaseMarginMs,
   });
   await lease.acquire(undefined, (held) =>
     logger.warn(
@@ -98,6 +105,7 @@ export async function openChannelState(
       ? await LocalKeyFileProvider.open(config.keyFile)
       : new KmsDataKeyProvider(config.kms.keyId, {
           region: config.kms.region,
+          requestHandler: storeRequestHandler(config),
           ...(config.kms.endpoint ? { endpoint: config.kms.endpoint } : {}),
         }),
     metrics,
@@ -109,7 +117,7 @@ export async function openChannelState(
     prefix: config.s3.prefix,
     clinic: config.clinicId,
     channel: config.channelId,
-    keepJournalMs: 2 * LEASE_TTL_MS,
+    keepJournalMs: 2 * config.timeouts.leaseTtlMs,
     onCompactionError: (err) => logger.warn({ err }, 'state compaction failed (will retry later)'),
   });
   await state.open();

@@ -69,6 +69,22 @@ export interface WorkerConfig {
   maxCommandBytes: number;
   idempotencyCapacity: number;
   shutdownGraceMs: number;
+  /** The timeouts that decide how long an outage is ridden out with the session open (docs/worker.md). */
+  timeouts: OutageTimeouts;
+}
+
+/** docs/worker.md "Outages" says how long an S3 outage each of these survives. */
+export interface OutageTimeouts {
+  /** WA_LEASE_TTL_SECONDS: how long the lease lasts without renewal. A stale worker stops writing within this. */
+  leaseTtlMs: number;
+  /** WA_LEASE_RENEW_SECONDS: how often the lease is renewed; a renewal still unanswered then is abandoned. */
+  leaseRenewMs: number;
+  /** WA_LEASE_MARGIN_SECONDS: the lease is given up this long before it expires by the local clock. */
+  leaseMarginMs: number;
+  /** WA_STORE_REQUEST_TIMEOUT_SECONDS: an S3 or KMS request with no answer for this long fails (per attempt). */
+  storeRequestMs: number;
+  /** WA_STORE_CONNECT_TIMEOUT_SECONDS: an S3 or KMS connection not established within this fails. */
+  storeConnectMs: number;
 }
 
 export type ConfigResult = { ok: true; config: WorkerConfig } | { ok: false; errors: string[] };
@@ -179,8 +195,40 @@ export function parseWorkerConfig(env: Env): ConfigResult {
     maxCommandBytes: integer('WA_MAX_COMMAND_BYTES', 64 * 1024, 1024, 1024 * 1024),
     idempotencyCapacity: integer('WA_IDEMPOTENCY_CAPACITY', 10_000, 10, 1_000_000),
     shutdownGraceMs: seconds('WA_SHUTDOWN_GRACE_SECONDS', 25, 1, 600),
+    timeouts: outageTimeouts(seconds, errors),
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+/**
+ * The lease and store timeouts. They must leave room for two renewal attempts before the lease
+ * is given up, or a single slow answer would cost the session.
+ */
+function outageTimeouts(
+  seconds: (name: string, fallbackSeconds: number, min: number, max: number) => number,
+  errors: string[],
+): OutageTimeouts {
+  const leaseTtlMs = seconds('WA_LEASE_TTL_SECONDS', 15, 3, 600);
+  const leaseRenewMs = seconds('WA_LEASE_RENEW_SECONDS', Math.max(1, Math.floor(leaseTtlMs / 3_000)), 1, 300);
+  const leaseMarginMs = seconds(
+    'WA_LEASE_MARGIN_SECONDS',
+    Math.max(1, Math.floor(leaseTtlMs / 5_000)),
+    1,
+    300,
+  );
+  if (2 * leaseRenewMs > leaseTtlMs - leaseMarginMs) {
+    errors.push(
+      `WA_LEASE_RENEW_SECONDS=${leaseRenewMs / 1000} must leave two renewals before the lease is given up ` +
+        `(at most (WA_LEASE_TTL_SECONDS - WA_LEASE_MARGIN_SECONDS) / 2 = ${(leaseTtlMs - leaseMarginMs) / 2000})`,
+    );
+  }
+  return {
+    leaseTtlMs,
+    leaseRenewMs,
+    leaseMarginMs,
+    storeRequestMs: seconds('WA_STORE_REQUEST_TIMEOUT_SECONDS', 5, 1, 120),
+    storeConnectMs: seconds('WA_STORE_CONNECT_TIMEOUT_SECONDS', 3, 1, 60),
+  };
 }
 
 /** The object prefix of this channel's auth state: `<prefix>/<clinic>/<channel>/`. */

@@ -115,6 +115,39 @@ describe('worker configuration', () => {
     expect(parseWorkerConfig({ ...minimal, WA_QR_MAX: '2.5' }).ok).toBe(false);
     expect(parseWorkerConfig({ ...minimal, WA_ON_LOGGED_OUT: 'delete' }).ok).toBe(false);
   });
+
+  test('the lease and store timeouts have documented defaults, and the renewal period follows the TTL', () => {
+    const r = parseWorkerConfig(minimal);
+    expect(r.ok && r.config.timeouts).toEqual({
+      leaseTtlMs: 15_000,
+      leaseRenewMs: 5_000,
+      leaseMarginMs: 3_000,
+      storeRequestMs: 5_000,
+      storeConnectMs: 3_000,
+    });
+    const short = parseWorkerConfig({
+      ...minimal,
+      WA_LEASE_TTL_SECONDS: '6',
+      WA_STORE_REQUEST_TIMEOUT_SECONDS: '2',
+    });
+    expect(short.ok && short.config.timeouts).toEqual({
+      leaseTtlMs: 6_000,
+      leaseRenewMs: 2_000,
+      leaseMarginMs: 1_000,
+      storeRequestMs: 2_000,
+      storeConnectMs: 3_000,
+    });
+  });
+
+  test('a renewal period that leaves no second renewal before the lease is given up is refused', () => {
+    const r = parseWorkerConfig({ ...minimal, WA_LEASE_TTL_SECONDS: '15', WA_LEASE_RENEW_SECONDS: '7' });
+    expect(r.ok ? [] : r.errors).toEqual([
+      'WA_LEASE_RENEW_SECONDS=7 must leave two renewals before the lease is given up ' +
+        '(at most (WA_LEASE_TTL_SECONDS - WA_LEASE_MARGIN_SECONDS) / 2 = 6)',
+    ]);
+    expect(parseWorkerConfig({ ...minimal, WA_LEASE_RENEW_SECONDS: '6' }).ok).toBe(true);
+    expect(parseWorkerConfig({ ...minimal, WA_LEASE_TTL_SECONDS: '2' }).ok).toBe(false);
+  });
 });
 
 /** Local mode selects the disk store and the key file by WA_STATE_DIR / WA_KEY_FILE instead of S3 and KMS. */
