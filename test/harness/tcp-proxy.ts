@@ -6,6 +6,8 @@
  * - `freeze()` keeps them open but silently drops whatever they carry from then on (a half-open
  *   connection behind a NAT, or a dead node);
  * - `down()` resets every open connection and refuses new ones until `up()` (an outage);
+ * - `hang()` freezes every open connection and accepts new ones that never get an answer until
+ *   `up()` (a server that is overloaded or half dead: the client's own timeouts must notice);
  * - `downAfterNextReply()` lets requests through until the server first answers, then drops that
  *   answer and goes down: the request took effect, and its sender only sees the connection break.
  *
@@ -22,7 +24,10 @@ interface Pair {
 export class TcpProxy {
   readonly #server: Server;
   readonly #pairs = new Set<Pair>();
+  /** Connections accepted while hanging: held open, never answered, closed at stop(). */
+  readonly #hung = new Set<Socket>();
   #down = false;
+  #hanging = false;
   #downAtNextReply: (() => void) | undefined;
   port = 0;
   bytesToServer = 0;
@@ -30,6 +35,12 @@ export class TcpProxy {
   private constructor(targetHost: string, targetPort: number) {
     this.#server = createServer((client) => {
       if (this.#down) return client.resetAndDestroy();
+      if (this.#hanging) {
+        this.#hung.add(client);
+        client.on('data', () => undefined); // read and drop, as a stuck server's kernel would
+        client.on('close', () => this.#hung.delete(client)).on('error', () => client.destroy());
+        return;
+      }
       const upstream = connect(targetPort, targetHost);
       const pair: Pair = { client, upstream, frozen: false };
       this.#pairs.add(pair);
@@ -91,12 +102,20 @@ export class TcpProxy {
     return new Promise((resolve) => (this.#downAtNextReply = resolve));
   }
 
+  hang(): void {
+    this.#hanging = true;
+    this.freeze();
+  }
+
+  /** Ends an outage (down or hang). Connections frozen or hung meanwhile stay dead, as they would. */
   up(): void {
     this.#down = false;
+    this.#hanging = false;
   }
 
   async stop(): Promise<void> {
     this.down();
+    for (const client of this.#hung) client.destroy();
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
 }

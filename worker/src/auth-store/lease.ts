@@ -26,7 +26,7 @@ export interface LeaseRecord {
 export interface LeaseOptions {
   holder: string;
   ttlMs: number;
-  /** Renew this often (default ttl/3). */
+  /** Renew this often (default ttl/3). An attempt still unanswered when the next is due is abandoned. */
   renewEveryMs?: number;
   /** Give up (and call onLost) when a renewal has not succeeded by expiry minus this. */
   safetyMarginMs?: number;
@@ -51,7 +51,34 @@ export class LeaseLostError extends Error {
   }
 }
 
+/** Another worker took the channel over while this one could not renew: it must not come back. */
+export class LeaseTakenError extends Error {
+  readonly holder: string;
+  constructor(record: LeaseRecord) {
+    super(`the channel was taken over by ${record.holder} (lease epoch ${record.epoch})`);
+    this.name = 'LeaseTakenError';
+    this.holder = record.holder;
+  }
+}
+
+/**
+ * Why the lease was lost. `taken`: another holder wrote the lease (fencing: never come back).
+ * `unrenewable`: the store did not confirm a renewal in time; the lease may be taken again
+ * once the store answers, if no one else took it meanwhile (reacquire()).
+ */
+export type LeaseLoss =
+  { kind: 'taken'; detail: string } | { kind: 'unrenewable'; detail: string; error: unknown };
+
 const encode = (r: LeaseRecord) => Buffer.from(JSON.stringify(r));
+const decode = (body: Uint8Array) => JSON.parse(Buffer.from(body).toString('utf8')) as LeaseRecord;
+
+/** A renewal attempt that the store did not answer within its slot. */
+export class RenewalTimeoutError extends Error {
+  constructor(key: string, ms: number) {
+    super(`no answer to the renewal of ${key} within ${ms} ms`);
+    this.name = 'RenewalTimeoutError';
+  }
+}
 
 export class ChannelLease {
   readonly key: string;
@@ -60,9 +87,14 @@ export class ChannelLease {
   private etag = '';
   private record: LeaseRecord | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Fires when the lease can no longer be proven held (expiry minus the margin, by the local clock). */
+  private deadline: NodeJS.Timeout | undefined;
   private lost = false;
-  private lastRenewOk = 0;
-  private readonly lostListeners: Array<() => void> = [];
+  private loss: LeaseLoss | undefined;
+  private renewal: Promise<void> | undefined;
+  private lastRenewError: unknown;
+  private lastTick = 0;
+  private readonly lostListeners: Array<(loss: LeaseLoss) => void> = [];
 
   constructor(store: ObjectStore, basePrefix: string, options: LeaseOptions) {
     this.store = store;
@@ -82,11 +114,11 @@ export class ChannelLease {
 
   /** Whether this worker may still write: held, not lost, and not near expiry by its own clock. */
   valid(): boolean {
-    return (
-      !this.lost &&
-      this.record !== undefined &&
-      this.options.now() < this.record.expiresAt - this.options.safetyMarginMs
-    );
+    if (this.lost || this.record === undefined) return false;
+    if (this.options.now() < this.record.expiresAt - this.options.safetyMarginMs) return true;
+    // Whoever notices first reports the loss, so its cause is known before anyone acts on it.
+    if (this.timer) this.giveUpIfExpiring();
+    return false;
   }
 
   assertValid(): void {
@@ -97,6 +129,35 @@ export class ChannelLease {
   async tryAcquire(): Promise<void> {
     const now = this.options.now();
     const current = await this.store.get(this.key);
+    await this.take(current, now, (record) => {
+      if (record.holder !== this.options.holder && record.expiresAt > now) throw new LeaseHeldError(record);
+    });
+  }
+
+  /**
+   * After an `unrenewable` loss: takes the lease again, with a new epoch, only if the stored
+   * lease is still the one this worker last held. Anyone else's write in between means the
+   * channel was handed over: LeaseTakenError, and this worker must stop.
+   */
+  async reacquire(): Promise<void> {
+    const held = this.record;
+    if (!held || this.loss?.kind !== 'unrenewable') throw new LeaseLostError('nothing to take back');
+    const now = this.options.now();
+    const current = await this.store.get(this.key);
+    await this.take(current, now, (record) => {
+      if (record.holder === this.options.holder && record.epoch === held.epoch) return;
+      this.loss = { kind: 'taken', detail: `taken over by ${record.holder}` };
+      throw new LeaseTakenError(record);
+    });
+    this.loss = undefined;
+    this.startRenewing();
+  }
+
+  private async take(
+    current: { body: Uint8Array; etag: string } | null,
+    now: number,
+    check: (record: LeaseRecord) => void,
+  ): Promise<void> {
     let next: LeaseRecord;
     if (current === null) {
       next = {
@@ -108,8 +169,8 @@ export class ChannelLease {
       };
       this.etag = await this.store.put(this.key, encode(next), { ifAbsent: true });
     } else {
-      const record = JSON.parse(Buffer.from(current.body).toString('utf8')) as LeaseRecord;
-      if (record.holder !== this.options.holder && record.expiresAt > now) throw new LeaseHeldError(record);
+      const record = decode(current.body);
+      check(record);
       // A new holder (or ourselves after a restart) always takes a new epoch: the old process may still live.
       next = {
         v: 1,
@@ -122,7 +183,7 @@ export class ChannelLease {
     }
     this.record = next;
     this.lost = false;
-    this.lastRenewOk = now;
+    this.lastRenewError = undefined;
   }
 
   /** Waits until the lease can be taken (another holder's lease expires or is released). */
@@ -145,44 +206,125 @@ export class ChannelLease {
     }
   }
 
-  onLost(listener: () => void): void {
+  /**
+   * Called once per loss, with its cause; a lease taken back by reacquire() may be lost again.
+   * Returns a function that removes the listener (a worker torn down after a loss).
+   */
+  onLost(listener: (loss: LeaseLoss) => void): () => void {
     this.lostListeners.push(listener);
+    return () => {
+      const at = this.lostListeners.indexOf(listener);
+      if (at >= 0) this.lostListeners.splice(at, 1);
+    };
   }
 
+  /** Why the lease was last lost (undefined while held). */
+  get lossCause(): LeaseLoss | undefined {
+    return this.loss;
+  }
+
+  /**
+   * Whether the renewal loop is alive (for liveness). A store that does not answer is not a
+   * wedged worker: restarting would not bring S3 back, so a loop that keeps trying counts.
+   */
   renewing(): boolean {
-    return !this.lost && this.options.now() - this.lastRenewOk < this.options.ttlMs;
+    return this.lost || this.options.now() - this.lastTick < this.options.ttlMs;
   }
 
   private startRenewing(): void {
     this.stopRenewing();
-    this.timer = setInterval(() => void this.renew(), this.options.renewEveryMs);
+    this.lastTick = this.options.now();
+    this.timer = setInterval(() => {
+      this.lastTick = this.options.now();
+      void this.renew();
+    }, this.options.renewEveryMs);
     this.timer.unref();
+    this.armDeadline();
   }
 
   private stopRenewing(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.deadline) clearTimeout(this.deadline);
     this.timer = undefined;
+    this.deadline = undefined;
   }
 
-  /** Extends the lease; on refusal, or when renewals fail until the safety margin, the lease is lost. */
+  /**
+   * Gives the lease up when it can no longer be proven held, whether or not a renewal is still
+   * waiting for an answer: a store that hangs must cost the session no later than one that refuses.
+   */
+  private armDeadline(): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    if (!this.record) return;
+    const due = this.record.expiresAt - this.options.safetyMarginMs - this.options.now();
+    this.deadline = setTimeout(() => this.giveUpIfExpiring(), Math.max(0, due));
+    this.deadline.unref();
+  }
+
+  private giveUpIfExpiring(): void {
+    if (this.lost || !this.record) return;
+    if (this.options.now() < this.record.expiresAt - this.options.safetyMarginMs) return this.armDeadline();
+    const error = this.lastRenewError ?? new RenewalTimeoutError(this.key, this.options.renewEveryMs);
+    this.markLost({ kind: 'unrenewable', detail: (error as Error).message ?? String(error), error });
+  }
+
+  /**
+   * Extends the lease; on refusal, or when renewals fail until the safety margin, the lease is
+   * lost. One attempt at a time: an attempt unanswered after a renewal period is abandoned (its
+   * late landing is recognised by the next one, adoptOwnLandedRenewal()).
+   */
   async renew(): Promise<void> {
     if (this.lost || !this.record) return;
+    if (this.renewal) return this.renewal;
+    this.renewal = this.renewOnce().finally(() => (this.renewal = undefined));
+    return this.renewal;
+  }
+
+  private async renewOnce(): Promise<void> {
+    const record = this.record!;
     const now = this.options.now();
-    const next = { ...this.record, expiresAt: now + this.options.ttlMs, renewedAt: now };
+    const next = { ...record, expiresAt: now + this.options.ttlMs, renewedAt: now };
     try {
-      try {
-        this.etag = await this.store.put(this.key, encode(next), { ifMatch: this.etag });
-      } catch (err) {
-        if (!(err instanceof PreconditionFailedError) || !(await this.adoptOwnLandedRenewal())) throw err;
-        this.etag = await this.store.put(this.key, encode(next), { ifMatch: this.etag });
-      }
+      await this.withinRenewPeriod(async (abandoned) => {
+        let etag: string;
+        try {
+          etag = await this.store.put(this.key, encode(next), { ifMatch: this.etag });
+        } catch (err) {
+          if (
+            abandoned() ||
+            !(err instanceof PreconditionFailedError) ||
+            !(await this.adoptOwnLandedRenewal())
+          )
+            throw err;
+          etag = await this.store.put(this.key, encode(next), { ifMatch: this.etag });
+        }
+        // An abandoned attempt that lands late leaves the etag alone: the next attempt finds it.
+        if (!abandoned()) this.etag = etag;
+      });
+      if (this.lost) return; // confirmed too late: the loss was already reported
       this.record = next;
-      this.lastRenewOk = now;
+      this.lastRenewError = undefined;
+      this.armDeadline();
     } catch (err) {
-      if (err instanceof PreconditionFailedError) return this.markLost();
+      if (err instanceof PreconditionFailedError)
+        return this.markLost({ kind: 'taken', detail: 'another holder wrote the lease' });
       // Transient failure: keep trying until we are inside the safety margin, then give up before expiry.
-      if (this.options.now() >= this.record.expiresAt - this.options.safetyMarginMs) this.markLost();
+      this.lastRenewError = err;
+      this.giveUpIfExpiring();
     }
+  }
+
+  private withinRenewPeriod(call: (abandoned: () => boolean) => Promise<void>): Promise<void> {
+    const ms = this.options.renewEveryMs;
+    let timer: NodeJS.Timeout | undefined;
+    let abandoned = false;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abandoned = true;
+        reject(new RenewalTimeoutError(this.key, ms));
+      }, ms);
+    });
+    return Promise.race([call(() => abandoned), timeout]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -193,7 +335,7 @@ export class ChannelLease {
   private async adoptOwnLandedRenewal(): Promise<boolean> {
     const current = await this.store.get(this.key);
     if (!current || !this.record) return false;
-    const record = JSON.parse(Buffer.from(current.body).toString('utf8')) as LeaseRecord;
+    const record = decode(current.body);
     if (record.holder !== this.options.holder || record.epoch !== this.record.epoch) return false;
     this.etag = current.etag;
     return true;
@@ -203,15 +345,16 @@ export class ChannelLease {
   async stillHeld(): Promise<boolean> {
     const current = await this.store.get(this.key);
     if (!current || !this.record) return false;
-    const record = JSON.parse(Buffer.from(current.body).toString('utf8')) as LeaseRecord;
+    const record = decode(current.body);
     return record.holder === this.options.holder && record.epoch === this.record.epoch && this.valid();
   }
 
-  private markLost(): void {
+  private markLost(loss: LeaseLoss): void {
     if (this.lost) return;
     this.lost = true;
+    this.loss = loss;
     this.stopRenewing();
-    for (const l of this.lostListeners) l();
+    for (const l of [...this.lostListeners]) l(loss);
   }
 
   /** Gives the lease up at once (graceful shutdown), so the next worker need not wait for expiry. */
