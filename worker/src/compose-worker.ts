@@ -43,6 +43,8 @@ export interface Worker {
   finished: Promise<Finished>;
   /** SIGTERM: stop commands, close the socket (no logout), flush, drain events (shutdown.ts). */
   shutdown(): Promise<void>;
+  /** After the lease was lost to an outage: stop commands and the session; sink and lease stay. */
+  endSession(): Promise<void>;
 }
 
 export interface WorkerParts {
@@ -185,7 +187,7 @@ export function createWorker(parts: WorkerParts): Worker {
   });
 
   const stopWatching = watchEventSink(supervisor, sink);
-  const shutdown = orderedShutdown({
+  const { shutdown, endSession } = orderedShutdown({
     stopWatching,
     commands,
     session: supervisor,
@@ -200,5 +202,5 @@ export function createWorker(parts: WorkerParts): Worker {
     logger,
   });
   const health = runningWorkerHealth({ lease, session: supervisor, events: sink });
-  return { supervisor, sink, commands, health, finished: supervisor.finished, shutdown };
+  return { supervisor, sink, commands, health, finished: supervisor.finished, shutdown, endSession };
 }

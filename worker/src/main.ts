@@ -6,9 +6,13 @@
  *   2. logs, metrics, the HTTP endpoints (liveness must answer while the rest starts);
  *   3. NATS, the streams, the event sink; status Pending is published;
  *   4. the lease — nothing touches the auth state or WhatsApp before this pod holds it;
- *   5. the auth state from S3 (KMS decrypts the data key once); any failure here stops the
- *      worker with a clear reason and leaves the stored state as it was;
+ *   5. the auth state from S3 (KMS decrypts the data key once);
  *   6. the session and the command server.
+ * Steps 4-5 wait, with backoff and a status naming the cause, while S3 or KMS are away
+ * (channel-hold.ts); only what a retry cannot fix (a foreign data key, a corrupt object) stops
+ * the worker. A lease lost to an outage closes the session; the worker takes the lease back
+ * when S3 answers and starts the session again from the stored state. A lease another worker
+ * took means exit 3.
  * SIGTERM/SIGINT: stop taking commands, close the socket without logging out, flush creds,
  * drain events, release the lease, exit 0.
  */
@@ -24,9 +28,14 @@ import { startHttpServer } from './ops/http.ts';
 import { createLogger, interceptConsole } from './ops/log.ts';
 import { createMetrics } from './ops/metrics.ts';
 import { applyTrustRoot, loadTrustRoot } from './session/trust-root.ts';
-import { acquireChannelLease, openChannelState, describeStateError } from './auth-store-setup.ts';
+import { ChannelHold, StartFailure, type HeldChannel } from './channel-hold.ts';
+import { LeaseTakenError, type LeaseLoss } from './auth-store/lease.ts';
+import { describeFailure, failureCause } from './ops/failure-cause.ts';
+import type { Phase } from './session/phase-machine.ts';
+import { REASONS } from './session/reconnect-policy.ts';
 
-const EXIT = { ok: 0, failed: 1, config: 2, leaseLost: 3 } as const;
+/** 3 is "another worker owns the channel" and nothing else (docs/worker.md). */
+const EXIT = { ok: 0, failed: 1, config: 2, channelTaken: 3 } as const;
 
 async function main(): Promise<number> {
   const parsed = parseWorkerConfig(process.env);
@@ -41,7 +50,9 @@ async function main(): Promise<number> {
     level: config.logLevel,
   });
   interceptConsole(logger);
-  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+  process.on('unhandledRejection', (err) =>
+    logger.error({ err, cause: failureCause(err) }, 'unhandled rejection'),
+  );
 
   const metrics = createMetrics({ clinic: config.clinicId, channel: config.channelId });
   // Every status, Pending and a start-up Error included, goes through this one producer.
@@ -54,15 +65,13 @@ async function main(): Promise<number> {
   );
   const http = await startHttpServer(config.httpPort, health, metrics.registry, config.httpHost);
 
-  let stopping = false;
-  let stopRequested: (() => void) | undefined;
-  const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+  const stop = new AbortController();
+  const stopSignal = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve()));
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {
-      if (stopping) return;
-      stopping = true;
+      if (stop.signal.aborted) return;
       logger.info({ signal: sig }, 'stop requested');
-      stopRequested?.();
+      stop.abort();
     });
   }
 
@@ -80,7 +89,12 @@ async function main(): Promise<number> {
     },
     logger,
   );
-  await ensureClinicStreamAtStart(await nats.nc.jetstreamManager(), config.clinicId, logger);
+  try {
+    await ensureClinicStreamAtStart(await nats.nc.jetstreamManager(), config.clinicId, logger);
+  } catch (err) {
+    // NATS went away right after connecting: the stream is checked again at the next start.
+    logger.warn({ err, cause: failureCause(err) }, 'cannot reach JetStream to check the clinic stream');
+  }
   const sink = createSink(config, nats, logger, metrics, (high) => {
     if (high) current.worker?.supervisor.sinkUnavailable();
   });
@@ -94,35 +108,101 @@ async function main(): Promise<number> {
     return code;
   };
 
-  const lease = await Promise.race([acquireChannelLease(config, logger), stopSignal.then(() => undefined)]);
-  if (!lease) return finish(EXIT.ok);
+  /** A status while no session runs (waiting for S3/KMS, a lost lease, a start-up Error). */
+  const report = (phase: Phase, reason: string, message?: string, degraded = false) =>
+    status.publish({
+      phase,
+      reason,
+      message,
+      account: undefined,
+      reconnects: 0,
+      degraded,
+      lastConnectedAt: undefined,
+    });
+  const hold = new ChannelHold({
+    config,
+    logger,
+    metrics,
+    stop: stop.signal,
+    // Waiting keeps the phase (Pending before the first session, Disconnected after one).
+    report: (reason, message) => report(status.phase, reason, message, true),
+  });
+  const took = (held: Promise<HeldChannel | undefined>) =>
+    Promise.race([held, stopSignal.then(() => undefined)]);
 
-  let auth;
+  let held: HeldChannel | undefined;
   try {
-    auth = await openChannelState(config, logger, metrics, lease);
+    held = await took(hold.take());
   } catch (err) {
-    const { reason, message } = describeStateError(err);
-    logger.error({ err, reason }, `cannot load the auth state: ${message}`);
-    status.publishStartup('Error', reason, message);
-    await lease.release().catch(() => undefined);
-    return finish(EXIT.failed);
+    return finish(failedToTake(err, report, logger));
   }
+  for (;;) {
+    if (!held || stop.signal.aborted) {
+      await held?.lease.release().catch(() => undefined);
+      return finish(EXIT.ok);
+    }
+    const { lease, auth } = held;
+    const worker = createWorker({ config, nc: nats.nc, auth, lease, logger, metrics, sink, status });
+    current.worker = worker;
+    const stopListening = lease.lease.onLost(() => worker.supervisor.leaseLost());
+    // Pending was published before the lease; the supervisor starts from Pending too.
+    worker.supervisor.start();
+    worker.commands.start();
+    logger.info(
+      { registered: auth.isRegistered(), pairing: config.pairing, epoch: lease.lease.epoch },
+      'worker started',
+    );
 
-  const worker = createWorker({ config, nc: nats.nc, auth, lease, logger, metrics, sink, status });
-  current.worker = worker;
-  lease.onLost?.(() => worker.supervisor.leaseLost());
-  // Pending was published before the lease; the supervisor starts from Pending too.
-  worker.supervisor.start();
-  worker.commands.start();
-  logger.info({ registered: auth.isRegistered(), pairing: config.pairing }, 'worker started');
+    const outcome = await Promise.race([worker.finished, stopSignal.then(() => undefined)]);
+    stopListening();
+    const loss = lease.lease.lossCause;
+    if (outcome?.reason === REASONS.leaseLost && loss?.kind === 'unrenewable') {
+      // The session is closed (the worker can no longer prove it holds the channel), the
+      // process stays: take the lease back once S3 answers, then start a session again.
+      const message = leaseLossMessage(loss);
+      logger.error({ err: loss.error, cause: failureCause(loss.error) }, message);
+      report('Disconnected', REASONS.leaseLost, message, true);
+      await worker.endSession();
+      current.worker = undefined;
+      try {
+        held = await took(hold.takeBack(lease));
+      } catch (err) {
+        return finish(failedToTake(err, report, logger));
+      }
+      continue;
+    }
+    await worker.shutdown();
+    const finished = outcome ?? (await worker.finished);
+    logger.info({ reason: finished.reason, exitCode: finished.exitCode }, 'worker stopped');
+    await nats.nc.close().catch(() => undefined);
+    await closeServer(http);
+    return outcome ? finished.exitCode : EXIT.ok;
+  }
+}
 
-  const outcome = await Promise.race([worker.finished, stopSignal.then(() => undefined)]);
-  await worker.shutdown();
-  const finished = outcome ?? (await worker.finished);
-  logger.info({ reason: finished.reason, exitCode: finished.exitCode }, 'worker stopped');
-  await nats.nc.close().catch(() => undefined);
-  await closeServer(http);
-  return outcome ? finished.exitCode : EXIT.ok;
+/** "lease could not be renewed: S3 unreachable (…)": what the clinic sees in the LeaseLost status. */
+function leaseLossMessage(loss: Extract<LeaseLoss, { kind: 'unrenewable' }>): string {
+  return `lease could not be renewed: ${describeFailure('S3', loss.error)}`;
+}
+
+/** Reports why the channel could not be taken (or taken back), and returns the exit code. */
+function failedToTake(
+  err: unknown,
+  report: (phase: Phase, reason: string, message?: string) => void,
+  logger: Logger,
+): number {
+  if (err instanceof LeaseTakenError) {
+    const message = `${err.message}; this worker stops`;
+    logger.error({ holder: err.holder }, message);
+    report('Disconnected', REASONS.leaseLost, message);
+    return EXIT.channelTaken;
+  }
+  const reason = err instanceof StartFailure ? err.reason : 'StateUnreadable';
+  const cause = err instanceof StartFailure ? err.cause : err;
+  const message = err instanceof Error ? err.message : String(err);
+  logger.error({ err: cause, cause: failureCause(cause), reason }, `cannot load the auth state: ${message}`);
+  report('Error', reason, message);
+  return EXIT.failed;
 }
 
 function closeServer(server: Server): Promise<void> {
@@ -137,7 +217,13 @@ export type { WorkerConfig, Logger, NatsHandle };
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error('worker failed:', err instanceof Error ? err.message : String(err));
+    // Before the logger exists, or a failure of the logging itself: the console still says why.
+    const cause = failureCause(err);
+    console.error(
+      'worker failed:',
+      `${cause.name}: ${cause.message}`,
+      cause.target ? `(${cause.target})` : '',
+    );
     process.exit(EXIT.failed);
   },
 );

@@ -23,18 +23,31 @@ export interface ShutdownParts {
   logger: Logger;
 }
 
-/** Returns `shutdown()`; calling it again returns the same run. */
-export function orderedShutdown(parts: ShutdownParts): () => Promise<void> {
+/**
+ * Returns `shutdown()` (steps 1-4) and `endSession()` (steps 1-2 only: after the lease was lost
+ * to an outage, the event sink stays for the next session and the lease is already gone).
+ * Calling either again returns the same run.
+ */
+export function orderedShutdown(parts: ShutdownParts): {
+  shutdown: () => Promise<void>;
+  endSession: () => Promise<void>;
+} {
+  let ending: Promise<void> | undefined;
   let running: Promise<void> | undefined;
-  return () => (running ??= run(parts));
+  const endSession = () => (ending ??= stopSession(parts));
+  return { shutdown: () => (running ??= run(parts, endSession)), endSession };
 }
 
-async function run(parts: ShutdownParts): Promise<void> {
-  const { logger } = parts;
-  logger.info({ graceMs: parts.graceMs }, 'shutting down');
+async function stopSession(parts: ShutdownParts): Promise<void> {
   parts.stopWatching();
   await parts.commands.stop();
   await parts.session.shutdown();
+}
+
+async function run(parts: ShutdownParts, endSession: () => Promise<void>): Promise<void> {
+  const { logger } = parts;
+  logger.info({ graceMs: parts.graceMs }, 'shutting down');
+  await endSession();
   const drained = await parts.events.close(Math.max(1_000, parts.graceMs / 2));
   if (!drained) logger.warn({ waiting: parts.events.waiting }, 'events left unpublished at shutdown');
   await parts.lease.release().catch((err: unknown) => logger.error({ err }, 'lease release failed'));
