@@ -41,10 +41,15 @@ function objectStore(config: WorkerConfig): ObjectStore {
   });
 }
 
-/** S3 and KMS give up on an attempt that does not connect, or does not answer, in time. */
+/**
+ * S3 and KMS give up on an attempt that does not connect, or does not answer, in time. Without
+ * throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes and the request
+ * waits forever: a hanging S3 then never fails a write, and the lease is lost first.
+ */
 function storeRequestHandler(config: WorkerConfig) {
   return {
     requestTimeout: config.timeouts.storeRequestMs,
+    throwOnRequestTimeout: true,
     connectionTimeout: config.timeouts.storeConnectMs,
   };
 }
