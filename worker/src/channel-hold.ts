@@ -75,11 +75,12 @@ export class ChannelHold {
    * another worker wrote it meanwhile (LeaseTakenError, thrown: this worker must stop).
    */
   async takeBack(lease: ChannelLeaseHandle): Promise<HeldChannel | undefined> {
+    // The LeaseLost status already says S3 is away: StoreUnavailable would only repeat it.
     return this.#retry(async () => {
       await this.#attempt('take the channel lease back', 'S3', () => lease.lease.reacquire());
       this.#deps.logger.info({ epoch: lease.lease.epoch }, 'channel lease taken back');
       return this.#open(lease);
-    });
+    }, 'StoreUnavailable');
   }
 
   async #open(lease: ChannelLeaseHandle): Promise<HeldChannel> {
@@ -105,9 +106,9 @@ export class ChannelHold {
     }
   }
 
-  async #retry(attempt: () => Promise<HeldChannel>): Promise<HeldChannel | undefined> {
+  async #retry(attempt: () => Promise<HeldChannel>, alreadySaid = ''): Promise<HeldChannel | undefined> {
     const { stop, logger, report } = this.#deps;
-    let lastReported = '';
+    let lastReported = alreadySaid;
     for (let failures = 0; !stop.aborted; failures++) {
       try {
         return await attempt();
@@ -115,16 +116,30 @@ export class ChannelHold {
         if (!(err instanceof Unavailable)) throw err;
         const delayMs = this.#delay(failures);
         logger.warn(
-          { err: err.cause, cause: failureCause(err.cause), reason: err.reason, retryInMs: delayMs },
+          {
+            err: err.cause,
+            cause: failureCause(err.cause),
+            reason: err.reason,
+            endpoint: this.#endpoint(err.reason),
+            retryInMs: delayMs,
+          },
           err.message,
         );
-        // One status per change of cause, not one per attempt.
-        if (`${err.reason}:${err.message}` !== lastReported) report(err.reason, err.message);
-        lastReported = `${err.reason}:${err.message}`;
+        // One status per change of cause, not one per attempt (the detail may vary between attempts).
+        if (err.reason !== lastReported) report(err.reason, err.message);
+        lastReported = err.reason;
         await pause(delayMs, stop);
       }
     }
     return undefined;
+  }
+
+  /** Where the worker was trying to reach: the configured endpoint, or AWS's regional one. */
+  #endpoint(reason: string): string {
+    const { s3, kms, stateDir } = this.#deps.config;
+    if (reason === 'KmsUnavailable') return kms.endpoint ?? `kms.${kms.region}.amazonaws.com`;
+    if (stateDir) return stateDir;
+    return s3.endpoint ?? `s3.${s3.region}.amazonaws.com`;
   }
 
   #delay(failures: number): number {

@@ -24,8 +24,11 @@ test(
       waiting: (s) =>
         s.phase === 'Pending' &&
         s.reason === 'StoreUnavailable' &&
-        /^cannot take the channel lease: S3 unreachable .*ECONNREFUSED/.test(s.message ?? ''),
-      logged: /"target":"127\.0\.0\.1:\d+".*"msg":"cannot take the channel lease: S3 unreachable/,
+        /^cannot take the channel lease: S3 unreachable \(ObjectStoreError: get s3:\/\/.*\/lease failed/.test(
+          s.message ?? '',
+        ),
+      logged:
+        /"name":"ObjectStoreError".*"reason":"StoreUnavailable","endpoint":"http:\/\/127\.0\.0\.1:\d+".*"msg":"cannot take the channel lease: S3 unreachable/,
       steps: [
         { what: 'Pending/StoreUnavailable', match: (s) => s.reason === 'StoreUnavailable' },
         { what: 'Connecting', match: (s) => s.phase === 'Connecting' },
@@ -50,7 +53,8 @@ test(
       contactPn: '5511977770106',
       waiting: (s) =>
         s.phase === 'Pending' && s.reason === 'KmsUnavailable' && /^KMS did not answer/.test(s.message ?? ''),
-      logged: /"reason":"KmsUnavailable".*"msg":"KMS did not answer/,
+      logged:
+        /"name":"KmsUnreachableError".*"reason":"KmsUnavailable","endpoint":"http:\/\/127\.0\.0\.1:\d+".*"msg":"KMS did not answer/,
       steps: [
         { what: 'Pending/KmsUnavailable', match: (s) => s.reason === 'KmsUnavailable' },
         { what: 'Connecting', match: (s) => s.phase === 'Connecting' },
