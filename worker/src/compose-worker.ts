@@ -187,7 +187,7 @@ export function createWorker(parts: WorkerParts): Worker {
   });
 
   const stopWatching = watchEventSink(supervisor, sink);
-  const { shutdown, endSession } = orderedShutdown({
+  const shutdown = orderedShutdown({
     stopWatching,
     commands,
     session: supervisor,
@@ -202,5 +202,13 @@ export function createWorker(parts: WorkerParts): Worker {
     logger,
   });
   const health = runningWorkerHealth({ lease, session: supervisor, events: sink });
-  return { supervisor, sink, commands, health, finished: supervisor.finished, shutdown, endSession };
+  return {
+    supervisor,
+    sink,
+    commands,
+    health,
+    finished: supervisor.finished,
+    shutdown,
+    endSession: shutdown.endSession,
+  };
 }

@@ -144,7 +144,10 @@ async function main(): Promise<number> {
     const { lease, auth } = held;
     const worker = createWorker({ config, nc: nats.nc, auth, lease, logger, metrics, sink, status });
     current.worker = worker;
-    const stopListening = lease.lease.onLost(() => worker.supervisor.leaseLost());
+    // The LeaseLost status says why: "lease could not be renewed: S3 unreachable (…)".
+    const stopListening = lease.lease.onLost((loss) =>
+      worker.supervisor.leaseLost(loss.kind === 'unrenewable' ? leaseLossMessage(loss) : loss.detail),
+    );
     // Pending was published before the lease; the supervisor starts from Pending too.
     worker.supervisor.start();
     worker.commands.start();
@@ -159,9 +162,7 @@ async function main(): Promise<number> {
     if (outcome?.reason === REASONS.leaseLost && loss?.kind === 'unrenewable') {
       // The session is closed (the worker can no longer prove it holds the channel), the
       // process stays: take the lease back once S3 answers, then start a session again.
-      const message = leaseLossMessage(loss);
-      logger.error({ err: loss.error, cause: failureCause(loss.error) }, message);
-      report('Disconnected', REASONS.leaseLost, message, true);
+      logger.error({ err: loss.error, cause: failureCause(loss.error) }, leaseLossMessage(loss));
       await worker.endSession();
       current.worker = undefined;
       try {

@@ -23,19 +23,21 @@ export interface ShutdownParts {
   logger: Logger;
 }
 
-/**
- * Returns `shutdown()` (steps 1-4) and `endSession()` (steps 1-2 only: after the lease was lost
- * to an outage, the event sink stays for the next session and the lease is already gone).
- * Calling either again returns the same run.
- */
-export function orderedShutdown(parts: ShutdownParts): {
-  shutdown: () => Promise<void>;
-  endSession: () => Promise<void>;
-} {
+/** `shutdown()` runs steps 1-4; calling it again returns the same run. */
+export interface OrderedShutdown {
+  (): Promise<void>;
+  /**
+   * Steps 1-2 only, after the lease was lost to an outage: the event sink stays for the next
+   * session, and the lease is already gone.
+   */
+  endSession(): Promise<void>;
+}
+
+export function orderedShutdown(parts: ShutdownParts): OrderedShutdown {
   let ending: Promise<void> | undefined;
   let running: Promise<void> | undefined;
   const endSession = () => (ending ??= stopSession(parts));
-  return { shutdown: () => (running ??= run(parts, endSession)), endSession };
+  return Object.assign(() => (running ??= run(parts, endSession)), { endSession });
 }
 
 async function stopSession(parts: ShutdownParts): Promise<void> {

@@ -50,4 +50,10 @@ describe('SIGTERM order', () => {
     })();
     expect(steps).toEqual(['commands', 'session', 'lease']);
   });
+
+  test('after a lease lost to an outage only commands and the session end: the sink and the lease stay', async () => {
+    const t = parts();
+    await t.shutdown.endSession();
+    expect(t.steps).toEqual(['watchers', 'commands', 'session']);
+  });
 });

@@ -494,6 +494,38 @@ describe('session supervisor', () => {
     expect(t.calls).toEqual([]);
   });
 
+  test('a lease lost while waiting for the store (no socket) is reported, with why, before the worker finishes', async () => {
+    const t = setup();
+    t.sup.start();
+    t.last().open();
+    t.sup.storeFailed(new Error('S3 503'));
+    expect(t.phases().at(-1)).toBe('Disconnected:StoreUnavailable');
+    t.sup.leaseLost('lease could not be renewed: S3 unreachable (connect ECONNREFUSED)');
+    t.sup.leaseLost(); // a write refused for the same loss: reported once
+    expect(t.statuses.filter((s) => s.reason === 'LeaseLost')).toEqual([
+      expect.objectContaining({
+        phase: 'Disconnected',
+        reason: 'LeaseLost',
+        message: 'lease could not be renewed: S3 unreachable (connect ECONNREFUSED)',
+      }),
+    ]);
+    await expect(t.sup.finished).resolves.toEqual({ reason: 'LeaseLost', exitCode: 3 });
+  });
+
+  test('a lease lost with the socket open: its LeaseLost status says why', async () => {
+    const t = setup();
+    t.sup.start();
+    t.last().open();
+    t.sup.leaseLost('lease could not be renewed: S3 not answering');
+    expect(t.last().ended).toBe(true);
+    await expect(t.sup.finished).resolves.toEqual({ reason: 'LeaseLost', exitCode: 3 });
+    expect(t.statuses.at(-1)).toMatchObject({
+      phase: 'Disconnected',
+      reason: 'LeaseLost',
+      message: 'lease could not be renewed: S3 not answering',
+    });
+  });
+
   test('pair refusals carry a code', async () => {
     const t = setup();
     await expect(t.sup.pair('code', undefined)).rejects.toMatchObject({ code: 'PhoneNumberMissing' });

@@ -20,6 +20,8 @@ export class SessionStatus {
   private reconnects = 0;
   private isDegraded = false;
   private lastConnectedAt: string | undefined;
+  /** The message of the next status published (why the lease was lost), then cleared. */
+  private nextMessage: string | undefined;
 
   constructor(port: StatusPort, logger: Logger) {
     this.port = port;
@@ -52,6 +54,11 @@ export class SessionStatus {
     this.apply({ type: 'closed', phase, reason });
   }
 
+  /** The next status published carries this message (a reason alone would not say why). */
+  explainNext(message: string | undefined): void {
+    this.nextMessage = message;
+  }
+
   apply(event: SessionEvent, account?: string): void {
     const next = transition(this.state, event);
     if (next.ignored) {
@@ -60,10 +67,12 @@ export class SessionStatus {
     }
     this.state = next.next;
     if (!next.changed && event.type !== 'open') return;
+    const message = this.nextMessage;
+    this.nextMessage = undefined;
     this.port.publish({
       phase: next.next.phase,
       reason: next.next.reason,
-      message: undefined,
+      message,
       account,
       reconnects: this.reconnects,
       degraded: this.isDegraded,

@@ -85,6 +85,7 @@ export class Supervisor implements SessionPort {
   #stopping = false;
   #finished = false;
   #closeWaiters: (() => void)[] = [];
+  #leaseLost = false;
   #finish!: (finished: Finished) => void;
   /** Resolves when the worker should exit (shutdown, lease lost). */
   readonly finished: Promise<Finished>;
@@ -202,11 +203,18 @@ export class Supervisor implements SessionPort {
     this.#end('sink-unavailable');
   }
 
-  /** The lease is gone (renewal failed or another holder): close at once, never fight. */
-  leaseLost(): void {
-    this.#deps.logger.error('lease lost; closing the socket');
-    if (this.#socket) this.#end('lease-lost');
-    else this.#done({ reason: REASONS.leaseLost, exitCode: 3 });
+  /**
+   * The lease is gone (renewal failed or another holder): close at once, never fight. The
+   * LeaseLost status carries `why` — also when no socket was open (waiting for the store).
+   */
+  leaseLost(why?: string): void {
+    if (this.#leaseLost) return; // a write refused for the same loss reports it again
+    this.#leaseLost = true;
+    this.#deps.logger.error({ why }, 'lease lost; closing the socket');
+    this.#status.explainNext(why);
+    if (this.#socket) return this.#end('lease-lost');
+    this.#status.apply({ type: 'closed', phase: 'Disconnected', reason: REASONS.leaseLost });
+    this.#done({ reason: REASONS.leaseLost, exitCode: 3 });
   }
 
   /** SIGTERM: close the socket without logging out, let the creds save finish. */
