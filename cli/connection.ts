@@ -14,6 +14,7 @@ export interface ConnectionOptions {
 }
 
 export class CliError extends Error {
+  readonly code = 'CliFailure';
   readonly exitCode: number;
   constructor(message: string, exitCode = 1) {
     super(message);

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export const LOCAL_KEY_BYTES = 32;
 
 export class KeyFileError extends Error {
+  readonly code = 'KeyFileInvalid';
   constructor(message: string) {
     super(message);
     this.name = 'KeyFileError';

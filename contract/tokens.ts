@@ -8,6 +8,7 @@ export const TOKEN_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const TOKEN_MAX_LENGTH = 63;
 
 export class InvalidTokenError extends Error {
+  readonly code = 'InvalidToken';
   constructor(what: string, value: unknown) {
     super(
       `${what} ${JSON.stringify(value)} is not valid: use 1-${TOKEN_MAX_LENGTH} lowercase letters, digits ` +

@@ -23,7 +23,9 @@ export interface ServerBinary {
   ldflags: string[];
 }
 
-export class ServerBuildError extends Error {}
+export class ServerBuildError extends Error {
+  readonly code = 'ServerBuildFailed';
+}
 
 /**
  * Where built server binaries are cached, keyed by name and version, outside the

@@ -10,6 +10,7 @@ export type Handler = (key: string) => Promise<{ requeueAfterMs?: number } | voi
 
 /** Thrown by a handler that failed but knows when trying again makes sense. */
 export class RetryLater extends Error {
+  readonly code = 'RetryLater';
   readonly retryAfterMs: number;
   constructor(message: string, retryAfterMs: number) {
     super(message);

@@ -6,6 +6,7 @@
 import type { NatsConnection } from 'nats';
 
 export class AccountPushError extends Error {
+  readonly code = 'AccountPushRefused';
   override name = 'AccountPushError';
 }
 

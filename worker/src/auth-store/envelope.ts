@@ -22,6 +22,7 @@ export interface ObjectPlace {
 
 /** An object that cannot be read as this channel's state: corrupt, truncated, foreign or tampered. */
 export class UnreadableObjectError extends Error {
+  readonly code = 'StateObjectUnreadable';
   readonly objectKey: string;
   constructor(key: string, why: string) {
     super(`state object ${key} cannot be read: ${why}; it was left untouched`);
@@ -69,6 +70,7 @@ export function openFrame(magic: Buffer, key: Uint8Array, aad: Uint8Array, seale
 }
 
 export class FrameError extends Error {
+  readonly code = 'FrameInvalid';
   readonly kind: 'format' | 'authentication';
   constructor(kind: 'format' | 'authentication', message: string) {
     super(message);

@@ -23,6 +23,7 @@ const errno = (err: unknown) => (err as NodeJS.ErrnoException).code;
 
 /** A live holder kept the lock longer than the caller would wait. */
 export class LockWaitError extends Error {
+  readonly code = 'LockWaitTimedOut';
   constructor(lockFile: string, waitedMs: number) {
     super(`${lockFile} stayed locked for ${waitedMs} ms`);
     this.name = 'LockWaitError';

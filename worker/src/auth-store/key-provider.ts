@@ -24,6 +24,7 @@ export interface DataKeyProvider {
 }
 
 export class KeyUnwrapError extends Error {
+  readonly code = 'KeyUnwrapRefused';
   constructor(context: EncryptionContext, cause: unknown) {
     super(
       `KMS refused to decrypt the data key of ${context.clinic}/${context.channel}: ` +
@@ -37,6 +38,7 @@ export class KeyUnwrapError extends Error {
 
 /** KMS would not make a data key: the key is missing, disabled, or this worker may not use it. */
 export class KeyGenerateError extends Error {
+  readonly code = 'KeyGenerateRefused';
   constructor(keyId: string, context: EncryptionContext, cause: unknown) {
     super(
       `KMS refused a data key for ${context.clinic}/${context.channel} under key ${keyId}: ` +
@@ -50,6 +52,7 @@ export class KeyGenerateError extends Error {
 
 /** KMS did not answer (network, throttling, a KMS-side fault): nothing about the key is known. */
 export class KmsUnreachableError extends Error {
+  readonly code = 'KmsUnreachable';
   constructor(cause: unknown) {
     super(
       `KMS did not answer: ${(cause as Error)?.name ?? 'error'}: ${(cause as Error)?.message ?? String(cause)}`,

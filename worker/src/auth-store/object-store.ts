@@ -67,6 +67,7 @@ export interface ObjectStore {
 
 /** A conditional write was refused: someone else wrote first (or holds the lease). */
 export class PreconditionFailedError extends Error {
+  readonly code = 'PreconditionFailed';
   constructor(key: string) {
     super(`conditional write of ${key} refused: the object changed or exists already`);
     this.name = 'PreconditionFailedError';
@@ -75,6 +76,7 @@ export class PreconditionFailedError extends Error {
 
 /** A read or write failed for a reason other than "not found" / "condition failed". */
 export class ObjectStoreError extends Error {
+  readonly code = 'ObjectStoreFailed';
   constructor(operation: string, key: string, cause: unknown) {
     super(`${operation} ${key} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
     this.name = 'ObjectStoreError';

@@ -24,6 +24,7 @@ export interface OutboxEvent {
 }
 
 export class OutboxFullError extends Error {
+  readonly code = 'OutboxFull';
   constructor(capacity: number) {
     super(`outbox full (${capacity} events waiting for NATS)`);
     this.name = 'OutboxFullError';
@@ -31,6 +32,7 @@ export class OutboxFullError extends Error {
 }
 
 export class OutboxClosedError extends Error {
+  readonly code = 'OutboxClosed';
   constructor() {
     super('outbox closed');
     this.name = 'OutboxClosedError';
