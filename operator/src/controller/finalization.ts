@@ -37,16 +37,16 @@ export interface FinalizationDeps {
 }
 
 export class Finalization {
-  private readonly d: Required<FinalizationDeps>;
+  private readonly deps: Required<FinalizationDeps>;
 
   constructor(deps: FinalizationDeps) {
-    this.d = { ...deps, now: deps.now ?? Date.now };
+    this.deps = { ...deps, now: deps.now ?? Date.now };
   }
 
   /** Adds the finalizer if missing; true if it wrote (the channel's change brings it back). */
   async ensureFinalizer(channel: WhatsAppChannel): Promise<boolean> {
     if (channel.metadata.finalizers?.includes(FINALIZER)) return false;
-    await this.d.channels.setFinalizers(channel, [...(channel.metadata.finalizers ?? []), FINALIZER]);
+    await this.deps.channels.setFinalizers(channel, [...(channel.metadata.finalizers ?? []), FINALIZER]);
     return true;
   }
 
@@ -55,31 +55,31 @@ export class Finalization {
     if (!channel.metadata.finalizers?.includes(FINALIZER)) return;
     const logout = channel.spec.deletionPolicy === 'Logout';
     const progress = progressOf(channel);
-    const deadline = Date.parse(channel.metadata.deletionTimestamp!) + this.d.timeoutMs;
+    const deadline = Date.parse(channel.metadata.deletionTimestamp!) + this.deps.timeoutMs;
 
     if (logout && progress.logout === undefined) {
       const outcome = await this.logout(channel, worker, deadline);
       // Recorded, and the next step waits for the channel to show it.
-      await this.d.channels.annotate(channel, { [PROGRESS_ANNOTATIONS.logout]: outcome });
+      await this.deps.channels.annotate(channel, { [PROGRESS_ANNOTATIONS.logout]: outcome });
       return;
     }
     if (worker) {
       if (worker.activity !== 'stopping')
-        await this.d.workerStep.stop(channel, worker, 'the channel is being deleted');
+        await this.deps.workerStep.stop(channel, worker, 'the channel is being deleted');
       return { requeueAfterMs: WORKER_GONE_POLL_MS };
     }
     if (logout && progress.erase === undefined) {
       const erased = await this.erase(channel, deadline);
       if (erased) {
-        await this.d.channels.annotate(channel, { [PROGRESS_ANNOTATIONS.erase]: 'done' });
+        await this.deps.channels.annotate(channel, { [PROGRESS_ANNOTATIONS.erase]: 'done' });
         return;
       }
     }
-    await this.d.channels.setFinalizers(
+    await this.deps.channels.setFinalizers(
       channel,
       (channel.metadata.finalizers ?? []).filter((f) => f !== FINALIZER),
     );
-    this.d.released(channel);
+    this.deps.released(channel);
   }
 
   private async logout(
@@ -88,13 +88,13 @@ export class Finalization {
     deadline: number,
   ): Promise<StepOutcome> {
     const running = worker !== undefined && worker.activity !== 'stopping';
-    const outcome = await this.d.deletion.logout(channel, running);
+    const outcome = await this.deps.deletion.logout(channel, running);
     if (outcome.done) {
-      void this.d.channels.event(channel, 'Normal', 'LoggedOut', 'the device was logged out of WhatsApp');
+      void this.deps.channels.event(channel, 'Normal', 'LoggedOut', 'the device was logged out of WhatsApp');
       return 'done';
     }
     if (outcome.skipped) {
-      void this.d.channels.event(
+      void this.deps.channels.event(
         channel,
         'Warning',
         'LogoutSkipped',
@@ -109,8 +109,8 @@ export class Finalization {
   /** True when erased; false when given up (the deletion goes on). */
   private async erase(channel: WhatsAppChannel, deadline: number): Promise<boolean> {
     try {
-      const erased = await this.d.deletion.erase(channel);
-      this.d.audit.record({
+      const erased = await this.deps.deletion.erase(channel);
+      this.deps.audit.record({
         clinicId: channel.spec.clinicId,
         channelId: channel.spec.channelId,
         action: 'state.erased',
@@ -136,9 +136,9 @@ export class Finalization {
     step: 'Logout' | 'Erase',
     why: string,
   ): Promise<void> {
-    const left = deadline - this.d.now();
+    const left = deadline - this.deps.now();
     if (left > 0) {
-      await this.d.statusStep.write(channel, worker, {
+      await this.deps.statusStep.write(channel, worker, {
         deletion: {
           reason: `${step}Failed`,
           message: `deleting: ${why}; retrying until ${new Date(deadline).toISOString()}, then the deletion goes on without it`,
@@ -150,9 +150,9 @@ export class Finalization {
     const consequence =
       step === 'Logout'
         ? 'the device may still be linked: remove it in WhatsApp > Linked devices'
-        : `objects may remain under the channel's prefix in ${this.d.deletion.stateLocation(channel)}: delete them by hand`;
+        : `objects may remain under the channel's prefix in ${this.deps.deletion.stateLocation(channel)}: delete them by hand`;
     const message = `deleting: ${why}; gave up after the deletion timeout; ${consequence}`;
-    this.d.logger.error(
+    this.deps.logger.error(
       {
         channel: `${channel.metadata.namespace}/${channel.metadata.name}`,
         clinic: channel.spec.clinicId,
@@ -160,9 +160,9 @@ export class Finalization {
       },
       message,
     );
-    await this.d.statusStep
+    await this.deps.statusStep
       .write(channel, worker, { deletion: { reason: `${step}Abandoned`, message, failing: true } })
       .catch(() => undefined);
-    void this.d.channels.event(channel, 'Warning', `${step}Abandoned`, message);
+    void this.deps.channels.event(channel, 'Warning', `${step}Abandoned`, message);
   }
 }

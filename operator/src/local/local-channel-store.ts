@@ -62,23 +62,23 @@ export class LocalChannelStore implements ChannelStore {
   private readonly records = new Map<string, WhatsAppChannel>();
   /** Manifests of channels still being deleted: applied once the deletion is done. */
   private readonly waiting = new Map<string, WhatsAppChannel>();
-  private readonly o: LocalChannelStoreOptions;
+  private readonly options: LocalChannelStoreOptions;
   private reportedProblems = new Set<string>();
   private writing = Promise.resolve();
   private writeWaiting = false;
 
   constructor(options: LocalChannelStoreOptions) {
-    this.o = options;
+    this.options = options;
   }
 
   /** Reads the channels of the last run back from status.json (none on a first run). */
   async restore(): Promise<void> {
     let views: ChannelView[];
     try {
-      views = JSON.parse(await readFile(this.o.statusFile, 'utf8')) as ChannelView[];
+      views = JSON.parse(await readFile(this.options.statusFile, 'utf8')) as ChannelView[];
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new Error(`cannot read ${this.o.statusFile}: ${(err as Error).message}`);
+      throw new Error(`cannot read ${this.options.statusFile}: ${(err as Error).message}`);
     }
     for (const v of views)
       if (v.resource?.metadata?.uid)
@@ -91,7 +91,7 @@ export class LocalChannelStore implements ChannelStore {
     const problem = (p: ManifestProblem) => {
       const id = `${p.file}: ${p.message}`;
       problems.add(id);
-      if (!this.reportedProblems.has(id)) this.o.emit({ type: 'problem', problem: p });
+      if (!this.reportedProblems.has(id)) this.options.emit({ type: 'problem', problem: p });
     };
     desired.problems.forEach(problem);
     for (const key of [...this.records.keys()]) if (!desired.channels.has(key)) this.requestDeletion(key);
@@ -161,7 +161,7 @@ export class LocalChannelStore implements ChannelStore {
       s?.conditions?.find((c) => c.type === 'Ready')?.reason;
     // The console hears of phase and Ready changes; status.json follows every change.
     if (rec.status?.phase !== status.phase || ready(rec.status) !== ready(status))
-      this.o.emit({ type: 'phase', key, channel: next, status });
+      this.options.emit({ type: 'phase', key, channel: next, status });
   }
 
   async event(
@@ -170,7 +170,7 @@ export class LocalChannelStore implements ChannelStore {
     reason: string,
     message: string,
   ): Promise<void> {
-    this.o.emit({ type: 'event', key: keyOf(channel), kind, reason, message });
+    this.options.emit({ type: 'event', key: keyOf(channel), kind, reason, message });
   }
 
   /** The channels and their status now (what status.json holds). */
@@ -180,7 +180,7 @@ export class LocalChannelStore implements ChannelStore {
       clinicId: c.spec.clinicId,
       channelId: c.spec.channelId,
       status: c.status ?? {},
-      ...this.o.workerOf(key),
+      ...this.options.workerOf(key),
       resource: { metadata: c.metadata, spec: c.spec },
     }));
   }
@@ -195,9 +195,9 @@ export class LocalChannelStore implements ChannelStore {
     this.writing = this.writing
       .then(async () => {
         this.writeWaiting = false; // what changes from here on needs the next write
-        const tmp = `${this.o.statusFile}.tmp`;
+        const tmp = `${this.options.statusFile}.tmp`;
         await writeFile(tmp, `${JSON.stringify(this.view(), null, 2)}\n`, { mode: 0o600 });
-        await rename(tmp, this.o.statusFile);
+        await rename(tmp, this.options.statusFile);
       })
       .catch(() => undefined);
   }
@@ -224,7 +224,7 @@ export class LocalChannelStore implements ChannelStore {
       ...(before?.status ? { status: before.status } : {}),
     };
     this.records.set(key, next);
-    this.o.changed(key);
+    this.options.changed(key);
   }
 
   private requestDeletion(key: string): void {
@@ -236,7 +236,7 @@ export class LocalChannelStore implements ChannelStore {
 
   private remove(key: string): void {
     this.records.delete(key);
-    this.o.emit({ type: 'removed', key });
+    this.options.emit({ type: 'removed', key });
     this.save();
     const next = this.waiting.get(key);
     this.waiting.delete(key);
@@ -253,6 +253,6 @@ export class LocalChannelStore implements ChannelStore {
     const key = keyOf(rec);
     this.records.set(key, next);
     this.save();
-    this.o.changed(key);
+    this.options.changed(key);
   }
 }

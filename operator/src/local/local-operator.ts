@@ -44,7 +44,7 @@ export interface LocalOperatorConfig {
 const CONCURRENCY = 4;
 
 export class LocalOperator {
-  private readonly c: LocalOperatorConfig;
+  private readonly config: LocalOperatorConfig;
   private readonly folder: ManifestFolder;
   private readonly runtime: ProcessRuntime;
   private readonly reports: StatusReports;
@@ -55,7 +55,7 @@ export class LocalOperator {
   private unwatch: (() => void) | undefined;
 
   constructor(config: LocalOperatorConfig) {
-    this.c = config;
+    this.config = config;
     this.folder = new ManifestFolder(config.manifestsDir);
     this.runtime = new ProcessRuntime({
       nodePath: config.nodePath,
@@ -116,16 +116,16 @@ export class LocalOperator {
   }
 
   get keyFile(): string {
-    return join(this.c.stateDir, 'local.key');
+    return join(this.config.stateDir, 'local.key');
   }
   get objectsDir(): string {
-    return join(this.c.stateDir, 'objects');
+    return join(this.config.stateDir, 'objects');
   }
   get statusFile(): string {
-    return join(this.c.stateDir, 'status.json');
+    return join(this.config.stateDir, 'status.json');
   }
   logFile(channel: WhatsAppChannel): string {
-    return join(this.c.stateDir, 'logs', `${channel.spec.clinicId}.${channel.spec.channelId}.log`);
+    return join(this.config.stateDir, 'logs', `${channel.spec.clinicId}.${channel.spec.channelId}.log`);
   }
 
   on(listener: (e: LocalOperatorEvent) => void): void {
@@ -134,14 +134,14 @@ export class LocalOperator {
 
   /** Creates the state folder and key, connects to NATS, reads status.json, then follows the folder. */
   async start(): Promise<void> {
-    await mkdir(join(this.c.stateDir, 'logs'), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.config.stateDir, 'logs'), { recursive: true, mode: 0o700 });
     await mkdir(this.objectsDir, { recursive: true, mode: 0o700 });
     // Created once here, so the workers starting together never race to create it.
     await loadOrCreateKeyFile(this.keyFile);
     this.nc = await openNatsConnection({
-      url: this.c.natsUrl,
+      url: this.config.natsUrl,
       name: 'wa-local-operator',
-      credsFile: this.c.natsCredsFile,
+      credsFile: this.config.natsCredsFile,
       reconnect: 'forever',
     });
     this.reports.start((report) => {
@@ -161,7 +161,7 @@ export class LocalOperator {
         (err) => {
           if (first) reject(err);
           first = false;
-          this.emit({ type: 'problem', problem: { file: this.c.manifestsDir, message: err.message } });
+          this.emit({ type: 'problem', problem: { file: this.config.manifestsDir, message: err.message } });
         },
       );
     });

@@ -78,12 +78,12 @@ interface Entry {
 
 export class ProcessRuntime {
   private readonly entries = new Map<string, Entry>();
-  private readonly o: Required<Omit<ProcessRuntimeOptions, 'onChange' | 'log'>> &
+  private readonly options: Required<Omit<ProcessRuntimeOptions, 'onChange' | 'log'>> &
     Pick<ProcessRuntimeOptions, 'onChange' | 'log'>;
   private closed = false;
 
   constructor(options: ProcessRuntimeOptions) {
-    this.o = {
+    this.options = {
       baseBackoffMs: 1_000,
       maxBackoffMs: 30_000,
       stableAfterMs: 60_000,
@@ -134,10 +134,10 @@ export class ProcessRuntime {
     entry.stopping = true;
     entry.state.stopping = true;
     clearTimeout(entry.timer);
-    this.o.onChange?.(key);
+    this.options.onChange?.(key);
     await this.stop(entry);
     if (this.entries.get(key) === entry) this.entries.delete(key);
-    this.o.onChange?.(key);
+    this.options.onChange?.(key);
   }
 
   async stopAll(): Promise<void> {
@@ -150,7 +150,7 @@ export class ProcessRuntime {
     if (!child || !entry.exited) return;
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), this.o.stopGraceMs);
+      const timer = setTimeout(() => child.kill('SIGKILL'), this.options.stopGraceMs);
       await entry.exited;
       clearTimeout(timer);
     }
@@ -169,10 +169,14 @@ export class ProcessRuntime {
     };
     if (entry.stopping || this.closed) return;
     const log = createWriteStream(desired.logFile, { flags: 'a', mode: 0o600 });
-    const child = spawn(this.o.nodePath, ['--disable-warning=ExperimentalWarning', this.o.workerEntry], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      this.options.nodePath,
+      ['--disable-warning=ExperimentalWarning', this.options.workerEntry],
+      {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     entry.child = child;
@@ -186,10 +190,10 @@ export class ProcessRuntime {
       }),
     );
     child.once('error', (err) =>
-      this.o.log?.('worker could not be started', { key: desired.key, err: err.message }),
+      this.options.log?.('worker could not be started', { key: desired.key, err: err.message }),
     );
-    this.o.log?.('worker started', { key: desired.key, holder, pid: child.pid });
-    this.o.onChange?.(desired.key);
+    this.options.log?.('worker started', { key: desired.key, holder, pid: child.pid });
+    this.options.onChange?.(desired.key);
   }
 
   private exitedWith(entry: Entry, child: ChildProcess, code: number | null, signal: string | null): void {
@@ -200,10 +204,10 @@ export class ProcessRuntime {
     state.current = undefined;
     entry.child = undefined;
     if (entry.stopping || this.closed) return;
-    state.failures = ranMs >= this.o.stableAfterMs ? 1 : state.failures + 1;
-    const delay = Math.min(this.o.maxBackoffMs, this.o.baseBackoffMs * 2 ** (state.failures - 1));
+    state.failures = ranMs >= this.options.stableAfterMs ? 1 : state.failures + 1;
+    const delay = Math.min(this.options.maxBackoffMs, this.options.baseBackoffMs * 2 ** (state.failures - 1));
     state.restartAt = Date.now() + delay;
-    this.o.log?.('worker exited; restarting after backoff', {
+    this.options.log?.('worker exited; restarting after backoff', {
       key: desired.key,
       code,
       signal,
@@ -213,6 +217,6 @@ export class ProcessRuntime {
       state.restarts++;
       void this.start(entry);
     }, delay);
-    this.o.onChange?.(desired.key);
+    this.options.onChange?.(desired.key);
   }
 }

@@ -31,11 +31,11 @@ const CRASH_LOOP_FAILURES = 3;
 
 export class ProcessWorkers implements WorkerRuntime {
   private readonly runtime: ProcessRuntime;
-  private readonly c: ProcessWorkersConfig;
+  private readonly config: ProcessWorkersConfig;
 
   constructor(runtime: ProcessRuntime, config: ProcessWorkersConfig) {
     this.runtime = runtime;
-    this.c = config;
+    this.config = config;
   }
 
   observe(channel: WhatsAppChannel): WorkerObservation | undefined {
@@ -56,7 +56,7 @@ export class ProcessWorkers implements WorkerRuntime {
       // A changed environment replaces the worker, as a changed pod spec does.
       specHash: hashOf(env),
       ownerUid: channel.metadata.uid!,
-      logFile: this.c.logFile(channel),
+      logFile: this.config.logFile(channel),
     });
     return undefined;
   }
@@ -75,12 +75,15 @@ export class ProcessWorkers implements WorkerRuntime {
     const s = channel.spec;
     return {
       PATH: process.env.PATH ?? '',
-      ...channelWorkerEnv(s, { natsUrl: this.c.natsUrl, logLevel: this.c.workerLogLevel ?? 'info' }),
-      ...(this.c.natsCredsFile ? { NATS_CREDS_FILE: this.c.natsCredsFile } : {}),
-      WA_STATE_DIR: this.c.objectsDir,
+      ...channelWorkerEnv(s, {
+        natsUrl: this.config.natsUrl,
+        logLevel: this.config.workerLogLevel ?? 'info',
+      }),
+      ...(this.config.natsCredsFile ? { NATS_CREDS_FILE: this.config.natsCredsFile } : {}),
+      WA_STATE_DIR: this.config.objectsDir,
       WA_S3_PREFIX: s.storage?.prefix ?? 'wa',
-      WA_KEY_FILE: this.c.keyFile,
-      ...this.c.workerExtraEnv,
+      WA_KEY_FILE: this.config.keyFile,
+      ...this.config.workerExtraEnv,
     };
   }
 }
