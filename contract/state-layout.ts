@@ -7,7 +7,13 @@
  *   <prefix>/<clinic>/<channel>/journal/<seq>      one record per key transaction or creds save
  *   <prefix>/<clinic>/<channel>/snapshot/<seq>     the whole state as of journal slot <seq>
  *   <prefix>/<clinic>/<channel>/messages/<hash>    sent messages kept for retries
- *   <prefix>/quarantine/<clinic>/<channel>/<time>/ copies of a quarantined state
+ *   <prefix>/<clinic>/<channel>/quarantine/<time>/ copies of a quarantined state, set aside
+ *
+ * Everything of a channel, quarantined copies included, is under its own prefix: the clinic's
+ * (or the channel's) storage grant covers it, and erasing the prefix erases all of it. Only
+ * ids name the clinic and channel levels; the names below a channel are the fixed ones above,
+ * so no valid id (contract/tokens.ts) can reach another channel's objects or a quarantine.
+ * The lease and the quarantined copies are not live state (`isLiveStateName`).
  *
  * docs/state-store.md explains what each object holds and why.
  */
@@ -26,6 +32,7 @@ export const LEASE_OBJECT = 'lease';
 export const JOURNAL_DIR = 'journal';
 export const SNAPSHOT_DIR = 'snapshot';
 export const SENT_MESSAGES_DIR = 'messages';
+export const QUARANTINE_DIR = 'quarantine';
 /** The note written beside a quarantined copy, saying why it was taken. */
 export const QUARANTINE_REASON_OBJECT = 'REASON';
 
@@ -39,9 +46,18 @@ export function channelStatePrefix(location: ChannelStateLocation): string {
   return `${trimSlashes(location.prefix)}/${location.clinicId}/${location.channelId}/`;
 }
 
-/** `<prefix>/quarantine/<clinic>/<channel>/<time>/`: where a quarantined state is copied at `at`. */
+/** `<prefix>/<clinic>/<channel>/quarantine/<time>/`: where a quarantined state is copied at `at`. */
 export function quarantinePrefix(location: ChannelStateLocation, at: Date): string {
-  return `${trimSlashes(location.prefix)}/quarantine/${location.clinicId}/${location.channelId}/${at.toISOString()}/`;
+  return `${channelStatePrefix(location)}${QUARANTINE_DIR}/${at.toISOString()}/`;
+}
+
+/**
+ * Whether a name relative to the channel's prefix is live state: the objects a worker loads,
+ * copies into a quarantine and starts over without. Not the lease (which worker holds the
+ * channel), and not a quarantined copy (set aside; a fresh start must not take it for state).
+ */
+export function isLiveStateName(name: string): boolean {
+  return name !== LEASE_OBJECT && !name.startsWith(`${QUARANTINE_DIR}/`);
 }
 
 export function journalSlotName(seq: number): string {

@@ -73,6 +73,27 @@ test("the documented per-clinic policy is all a worker's state store needs", asy
   expect(left).toBeGreaterThan(0);
 });
 
+test("a quarantine (after WhatsApp logged the device out) needs only the clinic's grant", async () => {
+  const confined = { store: await storeConfinedTo(clinicA), keyProvider: storage.keyProvider };
+  const a = await openChannel(confined, clinicA, 'desk', 'pod-1');
+  await a.state.keys.set({ session: { s1: Buffer.from('old device') } } as never);
+  await a.state.saveCreds();
+  // The worker's own quarantine, under the documented policy: copy, note, delete, start over.
+  const where = await a.state.quarantine('logged out by WhatsApp (401)');
+  expect(where.startsWith(`wa/${clinicA}/desk/`)).toBe(true);
+  expect(await a.state.keys.get('session', ['s1'])).toEqual({});
+  await a.lease.release();
+  // A worker starting after it, still confined, opens the fresh state beside the copies.
+  const b = await openChannel(confined, clinicA, 'desk', 'pod-2');
+  expect(b.state.isRegistered()).toBe(false);
+  await b.lease.release();
+  const copies = (await storage.store.list(where)).map((o) => o.key.slice(where.length));
+  expect(copies).toEqual(expect.arrayContaining(['datakey', 'REASON', 'journal/000000000001']));
+  // Nothing of the clinic was written outside its own prefix.
+  const outside = (await storage.store.list('wa/')).filter((o) => !o.key.startsWith(`wa/${clinicA}/`));
+  expect(outside.filter((o) => o.key.includes(clinicA))).toEqual([]);
+});
+
 test("clinic A's credentials cannot read, list, overwrite or delete clinic B's state", async () => {
   // Clinic B's channel, stored with B's own access (here the admin's).
   const b = await openChannel(storage, clinicB, 'front', 'pod-b');

@@ -136,7 +136,7 @@ describe('worker failures end to end', () => {
     expect(suite.sim.connections.records(device)).toHaveLength(attempts);
     expect(watch.pairing).toHaveLength(qrsBefore);
     expect(worker.child.exitCode).toBeNull();
-    const quarantined = await suite.storage.store.list(`wa/quarantine/${clinic}/imaging/`);
+    const quarantined = await suite.storage.store.list(`wa/${clinic}/imaging/quarantine/`);
     expect(quarantined.some((o) => o.key.endsWith('/REASON'))).toBe(true);
     // A new pairing happens only when asked for.
     const reply = await command(suite.nc, clinic, 'imaging', 'pair', { mode: 'qr' });

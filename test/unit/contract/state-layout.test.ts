@@ -1,8 +1,16 @@
+import { isValidToken } from '../../../contract/tokens.ts';
 import {
   channelStatePrefix,
+  DATA_KEY_OBJECT,
+  isLiveStateName,
+  JOURNAL_DIR,
   journalSlotName,
+  LEASE_OBJECT,
   parseSequencedName,
   quarantinePrefix,
+  QUARANTINE_DIR,
+  SENT_MESSAGES_DIR,
+  SNAPSHOT_DIR,
   sentMessageName,
   snapshotName,
 } from '../../../contract/state-layout.ts';
@@ -16,10 +24,47 @@ describe('state layout', () => {
     expect(channelStatePrefix({ ...location, prefix: '/tenants/wa/' })).toBe('tenants/wa/clinic-a/main/');
   });
 
-  test('a quarantined copy lives beside the channels, under quarantine/<clinic>/<channel>/<time>/', () => {
-    expect(quarantinePrefix(location, new Date('2026-01-02T03:04:05.006Z'))).toBe(
-      'wa/quarantine/clinic-a/main/2026-01-02T03:04:05.006Z/',
-    );
+  test("a quarantined copy lives inside the channel's own prefix, under quarantine/<time>/", () => {
+    const at = new Date('2026-01-02T03:04:05.006Z');
+    expect(quarantinePrefix(location, at)).toBe('wa/clinic-a/main/quarantine/2026-01-02T03:04:05.006Z/');
+    // Inside the clinic's grant (docs/iam.md: <prefix>/<clinic>/*) and the channel's erasure.
+    expect(quarantinePrefix(location, at).startsWith(channelStatePrefix(location))).toBe(true);
+  });
+
+  test('no valid clinic or channel id reaches a quarantine, and a quarantine reaches no other channel', () => {
+    const at = new Date('2026-01-02T03:04:05.006Z');
+    // `quarantine` is a valid id: as a clinic or channel it is an ordinary one.
+    expect(isValidToken(QUARANTINE_DIR)).toBe(true);
+    const others = [
+      { prefix: 'wa', clinicId: QUARANTINE_DIR, channelId: 'main' },
+      { prefix: 'wa', clinicId: QUARANTINE_DIR, channelId: 'clinic-a' },
+      { prefix: 'wa', clinicId: 'clinic-a', channelId: QUARANTINE_DIR },
+      { prefix: 'wa', clinicId: 'clinic-a', channelId: 'main-2' },
+    ];
+    for (const other of others) {
+      expect(isValidToken(other.clinicId) && isValidToken(other.channelId)).toBe(true);
+      expect(quarantinePrefix(location, at).startsWith(channelStatePrefix(other))).toBe(false);
+      expect(quarantinePrefix(other, at).startsWith(channelStatePrefix(location))).toBe(false);
+    }
+    // The names inside a channel are fixed, and none of them is the quarantine's.
+    const fixed = [DATA_KEY_OBJECT, LEASE_OBJECT, JOURNAL_DIR, SNAPSHOT_DIR, SENT_MESSAGES_DIR];
+    expect(fixed).not.toContain(QUARANTINE_DIR);
+  });
+
+  test('the lease and quarantined copies are not live state; everything else is', () => {
+    const quarantined = `${QUARANTINE_DIR}/2026-01-02T03:04:05.006Z/`;
+    for (const name of [DATA_KEY_OBJECT, journalSlotName(1), snapshotName(2), sentMessageName('m')])
+      expect(isLiveStateName(name)).toBe(true);
+    for (const name of [
+      LEASE_OBJECT,
+      `${quarantined}${DATA_KEY_OBJECT}`,
+      `${quarantined}${journalSlotName(1)}`,
+    ]) {
+      expect(isLiveStateName(name)).toBe(false);
+    }
+    // A quarantined journal slot or snapshot is never read as one of the channel's.
+    expect(parseSequencedName(`${quarantined}${journalSlotName(1)}`)).toBeUndefined();
+    expect(parseSequencedName(`${quarantined}${snapshotName(2)}`)).toBeUndefined();
   });
 
   test('journal and snapshot names sort in sequence order and parse back', () => {

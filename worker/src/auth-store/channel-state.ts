@@ -40,6 +40,7 @@ import {
 } from './key-mutations.ts';
 import { LeaseLostError, type ChannelLease } from './lease.ts';
 import type { ObjectStore } from './object-store.ts';
+import { listLiveState } from './live-state.ts';
 import { copyToQuarantine, removeStateObjects } from './quarantine.ts';
 import { SealedObjects } from './sealed-objects.ts';
 import { pruneCovered, readLatestSnapshot, writeSnapshot } from './snapshots.ts';
@@ -119,7 +120,8 @@ export class ChannelState {
 
   /** The latest snapshot, then every journal record after it. */
   private async load(objects: SealedObjects, journal: FencedJournal): Promise<void> {
-    const names = (await objects.store.list(this.base)).map((o) => o.key.slice(this.base.length));
+    const live = await listLiveState(objects.store, this.base);
+    const names = live.map((o) => o.key.slice(this.base.length));
     const snapshot = await readLatestSnapshot(objects, names);
     let creds = snapshot?.creds ?? null;
     const keys: KeyMap = snapshot?.keys ?? {};
@@ -234,8 +236,9 @@ export class ChannelState {
   }
 
   /**
-   * Moves every state object (all but the lease) to `<prefix>/quarantine/<clinic>/<channel>/<time>/`
-   * byte for byte, then starts over with fresh creds. Returns where the copies are.
+   * Moves every live state object (not the lease, not earlier quarantines) to
+   * `<prefix>/<clinic>/<channel>/quarantine/<time>/` byte for byte, then starts over with fresh
+   * creds. Returns where the copies are.
    */
   async quarantine(reason: string): Promise<string> {
     await this.opened().journal.settled();
@@ -248,7 +251,7 @@ export class ChannelState {
     return target;
   }
 
-  /** Deletes every state object of the channel (not the lease), then starts over with fresh creds. */
+  /** Deletes every live state object of the channel (not the lease), then starts over with fresh creds. */
   async erase(): Promise<void> {
     await this.opened().journal.settled();
     await this.startOver();

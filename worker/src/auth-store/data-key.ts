@@ -6,9 +6,10 @@
  * A channel gets a new data key only when it provably has no state at all: no data key and
  * no other object. A missing data key beside existing objects is refused, never replaced.
  */
-import { DATA_KEY_OBJECT, LEASE_OBJECT } from '../../../contract/state-layout.ts';
+import { DATA_KEY_OBJECT } from '../../../contract/state-layout.ts';
 import { UnreadableObjectError } from './envelope.ts';
 import type { DataKeyProvider, EncryptionContext } from './key-provider.ts';
+import { listLiveState } from './live-state.ts';
 import { PreconditionFailedError, type ObjectStore } from './object-store.ts';
 import { FencedError, StateIntegrityError } from './state-errors.ts';
 
@@ -46,8 +47,9 @@ export async function loadOrCreateDataKey({
     }
     return keyProvider.unwrap(Buffer.from(parsed.wrapped, 'base64'), context);
   }
-  // No data key: only a channel with no objects at all may start fresh.
-  const existing = (await store.list(base)).filter((o) => o.key !== `${base}${LEASE_OBJECT}`);
+  // No data key: only a channel with no live state at all may start fresh (a quarantined copy
+  // is not state: the channel started over after setting it aside).
+  const existing = await listLiveState(store, base);
   if (existing.length > 0) {
     throw new StateIntegrityError(
       `${store.location}/${key} is missing but ${existing.length} state object(s) exist under ` +

@@ -1,14 +1,16 @@
 /**
  * Quarantine and erasure of a channel's state: what the worker does when WhatsApp refuses the
- * creds (the session's close policy decides which). Both leave the lease alone: the worker
- * still holds the channel and starts over on it with fresh creds.
+ * creds (the session's close policy decides which). Both act on the live state only
+ * (`isLiveStateName`): the lease stays, as the worker still holds the channel and starts over
+ * on it with fresh creds, and earlier quarantined copies stay, for a person to look at. They go
+ * with the channel's prefix when the operator erases it.
  */
 import {
-  LEASE_OBJECT,
   QUARANTINE_REASON_OBJECT,
   quarantinePrefix,
   type ChannelStateLocation,
 } from '../../../contract/state-layout.ts';
+import { listLiveState } from './live-state.ts';
 import type { ObjectStore } from './object-store.ts';
 
 export interface ChannelObjects {
@@ -19,8 +21,8 @@ export interface ChannelObjects {
 }
 
 /**
- * Copies every state object (all but the lease) byte for byte to
- * `<prefix>/quarantine/<clinic>/<channel>/<time>/`, with a REASON note; returns that prefix.
+ * Copies every live state object byte for byte to
+ * `<prefix>/<clinic>/<channel>/quarantine/<time>/`, with a REASON note; returns that prefix.
  * The copies stay encrypted, and their authenticated data names their original key, so they
  * are read by putting them back where they were (docs/state-store.md).
  */
@@ -30,8 +32,7 @@ export async function copyToQuarantine(
   at: Date,
 ): Promise<string> {
   const target = quarantinePrefix(location, at);
-  for (const o of await store.list(base)) {
-    if (o.key === `${base}${LEASE_OBJECT}`) continue;
+  for (const o of await listLiveState(store, base)) {
     const stored = await store.get(o.key);
     if (stored) await store.put(`${target}${o.key.slice(base.length)}`, stored.body);
   }
@@ -39,12 +40,10 @@ export async function copyToQuarantine(
   return target;
 }
 
-/** Deletes every state object of the channel but the lease. */
+/** Deletes every live state object of the channel (not the lease, not a quarantined copy). */
 export async function removeStateObjects({
   store,
   base,
 }: Pick<ChannelObjects, 'store' | 'base'>): Promise<void> {
-  for (const o of await store.list(base)) {
-    if (o.key !== `${base}${LEASE_OBJECT}`) await store.delete(o.key);
-  }
+  for (const o of await listLiveState(store, base)) await store.delete(o.key);
 }

@@ -17,6 +17,7 @@ import {
 import { decodeJson, encodeJson } from './codec.ts';
 import { UnreadableObjectError } from './envelope.ts';
 import type { KeyMap } from './key-mutations.ts';
+import { listLiveState } from './live-state.ts';
 import type { SealedObjects } from './sealed-objects.ts';
 
 export interface Snapshot {
@@ -68,7 +69,7 @@ export async function pruneCovered(
   keepJournalMs: number,
 ): Promise<void> {
   const cutoff = Date.now() - keepJournalMs;
-  for (const o of await objects.store.list(objects.base)) {
+  for (const o of await listLiveState(objects.store, objects.base)) {
     const parsed = parseSequencedName(o.key.slice(objects.base.length));
     if (!parsed) continue;
     if (parsed.dir === JOURNAL_DIR && parsed.seq <= coveredSeq && o.lastModified.getTime() < cutoff)
