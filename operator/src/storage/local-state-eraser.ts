@@ -1,7 +1,7 @@
 /**
  * Erasing a channel's stored state in local mode (the `Logout` deletion policy): the folder
  * `<objects dir>/<prefix>/<clinic>/<channel>/` that the worker's local disk store writes
- * (docs/local-mode.md), the local twin of `S3ChannelStateEraser`.
+ * (docs/local-mode.md), quarantined copies included, the local twin of `S3ChannelStateEraser`.
  */
 import { readdir, rm } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';

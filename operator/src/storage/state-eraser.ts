@@ -1,7 +1,9 @@
 /**
  * Erasing a channel's stored state (the `Logout` deletion policy). The operator never
  * reads the state; it only removes every object under `<prefix>/<clinic>/<channel>/`
- * (contract/state-layout.ts, the layout the worker writes).
+ * (contract/state-layout.ts, the layout the worker writes): the live state, the lease and the
+ * worker's quarantined copies, which hold the wrapped data key and so stay decryptable while
+ * any of them is left.
  */
 import {
   DeleteObjectsCommand,

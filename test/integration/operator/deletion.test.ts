@@ -2,6 +2,7 @@ import { adminKubectl } from '../../harness/kubectl.ts';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ListObjectVersionsCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
@@ -20,7 +21,7 @@ import { freePort } from '../../harness/ports.ts';
 import { startNats } from '../../harness/servers/nats.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
-import { realStorage } from '../auth-store/fixtures.ts';
+import { openChannel, realStorage } from '../auth-store/fixtures.ts';
 import {
   applyChannel,
   prepareNamespace,
@@ -42,6 +43,15 @@ kc.loadFromFile(stack.kube.kubeconfig);
 process.env.AWS_ACCESS_KEY_ID = stack.s3.accessKeyId;
 process.env.AWS_SECRET_ACCESS_KEY = stack.s3.secretAccessKey;
 const STATE = ['datakey', 'lease', 'journal/000000000001'];
+// The bucket as docs/iam.md asks for it: versioned, so an erasure must remove every version.
+const s3 = new S3Client(storage.s3Config);
+await s3.send(
+  new PutBucketVersioningCommand({
+    Bucket: storage.bucket,
+    VersioningConfiguration: { Status: 'Enabled' },
+  }),
+);
+afterAll(() => s3.destroy());
 
 let controller: Controller | undefined;
 let nc: NatsConnection | undefined;
@@ -90,6 +100,13 @@ async function createChannel(ns: string, name: string, clinicId: string, deletio
 }
 const stateLeft = async (clinicId: string, name: string) =>
   (await storage.store.list(`wa/${clinicId}/${name}/`)).length;
+/** Every version and delete marker under the channel's prefix. */
+const versionsLeft = async (clinicId: string, name: string) => {
+  const page = await s3.send(
+    new ListObjectVersionsCommand({ Bucket: storage.bucket, Prefix: `wa/${clinicId}/${name}/` }),
+  );
+  return [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => v.Key!);
+};
 const channelGone = (ns: string) => async () =>
   JSON.parse((await kubectl('get', 'wac', '-n', ns, '-o', 'json')).stdout).items.length === 0;
 const eventReasons = async (ns: string) =>
@@ -159,6 +176,38 @@ test('Logout: logs the worker out, removes the pod, erases the state in S3, then
   expect(await stateLeft('clinic-del', 'leaving')).toBe(0);
   expect((await kubectl('get', 'pods', '-n', ns, '-o', 'name')).stdout.trim()).toBe('');
   expect(await eventReasons(ns)).toContain('LoggedOut');
+});
+
+test('Logout after a quarantine: the quarantined copies and every version of the channel are erased', async () => {
+  const ns = `delq-${Date.now().toString(36)}`;
+  const conn = await setUp(ns, stack.nats.url);
+  // The worker's real state, set aside by a quarantine (WhatsApp logged the device out) and
+  // started over; the older versions stay in the versioned bucket.
+  const { state, lease } = await openChannel(storage, 'clinic-delq', 'relinked', 'pod-1');
+  await state.keys.set({ session: { s1: Buffer.from('old device') } } as never);
+  await state.saveCreds();
+  const quarantined = await state.quarantine('logged out by WhatsApp (401)');
+  await lease.release();
+  await createChannel(ns, 'relinked', 'clinic-delq', 'Logout');
+  conn.subscribe(channelSubjects('clinic-delq', 'relinked').command('logout'), {
+    callback: (_e, m) => m.respond(JSON.stringify({ v: 1, ok: true, result: {} })),
+  });
+  const audit: AuditEvent[] = [];
+  conn.subscribe(auditSubject('clinic-delq', 'relinked'), { callback: (_e, m) => audit.push(m.json()) });
+  await conn.flush();
+  const before = await versionsLeft('clinic-delq', 'relinked');
+  expect(before.filter((k) => k.startsWith(quarantined)).length).toBeGreaterThan(1);
+  expect(before.length).toBeGreaterThan(new Set(before).size);
+
+  await kubectl('delete', 'wac', 'relinked', '-n', ns, '--wait=false');
+  await eventually('the channel gone', channelGone(ns));
+  await eventually('the erasure on the audit trail', async () => audit.length > 0);
+  expect(audit[0]).toMatchObject({
+    action: 'state.erased',
+    outcome: 'ok',
+    details: { objects: before.length },
+  });
+  expect(await versionsLeft('clinic-delq', 'relinked')).toEqual([]);
 });
 
 test('Retain: no logout, the state stays in S3, the pod goes and the finalizer is released', async () => {

@@ -9,6 +9,8 @@ import { freePort } from '../../harness/ports.ts';
 import { testStack } from '../../harness/stack.ts';
 import { channelStatePrefix } from '../../../contract/state-layout.ts';
 import { S3ChannelStateEraser } from '../../../operator/src/storage/state-eraser.ts';
+import { S3ObjectStore } from '../../../worker/src/auth-store/object-store.ts';
+import { openChannel, realStorage } from '../auth-store/fixtures.ts';
 
 /** The S3 eraser of the Logout policy, against real MinIO. */
 const { s3 } = testStack();
@@ -28,8 +30,8 @@ async function bucketWith(keys: string[], versioned = false): Promise<string> {
   for (const key of keys) await admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }));
   return bucket;
 }
-const versionsLeft = async (bucket: string) => {
-  const page = await admin.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+const versionsLeft = async (bucket: string, prefix?: string) => {
+  const page = await admin.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix }));
   return [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((v) => v.Key!).sort();
 };
 const others = [
@@ -89,4 +91,30 @@ test('a missing bucket or an unreachable S3 is an error, never a silent success'
   });
   await expect(down.erase(location('any'))).rejects.toThrow();
   down.destroy();
+});
+
+test("a worker's quarantined copies and every version of the channel go with the erase (versioned bucket)", async () => {
+  const keys = await realStorage('erase-quarantine');
+  const bucket = await bucketWith(others, true);
+  const store = new S3ObjectStore(bucket, keys.s3Config);
+  const worker = { store, keyProvider: keys.keyProvider };
+  // A linked channel, compacted (journal slots deleted: noncurrent versions and delete markers),
+  // then quarantined by its worker (the state deleted and started over) and written again.
+  const { state, lease } = await openChannel(worker, 'clinic-a', 'front-desk', 'pod-1', { keepJournalMs: 0 });
+  await state.keys.set({ session: { s1: Buffer.from('old device') } } as never);
+  state.creds.me = { id: '5511987654321:1@s.whatsapp.net', name: 'Front desk' };
+  await state.saveCreds();
+  await state.compact();
+  const quarantined = await state.quarantine('logged out by WhatsApp (401)');
+  await state.keys.set({ session: { s2: Buffer.from('new device') } } as never);
+  await lease.release();
+  const prefix = channelStatePrefix(location(bucket));
+  const before = await versionsLeft(bucket, prefix);
+  expect(before.filter((k) => k.startsWith(quarantined)).length).toBeGreaterThan(2);
+  expect(before.length).toBeGreaterThan(new Set(before).size); // older versions exist
+
+  expect(await eraser.erase(location(bucket))).toBe(before.length);
+  expect(await versionsLeft(bucket, prefix)).toEqual([]);
+  expect(await versionsLeft(bucket)).toEqual([...others].sort());
+  store.destroy();
 });
