@@ -1,0 +1,204 @@
+import pino from 'pino';
+import {
+  AuditTrail,
+  FINALIZER,
+  type StatusEvent,
+  type WhatsAppChannel,
+  type WhatsAppChannelStatus,
+} from '../../../contract/index.ts';
+import type { DeletionSteps, LogoutOutcome } from '../../../operator/src/controller/deletion.ts';
+import type {
+  ChannelStore,
+  WorkerObservation,
+  WorkerRuntime,
+} from '../../../operator/src/controller/ports.ts';
+import { PROGRESS_ANNOTATIONS } from '../../../operator/src/controller/progress.ts';
+import { Reconciler } from '../../../operator/src/controller/reconciler.ts';
+import type { StatusReports } from '../../../operator/src/nats/status-reports.ts';
+
+/**
+ * The reconcile's composition of its steps, through in-memory ports (the real ones are tested
+ * against the API server and local processes in test/integration/{operator,local}): what each
+ * step writes, in which order, and that its progress lives in the store, not the reconciler.
+ */
+const log: string[] = [];
+
+class MemoryStore implements ChannelStore {
+  channel: WhatsAppChannel | undefined;
+  get = () => this.channel;
+  staleFor = () => 0;
+  forget = () => {};
+  async setFinalizers(_c: WhatsAppChannel, finalizers: string[]) {
+    log.push(`finalizers ${finalizers.join(',') || '-'}`);
+    if (this.channel!.metadata.deletionTimestamp && finalizers.length === 0) this.channel = undefined;
+    else this.channel = { ...this.channel!, metadata: { ...this.channel!.metadata, finalizers } };
+  }
+  async annotate(_c: WhatsAppChannel, annotations: Record<string, string | null>) {
+    log.push(`annotate ${JSON.stringify(annotations)}`);
+    const merged: Record<string, string> = { ...this.channel!.metadata.annotations };
+    for (const [k, v] of Object.entries(annotations))
+      if (v === null) delete merged[k];
+      else merged[k] = v;
+    this.channel = { ...this.channel!, metadata: { ...this.channel!.metadata, annotations: merged } };
+  }
+  async applyStatus(_c: WhatsAppChannel, status: WhatsAppChannelStatus) {
+    log.push(`status ${status.conditions!.find((c) => c.type === 'WorkerRunning')!.reason}`);
+    this.channel = { ...this.channel!, status };
+  }
+  async event(_c: WhatsAppChannel, _t: string, reason: string) {
+    log.push(`event ${reason}`);
+  }
+}
+
+class MemoryWorkers implements WorkerRuntime {
+  worker: WorkerObservation | undefined;
+  refuse: string | undefined;
+  observe = () => this.worker;
+  desiredSpecHash = () => 'h1';
+  staleFor = () => 0;
+  async start(channel: WhatsAppChannel) {
+    if (this.refuse) {
+      log.push('start refused');
+      return { refused: this.refuse };
+    }
+    log.push('start');
+    this.worker = {
+      name: 'wa-front',
+      label: 'worker wa-front',
+      identity: 'wa-front_1',
+      ownerUid: channel.metadata.uid,
+      specHash: 'h1',
+      activity: 'running',
+      restarts: 0,
+    };
+    return undefined;
+  }
+  async stop() {
+    log.push('stop');
+    this.worker = { ...this.worker!, activity: 'stopping' };
+  }
+}
+
+const report: StatusEvent = {
+  v: 1,
+  clinicId: 'a',
+  channelId: 'front',
+  worker: 'wa-front_1',
+  phase: 'Connected',
+  reconnects: 0,
+  degraded: false,
+  at: '2026-01-01T00:00:00.000Z',
+  seq: 1,
+};
+const reports = {
+  get: (_c: string, _ch: string, worker: string | undefined) =>
+    worker === report.worker ? report : undefined,
+  bootstrap: async () => {},
+  forget: () => {},
+} as unknown as StatusReports;
+
+let store: MemoryStore;
+let workers: MemoryWorkers;
+let deletion: DeletionSteps & { logoutOutcome: LogoutOutcome };
+const reconciler = () =>
+  new Reconciler({
+    channels: store,
+    workers,
+    reports,
+    deletion,
+    deletionTimeoutMs: 60_000,
+    audit: new AuditTrail('operator', () => undefined, pino({ level: 'silent' })),
+    logger: pino({ level: 'silent' }),
+  });
+
+beforeEach(() => {
+  log.length = 0;
+  store = new MemoryStore();
+  store.channel = {
+    apiVersion: 'whatsapp.clinic.dev/v1alpha1',
+    kind: 'WhatsAppChannel',
+    metadata: { name: 'front', namespace: 'n', uid: 'u1', generation: 1 },
+    spec: { clinicId: 'a', channelId: 'front', deletionPolicy: 'Logout' },
+  };
+  workers = new MemoryWorkers();
+  deletion = {
+    logoutOutcome: { done: true },
+    async logout() {
+      log.push('logout');
+      return this.logoutOutcome;
+    },
+    async erase() {
+      log.push('erase');
+      return 3;
+    },
+    stateLocation: () => 'memory',
+  };
+});
+
+test('a new channel: the finalizer, then the worker, then the status; a steady state writes nothing', async () => {
+  const r = reconciler();
+  for (let i = 0; i < 4; i++) await r.reconcile('n/front');
+  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning', 'event Connected']);
+  expect(store.channel!.status!.phase).toBe('Connected');
+});
+
+test('a refused start shows in the status once, written by the reconcile (the worker step writes no status)', async () => {
+  workers.refuse = 'exceeded quota: pods=10';
+  const r = reconciler();
+  await r.reconcile('n/front');
+  await expect(r.reconcile('n/front')).rejects.toThrow('cannot create the worker pod: exceeded quota');
+  await expect(r.reconcile('n/front')).rejects.toThrow('exceeded quota');
+  expect(log).toEqual([
+    `finalizers ${FINALIZER}`,
+    'start refused',
+    'status PodCreateFailed',
+    'event Error',
+    'start refused',
+  ]);
+});
+
+test('Logout: log out through the running worker, stop it, erase, let go; each step recorded before the next, so a new reconciler carries on', async () => {
+  const r = reconciler();
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  log.length = 0;
+  store.channel = {
+    ...store.channel!,
+    metadata: { ...store.channel!.metadata, deletionTimestamp: new Date().toISOString() },
+  };
+  await r.reconcile('n/front');
+  // A leader change: a reconciler with nothing in memory takes over from here.
+  const next = reconciler();
+  await next.reconcile('n/front');
+  workers.worker = undefined; // the worker has exited
+  await next.reconcile('n/front');
+  await next.reconcile('n/front');
+  expect(store.channel).toBeUndefined();
+  expect(log).toEqual([
+    'logout',
+    'event LoggedOut',
+    `annotate {"${PROGRESS_ANNOTATIONS.logout}":"done"}`,
+    'stop',
+    'erase',
+    `annotate {"${PROGRESS_ANNOTATIONS.erase}":"done"}`,
+    'finalizers -',
+  ]);
+});
+
+test('a spec change replaces the worker, and the new one is announced as replaced', async () => {
+  const r = reconciler();
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  log.length = 0;
+  workers.desiredSpecHash = () => 'h2';
+  await r.reconcile('n/front');
+  workers.worker = undefined;
+  await r.reconcile('n/front');
+  expect(log.slice(0, 5)).toEqual([
+    `annotate {"${PROGRESS_ANNOTATIONS.replacing}":"h1"}`,
+    'stop',
+    'event PodReplacing',
+    'start',
+    `annotate {"${PROGRESS_ANNOTATIONS.replacing}":null}`,
+  ]);
+  expect(log).toContain('event PodReplaced');
+  expect(log).not.toContain('event PodRecreated');
+});
