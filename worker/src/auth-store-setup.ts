@@ -81,12 +81,18 @@ export async function acquireChannelLease(config: WorkerConfig, logger: Logger):
     renewEveryMs: config.timeouts.leaseRenewMs,
     safetyMarginMs: config.timeouts.leaseMarginMs,
   });
-  await lease.acquire(undefined, (held) =>
-    logger.warn(
-      { holder: held.holder, until: new Date(held.expiresAt).toISOString() },
-      'waiting for the channel lease',
-    ),
-  );
+  try {
+    await lease.acquire(undefined, (held) =>
+      logger.warn(
+        { holder: held.holder, until: new Date(held.expiresAt).toISOString() },
+        'waiting for the channel lease',
+      ),
+    );
+  } catch (err) {
+    // Retried with a new store (channel-hold.ts): this one's client and its sockets go now.
+    (store as { destroy?: () => void }).destroy?.();
+    throw err;
+  }
   logger.info({ epoch: lease.epoch }, 'channel lease acquired');
   return {
     lease,

@@ -54,20 +54,15 @@ export interface ChannelHoldDeps {
 }
 
 export class ChannelHold {
-  readonly #deps: ChannelHoldDeps;
+  private readonly deps: ChannelHoldDeps;
 
   constructor(deps: ChannelHoldDeps) {
-    this.#deps = deps;
+    this.deps = deps;
   }
 
   /** At start: the lease (waiting for another holder if need be), then the state. */
   async take(): Promise<HeldChannel | undefined> {
-    return this.#retry(async () => {
-      const lease = await this.#attempt('take the channel lease', 'S3', () =>
-        acquireChannelLease(this.#deps.config, this.#deps.logger),
-      );
-      return this.#open(lease);
-    });
+    return this.retry(() => this.takeOnce());
   }
 
   /**
@@ -75,29 +70,43 @@ export class ChannelHold {
    * another worker wrote it meanwhile (LeaseTakenError, thrown: this worker must stop).
    */
   async takeBack(lease: ChannelLeaseHandle): Promise<HeldChannel | undefined> {
+    // Until it is taken back; a later failure to load the state releases it (open()), and from
+    // then on the channel is taken like at start (another worker may have it by then).
+    let toTakeBack: ChannelLeaseHandle | undefined = lease;
     // The LeaseLost status already says S3 is away: StoreUnavailable would only repeat it.
-    return this.#retry(async () => {
-      await this.#attempt('take the channel lease back', 'S3', () => lease.lease.reacquire());
-      this.#deps.logger.info({ epoch: lease.lease.epoch }, 'channel lease taken back');
-      return this.#open(lease);
+    return this.retry(async () => {
+      if (!toTakeBack) return this.takeOnce();
+      const taking = toTakeBack;
+      await this.attempt('take the channel lease back', 'S3', () => taking.lease.reacquire());
+      this.deps.logger.info({ epoch: taking.lease.epoch }, 'channel lease taken back');
+      toTakeBack = undefined;
+      return this.open(taking);
     }, 'StoreUnavailable');
   }
 
-  async #open(lease: ChannelLeaseHandle): Promise<HeldChannel> {
+  private async takeOnce(): Promise<HeldChannel> {
+    const lease = await this.attempt('take the channel lease', 'S3', () =>
+      acquireChannelLease(this.deps.config, this.deps.logger),
+    );
+    return this.open(lease);
+  }
+
+  private async open(lease: ChannelLeaseHandle): Promise<HeldChannel> {
     try {
-      const auth = await openChannelState(this.#deps.config, this.#deps.logger, this.#deps.metrics, lease);
+      const auth = await openChannelState(this.deps.config, this.deps.logger, this.deps.metrics, lease);
       return { lease, auth };
     } catch (err) {
       const { reason, message } = describeStateError(err);
       if (!RETRYABLE.has(reason)) throw new StartFailure(reason, message, err);
       // Let another worker have the channel while this one waits; it takes it again later.
       await lease.release().catch(() => undefined);
+      (lease.store as { destroy?: () => void }).destroy?.();
       throw new Unavailable(reason, message, err);
     }
   }
 
   /** Runs one attempt; a store error becomes Unavailable (retried), anything else is thrown. */
-  async #attempt<T>(what: string, dependency: string, call: () => Promise<T>): Promise<T> {
+  private async attempt<T>(what: string, dependency: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (err) {
@@ -106,21 +115,24 @@ export class ChannelHold {
     }
   }
 
-  async #retry(attempt: () => Promise<HeldChannel>, alreadySaid = ''): Promise<HeldChannel | undefined> {
-    const { stop, logger, report } = this.#deps;
+  private async retry(
+    attempt: () => Promise<HeldChannel>,
+    alreadySaid = '',
+  ): Promise<HeldChannel | undefined> {
+    const { stop, logger, report } = this.deps;
     let lastReported = alreadySaid;
     for (let failures = 0; !stop.aborted; failures++) {
       try {
         return await attempt();
       } catch (err) {
         if (!(err instanceof Unavailable)) throw err;
-        const delayMs = this.#delay(failures);
+        const delayMs = this.delay(failures);
         logger.warn(
           {
             err: err.cause,
             cause: failureCause(err.cause),
             reason: err.reason,
-            endpoint: this.#endpoint(err.reason),
+            endpoint: this.endpoint(err.reason),
             retryInMs: delayMs,
           },
           err.message,
@@ -135,17 +147,17 @@ export class ChannelHold {
   }
 
   /** Where the worker was trying to reach: the configured endpoint, or AWS's regional one. */
-  #endpoint(reason: string): string {
-    const { s3, kms, stateDir } = this.#deps.config;
+  private endpoint(reason: string): string {
+    const { s3, kms, stateDir } = this.deps.config;
     if (reason === 'KmsUnavailable') return kms.endpoint ?? `kms.${kms.region}.amazonaws.com`;
     if (stateDir) return stateDir;
     return s3.endpoint ?? `s3.${s3.region}.amazonaws.com`;
   }
 
-  #delay(failures: number): number {
-    const cap = this.#deps.maxDelayMs ?? 10_000;
+  private delay(failures: number): number {
+    const cap = this.deps.maxDelayMs ?? 10_000;
     const ceiling = Math.min(cap, 1_000 * 2 ** Math.min(failures, 20));
-    return Math.floor(ceiling * (0.5 + (this.#deps.random ?? Math.random)() / 2));
+    return Math.floor(ceiling * (0.5 + (this.deps.random ?? Math.random)() / 2));
   }
 }
 
