@@ -74,47 +74,47 @@ export interface SupervisorDeps {
 }
 
 export class Supervisor implements SessionPort {
-  readonly #deps: SupervisorDeps;
-  readonly #pairing: Pairing;
-  readonly #closeDecisions: CloseDecisions;
-  readonly #status: SessionStatus;
-  #socket: SessionSocket | undefined;
-  #liveness: LivenessMonitor | undefined;
-  #detach: (() => void)[] = [];
-  #pendingLocal: LocalCause | undefined;
-  #stopping = false;
-  #finished = false;
-  #closeWaiters: (() => void)[] = [];
-  #leaseLost = false;
-  #finish!: (finished: Finished) => void;
+  private readonly deps: SupervisorDeps;
+  private readonly pairing: Pairing;
+  private readonly closeDecisions: CloseDecisions;
+  private readonly status: SessionStatus;
+  private socket: SessionSocket | undefined;
+  private liveness: LivenessMonitor | undefined;
+  private detach: (() => void)[] = [];
+  private pendingLocal: LocalCause | undefined;
+  private stopping = false;
+  private isFinished = false;
+  private closeWaiters: (() => void)[] = [];
+  private leaseWasLost = false;
+  private finish!: (finished: Finished) => void;
   /** Resolves when the worker should exit (shutdown, lease lost). */
   readonly finished: Promise<Finished>;
 
   constructor(deps: SupervisorDeps) {
-    this.#deps = deps;
-    this.finished = new Promise((resolve) => (this.#finish = resolve));
-    this.#status = new SessionStatus(deps.status, deps.logger);
-    this.#pairing = new Pairing({
+    this.deps = deps;
+    this.finished = new Promise((resolve) => (this.finish = resolve));
+    this.status = new SessionStatus(deps.status, deps.logger);
+    this.pairing = new Pairing({
       options: deps.options,
       isRegistered: () => deps.auth.isRegistered(),
       publish: (payload) => deps.hooks.pairing(payload),
-      entered: (event) => this.#status.apply({ type: event }, this.#socket?.user?.id),
-      qrLimitReached: () => this.#end('qr-limit'),
-      isCurrent: (socket) => socket === this.#socket,
+      entered: (event) => this.status.apply({ type: event }, this.socket?.user?.id),
+      qrLimitReached: () => this.end('qr-limit'),
+      isCurrent: (socket) => socket === this.socket,
       logger: deps.logger,
     });
-    this.#closeDecisions = new CloseDecisions({
+    this.closeDecisions = new CloseDecisions({
       options: deps.options,
       auth: deps.auth,
       lease: deps.lease,
       dependencyReady: (reason) => deps.hooks.dependencyReady(reason),
       closed: (phase, reason, retry) => {
-        if (retry) this.#status.retrying(phase, reason, retry.degraded);
-        else this.#status.apply({ type: 'closed', phase, reason });
+        if (retry) this.status.retrying(phase, reason, retry.degraded);
+        else this.status.apply({ type: 'closed', phase, reason });
       },
-      reconnect: () => this.#connect(),
-      exit: (finished) => this.#done(finished),
-      stopping: () => this.#stopping || this.#finished,
+      reconnect: () => this.connect(),
+      exit: (finished) => this.done(finished),
+      stopping: () => this.stopping || this.isFinished,
       clock: deps.clock,
       random: deps.random,
       logger: deps.logger,
@@ -122,64 +122,64 @@ export class Supervisor implements SessionPort {
   }
 
   get phase(): Phase {
-    return this.#status.phase;
+    return this.status.phase;
   }
 
   get reason(): string | undefined {
-    return this.#status.reason;
+    return this.status.reason;
   }
 
   get degraded(): boolean {
-    return this.#status.degraded;
+    return this.status.degraded;
   }
 
   /** Whether a socket exists (open or still opening). At most one, always. */
   get hasSocket(): boolean {
-    return this.#socket !== undefined;
+    return this.socket !== undefined;
   }
 
   /** Opens the first socket (after the lease is held and the state is loaded). */
   start(): void {
-    this.#connect();
+    this.connect();
   }
 
   async send(jid: string, content: OutgoingContent): Promise<SentMessage> {
-    const socket = this.#connectedSocket();
+    const socket = this.connectedSocket();
     // linkPreview: null — never fetch URLs found in a patient message (egress, privacy).
     const sent = await socket.sendMessage(jid, { text: content.text, linkPreview: null });
     const id = sent?.key.id ?? '';
     if (id && sent?.message) {
-      await this.#deps
+      await this.deps
         .keepSent?.(id, sent.message)
         .catch((err: unknown) =>
-          this.#deps.logger.warn({ err }, 'could not keep the sent message for retries'),
+          this.deps.logger.warn({ err }, 'could not keep the sent message for retries'),
         );
     }
-    if (socket === this.#socket) this.#liveness?.messageSent(id);
+    if (socket === this.socket) this.liveness?.messageSent(id);
     return { id, timestamp: Number(sent?.messageTimestamp ?? 0) };
   }
 
   async pair(mode: 'qr' | 'code', phoneNumber: string | undefined): Promise<void> {
-    const socket = this.#socket
-      ? { current: this.#socket, waitingForScan: this.#status.phase === 'QRRequired' }
+    const socket = this.socket
+      ? { current: this.socket, waitingForScan: this.status.phase === 'QRRequired' }
       : undefined;
-    if (this.#pairing.request(mode, phoneNumber, socket) !== 'open-socket') return;
-    this.#closeDecisions.cancelPending();
-    this.#connect();
+    if (this.pairing.request(mode, phoneNumber, socket) !== 'open-socket') return;
+    this.closeDecisions.cancelPending();
+    this.connect();
   }
 
   /** Unlinks the device (a `logout` command). The state is erased afterwards. */
   async logout(): Promise<void> {
-    const socket = this.#connectedSocket();
-    this.#pendingLocal = 'logout';
-    const closed = this.#waitClosed();
+    const socket = this.connectedSocket();
+    this.pendingLocal = 'logout';
+    const closed = this.waitClosed();
     await socket.logout('logout requested by command');
     await closed;
   }
 
   /** The server acknowledged a message we sent (session-events.ts). */
   messageAcked(id: string): void {
-    this.#liveness?.messageAcked(id);
+    this.liveness?.messageAcked(id);
   }
 
   /**
@@ -187,20 +187,20 @@ export class Supervisor implements SessionPort {
    * channel (lease lost); anything else restarts the socket from durable state.
    */
   storeFailed(err: unknown): void {
-    if (this.#deps.auth.isFencingError(err)) return this.leaseLost();
-    if (!this.#socket) return;
-    this.#deps.logger.error(
+    if (this.deps.auth.isFencingError(err)) return this.leaseLost();
+    if (!this.socket) return;
+    this.deps.logger.error(
       { err },
       'auth state write failed; closing the socket to restart from durable state',
     );
-    this.#end('store-failure');
+    this.end('store-failure');
   }
 
   /** JetStream cannot take events: stop acknowledging anything to WhatsApp. */
   sinkUnavailable(): void {
-    if (!this.#socket) return;
-    this.#deps.logger.warn('event sink unavailable; closing the socket so nothing more is acknowledged');
-    this.#end('sink-unavailable');
+    if (!this.socket) return;
+    this.deps.logger.warn('event sink unavailable; closing the socket so nothing more is acknowledged');
+    this.end('sink-unavailable');
   }
 
   /**
@@ -208,124 +208,124 @@ export class Supervisor implements SessionPort {
    * LeaseLost status carries `why` — also when no socket was open (waiting for the store).
    */
   leaseLost(why?: string): void {
-    if (this.#leaseLost) return; // a write refused for the same loss reports it again
-    this.#leaseLost = true;
-    this.#deps.logger.error({ why }, 'lease lost; closing the socket');
-    this.#status.explainNext(why);
-    if (this.#socket) return this.#end('lease-lost');
-    this.#status.apply({ type: 'closed', phase: 'Disconnected', reason: REASONS.leaseLost });
-    this.#done({ reason: REASONS.leaseLost, exitCode: 3 });
+    if (this.leaseWasLost) return; // a write refused for the same loss reports it again
+    this.leaseWasLost = true;
+    this.deps.logger.error({ why }, 'lease lost; closing the socket');
+    this.status.explainNext(why);
+    if (this.socket) return this.end('lease-lost');
+    this.status.apply({ type: 'closed', phase: 'Disconnected', reason: REASONS.leaseLost });
+    this.done({ reason: REASONS.leaseLost, exitCode: 3 });
   }
 
   /** SIGTERM: close the socket without logging out, let the creds save finish. */
   async shutdown(): Promise<void> {
-    this.#stopping = true;
-    this.#closeDecisions.cancelPending();
-    if (this.#socket) {
-      const closed = this.#waitClosed();
-      this.#end('shutdown');
+    this.stopping = true;
+    this.closeDecisions.cancelPending();
+    if (this.socket) {
+      const closed = this.waitClosed();
+      this.end('shutdown');
       await closed;
     }
     try {
-      await this.#deps.auth.flush();
+      await this.deps.auth.flush();
     } catch (err) {
-      this.#deps.logger.error({ err }, 'creds could not be flushed during shutdown');
+      this.deps.logger.error({ err }, 'creds could not be flushed during shutdown');
     }
-    this.#done({ reason: REASONS.shutdown, exitCode: 0 });
+    this.done({ reason: REASONS.shutdown, exitCode: 0 });
   }
 
-  #connectedSocket(): SessionSocket {
-    if (!this.#socket || this.#status.phase !== 'Connected') throw new NotConnectedError(this.#status.phase);
-    return this.#socket;
+  private connectedSocket(): SessionSocket {
+    if (!this.socket || this.status.phase !== 'Connected') throw new NotConnectedError(this.status.phase);
+    return this.socket;
   }
 
-  #connect(): void {
-    if (this.#stopping || this.#finished) return;
-    if (this.#socket) throw new Error('refusing to open a second socket while one is still open');
-    this.#status.apply({ type: 'connecting' });
-    this.#pairing.socketOpening();
-    const socket = this.#deps.createSocket(this.#deps.gate);
-    this.#socket = socket;
+  private connect(): void {
+    if (this.stopping || this.isFinished) return;
+    if (this.socket) throw new Error('refusing to open a second socket while one is still open');
+    this.status.apply({ type: 'connecting' });
+    this.pairing.socketOpening();
+    const socket = this.deps.createSocket(this.deps.gate);
+    this.socket = socket;
     // Baileys emits the first connection.update on the next tick: attaching now misses nothing.
-    const onUpdate = (update: ConnectionUpdate) => this.#onUpdate(socket, update);
-    const onFrame = () => this.#liveness?.frameReceived();
+    const onUpdate = (update: ConnectionUpdate) => this.onUpdate(socket, update);
+    const onFrame = () => this.liveness?.frameReceived();
     socket.ev.on('connection.update', onUpdate);
     socket.ws.on('frame', onFrame);
-    const detachHooks = this.#deps.hooks.attach(socket);
-    this.#detach = [
+    const detachHooks = this.deps.hooks.attach(socket);
+    this.detach = [
       () => socket.ev.off('connection.update', onUpdate),
       () => socket.ws.off('frame', onFrame),
       detachHooks,
     ];
   }
 
-  #onUpdate(socket: SessionSocket, update: ConnectionUpdate): void {
-    if (socket !== this.#socket) return; // a late event of an old socket
-    if (update.qr) this.#pairing.qr(socket, update.qr);
-    if (update.connection === 'open') this.#onOpen(socket);
+  private onUpdate(socket: SessionSocket, update: ConnectionUpdate): void {
+    if (socket !== this.socket) return; // a late event of an old socket
+    if (update.qr) this.pairing.qr(socket, update.qr);
+    if (update.connection === 'open') this.onOpen(socket);
     if (update.connection === 'close') {
       const error = update.lastDisconnect?.error as
         (Error & { output?: { statusCode?: number } }) | undefined;
-      this.#onClose({ statusCode: error?.output?.statusCode, message: error?.message, local: undefined });
+      this.onClose({ statusCode: error?.output?.statusCode, message: error?.message, local: undefined });
     }
   }
 
-  #onOpen(socket: SessionSocket): void {
-    const now = this.#deps.clock.now();
-    this.#closeDecisions.opened(now);
-    this.#liveness?.stop();
-    this.#liveness = new LivenessMonitor({
+  private onOpen(socket: SessionSocket): void {
+    const now = this.deps.clock.now();
+    this.closeDecisions.opened(now);
+    this.liveness?.stop();
+    this.liveness = new LivenessMonitor({
       socket,
-      options: this.#deps.options,
-      clock: this.#deps.clock,
-      logger: this.#deps.logger,
+      options: this.deps.options,
+      clock: this.deps.clock,
+      logger: this.deps.logger,
       onDeaf: (reason) => {
-        if (socket !== this.#socket) return;
-        this.#deps.hooks.recycled?.(reason);
-        this.#end('recycle');
+        if (socket !== this.socket) return;
+        this.deps.hooks.recycled?.(reason);
+        this.end('recycle');
       },
     });
-    this.#status.opened(now, socket.user?.id);
+    this.status.opened(now, socket.user?.id);
   }
 
-  #end(cause: LocalCause): void {
-    const socket = this.#socket;
+  private end(cause: LocalCause): void {
+    const socket = this.socket;
     if (!socket) return;
-    this.#pendingLocal ??= cause;
+    this.pendingLocal ??= cause;
     // Messages waiting for JetStream give up now so their transactions roll back unacknowledged.
-    this.#deps.gate.abortWaiting(new Error(`socket closing: ${cause}`));
+    this.deps.gate.abortWaiting(new Error(`socket closing: ${cause}`));
     void Promise.resolve(socket.end(new Error(`closed by the worker: ${cause}`))).catch((err: unknown) =>
-      this.#deps.logger.warn({ err }, 'error while ending the socket'),
+      this.deps.logger.warn({ err }, 'error while ending the socket'),
     );
   }
 
-  #onClose(reported: CloseCause): void {
-    for (const detach of this.#detach.splice(0)) detach();
-    this.#socket = undefined;
-    this.#liveness?.stop();
-    this.#liveness = undefined;
-    this.#deps.gate.abortWaiting(new Error('socket closed'));
-    const cause: CloseCause = { ...reported, local: this.#pendingLocal };
-    this.#pendingLocal = undefined;
-    const decision = this.#closeDecisions.decide(cause, this.#deps.clock.now());
-    this.#deps.logger.info(
+  private onClose(reported: CloseCause): void {
+    for (const detach of this.detach.splice(0)) detach();
+    this.socket = undefined;
+    this.liveness?.stop();
+    this.liveness = undefined;
+    this.deps.gate.abortWaiting(new Error('socket closed'));
+    const cause: CloseCause = { ...reported, local: this.pendingLocal };
+    this.pendingLocal = undefined;
+    const decision = this.closeDecisions.decide(cause, this.deps.clock.now());
+    this.deps.logger.info(
       { statusCode: cause.statusCode, local: cause.local, decision },
       `socket closed: ${decision.reason} → ${decision.kind}`,
     );
-    this.#deps.hooks.closed?.(decision, cause);
-    for (const wake of this.#closeWaiters.splice(0)) wake();
-    void this.#closeDecisions.carryOut(decision);
+    this.deps.hooks.closed?.(decision, cause);
+    for (const wake of this.closeWaiters.splice(0)) wake();
+    void this.closeDecisions.carryOut(decision);
   }
 
-  #waitClosed(): Promise<void> {
-    if (!this.#socket) return Promise.resolve();
-    return new Promise((resolve) => this.#closeWaiters.push(resolve));
+  private waitClosed(): Promise<void> {
+    if (!this.socket) return Promise.resolve();
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
   }
 
-  #done(finished: Finished): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.#closeDecisions.cancelPending();
-    this.#finish(finished);
+  private done(finished: Finished): void {
+    if (this.isFinished) return;
+    this.isFinished = true;
+    this.closeDecisions.cancelPending();
+    this.finish(finished);
   }
 }
