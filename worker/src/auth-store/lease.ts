@@ -34,6 +34,7 @@ export interface LeaseOptions {
 }
 
 export class LeaseHeldError extends Error {
+  readonly code = 'LeaseHeld';
   readonly holder: string;
   readonly expiresAt: number;
   constructor(record: LeaseRecord) {
@@ -45,6 +46,7 @@ export class LeaseHeldError extends Error {
 }
 
 export class LeaseLostError extends Error {
+  readonly code = 'LeaseLost';
   constructor(why: string) {
     super(`the channel lease was lost: ${why}`);
     this.name = 'LeaseLostError';
