@@ -55,6 +55,7 @@ export class LeaseLostError extends Error {
 
 /** Another worker took the channel over while this one could not renew: it must not come back. */
 export class LeaseTakenError extends Error {
+  readonly code = 'LeaseTaken';
   readonly holder: string;
   constructor(record: LeaseRecord) {
     super(`the channel was taken over by ${record.holder} (lease epoch ${record.epoch})`);
@@ -76,6 +77,7 @@ const decode = (body: Uint8Array) => JSON.parse(Buffer.from(body).toString('utf8
 
 /** A renewal attempt that the store did not answer within its slot. */
 export class RenewalTimeoutError extends Error {
+  readonly code = 'RenewalTimedOut';
   constructor(key: string, ms: number) {
     super(`no answer to the renewal of ${key} within ${ms} ms`);
     this.name = 'RenewalTimeoutError';
