@@ -146,7 +146,7 @@ const OPTIONS: SupervisorOptions = {
   selfCheckTimeoutMs: 10_000,
 };
 
-function setup(over: Partial<SupervisorOptions> = {}, leaseHeld = true) {
+function setup(over: Partial<SupervisorOptions> = {}, leaseHeld: boolean | (() => Promise<boolean>) = true) {
   FakeSocket.alive = 0;
   FakeSocket.maxAlive = 0;
   const clock = new FakeClock();
@@ -183,7 +183,7 @@ function setup(over: Partial<SupervisorOptions> = {}, leaseHeld = true) {
     },
     gate,
     auth,
-    lease: { stillHeld: async () => leaseHeld },
+    lease: { stillHeld: typeof leaseHeld === 'function' ? leaseHeld : async () => leaseHeld },
     status,
     hooks: {
       pairing: (p) => pairings.push(p),
@@ -317,6 +317,26 @@ describe('session supervisor', () => {
     await t.clock.advance(120_000);
     expect(t.sockets).toHaveLength(1);
     await expect(t.sup.finished).resolves.toEqual({ reason: 'LeaseLost', exitCode: 3 });
+  });
+
+  test('440 while S3 does not answer: no verdict, the lease is asked again, and the worker reconnects once it answers', async () => {
+    let answers = false;
+    const t = setup({}, async () => {
+      if (!answers) throw new Error('connect ECONNREFUSED (S3)');
+      return true;
+    });
+    t.sup.start();
+    t.last().open();
+    t.last().serverClose(440);
+    await t.clock.advance(120_000);
+    expect(t.sockets).toHaveLength(1); // neither reconnected nor exited
+    let finished = false;
+    void t.sup.finished.then(() => (finished = true));
+    await t.clock.advance(0);
+    expect(finished).toBe(false);
+    answers = true;
+    await t.clock.advance(10_000);
+    expect(t.sockets).toHaveLength(2);
   });
 
   test('a 440 loop never reconnects more than twice a minute', async () => {

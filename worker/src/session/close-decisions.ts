@@ -6,7 +6,8 @@
  * - `reconnect`: publish Disconnected, make the creds durable first when the policy says so
  *   (after 515 the new socket must log in with the creds pairing just produced), then reconnect;
  * - `verify-lease-then-reconnect` (440): wait, ask the lease's source of truth, reconnect only if
- *   this worker still holds it, otherwise exit — never fight another holder;
+ *   this worker still holds it, otherwise exit — never fight another holder; ask again while the
+ *   store does not answer (an outage is no verdict);
  * - `wait-then-reconnect`: poll the dependency (S3, JetStream) and reconnect once it is back;
  * - `stop`: publish the phase, quarantine or erase the state when the policy says so, exit if
  *   asked to.
@@ -144,11 +145,15 @@ export class CloseDecisions {
   }
 
   private async reconnectIfLeaseHeld(): Promise<void> {
-    let held = false;
+    let held: boolean;
     try {
       held = await this.deps.lease.stillHeld();
     } catch (err) {
-      this.deps.logger.error({ err }, 'lease check failed after 440; not reconnecting');
+      // S3 did not answer: no verdict on the lease, so neither reconnect nor exit. Ask again;
+      // if the lease cannot be renewed meanwhile, its loss ends this session instead.
+      this.deps.logger.warn({ err }, 'lease check failed after 440; checking again');
+      this.later(this.deps.options.reconnect.dependencyRecheckMs, () => void this.reconnectIfLeaseHeld());
+      return;
     }
     if (held) this.deps.reconnect();
     else this.deps.exit(LEASE_LOST);
