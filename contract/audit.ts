@@ -2,15 +2,18 @@
  * The audit trail (docs/security.md, "Audit"): every command a worker receives, and every
  * erasure and credential the operator makes, is one structured event, logged at info with
  * `audit: true` and published on `wa-audit.<clinic>.<channel>`, a subject outside `wa.>` that
- * only the platform account can read. Events carry who asked and what came of it, never message
- * text, keys or credentials (a credential is named by its user public key and expiry).
+ * only the platform account can read, where the audit stream (audit-stream.ts) stores it. Events
+ * carry who asked and what came of it, never message text, keys or credentials (a credential is
+ * named by its user public key and expiry).
  *
  * In the contract, not in the worker: the operator records on the same trail, and each image
  * carries only `contract/` and its own program's folder.
  */
+import { randomUUID } from 'node:crypto';
 import type { Msg, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { AuditEvent } from './generated/payloads.ts';
+import { classifyNatsError } from './nats-errors.ts';
 import { auditSubject } from './subjects.ts';
 
 /**
@@ -30,15 +33,23 @@ export function requestActor(msg: Pick<Msg, 'headers'>): string {
   }
 }
 
+/** Attempts to have JetStream store one event before giving up on it (the log line stays). */
+const STORE_ATTEMPTS = 5;
+
 /**
  * One audit trail per process, the worker's or the operator's (`source`). The connection is
  * looked up at each record: the operator's may not exist yet, and a closed one must not fail
  * the action being audited; the log line is the record then.
+ *
+ * Each event is published through JetStream and acknowledged by the audit stream, retried with
+ * back-off under one `Nats-Msg-Id` (stored once however often it is sent). Recording never waits
+ * for it: the audited action goes on, and `flush()` waits for what is still being stored.
  */
 export class AuditTrail {
   readonly #source: AuditEvent['source'];
   readonly #nc: () => NatsConnection | undefined;
   readonly #logger: Logger;
+  readonly #storing = new Set<Promise<void>>();
 
   constructor(source: AuditEvent['source'], nc: () => NatsConnection | undefined, logger: Logger) {
     this.#source = source;
@@ -56,14 +67,41 @@ export class AuditTrail {
       at: new Date().toISOString(),
     };
     this.#logger.info({ audit: true, ...full }, `audit: ${full.action}`);
-    const nc = this.#nc();
-    if (!nc || nc.isClosed()) return full;
-    try {
-      // Core NATS: the platform keeps the trail with a stream on `wa-audit.>` if it wants one.
-      nc.publish(auditSubject(full.clinicId, full.channelId), JSON.stringify(full));
-    } catch (err) {
-      this.#logger.warn({ err }, 'could not publish an audit event; the log line is the record');
-    }
+    const storing = this.#store(full).finally(() => this.#storing.delete(storing));
+    this.#storing.add(storing);
     return full;
+  }
+
+  /** Waits until every event recorded so far is stored, or given up on (shutdown, tests). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.#storing]);
+  }
+
+  async #store(event: AuditEvent): Promise<void> {
+    const subject = auditSubject(event.clinicId, event.channelId);
+    const data = new TextEncoder().encode(JSON.stringify(event));
+    const msgID = randomUUID();
+    for (let attempt = 1; ; attempt++) {
+      const nc = this.#nc();
+      if (!nc || nc.isClosed()) return; // no connection: the log line is the record
+      try {
+        await nc.jetstream().publish(subject, data, { msgID, timeout: 5_000 });
+        return;
+      } catch (err) {
+        // No responders: no stream stores audit events here (a platform that does not keep
+        // one); live subscribers got the event with the publish itself. Nothing to retry.
+        const noStream = classifyNatsError(err) === 'no-responders';
+        if (noStream || attempt >= STORE_ATTEMPTS) {
+          this.#logger.warn(
+            { err, action: event.action, clinicId: event.clinicId, channelId: event.channelId },
+            noStream
+              ? 'no audit stream stores audit events on this NATS; the log line is the record'
+              : 'the audit stream did not store an audit event; the log line is the record',
+          );
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
+    }
   }
 }

@@ -67,6 +67,7 @@ export {
   type ParsedCommand,
 } from './validate.ts';
 export { requestActor, AuditTrail } from './audit.ts';
+export { AUDIT_STREAM, AUDIT_RETENTION_DAYS, auditStreamConfig, ensureAuditStream } from './audit-stream.ts';
 export { natsServers } from './nats-servers.ts';
 export { classifyNatsError, type NatsFailure } from './nats-errors.ts';
 export { openNatsConnection, NatsCredsFileError, type NatsClientOptions } from './nats-connection.ts';

@@ -13,6 +13,7 @@ import { bootstrapNatsTrust, type NatsTrust } from '../../../operator/src/nats/c
 import { NatsCredentialIssuer } from '../../../operator/src/nats/credentials-issuer.ts';
 import { pushAccountJwt } from '../../../operator/src/nats/credentials-resolver.ts';
 import { ensureClinicStream } from '../../../contract/clinic-stream.ts';
+import { ensureAuditStream } from '../../../contract/audit-stream.ts';
 import type { ManagedProcess } from '../../harness/process.ts';
 import { startNatsOperatorMode } from '../../harness/servers/nats.ts';
 import { testStack } from '../../harness/stack.ts';
@@ -69,6 +70,7 @@ export async function startTrustedNats(): Promise<TrustedNats> {
   const jsm = await platform.jetstreamManager();
   // As the operator does it (contract/clinic-stream.ts): the stream and the backends' consumer.
   for (const clinic of [clinicA, clinicB]) await ensureClinicStream(jsm, clinic);
+  await ensureAuditStream(jsm); // as the operator does at start
   return {
     url,
     trust,
