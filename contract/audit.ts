@@ -46,43 +46,43 @@ const STORE_ATTEMPTS = 5;
  * for it: the audited action goes on, and `flush()` waits for what is still being stored.
  */
 export class AuditTrail {
-  readonly #source: AuditEvent['source'];
-  readonly #nc: () => NatsConnection | undefined;
-  readonly #logger: Logger;
-  readonly #storing = new Set<Promise<void>>();
+  private readonly source: AuditEvent['source'];
+  private readonly nc: () => NatsConnection | undefined;
+  private readonly logger: Logger;
+  private readonly storing = new Set<Promise<void>>();
 
   constructor(source: AuditEvent['source'], nc: () => NatsConnection | undefined, logger: Logger) {
-    this.#source = source;
-    this.#nc = nc;
-    this.#logger = logger;
+    this.source = source;
+    this.nc = nc;
+    this.logger = logger;
   }
 
   /** `actor` defaults to the source itself (the operator acting on its own). */
   record(event: Omit<AuditEvent, 'v' | 'source' | 'at' | 'actor'> & { actor?: string }): AuditEvent {
     const full: AuditEvent = {
       v: 1,
-      source: this.#source,
-      actor: this.#source,
+      source: this.source,
+      actor: this.source,
       ...event,
       at: new Date().toISOString(),
     };
-    this.#logger.info({ audit: true, ...full }, `audit: ${full.action}`);
-    const storing = this.#store(full).finally(() => this.#storing.delete(storing));
-    this.#storing.add(storing);
+    this.logger.info({ audit: true, ...full }, `audit: ${full.action}`);
+    const storing = this.store(full).finally(() => this.storing.delete(storing));
+    this.storing.add(storing);
     return full;
   }
 
   /** Waits until every event recorded so far is stored, or given up on (shutdown, tests). */
   async flush(): Promise<void> {
-    await Promise.all([...this.#storing]);
+    await Promise.all([...this.storing]);
   }
 
-  async #store(event: AuditEvent): Promise<void> {
+  private async store(event: AuditEvent): Promise<void> {
     const subject = auditSubject(event.clinicId, event.channelId);
     const data = new TextEncoder().encode(JSON.stringify(event));
     const msgID = randomUUID();
     for (let attempt = 1; ; attempt++) {
-      const nc = this.#nc();
+      const nc = this.nc();
       if (!nc || nc.isClosed()) return; // no connection: the log line is the record
       try {
         await nc.jetstream().publish(subject, data, { msgID, timeout: 5_000 });
@@ -92,7 +92,7 @@ export class AuditTrail {
         // one); live subscribers got the event with the publish itself. Nothing to retry.
         const noStream = classifyNatsError(err) === 'no-responders';
         if (noStream || attempt >= STORE_ATTEMPTS) {
-          this.#logger.warn(
+          this.logger.warn(
             { err, action: event.action, clinicId: event.clinicId, channelId: event.channelId },
             noStream
               ? 'no audit stream stores audit events on this NATS; the log line is the record'

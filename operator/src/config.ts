@@ -4,7 +4,7 @@
  * once, so a wrong install fails with one clear message instead of one per restart.
  */
 import { parseArgs } from 'node:util';
-import { natsServers, parseWaWebVersion } from '../../contract/index.ts';
+import { AUDIT_RETENTION_DAYS, natsServers, parseWaWebVersion } from '../../contract/index.ts';
 import { SettingsReader } from '../../contract/settings-reader.ts';
 
 export interface OperatorConfig {
@@ -52,6 +52,8 @@ export interface OperatorConfig {
     /** One logout request waits this long for the worker's reply. */
     logoutTimeoutMs: number;
   };
+  /** How long the audit stream keeps events (contract/audit-stream.ts). */
+  auditRetentionDays: number;
   resyncMs: number;
   concurrency: number;
   httpPort: number;
@@ -142,6 +144,11 @@ const OPTIONS = {
   },
   kmsRegion: { env: 'WA_KMS_REGION', flag: 'kms-region', help: 'KMS region (the S3 region)' },
   kmsEndpoint: { env: 'WA_KMS_ENDPOINT', flag: 'kms-endpoint', help: 'KMS-compatible endpoint URL' },
+  auditRetention: {
+    env: 'WA_AUDIT_RETENTION_DAYS',
+    flag: 'audit-retention-days',
+    help: `days the audit stream keeps audit events (${AUDIT_RETENTION_DAYS})`,
+  },
   deletionTimeout: {
     env: 'WA_DELETION_TIMEOUT_SECONDS',
     flag: 'deletion-timeout',
@@ -296,6 +303,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
       timeoutMs: integer('deletionTimeout', 300, 0, 86_400) * 1000,
       logoutTimeoutMs: integer('logoutTimeout', 10, 1, 300) * 1000,
     },
+    auditRetentionDays: integer('auditRetention', AUDIT_RETENTION_DAYS, 1, 36_500),
     resyncMs: integer('resync', 300, 10, 86_400) * 1000,
     concurrency: integer('concurrency', 8, 1, 256),
     httpPort: integer('httpPort', 8080, 0, 65_535),

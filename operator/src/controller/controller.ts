@@ -16,7 +16,7 @@ import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { StatusReports } from '../nats/status-reports.ts';
 import { WORKER_POD_SELECTOR } from '../pod.ts';
 import { S3ChannelStateEraser, type ChannelStateEraser } from '../storage/state-eraser.ts';
-import { AuditTrail } from '../../../contract/index.ts';
+import { AUDIT_STREAM, AuditTrail, ensureAuditStream } from '../../../contract/index.ts';
 import { startCredentialIssuing } from '../nats/credentials-provisioner.ts';
 import { LogoutAndErase } from './deletion.ts';
 import { KubeChannelStore } from './kube-channel-store.ts';
@@ -160,6 +160,7 @@ export async function startController(
     (connection) => {
       nc = connection;
       if (stopped) return;
+      void keepAuditStream(connection, config.auditRetentionDays, logger);
       reports.start((r) => {
         const key = byIds.get(`${r.clinicId}/${r.channelId}`);
         if (key) queue.add(key);
@@ -191,4 +192,18 @@ export async function startController(
       await issuing?.close();
     },
   };
+}
+
+/**
+ * The audit stream (contract/audit-stream.ts) stores every audited action; the operator creates
+ * it, or brings it to this release's settings, once connected. Not fatal: without it the log
+ * lines are the record, and the audit trail says so.
+ */
+async function keepAuditStream(nc: NatsConnection, retentionDays: number, logger: Logger): Promise<void> {
+  try {
+    const result = await ensureAuditStream(await nc.jetstreamManager(), retentionDays);
+    logger.info({ stream: AUDIT_STREAM, result, retentionDays }, 'audit stream ready');
+  } catch (err) {
+    logger.error({ err: String(err), stream: AUDIT_STREAM }, 'cannot create or update the audit stream');
+  }
 }

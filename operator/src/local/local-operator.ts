@@ -10,7 +10,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { NatsConnection } from 'nats';
-import { AuditTrail, openNatsConnection, type WhatsAppChannel } from '../../../contract/index.ts';
+import {
+  AuditTrail,
+  ensureAuditStream,
+  openNatsConnection,
+  type WhatsAppChannel,
+} from '../../../contract/index.ts';
 import { loadOrCreateKeyFile } from '../../../contract/local-key-file.ts';
 import { LogoutAndErase } from '../controller/deletion.ts';
 import { Reconciler } from '../controller/reconciler.ts';
@@ -149,6 +154,13 @@ export class LocalOperator {
         if (c.clinicId === report.clinicId && c.channelId === report.channelId) this.queue.add(c.key);
     });
     await this.nc.flush();
+    // The audit trail's stream, as the cluster's operator keeps it (default retention).
+    await ensureAuditStream(await this.nc.jetstreamManager()).catch((err: unknown) =>
+      this.emit({
+        type: 'problem',
+        problem: { file: this.config.natsUrl, message: `cannot create the audit stream: ${String(err)}` },
+      }),
+    );
     await this.store.restore();
     await new Promise<void>((resolve, reject) => {
       let first = true;

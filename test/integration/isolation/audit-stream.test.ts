@@ -1,12 +1,6 @@
 import { pino } from 'pino';
-import {
-  AUDIT_STREAM,
-  AuditTrail,
-  auditSubject,
-  validatePayload,
-  type AuditEvent,
-} from '../../../contract/index.ts';
-import { startTrustedNats, type TrustedNats } from './nats-fixture.ts';
+import { AUDIT_STREAM, AuditTrail, auditSubject } from '../../../contract/index.ts';
+import { startTrustedNats, storedAuditEvents, type TrustedNats } from './nats-fixture.ts';
 
 /**
  * T21 (docs/security.md): an audit trail that cannot miss. Audited actions are stored by the
@@ -22,21 +16,6 @@ afterAll(async () => {
   await n?.stop();
 });
 
-/** Every event stored for a clinic, read from the stream (message by message) with the platform's credentials. */
-async function storedEvents(clinic: string): Promise<AuditEvent[]> {
-  const jsm = await n.platform.jetstreamManager();
-  const { first_seq: first, last_seq: last } = (await jsm.streams.info(AUDIT_STREAM)).state;
-  const events: AuditEvent[] = [];
-  for (let seq = first; seq <= last && last > 0; seq++) {
-    const m = await jsm.streams.getMessage(AUDIT_STREAM, { seq });
-    if (!m.subject.startsWith(`wa-audit.${clinic}.`)) continue;
-    const checked = validatePayload('audit', m.json());
-    if (!checked.ok) throw new Error(`an invalid audit event is stored: ${m.string()}`);
-    events.push(checked.value);
-  }
-  return events;
-}
-
 test('audited actions are stored while nobody listens, once each, and read back by the platform', async () => {
   const trail = new AuditTrail('operator', () => n.platform, pino({ level: 'silent' }));
   const recorded = ['one', 'two', 'three'].map((channelId) =>
@@ -49,9 +28,9 @@ test('audited actions are stored while nobody listens, once each, and read back 
     }),
   );
   await trail.flush();
-  const stored = await storedEvents(n.clinicA);
+  const stored = await storedAuditEvents(n.platform, n.clinicA);
   expect(stored).toEqual(recorded);
-  expect(await storedEvents(n.clinicB)).toEqual([]);
+  expect(await storedAuditEvents(n.platform, n.clinicB)).toEqual([]);
 });
 
 test('the trail cannot be purged, nor an event deleted, through the JetStream API', async () => {
@@ -77,5 +56,5 @@ test("a clinic's backend credential can neither read the audit stream nor publis
   await backend.flush();
   await backend.flush();
   expect(errors).toContain('PERMISSIONS_VIOLATION');
-  expect((await storedEvents(n.clinicA)).map((e) => e.channelId)).not.toContain('forged');
+  expect((await storedAuditEvents(n.platform, n.clinicA)).map((e) => e.channelId)).not.toContain('forged');
 });

@@ -16,7 +16,7 @@ import { connectNats } from '../../../worker/src/events/nats.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
 import { applyChannel, prepareNamespace, testConfig } from '../operator/fixtures.ts';
-import { publishVerdict, startTrustedNats, type TrustedNats } from './nats-fixture.ts';
+import { publishVerdict, startTrustedNats, storedAuditEvents, type TrustedNats } from './nats-fixture.ts';
 
 const stack = testStack();
 const kubectl = adminKubectl();
@@ -110,6 +110,14 @@ describe('NATS credentials issued by the operator', () => {
       return found.length >= 2 && found;
     });
     expect(issued.map((a) => a.event.details?.kind).sort()).toEqual(['clinic-backend', 'worker']);
+    // Stored by the audit stream too: a platform engineer reads them back later, whoever listened.
+    const stored = await eventually('the credential events in the audit stream', async () => {
+      const events = (await storedAuditEvents(n.platform, clinic)).filter(
+        (e) => e.action === 'credential.issued',
+      );
+      return events.length >= 2 && events;
+    });
+    expect(stored).toEqual(expect.arrayContaining(issued.map((a) => a.event)));
     const workerSecret = await secret(`wa-nats-${clinic}-front`);
     expect(issued.find((a) => a.event.details?.kind === 'worker')!.event.details?.user).toBe(
       workerSecret.metadata!.annotations![CREDENTIAL_ANNOTATION_USER],

@@ -13,7 +13,8 @@ import { bootstrapNatsTrust, type NatsTrust } from '../../../operator/src/nats/c
 import { NatsCredentialIssuer } from '../../../operator/src/nats/credentials-issuer.ts';
 import { pushAccountJwt } from '../../../operator/src/nats/credentials-resolver.ts';
 import { ensureClinicStream } from '../../../contract/clinic-stream.ts';
-import { ensureAuditStream } from '../../../contract/audit-stream.ts';
+import { AUDIT_STREAM, ensureAuditStream } from '../../../contract/audit-stream.ts';
+import { validatePayload, type AuditEvent } from '../../../contract/index.ts';
 import type { ManagedProcess } from '../../harness/process.ts';
 import { startNatsOperatorMode } from '../../harness/servers/nats.ts';
 import { testStack } from '../../harness/stack.ts';
@@ -126,4 +127,22 @@ export async function publishVerdict(
   (status as unknown as { stop(): void }).stop();
   // nats.js reports only the code (PERMISSIONS_VIOLATION); this publish is the only one in flight.
   return errors.length ? errors.join('; ') : undefined;
+}
+
+/**
+ * Every audit event the platform's audit stream holds for a clinic, read message by message
+ * with the platform's credentials: what a platform engineer reads back, whoever was listening.
+ */
+export async function storedAuditEvents(platform: NatsConnection, clinic: string): Promise<AuditEvent[]> {
+  const jsm = await platform.jetstreamManager();
+  const { first_seq: first, last_seq: last } = (await jsm.streams.info(AUDIT_STREAM)).state;
+  const events: AuditEvent[] = [];
+  for (let seq = first; seq <= last && last > 0; seq++) {
+    const m = await jsm.streams.getMessage(AUDIT_STREAM, { seq });
+    if (!m.subject.startsWith(`wa-audit.${clinic}.`)) continue;
+    const checked = validatePayload('audit', m.json());
+    if (!checked.ok) throw new Error(`an invalid audit event is stored: ${m.string()}`);
+    events.push(checked.value);
+  }
+  return events;
 }

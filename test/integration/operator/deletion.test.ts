@@ -10,6 +10,7 @@ import {
   GROUP,
   PLURAL,
   VERSION,
+  AUDIT_STREAM,
   auditSubject,
   channelSubjects,
   validatePayload,
@@ -171,6 +172,12 @@ test('Logout: logs the worker out, removes the pod, erases the state in S3, then
     }),
   ]);
   expect(validatePayload('audit', audit[0]).ok).toBe(true);
+  // The operator's audit stream stored it as well: it is on the trail whoever was listening.
+  const jsm = await conn.jetstreamManager();
+  const stored = await jsm.streams.getMessage(AUDIT_STREAM, {
+    last_by_subj: auditSubject('clinic-del', 'leaving'),
+  });
+  expect(stored.json()).toEqual(audit[0]);
   // The logout came first, through the running worker, before anything was erased.
   expect(order).toEqual(['logout while pod/wa-leaving; state objects 3']);
   expect(await stateLeft('clinic-del', 'leaving')).toBe(0);
