@@ -1,5 +1,5 @@
 /**
- * NATS subjects and JetStream streams (DESIGN.md, "NATS subjects"). Every subject of a
+ * NATS subjects and JetStream streams (docs/contract.md, "Subjects"). Every subject of a
  * clinic starts with `wa.<clinic>.`, so one permission `wa.<clinic>.>` covers exactly
  * that clinic and nothing else.
  */
