@@ -21,6 +21,7 @@ export function statusRow(s: StatusEvent): string[] {
     s.account ?? '',
     String(s.reconnects),
     s.degraded ? 'yes' : 'no',
+    s.waWebVersion ?? '',
     s.at,
   ];
 }
@@ -32,6 +33,7 @@ export const STATUS_HEADERS = [
   'ACCOUNT',
   'RECONNECTS',
   'DEGRADED',
+  'WA VERSION',
   'UPDATED',
 ];
 

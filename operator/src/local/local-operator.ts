@@ -37,6 +37,8 @@ export interface LocalOperatorConfig {
   /** Extra plain worker environment (the simulator's WA_WS_URL and WA_TRUST_ROOT, for instance). */
   workerExtraEnv?: Record<string, string>;
   workerLogLevel?: string;
+  /** The fleet's WhatsApp Web version (the cluster's WA_WORKER_WA_WEB_VERSION); unset: Baileys' own. */
+  waWebVersion?: string | undefined;
   nodePath: string;
   workerEntry: string;
   /** How long failing Logout steps are retried (the cluster's WA_DELETION_TIMEOUT_SECONDS; 300 s). */
@@ -95,6 +97,7 @@ export class LocalOperator {
         keyFile: this.keyFile,
         workerExtraEnv: config.workerExtraEnv,
         workerLogLevel: config.workerLogLevel,
+        waWebVersion: config.waWebVersion,
         logFile: (channel) => this.logFile(channel),
       }),
       reports: this.reports,

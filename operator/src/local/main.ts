@@ -12,6 +12,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseWaWebVersion } from '../../../contract/index.ts';
 import { LocalOperator, type LocalOperatorEvent } from './local-operator.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -54,6 +55,18 @@ const program = new Command('wa-local-operator')
       .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
       .default('info'),
   )
+  .addOption(
+    new Option(
+      '--wa-web-version <version>',
+      "WhatsApp Web client version every worker announces (a channel's spec.worker.waWebVersion wins); unset: Baileys' own",
+    )
+      .env('WA_WORKER_WA_WEB_VERSION')
+      .argParser((text: string) => {
+        const parsed = parseWaWebVersion(text);
+        if (!parsed.ok) throw new InvalidArgumentError(parsed.error);
+        return text.trim();
+      }),
+  )
   .addOption(new Option('--log-format <format>', 'output lines').choices(['text', 'json']).default('text'))
   .showHelpAfterError();
 
@@ -66,6 +79,7 @@ const opts = program.opts<{
   natsCreds?: string;
   workerEnv: Record<string, string>;
   workerLogLevel: string;
+  waWebVersion?: string;
   logFormat: 'text' | 'json';
 }>();
 
@@ -94,6 +108,7 @@ const operator = new LocalOperator({
   natsCredsFile: opts.natsCreds,
   workerExtraEnv: opts.workerEnv,
   workerLogLevel: opts.workerLogLevel,
+  waWebVersion: opts.waWebVersion,
   nodePath: process.execPath,
   workerEntry: join(repoRoot, 'worker', 'src', 'main.ts'),
 });

@@ -23,6 +23,8 @@ export interface ProcessWorkersConfig {
   /** Extra plain worker environment (the simulator's WA_WS_URL and WA_TRUST_ROOT, for instance). */
   workerExtraEnv?: Record<string, string> | undefined;
   workerLogLevel?: string | undefined;
+  /** The fleet's WhatsApp Web version; a channel's spec.worker.waWebVersion wins (channelWorkerEnv). */
+  waWebVersion?: string | undefined;
   logFile: (channel: WhatsAppChannel) => string;
 }
 
@@ -44,11 +46,11 @@ export class ProcessWorkers implements WorkerRuntime {
   }
 
   desiredSpecHash(channel: WhatsAppChannel): string {
-    return hashOf(this.env(channel));
+    return hashOf(localWorkerEnv(channel, this.config));
   }
 
   async start(channel: WhatsAppChannel): Promise<StartRefused | undefined> {
-    const env = this.env(channel);
+    const env = localWorkerEnv(channel, this.config);
     await this.runtime.ensure({
       key: channelKey(channel),
       name: workerPodName(channel),
@@ -69,23 +71,27 @@ export class ProcessWorkers implements WorkerRuntime {
   staleFor(): number {
     return 0; // the runtime's state is this process's own memory: never stale
   }
+}
 
-  /** The environment of a pod (docs/worker-env.md), with the local drivers instead of S3 and KMS. */
-  private env(channel: WhatsAppChannel): Record<string, string> {
-    const s = channel.spec;
-    return {
-      PATH: process.env.PATH ?? '',
-      ...channelWorkerEnv(s, {
-        natsUrl: this.config.natsUrl,
-        logLevel: this.config.workerLogLevel ?? 'info',
-      }),
-      ...(this.config.natsCredsFile ? { NATS_CREDS_FILE: this.config.natsCredsFile } : {}),
-      WA_STATE_DIR: this.config.objectsDir,
-      WA_S3_PREFIX: s.storage?.prefix ?? 'wa',
-      WA_KEY_FILE: this.config.keyFile,
-      ...this.config.workerExtraEnv,
-    };
-  }
+/** The environment of a pod (docs/worker-env.md), with the local drivers instead of S3 and KMS. */
+export function localWorkerEnv(
+  channel: WhatsAppChannel,
+  config: Omit<ProcessWorkersConfig, 'logFile'>,
+): Record<string, string> {
+  const s = channel.spec;
+  return {
+    PATH: process.env.PATH ?? '',
+    ...channelWorkerEnv(s, {
+      natsUrl: config.natsUrl,
+      logLevel: config.workerLogLevel ?? 'info',
+      waWebVersion: config.waWebVersion,
+    }),
+    ...(config.natsCredsFile ? { NATS_CREDS_FILE: config.natsCredsFile } : {}),
+    WA_STATE_DIR: config.objectsDir,
+    WA_S3_PREFIX: s.storage?.prefix ?? 'wa',
+    WA_KEY_FILE: config.keyFile,
+    ...config.workerExtraEnv,
+  };
 }
 
 const hashOf = (env: Record<string, string>) =>

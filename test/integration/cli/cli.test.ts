@@ -124,8 +124,11 @@ describe('wa CLI against a local stack (local operator, workers, simulator, NATS
     const { stdout } = await wa('status', clinic);
     const lines = stdout.trim().split('\n');
     expect(lines[0]).toMatch(
-      /^CLINIC\s+CHANNEL\s+PHASE\s+REASON\s+ACCOUNT\s+RECONNECTS\s+DEGRADED\s+UPDATED$/,
+      /^CLINIC\s+CHANNEL\s+PHASE\s+REASON\s+ACCOUNT\s+RECONNECTS\s+DEGRADED\s+WA VERSION\s+UPDATED$/,
     );
+    // The WhatsApp Web version each worker announces (here Baileys' built-in one).
+    const frontDesk = lines.find((l) => l.includes(' front-desk '))!;
+    expect(frontDesk).toMatch(/\s(yes|no)\s+\d+\.\d+\.\d+\s+\d{4}-/);
     expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 3))).toEqual([
       [clinic, 'front-desk', 'Connected'],
       [clinic, 'reception', 'Pairing'],

@@ -1,5 +1,6 @@
 import type { WorkerProcessState } from '../../../operator/src/local/process-runtime.ts';
-import { observeProcess } from '../../../operator/src/local/process-workers.ts';
+import type { WhatsAppChannel } from '../../../contract/index.ts';
+import { localWorkerEnv, observeProcess } from '../../../operator/src/local/process-workers.ts';
 
 /** A worker process as the reconciler's neutral observation (the status is computed from it). */
 const state = (extra: Partial<WorkerProcessState> = {}): WorkerProcessState => ({
@@ -47,4 +48,31 @@ test('restarting: starting (BackOff) for the first two failures, then failing wi
 
 test('asked to stop: stopping until it has exited, even while it still runs', () => {
   expect(observeProcess(state({ current, stopping: true })).activity).toBe('stopping');
+});
+
+describe('a local worker’s environment', () => {
+  const config = { natsUrl: 'nats://127.0.0.1:4222', objectsDir: '/state/objects', keyFile: '/state/key' };
+  const channel = (worker?: { waWebVersion?: string }): WhatsAppChannel => ({
+    apiVersion: 'whatsapp.clinic.dev/v1alpha1',
+    kind: 'WhatsAppChannel',
+    metadata: { name: 'front', namespace: 'clinic-a', uid: 'u1' },
+    spec: { clinicId: 'clinic-a', channelId: 'front', ...(worker ? { worker } : {}) },
+  });
+
+  test('the fleet’s WhatsApp Web version reaches every worker; a channel’s own version wins', () => {
+    expect(localWorkerEnv(channel(), config).WA_WEB_VERSION).toBeUndefined();
+    expect(localWorkerEnv(channel(), { ...config, waWebVersion: '2.3000.1' }).WA_WEB_VERSION).toBe(
+      '2.3000.1',
+    );
+    expect(
+      localWorkerEnv(channel({ waWebVersion: '2.3000.7' }), { ...config, waWebVersion: '2.3000.1' })
+        .WA_WEB_VERSION,
+    ).toBe('2.3000.7');
+  });
+
+  test('changing the fleet’s version changes the worker’s environment, so it is replaced', () => {
+    const before = JSON.stringify(localWorkerEnv(channel(), { ...config, waWebVersion: '2.3000.1' }));
+    const after = JSON.stringify(localWorkerEnv(channel(), { ...config, waWebVersion: '2.3000.2' }));
+    expect(after).not.toBe(before);
+  });
 });
