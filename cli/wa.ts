@@ -17,6 +17,7 @@ import { eventLine, STATUS_HEADERS, statusRow, table } from './format.ts';
 import { nextPairingEvent, renderQr } from './commands/qr.ts';
 import { printReply, requestCommand } from './commands/request.ts';
 import { latestStatuses } from './commands/status.ts';
+import { bootstrapToFolder } from './commands/nats-bootstrap.ts';
 import { parseTarget } from './target.ts';
 
 const program = new Command('wa')
@@ -174,6 +175,37 @@ program
     const reply = await withNats((nc) => requestCommand(nc, target, 'logout', {}, timeoutMs()));
     printReply(reply, globals().json, () => `${target.clinicId}/${target.channelId} logged out`);
   });
+
+const nats = program.command('nats').description('set up NATS for an installation');
+
+nats
+  .command('bootstrap')
+  .description(
+    "create the NATS trust chain once: writes the operator's issuer keys and NATS user to --out, prints " +
+      "the nats-server configuration to add and the commands for the operator's Secrets (no seed is printed)",
+  )
+  .requiredOption('--out <dir>', 'a new or empty folder for the files (seeds, mode 0600)')
+  .option('--name <name>', "the NATS operator's name", 'whatsapp-platform')
+  .option('--namespace <ns>', "the operator's namespace, for the kubectl commands", 'whatsapp-system')
+  .option('--issuer-secret <name>', "the operator's issuer Secret", 'whatsapp-operator-nats-issuer')
+  .option('--creds-secret <name>', "the operator's NATS credentials Secret", 'whatsapp-operator-nats')
+  .option('--nats-namespace <ns>', "nats-server's namespace, for its JetStream key's Secret", 'nats')
+  .option('--resolver-dir <dir>', "nats-server's folder for account JWTs", '/data/accounts')
+  .option('--store-dir <dir>', "nats-server's JetStream folder", '/data/jetstream')
+  .action(
+    async (opts: {
+      out: string;
+      name: string;
+      namespace: string;
+      issuerSecret: string;
+      credsSecret: string;
+      natsNamespace: string;
+      resolverDir: string;
+      storeDir: string;
+    }) => {
+      console.log(await bootstrapToFolder(opts));
+    },
+  );
 
 try {
   await program.parseAsync(process.argv);

@@ -15,8 +15,6 @@
  * Rotation needs no restart: the kubelet updates the mounted file, and the worker reads it
  * again at its next reconnect (nats-server disconnects it when the old JWT expires).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   KubernetesObjectApi,
   PatchStrategy,
@@ -36,8 +34,12 @@ import {
 import type { AuditTrail } from '../../../contract/index.ts';
 import type { OperatorConfig } from '../config.ts';
 import { perChannel } from '../pod.ts';
-import { NatsCredentialIssuer, type IssuedCredential, type IssuerKeys } from './credentials-issuer.ts';
+import type { IssuedCredential, NatsCredentialIssuer } from './credentials-issuer.ts';
+import { loadIssuerDir } from './issuer-dir.ts';
 import { pushAccountJwt } from './credentials-resolver.ts';
+
+// The issuer folder's layout moved to its own module (the `wa nats bootstrap` command writes it too).
+export { ISSUER_FILES, loadIssuerDir, writeIssuerDir } from './issuer-dir.ts';
 
 export const CREDENTIAL_ANNOTATION_EXPIRES = 'whatsapp.clinic.dev/nats-credential-expires';
 export const CREDENTIAL_ANNOTATION_USER = 'whatsapp.clinic.dev/nats-user';
@@ -59,45 +61,6 @@ export function kubeSecretWriter(kc: KubeConfig, fieldManager = 'whatsapp-operat
       await api.patch(secret, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
     },
   };
-}
-
-/** Where each issuer key lives in the issuer folder (the mounted Secret's keys). */
-const ISSUER_FILES = {
-  operatorSigningSeed: 'operator-signing.nk',
-  platformAccount: 'platform-account.pub',
-  platformSigningSeed: 'platform-signing.nk',
-  clinicMasterSeed: 'clinic-master.key',
-  systemCreds: 'system.creds',
-} as const;
-
-/** Writes the folder `loadIssuerDir` reads (0600 files): what goes into the issuer Secret. */
-export async function writeIssuerDir(dir: string, keys: IssuerKeys, systemCreds: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const write = (name: string, data: string | Uint8Array) =>
-    writeFile(join(dir, name), data, { mode: 0o600 });
-  await write(ISSUER_FILES.operatorSigningSeed, keys.operatorSigningSeed);
-  await write(ISSUER_FILES.platformAccount, keys.platformAccount);
-  await write(ISSUER_FILES.platformSigningSeed, keys.platformSigningSeed);
-  await write(ISSUER_FILES.clinicMasterSeed, keys.clinicMasterSeed);
-  await write(ISSUER_FILES.systemCreds, systemCreds);
-}
-
-/**
- * The issuer keys from a folder (a mounted Secret): `operator-signing.nk`, `platform-account.pub`,
- * `platform-signing.nk`, `clinic-master.key` (≥ 32 random bytes) and `system.creds`.
- */
-export async function loadIssuerDir(
-  dir: string,
-): Promise<{ issuer: NatsCredentialIssuer; systemCreds: string }> {
-  const read = (name: string) => readFile(join(dir, name), 'utf8').then((s) => s.trim());
-  const issuer = new NatsCredentialIssuer({
-    operatorSigningSeed: await read(ISSUER_FILES.operatorSigningSeed),
-    platformAccount: await read(ISSUER_FILES.platformAccount),
-    platformSigningSeed: await read(ISSUER_FILES.platformSigningSeed),
-    clinicMasterSeed: new Uint8Array(await readFile(join(dir, ISSUER_FILES.clinicMasterSeed))),
-  });
-  // Not trimmed: the creds parser needs the newline after the seed's END line.
-  return { issuer, systemCreds: await readFile(join(dir, ISSUER_FILES.systemCreds), 'utf8') };
 }
 
 export interface ProvisionerDeps {
