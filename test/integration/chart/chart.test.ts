@@ -38,6 +38,7 @@ describe('helm lint', () => {
     ['the default values', []],
     ['ci/minimal-values.yaml', ['-f', ciValues('minimal')]],
     ['ci/full-values.yaml', ['-f', ciValues('full')]],
+    ['ci/plain-nats-values.yaml', ['-f', ciValues('plain-nats')]],
   ])('passes with %s (--strict)', async (_, args) => {
     const { stdout } = await helm('lint', '--strict', chartDir, ...args);
     expect(stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
@@ -145,6 +146,44 @@ describe('the operator Deployment', () => {
     });
     expect(find(objects, 'PodDisruptionBudget').spec).toMatchObject({ maxUnavailable: 1 });
   });
+
+  test('by default the operator issues NATS credentials: the issuer Secret is mounted, one worker Secret per channel', async () => {
+    const { objects } = await renderChart('issued', 'wa-system', required);
+    const deployment = find(objects, 'Deployment') as unknown as V1Deployment;
+    const container = operatorContainer(find(objects, 'Deployment'));
+    expect(container.volumeMounts).toContainEqual({
+      name: 'nats-issuer',
+      mountPath: '/var/run/secrets/whatsapp/nats-issuer',
+      readOnly: true,
+    });
+    expect(deployment.spec!.template.spec!.volumes).toContainEqual(
+      expect.objectContaining({
+        name: 'nats-issuer',
+        secret: expect.objectContaining({ secretName: 'whatsapp-operator-nats-issuer' }),
+      }),
+    );
+    expect(configFrom(plainEnv(container))).toMatchObject({
+      natsCredsFile: '/var/run/secrets/whatsapp/nats/creds',
+      natsIssuer: { dir: '/var/run/secrets/whatsapp/nats-issuer', ttlSeconds: 86_400 },
+      worker: { natsSecret: { name: 'wa-nats-{clinicId}-{channelId}', key: 'creds' } },
+    });
+    expect(deployment.spec!.template.spec!.volumes).toContainEqual(
+      expect.objectContaining({
+        name: 'nats-creds',
+        secret: expect.objectContaining({ secretName: 'whatsapp-operator-nats' }),
+      }),
+    );
+  });
+
+  test('plain mode (ci/plain-nats-values.yaml) issues nothing and mounts no NATS Secret', async () => {
+    const { objects } = await renderChart('plain', 'wa-system', ['-f', ciValues('plain-nats')]);
+    const container = operatorContainer(find(objects, 'Deployment'));
+    expect(container.volumeMounts!.map((m) => m.name)).toEqual(['tmp']);
+    const config = configFrom(plainEnv(container));
+    expect(config.natsIssuer).toBeUndefined();
+    expect(config.natsCredsFile).toBeUndefined();
+    expect(config.worker.natsSecret).toBeUndefined();
+  });
 });
 
 describe('values.schema.json', () => {
@@ -192,6 +231,20 @@ describe('values.schema.json', () => {
       ),
     ).toContain('operator.leaderElection.enabled=false needs replicaCount: 1');
   });
+
+  test('issued credentials without their Secrets or without one worker Secret per channel stop the install', async () => {
+    expect(
+      await failure(helm('template', 'x', chartDir, ...required, '--set', 'nats.issuer.secretName=')),
+    ).toContain('nats.issuer.secretName is required with nats.issuer.enabled');
+    expect(
+      await failure(
+        helm('template', 'x', chartDir, ...required, '--set', 'worker.natsSecret.name=wa-nats-{clinicId}'),
+      ),
+    ).toContain('nats.issuer.enabled needs worker.natsSecret.name with {clinicId} and {channelId}');
+    expect(
+      await failure(helm('template', 'x', chartDir, ...required, '--set', 'nats.credentialsSecret.name=')),
+    ).toContain("nats.issuer.enabled needs nats.credentialsSecret.name: the operator's own NATS user");
+  });
 });
 
 describe('helm template, admitted by the real API server (server-side dry run)', () => {
@@ -213,6 +266,10 @@ describe('helm template, admitted by the real API server (server-side dry run)',
     ])
       expect(out).toContain(kind);
     expect(warnings).not.toContain('PodSecurity');
+    // The default is issued NATS credentials: the admitted Deployment mounts the issuer Secret.
+    expect(operatorContainer(find(parseManifests(text), 'Deployment')).volumeMounts).toContainEqual(
+      expect.objectContaining({ name: 'nats-issuer', mountPath: '/var/run/secrets/whatsapp/nats-issuer' }),
+    );
 
     // The check can fail: the same Deployment with privilege escalation allowed is warned about.
     const deployment = find(parseManifests(text), 'Deployment');
@@ -289,7 +346,7 @@ test('with EKS Pod Identity the worker egress policy lets the workers reach the 
 test('helm install (server dry run) prints NOTES that say what to do next, and warn about placeholder images', async () => {
   const ns = unique('chart-notes');
   await ensureNamespace(ns);
-  const install = async (values: 'minimal' | 'full') =>
+  const install = async (values: 'minimal' | 'full' | 'plain-nats') =>
     (
       await helm(
         'install',
@@ -315,5 +372,10 @@ test('helm install (server dry run) prints NOTES that say what to do next, and w
   expect(minimal).toContain('docs/iam.md');
   const full = await install('full');
   expect(full).not.toContain('WARNING');
-  expect(full).toContain("the clinic's NATS Secret wa-nats-{clinicId}");
+  expect(full).toContain("The operator writes each channel's NATS Secret (wa-nats-{clinicId}-{channelId})");
+  expect(minimal).toContain(`wa nats bootstrap --out <new folder> --namespace ${ns}`);
+  expect(minimal).toContain('Secrets whatsapp-operator-nats-issuer and whatsapp-operator-nats');
+  const plain = await install('plain-nats');
+  expect(plain).toContain('NATS plain mode (nats.issuer.enabled=false)');
+  expect(plain).not.toContain('wa nats bootstrap');
 });

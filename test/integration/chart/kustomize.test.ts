@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
 import { helpText } from '../../../operator/src/config.ts';
 import { repoRoot } from '../../harness/paths.ts';
 import {
@@ -95,11 +95,27 @@ test('the overlays differ where they should: dev runs one replica without a lead
   expect(find(prod.objects, 'Deployment')).toMatchObject({ spec: { replicas: 2 } });
   expect(operatorContainer(find(prod.objects, 'Deployment')).image).toMatch(/whatsapp-operator:0\.1\.0$/);
   const config = configFrom(operatorEnv(prod.objects));
-  expect(config.worker.natsSecret).toEqual({ name: 'wa-nats-{clinicId}', key: 'creds' });
+  // Production issues credentials: one per channel, from the mounted issuer Secret.
+  expect(config.worker.natsSecret).toEqual({ name: 'wa-nats-{clinicId}-{channelId}', key: 'creds' });
+  expect(config.natsIssuer).toEqual({ dir: '/var/run/secrets/whatsapp/nats-issuer', ttlSeconds: 86_400 });
   expect(config.natsCredsFile).toBe('/var/run/secrets/whatsapp/nats/creds');
-  expect(operatorContainer(find(prod.objects, 'Deployment')).volumeMounts).toContainEqual(
-    expect.objectContaining({ mountPath: '/var/run/secrets/whatsapp/nats' }),
+  const prodPod = (find(prod.objects, 'Deployment') as unknown as V1Deployment).spec!.template.spec!;
+  expect(operatorContainer(find(prod.objects, 'Deployment')).volumeMounts).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ mountPath: '/var/run/secrets/whatsapp/nats' }),
+      expect.objectContaining({ name: 'nats-issuer', mountPath: config.natsIssuer!.dir }),
+    ]),
   );
+  expect(prodPod.volumes).toContainEqual(
+    expect.objectContaining({
+      name: 'nats-issuer',
+      secret: expect.objectContaining({ secretName: 'whatsapp-operator-nats-issuer' }),
+    }),
+  );
+  // Development stays plain: nothing issued, no NATS Secret.
+  const devConfig = configFrom(operatorEnv(dev.objects));
+  expect(devConfig.natsIssuer).toBeUndefined();
+  expect(devConfig.worker.natsSecret).toBeUndefined();
 });
 
 test("the kustomize RBAC is the chart's RBAC", async () => {

@@ -18,7 +18,8 @@ const run = promisify(execFile);
 const stack = testStack();
 
 export const chartDir = join(repoRoot, 'charts/whatsapp-operator');
-export const ciValues = (name: 'minimal' | 'full') => join(chartDir, 'ci', `${name}-values.yaml`);
+export const ciValues = (name: 'minimal' | 'full' | 'plain-nats') =>
+  join(chartDir, 'ci', `${name}-values.yaml`);
 
 export interface K8sObject {
   apiVersion: string;
