@@ -5,7 +5,8 @@
  * then manage streams; with issued credentials it may only look, and finds them current). An
  * existing stream or consumer is brought to this release's settings: a release that changes
  * retention, the duplicate window or the captured subjects must change the streams created by
- * older releases too, not only new clinics'.
+ * older releases too, not only new clinics'. The retention is a setting per clinic (default 14
+ * days): a changed setting updates the existing stream the next time it is ensured.
  */
 import {
   AckPolicy,
@@ -15,7 +16,12 @@ import {
   type StreamConfig,
 } from 'nats';
 import { classifyNatsError } from './nats-errors.ts';
-import { CLINIC_BACKEND_CONSUMER, clinicStream, jetStreamConfig } from './subjects.ts';
+import {
+  CLINIC_BACKEND_CONSUMER,
+  CLINIC_STREAM_RETENTION_DAYS,
+  clinicStream,
+  jetStreamConfig,
+} from './subjects.ts';
 
 /** How long a backend has to acknowledge a message before it is delivered again. */
 export const BACKEND_ACK_WAIT_NS = 60 * 1e9;
@@ -34,8 +40,9 @@ const notFound = (err: unknown) => classifyNatsError(err) === 'not-found';
 export async function ensureClinicStream(
   jsm: JetStreamManager,
   clinicId: string,
+  retentionDays = CLINIC_STREAM_RETENTION_DAYS,
 ): Promise<ClinicStreamResult> {
-  const spec = clinicStream(clinicId);
+  const spec = clinicStream(clinicId, retentionDays);
   const streamWanted = jetStreamConfig(spec);
   const consumerWanted = {
     durable_name: CLINIC_BACKEND_CONSUMER,

@@ -21,6 +21,7 @@ export {
   jetStreamConfig,
   clinicStreamName,
   clinicStream,
+  CLINIC_STREAM_RETENTION_DAYS,
   type CommandVerb,
   type EventKind,
   type ChannelSubjectKind,
@@ -83,6 +84,15 @@ export {
   ensureClinicStream,
   type ClinicStreamResult,
 } from './clinic-stream.ts';
+export {
+  IDEMPOTENCY_WINDOW_HOURS,
+  ensureIdempotencyBucket,
+  idempotencyBucketConfig,
+  idempotencyBucketName,
+  idempotencyRecordKey,
+  idempotencyStreamName,
+  idempotencySubjectPrefix,
+} from './idempotency-bucket.ts';
 export {
   WA_WEB_VERSION_PATTERN,
   parseWaWebVersion,

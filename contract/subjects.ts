@@ -158,12 +158,18 @@ export function clinicStreamName(clinicId: string): string {
  */
 export const CLINIC_BACKEND_CONSUMER = 'BACKEND';
 
-export function clinicStream(clinicId: string): StreamSpec {
+/**
+ * Default retention of a clinic's stream; the operator's `WA_CLINIC_STREAM_RETENTION_DAYS` and
+ * per-clinic overrides change it (docs/operator.md).
+ */
+export const CLINIC_STREAM_RETENTION_DAYS = 14;
+
+export function clinicStream(clinicId: string, retentionDays = CLINIC_STREAM_RETENTION_DAYS): StreamSpec {
   const c = assertToken('clinicId', clinicId);
   return {
     name: clinicStreamName(c),
     subjects: STORED_EVENT_KINDS.map((kind) => `${SUBJECT_ROOT}.${c}.*.${kind}`),
     duplicateWindowMs: 24 * 60 * 60 * 1000,
-    maxAgeMs: 14 * 24 * 60 * 60 * 1000,
+    maxAgeMs: retentionDays * 24 * 60 * 60 * 1000,
   };
 }

@@ -49,6 +49,8 @@ export const COMMAND_ERROR_CODES = {
   idempotencyConflict: 'IdempotencyKeyReused',
   shuttingDown: 'ShuttingDown',
   sendFailed: 'SendFailed',
+  /** A send with this key was started and its outcome was never recorded (docs/contract.md). */
+  outcomeUnknown: 'OutcomeUnknown',
   internal: 'InternalError',
 } as const;
 export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[keyof typeof COMMAND_ERROR_CODES];

@@ -102,6 +102,7 @@ export type CommandReply =
           | 'IdempotencyKeyReused'
           | 'ShuttingDown'
           | 'SendFailed'
+          | 'OutcomeUnknown'
           | 'InternalError';
         /**
          * What went wrong, for a person.

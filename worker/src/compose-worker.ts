@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { NatsConnection } from 'nats';
 import { channelSubjects } from '../../contract/index.ts';
 import { CommandServer } from './commands/server.ts';
+import type { SendLog } from './commands/send-log.ts';
 import type { WorkerConfig } from './config.ts';
 import type { NatsHandle } from './events/nats.ts';
 import { attachSessionEvents } from './events/session-events.ts';
@@ -58,6 +59,8 @@ export interface WorkerParts {
   sink: EventSink;
   /** The one status producer start-up published Pending through. */
   status: StatusPublisher;
+  /** The channel's durable record of sends (commands/send-log.ts). */
+  sendLog: SendLog;
   reconnect?: Partial<ReconnectParams>;
 }
 
@@ -181,6 +184,7 @@ export function createWorker(parts: WorkerParts): Worker {
     subject: channelSubjects(config.clinicId, config.channelId).commands,
     maxBytes: config.maxCommandBytes,
     idempotencyCapacity: config.idempotencyCapacity,
+    sendLog: parts.sendLog,
     session: supervisor,
     metrics,
     logger: logger.child({ module: 'commands' }),

@@ -3,7 +3,14 @@
  * (docs/worker-env.md). `parseWorkerConfig` is pure: it never touches the process, so every
  * rule below is unit-tested, and it reports every problem at once instead of the first one.
  */
-import { isValidToken, natsServers, parseWaWebVersion, type WaWebVersion } from '../../contract/index.ts';
+import {
+  CLINIC_STREAM_RETENTION_DAYS,
+  IDEMPOTENCY_WINDOW_HOURS,
+  isValidToken,
+  natsServers,
+  parseWaWebVersion,
+  type WaWebVersion,
+} from '../../contract/index.ts';
 import { environment, SettingsReader } from '../../contract/settings-reader.ts';
 import { channelStatePrefix as statePrefixOf } from '../../contract/state-layout.ts';
 
@@ -68,6 +75,10 @@ export interface WorkerConfig {
   outboxCapacity: number;
   maxCommandBytes: number;
   idempotencyCapacity: number;
+  /** WA_IDEMPOTENCY_WINDOW_HOURS: how long a send's record answers retries, when this worker creates the bucket. */
+  idempotencyWindowHours: number;
+  /** WA_CLINIC_STREAM_RETENTION_DAYS: the clinic stream's max age, when this worker creates the stream. */
+  clinicStreamRetentionDays: number;
   shutdownGraceMs: number;
   /** The timeouts that decide how long an outage is ridden out with the session open (docs/worker.md). */
   timeouts: OutageTimeouts;
@@ -194,6 +205,13 @@ export function parseWorkerConfig(env: Env): ConfigResult {
     outboxCapacity: integer('WA_OUTBOX_CAPACITY', 1000, 10, 1_000_000),
     maxCommandBytes: integer('WA_MAX_COMMAND_BYTES', 64 * 1024, 1024, 1024 * 1024),
     idempotencyCapacity: integer('WA_IDEMPOTENCY_CAPACITY', 10_000, 10, 1_000_000),
+    idempotencyWindowHours: integer('WA_IDEMPOTENCY_WINDOW_HOURS', IDEMPOTENCY_WINDOW_HOURS, 1, 8_760),
+    clinicStreamRetentionDays: integer(
+      'WA_CLINIC_STREAM_RETENTION_DAYS',
+      CLINIC_STREAM_RETENTION_DAYS,
+      1,
+      3_650,
+    ),
     shutdownGraceMs: seconds('WA_SHUTDOWN_GRACE_SECONDS', 25, 1, 600),
     timeouts: outageTimeouts(seconds, errors),
   };

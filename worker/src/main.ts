@@ -19,7 +19,13 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { parseWorkerConfig, type WorkerConfig } from './config.ts';
-import { connectNats, ensureClinicStreamAtStart, type NatsHandle } from './events/nats.ts';
+import {
+  connectNats,
+  ensureClinicStreamAtStart,
+  ensureSendLogAtStart,
+  type NatsHandle,
+} from './events/nats.ts';
+import { KvSendLog } from './commands/send-log.ts';
 import { workerInboxPrefix } from '../../contract/index.ts';
 import { createSink, createWorker, type Worker } from './compose-worker.ts';
 import { StatusPublisher } from './events/status-publisher.ts';
@@ -90,11 +96,15 @@ async function main(): Promise<number> {
     logger,
   );
   try {
-    await ensureClinicStreamAtStart(await nats.nc.jetstreamManager(), config.clinicId, logger);
+    const jsm = await nats.nc.jetstreamManager();
+    await ensureClinicStreamAtStart(jsm, config.clinicId, logger, config.clinicStreamRetentionDays);
+    await ensureSendLogAtStart(jsm, config.clinicId, config.idempotencyWindowHours, logger);
   } catch (err) {
     // NATS went away right after connecting: the stream is checked again at the next start.
     logger.warn({ err, cause: failureCause(err) }, 'cannot reach JetStream to check the clinic stream');
   }
+  // Binding looks nothing up (no request): the bucket is checked when the first send uses it.
+  const sendLog = await KvSendLog.open(nats.nc, config.clinicId, config.channelId);
   const sink = createSink(config, nats, logger, metrics, (high) => {
     if (high) current.worker?.supervisor.sinkUnavailable();
   });
@@ -142,7 +152,7 @@ async function main(): Promise<number> {
       return finish(EXIT.ok);
     }
     const { lease, auth } = held;
-    const worker = createWorker({ config, nc: nats.nc, auth, lease, logger, metrics, sink, status });
+    const worker = createWorker({ config, nc: nats.nc, auth, lease, logger, metrics, sink, status, sendLog });
     current.worker = worker;
     // The LeaseLost status says why: "lease could not be renewed: S3 unreachable (…)".
     const stopListening = lease.lease.onLost((loss) =>

@@ -10,8 +10,8 @@
  *   it, and a reply subject a clinic chooses stays inside the clinic's account (service
  *   imports map replies), so a clinic can never make a server or worker publish onto
  *   another clinic's subjects;
- * - a worker user may publish only its own channel's events and serve only its own
- *   channel's commands.
+ * - a worker user may publish only its own channel's events, serve only its own channel's
+ *   commands, and read and write only its own channel's records in the clinic's send log.
  */
 import type { Account, Export, User } from '@nats-io/jwt';
 import {
@@ -22,6 +22,8 @@ import {
   channelSubjects,
   clinicStreamName,
   clinicWildcard,
+  idempotencyStreamName,
+  idempotencySubjectPrefix,
   workerInboxPrefix,
   CLINIC_JS_API_PREFIX,
   EVENT_KINDS,
@@ -207,6 +209,7 @@ export function clinicBackendPermissions(clinicId: string): UserPermissions {
  */
 export function workerPermissions(clinicId: string, channelId: string): UserPermissions {
   const own = channelSubjects(clinicId, channelId);
+  const sendLog = idempotencySubjectPrefix(clinicId, channelId);
   return {
     pub: {
       allow: [
@@ -220,6 +223,14 @@ export function workerPermissions(clinicId: string, channelId: string): UserPerm
         jsApi('INFO'),
         jsApi(`STREAM.INFO.${clinicStreamName(clinicId)}`),
         jsApi(`CONSUMER.INFO.${clinicStreamName(clinicId)}.${CLINIC_BACKEND_CONSUMER}`),
+        // Its own channel's records in the clinic's send log (contract/idempotency-bucket.ts):
+        // writes onto its keys, and direct gets that name the key in the subject. Never
+        // STREAM.MSG.GET or a bare DIRECT.GET, whose body could name another channel's key.
+        // The bucket's info is its start-up look, like the clinic stream's (counts and hashed
+        // key names at most: no record).
+        `${sendLog}.>`,
+        jsApi(`DIRECT.GET.${idempotencyStreamName(clinicId)}.${sendLog}.>`),
+        jsApi(`STREAM.INFO.${idempotencyStreamName(clinicId)}`),
       ],
     },
     sub: { allow: [own.commands, `${workerInboxPrefix(clinicId, channelId)}.>`] },

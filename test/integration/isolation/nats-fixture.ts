@@ -1,7 +1,7 @@
 /**
  * A nats-server of its own in operator mode (decentralised JWT auth), with the trust chain
  * made by the operator's own code (bootstrapNatsTrust), two clinics' accounts pushed to the
- * resolver the way the operator pushes them, and their streams. Each isolation test file
+ * resolver the way the operator pushes them, and their streams and send-log buckets. Each isolation test file
  * starts one; the shared stack's nats-server (no auth) stays as it is.
  */
 import { randomUUID } from 'node:crypto';
@@ -13,6 +13,7 @@ import { bootstrapNatsTrust, type NatsTrust } from '../../../operator/src/nats/c
 import { NatsCredentialIssuer } from '../../../operator/src/nats/credentials-issuer.ts';
 import { pushAccountJwt } from '../../../operator/src/nats/credentials-resolver.ts';
 import { ensureClinicStream } from '../../../contract/clinic-stream.ts';
+import { ensureIdempotencyBucket } from '../../../contract/idempotency-bucket.ts';
 import { AUDIT_STREAM, ensureAuditStream } from '../../../contract/audit-stream.ts';
 import { validatePayload, type AuditEvent } from '../../../contract/index.ts';
 import type { ManagedProcess } from '../../harness/process.ts';
@@ -70,7 +71,10 @@ export async function startTrustedNats(): Promise<TrustedNats> {
   const platform = await connectAs(trust.platformCreds);
   const jsm = await platform.jetstreamManager();
   // As the operator does it (contract/clinic-stream.ts): the stream and the backends' consumer.
-  for (const clinic of [clinicA, clinicB]) await ensureClinicStream(jsm, clinic);
+  for (const clinic of [clinicA, clinicB]) {
+    await ensureClinicStream(jsm, clinic);
+    await ensureIdempotencyBucket(jsm, clinic);
+  }
   await ensureAuditStream(jsm); // as the operator does at start
   return {
     url,

@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { testStack } from '../../harness/stack.ts';
 import { CommandServer, type Reply } from '../../../worker/src/commands/server.ts';
-import { channelSubjects } from '../../../contract/index.ts';
+import { channelSubjects, ensureIdempotencyBucket } from '../../../contract/index.ts';
+import { KvSendLog } from '../../../worker/src/commands/send-log.ts';
 import { createMetrics } from '../../../worker/src/ops/metrics.ts';
 import { InboundGate } from '../../../worker/src/session/inbound-gate.ts';
 import type { AuthStatePort } from '../../../worker/src/session/ports.ts';
@@ -71,11 +72,13 @@ describe('worker commands over NATS', () => {
       random: Math.random,
       logger,
     });
+    await ensureIdempotencyBucket(await nc.jetstreamManager(), clinicId);
     server = new CommandServer({
       nc,
       subject: subjects.commands,
       maxBytes: MAX,
       idempotencyCapacity: 100,
+      sendLog: await KvSendLog.open(nc, clinicId, 'main'),
       session: supervisor,
       metrics,
       logger,
@@ -133,6 +136,45 @@ describe('worker commands over NATS', () => {
     const body = { idempotencyKey: 'send-1', to: '+5511999990000', text: 'your appointment is at 10:00' };
     expect(code(await request('send', body))).toBe('NotConnected');
     expect(code(await request('send', body))).toBe('NotConnected');
+    expect(touched).toEqual([]);
+  });
+
+  test('a key another worker claimed and never completed is refused as OutcomeUnknown, nothing sent', async () => {
+    // Another worker of the channel (before a crash or a lease takeover) claimed the key, then died.
+    const other = await KvSendLog.open(nc, clinicId, 'main');
+    const body = { idempotencyKey: 'claimed:elsewhere', to: '+5511999990000', text: 'see you at 10:00' };
+    const theirs = createHash('sha256').update(JSON.stringify(['5511999990000@s.whatsapp.net', body.text]));
+    expect(await other.claim(body.idempotencyKey, theirs.digest('hex'))).toMatchObject({ kind: 'claimed' });
+    const r = await request('send', body);
+    expect(r).toMatchObject({ ok: false, error: { code: 'OutcomeUnknown' } });
+    // The same key for another message is still a reused key, not an unknown outcome.
+    expect(code(await request('send', { ...body, text: 'other' }))).toBe('IdempotencyKeyReused');
+    expect(touched).toEqual([]);
+  });
+
+  test('a key another worker completed is answered from its record, nothing sent', async () => {
+    const other = await KvSendLog.open(nc, clinicId, 'main');
+    const body = { idempotencyKey: 'done-elsewhere', to: '+5511999990000', text: 'bring your card' };
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify(['5511999990000@s.whatsapp.net', body.text]))
+      .digest('hex');
+    const claim = await other.claim(body.idempotencyKey, fingerprint);
+    if (claim.kind !== 'claimed') throw new Error(`expected a claim, got ${claim.kind}`);
+    await other.complete(body.idempotencyKey, claim.revision, fingerprint, {
+      ok: true,
+      messageId: '3EB0FIRSTSEND',
+      timestamp: 1_700_000_000,
+    });
+    expect(await request('send', body)).toEqual({
+      v: 1,
+      ok: true,
+      result: {
+        messageId: '3EB0FIRSTSEND',
+        to: '5511999990000@s.whatsapp.net',
+        timestamp: 1_700_000_000,
+        replayed: true,
+      },
+    });
     expect(touched).toEqual([]);
   });
 

@@ -1,5 +1,7 @@
 import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
+import { channelSubjects, idempotencyBucketName, idempotencyRecordKey } from '../../../contract/index.ts';
 import {
+  ChannelWatch,
   command,
   eventually,
   storedInbound,
@@ -11,7 +13,7 @@ import {
 /**
  * Messages through a real worker process: inbound messages reach JetStream exactly once, even
  * when the worker is SIGKILLed in the middle of a burst; send commands reach the contact once,
- * also when a command is retried.
+ * also when a command is retried, on the same worker or on the next one after a SIGKILL.
  */
 
 // The simulated contacts' libsignal prints whole session records (private keys included).
@@ -143,6 +145,64 @@ describe('messages through the worker', () => {
     expect(fresh.map((m) => m.text).sort()).toEqual(
       Array.from({ length: 100 }, (_, i) => `reminder ${i}`).sort(),
     );
+    expect(suite.sim.problems()).toEqual([]);
+  });
+
+  test('a send retried across a worker SIGKILL is answered with the first result; the contact gets it once', async () => {
+    const contact = suite.sim.contact(CONTACT);
+    const body = { idempotencyKey: 'appt-sigkill', to: `+${CONTACT}`, text: 'your exam is tomorrow at 8' };
+    const current = workers[workers.length - 1]!;
+    // The backend's request is lost with the worker: its reply goes to an inbox nobody reads,
+    // so the backend never learns the outcome and must retry.
+    suite.nc.publish(
+      channelSubjects(env.clinic, env.channel).command('send'),
+      new TextEncoder().encode(JSON.stringify(body)),
+      { reply: `_INBOX.lost-${Date.now().toString(36)}` },
+    );
+    // WhatsApp delivered it to the contact, and the worker recorded the outcome: then SIGKILL.
+    const delivered = await eventually('the message at the contact', async () =>
+      contact.inbox.find((m) => m.from.startsWith(PHONE) && !m.ownCopy && m.text === body.text),
+    );
+    const log = await suite.nc
+      .jetstream()
+      .views.kv(idempotencyBucketName(env.clinic), { bindOnly: true, allow_direct: true });
+    const recorded = await eventually('the send recorded in the send log', async () => {
+      const entry = await log.get(idempotencyRecordKey(env.channel, body.idempotencyKey));
+      const record = entry?.json<{ state: string; outcome?: { messageId: string; timestamp: number } }>();
+      return record?.state === 'done' && record.outcome;
+    });
+    expect(recorded.messageId).toBe(delivered.id);
+    current.kill('SIGKILL');
+    await current.exited;
+
+    const watch = await ChannelWatch.start(suite.nc, env.clinic, env.channel);
+    workers.push(await suite.startWorker(env, 'pod-1'));
+    await watch.waitStatus('the restarted worker connected', (s) => s.phase === 'Connected');
+    watch.stop();
+    const retry = await command(suite.nc, env.clinic, env.channel, 'send', body);
+    expect(retry).toEqual({
+      v: 1,
+      ok: true,
+      result: {
+        messageId: delivered.id,
+        to: `${CONTACT}@s.whatsapp.net`,
+        timestamp: recorded.timestamp,
+        replayed: true,
+      },
+    });
+
+    // A barrier sent after the retry was answered: once it arrived, a second copy would have too.
+    const barrier = await command(suite.nc, env.clinic, env.channel, 'send', {
+      idempotencyKey: 'barrier-sigkill',
+      to: `+${CONTACT}`,
+      text: 'barrier after the kill',
+    });
+    expect(barrier).toMatchObject({ ok: true });
+    const mine = await eventually('the barrier at the contact', async () => {
+      const all = contact.inbox.filter((m) => m.from.startsWith(PHONE) && !m.ownCopy);
+      return all.some((m) => m.text === 'barrier after the kill') && all;
+    });
+    expect(mine.filter((m) => m.text === body.text)).toHaveLength(1);
     expect(suite.sim.problems()).toEqual([]);
   });
 });

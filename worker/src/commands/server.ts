@@ -11,6 +11,7 @@ import { AuditTrail, requestActor } from '../../../contract/index.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { NotConnectedError, PairingRefusedError, type SessionPort } from '../session/session-port.ts';
 import { IdempotencyCache } from './idempotency.ts';
+import type { SendLog, StoredOutcome } from './send-log.ts';
 import { ERROR_CODES, parseCommand, sendFingerprint, type Command, type CommandError } from './parse.ts';
 
 /** The contract's command-reply.v1 payload. */
@@ -27,7 +28,10 @@ export interface CommandServerDeps {
   nc: NatsConnection;
   subject: string;
   maxBytes: number;
+  /** Finished sends kept in memory too (a retry to the same process needs no NATS round trip). */
   idempotencyCapacity: number;
+  /** The durable record of sends, shared by every worker of the channel (send-log.ts). */
+  sendLog: SendLog;
   /** The WhatsApp session; commands never see its socket. */
   session: SessionPort;
   metrics: Metrics;
@@ -36,7 +40,7 @@ export interface CommandServerDeps {
 
 export class CommandServer {
   private readonly deps: CommandServerDeps;
-  private readonly sends: IdempotencyCache<Reply>;
+  private readonly sends: IdempotencyCache<{ reply: Reply; fromLog: boolean }>;
   private sub: Subscription | undefined;
   private accepting = true;
   private readonly inflight = new Set<Promise<void>>();
@@ -131,27 +135,96 @@ export class CommandServer {
   private async send(command: Extract<Command, { verb: 'send' }>): Promise<Reply> {
     const fingerprint = createHash('sha256').update(sendFingerprint(command)).digest('hex');
     try {
-      const out = await this.sends.run(command.idempotencyKey, fingerprint, async () => {
-        try {
-          const sent = await this.deps.session.send(command.jid, { kind: 'text', text: command.text });
-          this.deps.metrics.messagesOut.inc();
-          return ok({ messageId: sent.id, to: command.jid, timestamp: sent.timestamp });
-        } catch (e) {
-          // Thrown before anything is sent: not remembered, a retry may succeed.
-          if (e instanceof NotConnectedError) throw e;
-          // The stanza may have left before the failure (Baileys commits after sending), so the
-          // outcome is remembered: a retry with this key must not risk a second copy.
-          this.deps.logger.warn({ err: e }, 'send failed');
-          return err(ERROR_CODES.sendFailed, e instanceof Error ? e.message : String(e));
-        }
-      });
-      if (out.kind === 'conflict') {
-        return err(ERROR_CODES.idempotencyConflict, 'this idempotencyKey was used for a different message');
-      }
-      return out.result.ok ? ok({ ...out.result.result, replayed: out.kind === 'replayed' }) : out.result;
+      // In memory first: a retry while the first run is still going waits for it here.
+      const out = await this.sends.run(command.idempotencyKey, fingerprint, () =>
+        this.sendOnce(command, fingerprint),
+      );
+      if (out.kind === 'conflict') return err(ERROR_CODES.idempotencyConflict, KEY_REUSED);
+      const { reply, fromLog } = out.result;
+      return reply.ok ? ok({ ...reply.result, replayed: out.kind === 'replayed' || fromLog }) : reply;
     } catch (e) {
       if (e instanceof NotConnectedError) return err(ERROR_CODES.notConnected, e.message);
+      if (e instanceof SendRefused) return err(e.code, e.message);
       throw e;
     }
   }
+
+  /**
+   * One send, recorded in the channel's durable send log (send-log.ts): claimed before anything
+   * leaves, completed with the outcome before the reply. A refusal or a send that certainly did
+   * not leave is thrown, so the in-memory cache does not remember it.
+   */
+  private async sendOnce(
+    command: Extract<Command, { verb: 'send' }>,
+    fingerprint: string,
+  ): Promise<{ reply: Reply; fromLog: boolean }> {
+    const { sendLog, session, logger } = this.deps;
+    const key = command.idempotencyKey;
+    const claim = await sendLog.claim(key, fingerprint);
+    switch (claim.kind) {
+      case 'conflict':
+        throw new SendRefused(ERROR_CODES.idempotencyConflict, KEY_REUSED);
+      case 'in-flight':
+        throw new SendRefused(
+          ERROR_CODES.outcomeUnknown,
+          'a send with this idempotencyKey was started and its outcome was never recorded (the worker ' +
+            'stopped while sending); it is not sent again: check the conversation, then send with a new key',
+        );
+      case 'done':
+        return { reply: replyOf(claim.outcome, command.jid), fromLog: true };
+      case 'claimed':
+        break;
+    }
+    let outcome: StoredOutcome;
+    try {
+      const sent = await session.send(command.jid, { kind: 'text', text: command.text });
+      this.deps.metrics.messagesOut.inc();
+      outcome = { ok: true, messageId: sent.id, timestamp: sent.timestamp };
+    } catch (e) {
+      if (e instanceof NotConnectedError) {
+        // Thrown before anything is sent: the claim goes, so a retry may send.
+        await sendLog
+          .release(key, claim.revision)
+          .catch((error: unknown) =>
+            logger.warn({ err: error }, 'could not release a send claim; a retry will get OutcomeUnknown'),
+          );
+        throw e;
+      }
+      // The stanza may have left before the failure (Baileys commits after sending), so the
+      // outcome is remembered: a retry with this key must not risk a second copy.
+      logger.warn({ err: e }, 'send failed');
+      outcome = {
+        ok: false,
+        error: { code: ERROR_CODES.sendFailed, message: e instanceof Error ? e.message : String(e) },
+      };
+    }
+    // Before the reply: a worker that dies after this point has left the answer for the retry.
+    await sendLog
+      .complete(key, claim.revision, fingerprint, outcome)
+      .catch((error: unknown) =>
+        logger.error(
+          { err: error },
+          'could not record a send outcome; a retry on another worker gets OutcomeUnknown',
+        ),
+      );
+    return { reply: replyOf(outcome, command.jid), fromLog: false };
+  }
+}
+
+const KEY_REUSED = 'this idempotencyKey was used for a different message';
+
+/** A send refused before anything left: never remembered in memory, the durable log decides. */
+class SendRefused extends Error {
+  readonly code: CommandError['code'];
+
+  constructor(code: CommandError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+function replyOf(outcome: StoredOutcome, to: string): Reply {
+  return outcome.ok
+    ? ok({ messageId: outcome.messageId, to, timestamp: outcome.timestamp })
+    : { v: 1, ok: false, error: outcome.error };
 }

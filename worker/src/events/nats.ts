@@ -3,7 +3,15 @@
  */
 import type { JetStreamManager, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { clinicStreamName, ensureClinicStream, openNatsConnection } from '../../../contract/index.ts';
+import {
+  CLINIC_STREAM_RETENTION_DAYS,
+  classifyNatsError,
+  clinicStreamName,
+  ensureClinicStream,
+  ensureIdempotencyBucket,
+  idempotencyStreamName,
+  openNatsConnection,
+} from '../../../contract/index.ts';
 
 export interface NatsHandle {
   nc: NatsConnection;
@@ -54,9 +62,10 @@ export async function ensureClinicStreamAtStart(
   jsm: JetStreamManager,
   clinicId: string,
   logger: Logger,
+  retentionDays = CLINIC_STREAM_RETENTION_DAYS,
 ): Promise<void> {
   try {
-    const result = await ensureClinicStream(jsm, clinicId);
+    const result = await ensureClinicStream(jsm, clinicId, retentionDays);
     if (result.stream !== 'unchanged' || result.consumer !== 'unchanged')
       logger.info(
         { name: clinicStreamName(clinicId), stream: result.stream, consumer: result.consumer },
@@ -66,6 +75,32 @@ export async function ensureClinicStreamAtStart(
     logger.warn(
       { err, stream: clinicStreamName(clinicId) },
       'cannot set up the clinic stream; assuming it is managed elsewhere',
+    );
+  }
+}
+
+/**
+ * The clinic's send log (contract/idempotency-bucket.ts), created or brought to this window when
+ * this worker's NATS user may manage streams. With issued credentials it may not even look (only
+ * its own channel's keys): the operator made the bucket, and the refusal is expected.
+ */
+export async function ensureSendLogAtStart(
+  jsm: JetStreamManager,
+  clinicId: string,
+  windowHours: number,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const result = await ensureIdempotencyBucket(jsm, clinicId, windowHours);
+    if (result !== 'unchanged')
+      logger.info({ stream: idempotencyStreamName(clinicId), result, windowHours }, 'send log set up');
+  } catch (err) {
+    const denied = classifyNatsError(err) === 'permission-denied';
+    logger[denied ? 'info' : 'warn'](
+      { err, stream: idempotencyStreamName(clinicId) },
+      denied
+        ? 'the send log is managed by the operator (this NATS user may not look at it)'
+        : 'cannot set up the send log; assuming it is managed elsewhere',
     );
   }
 }
