@@ -127,7 +127,11 @@ test('failing watches back off, doubling from 0.5 s, and never give up', async (
   await put('backoff-0');
   await eventually('backoff-0', has(c, 'backoff-0'), 10_000);
   proxy.down(); // open connections reset, new ones refused
-  await eventually('four failed attempts while the API server is away', async () => failures.length >= 4, 20_000);
+  await eventually(
+    'four failed attempts while the API server is away',
+    async () => failures.length >= 4,
+    20_000,
+  );
   proxy.up();
   await put('backoff-1');
   await eventually('backoff-1 once the API server is back', has(c, 'backoff-1'), 30_000);
