@@ -12,6 +12,7 @@ import {
   renderChart,
   unique,
   type K8sObject,
+  applyCrds,
 } from './packaging.ts';
 
 /**
@@ -42,13 +43,7 @@ const create = async (obj: K8sObject) =>
   kubectl('create', '--dry-run=server', '-f', await manifestFile(`${obj.metadata.namespace}-wac`, [obj]));
 
 beforeAll(async () => {
-  await kubectl('apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds'));
-  await kubectl(
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/whatsappchannels.whatsapp.clinic.dev',
-  );
+  await applyCrds();
   await ensureNamespace(namespaces.clinicA, [selectorLabel, 'whatsapp.clinic.dev/clinic=clinic-a']);
   await ensureNamespace(namespaces.unlabelled, [selectorLabel]);
   const { objects } = await renderChart(release, 'whatsapp-system', [

@@ -18,6 +18,7 @@ import {
   renderChart,
   unique,
   type K8sObject,
+  applyCrds,
 } from './packaging.ts';
 
 /**
@@ -50,13 +51,7 @@ async function workerPod(channel: WhatsAppChannel): Promise<V1Pod> {
 }
 
 beforeAll(async () => {
-  await kubectl('apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds'));
-  await kubectl(
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/whatsappchannels.whatsapp.clinic.dev',
-  );
+  await applyCrds();
   for (const { example: name } of clinics) {
     const ns = unique(name);
     namespaces.set(name, ns);

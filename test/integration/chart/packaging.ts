@@ -117,3 +117,14 @@ export function configFrom(env: Record<string, string>): OperatorConfig {
     throw new Error(`the operator would refuse this configuration: ${parsed.errors.join('; ')}`);
   return parsed.config;
 }
+
+/** The CRD from crds/, applied to the shared API server and established (channels may be created then). */
+export async function applyCrds(): Promise<void> {
+  await kubectl('apply', '--server-side', '--force-conflicts', '-f', join(repoRoot, 'crds'));
+  await kubectl(
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/whatsappchannels.whatsapp.clinic.dev',
+  );
+}
