@@ -57,6 +57,8 @@ export const CONDITION_TYPES = {
   reconciling: 'Reconciling',
   /** kstatus/Flux: cannot make progress without a human. */
   stalled: 'Stalled',
+  /** The operator points workers at the protocol simulator, not WhatsApp (tests and demos). */
+  testEndpoint: 'TestEndpoint',
 } as const;
 export type ConditionType = (typeof CONDITION_TYPES)[keyof typeof CONDITION_TYPES];
 

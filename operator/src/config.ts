@@ -6,6 +6,8 @@
 import { parseArgs } from 'node:util';
 import { AUDIT_RETENTION_DAYS, natsServers, parseWaWebVersion } from '../../contract/index.ts';
 import { SettingsReader } from '../../contract/settings-reader.ts';
+import { extraEnvProblems } from './worker-env-rules.ts';
+import { imageRepository, REPOSITORY } from './worker-image.ts';
 
 export interface OperatorConfig {
   /** Namespace to watch; empty = all namespaces. */
@@ -21,6 +23,13 @@ export interface OperatorConfig {
   logLevel: string;
   worker: {
     image: string;
+    /** Repositories `spec.worker.image` may come from (worker-image.ts); default: the image's own. */
+    allowedRepositories: string[];
+    /**
+     * The WhatsApp Web protocol simulator (tests and demos only): its WebSocket URL and the path
+     * of its root key file in the worker. Every channel's status shows it (TestEndpoint).
+     */
+    simulator: { url: string; trustRoot: string } | undefined;
     /** Unset = the namespace's `default` ServiceAccount (its token is never mounted). */
     serviceAccount: string | undefined;
     logLevel: string;
@@ -29,7 +38,7 @@ export interface OperatorConfig {
     natsSecret: { name: string; key: string } | undefined;
     /** Secret whose keys become worker environment variables (e.g. S3 keys for MinIO). */
     envSecret: string | undefined;
-    /** Extra plain environment for workers (e.g. the simulator's URL in tests). */
+    /** Extra plain environment for workers (tuning only: worker-env-rules.ts refuses the rest). */
     extraEnv: Record<string, string>;
     /**
      * The WhatsApp Web client version every worker announces ("2.3000.1023223821"), unless a
@@ -94,6 +103,21 @@ const OPTIONS = {
   watchNamespace: { env: 'WA_WATCH_NAMESPACE', flag: 'watch-namespace', help: 'only this namespace' },
   logLevel: { env: 'WA_LOG_LEVEL', flag: 'log-level', help: 'operator log level (info)' },
   image: { env: 'WA_WORKER_IMAGE', flag: 'worker-image', help: 'worker image (required)' },
+  allowedRepositories: {
+    env: 'WA_WORKER_ALLOWED_REPOSITORIES',
+    flag: 'worker-allowed-repositories',
+    help: "comma-separated repositories spec.worker.image may use (the worker image's)",
+  },
+  simulatorUrl: {
+    env: 'WA_WORKER_SIMULATOR_URL',
+    flag: 'worker-simulator-url',
+    help: 'tests only: WhatsApp protocol simulator ws:// URL for every worker',
+  },
+  simulatorTrustRoot: {
+    env: 'WA_WORKER_SIMULATOR_TRUST_ROOT',
+    flag: 'worker-simulator-trust-root',
+    help: "tests only: the simulator's root key file, as the worker sees it",
+  },
   serviceAccount: {
     env: 'WA_WORKER_SERVICE_ACCOUNT',
     flag: 'worker-service-account',
@@ -248,6 +272,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
     problem(
       `${source('natsIssuerDir')} needs ${source('natsSecret')} with {channelId} (one credential per channel, e.g. wa-nats-{clinicId}-{channelId})`,
     );
+  const image = required('image', 'the worker container image');
   const config: OperatorConfig = {
     watchNamespace: matching('watchNamespace', DNS_LABEL, 'a namespace name', '') ?? '',
     natsUrl,
@@ -257,7 +282,19 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
       : undefined,
     logLevel: oneOf('logLevel', LOG_LEVELS, 'info'),
     worker: {
-      image: required('image', 'the worker container image'),
+      image,
+      allowedRepositories: allowedRepositories(
+        text('allowedRepositories'),
+        image,
+        source('allowedRepositories'),
+        problem,
+      ),
+      simulator: simulator(
+        url('simulatorUrl', ['ws:', 'wss:']),
+        settings.absolutePath('simulatorTrustRoot'),
+        [source('simulatorUrl'), source('simulatorTrustRoot')],
+        problem,
+      ),
       serviceAccount: matching('serviceAccount', /^[a-z0-9.-]+$/, 'a ServiceAccount name'),
       logLevel: oneOf('workerLogLevel', LOG_LEVELS, 'info'),
       resources: {
@@ -274,7 +311,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
       extraEnv: stringMap(
         'extraEnv',
         (k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k),
-        'a JSON object of variable names to strings, such as {"WA_WS_URL":"ws://…"}',
+        'a JSON object of variable names to strings, such as {"NODE_OPTIONS":"--max-old-space-size=300"}',
       ),
       waWebVersion: waWebVersion(text('waWebVersion'), source('waWebVersion'), problem),
     },
@@ -316,6 +353,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
     },
     shutdownTimeoutMs: integer('shutdownTimeout', 20, 1, 600) * 1000,
   };
+  for (const refused of extraEnvProblems(config.worker.extraEnv, source('extraEnv'))) problem(refused);
   const errors = argvProblem ? [argvProblem, ...settings.errors] : settings.errors;
   return errors.length ? { ok: false, errors } : { ok: true, config };
 }
@@ -330,4 +368,38 @@ function waWebVersion(
   const parsed = parseWaWebVersion(raw);
   if (!parsed.ok) problem(`${source}=${parsed.error}`);
   return raw;
+}
+
+/** The allow-list of worker repositories; unset: the repository of the operator's worker image. */
+function allowedRepositories(
+  raw: string | undefined,
+  image: string,
+  source: string,
+  problem: (message: string) => void,
+): string[] {
+  if (raw === undefined) return image ? [imageRepository(image)] : [];
+  const repositories = raw
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  for (const r of repositories)
+    if (!REPOSITORY.test(r))
+      problem(`${source}: "${r}" is not a repository (host/path, without tag, digest or wildcard)`);
+  if (repositories.length === 0) problem(`${source} must name at least one repository`);
+  return repositories;
+}
+
+/** The simulator's endpoint and trust root: both or neither, as the worker requires. */
+function simulator(
+  url: string | undefined,
+  trustRoot: string | undefined,
+  [urlSource, rootSource]: [string, string],
+  problem: (message: string) => void,
+): OperatorConfig['worker']['simulator'] {
+  if (url === undefined && trustRoot === undefined) return undefined;
+  if (url === undefined || trustRoot === undefined) {
+    problem(`${urlSource} and ${rootSource} go together (the protocol simulator, tests only)`);
+    return undefined;
+  }
+  return { url, trustRoot };
 }

@@ -106,6 +106,9 @@ function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[]
     // The kubelet expands $(VAR) from the variables above.
     { name: 'WA_LEASE_HOLDER', value: '$(WA_POD_NAME)_$(WA_POD_UID)' },
     { name: 'WA_HTTP_PORT', value: String(WORKER_HTTP_PORT) },
+    // Tests and demos only; every channel's status says so (the TestEndpoint condition).
+    ...optional('WA_WS_URL', config.worker.simulator?.url),
+    ...optional('WA_TRUST_ROOT', config.worker.simulator?.trustRoot),
     ...('NODE_OPTIONS' in config.worker.extraEnv ? [] : heapFor(memoryLimit(channel, config))),
     ...Object.entries(config.worker.extraEnv).map(([name, value]) => ({ name, value })),
   ];

@@ -16,6 +16,7 @@ import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { StatusReports } from '../nats/status-reports.ts';
 import { WORKER_POD_SELECTOR } from '../pod.ts';
 import { S3ChannelStateEraser, type ChannelStateEraser } from '../storage/state-eraser.ts';
+import { imageRefusal } from '../worker-image.ts';
 import { AUDIT_STREAM, AuditTrail, ensureAuditStream } from '../../../contract/index.ts';
 import { startCredentialIssuing } from '../nats/credentials-provisioner.ts';
 import { LogoutAndErase } from './deletion.ts';
@@ -153,6 +154,8 @@ export async function startController(
       timeoutMs: config.deletion.logoutTimeoutMs,
     }),
     deletionTimeoutMs: config.deletion.timeoutMs,
+    workerPolicy: (channel) => imageRefusal(channel, config.worker.allowedRepositories),
+    testEndpoint: config.worker.simulator?.url,
   });
 
   let stopped = false;

@@ -21,7 +21,7 @@ import type { DeletionSteps } from './deletion.ts';
 import { Finalization } from './finalization.ts';
 import { earliest, type ChannelStore, type ReconcileResult, type WorkerRuntime } from './ports.ts';
 import { StatusStep } from './status-step.ts';
-import { WorkerStep } from './worker-step.ts';
+import { WorkerStep, type WorkerPolicy } from './worker-step.ts';
 
 export interface ReconcilerDeps {
   channels: ChannelStore;
@@ -34,6 +34,10 @@ export interface ReconcilerDeps {
   logger: Logger;
   /** Issues NATS credentials before a worker needs them; absent = they come from elsewhere. */
   credentials?: Credentials | undefined;
+  /** What the platform allows a worker to run (the image allow-list); absent = anything. */
+  workerPolicy?: WorkerPolicy | undefined;
+  /** The simulator endpoint every worker is pointed at, if any: each status shows it. */
+  testEndpoint?: string | undefined;
   now?: (() => Date) | undefined;
 }
 
@@ -50,8 +54,14 @@ export class Reconciler {
     this.channels = channels;
     this.workers = workers;
     this.credentials = new CredentialsStep(deps.credentials, logger);
-    this.workerStep = new WorkerStep({ channels, workers, logger });
-    this.statusStep = new StatusStep({ channels, reports, logger, now: deps.now });
+    this.workerStep = new WorkerStep({ channels, workers, logger, policy: deps.workerPolicy });
+    this.statusStep = new StatusStep({
+      channels,
+      reports,
+      logger,
+      now: deps.now,
+      testEndpoint: deps.testEndpoint,
+    });
     this.finalization = new Finalization({
       channels,
       workerStep: this.workerStep,
@@ -87,6 +97,7 @@ export class Reconciler {
       await this.statusStep.write(channel, undefined, { startError: step.startError });
       throw new Error(`cannot create the worker pod: ${step.startError}`);
     }
+    if (step.blocked && !step.acted) return this.statusStep.write(channel, worker, { blocked: step.blocked });
     const result = step.acted ? undefined : await this.statusStep.write(channel, worker);
     return earliest(result, renewInMs);
   }

@@ -17,6 +17,8 @@ export interface StatusInputs {
   startError?: string | undefined;
   /** The deletion step in progress. */
   deletion?: DeletionProgress | undefined;
+  /** The channel may not have a worker (worker-step.ts): no worker, and why. */
+  blocked?: { reason: string; message: string } | undefined;
 }
 
 export class StatusStep {
@@ -24,17 +26,20 @@ export class StatusStep {
   private readonly reports: StatusReports;
   private readonly logger: Logger;
   private readonly now: () => Date;
+  private readonly testEndpoint: string | undefined;
 
   constructor(deps: {
     channels: ChannelStore;
     reports: StatusReports;
     logger: Logger;
     now?: (() => Date) | undefined;
+    testEndpoint?: string | undefined;
   }) {
     this.channels = deps.channels;
     this.reports = deps.reports;
     this.logger = deps.logger;
     this.now = deps.now ?? (() => new Date());
+    this.testEndpoint = deps.testEndpoint;
   }
 
   async write(
@@ -43,7 +48,7 @@ export class StatusStep {
     inputs: StatusInputs = {},
   ): Promise<ReconcileResult> {
     const { clinicId, channelId, suspend } = channel.spec;
-    const live = worker && worker.activity !== 'stopping' && !suspend ? worker : undefined;
+    const live = worker && worker.activity !== 'stopping' && !suspend && !inputs.blocked ? worker : undefined;
     const identity = live?.identity;
     let report = this.reports.get(clinicId, channelId, identity);
     // (A deleting channel's status does not depend on the worker's report.)
@@ -66,6 +71,8 @@ export class StatusStep {
       report: live ? report : undefined,
       startError: inputs.startError,
       deletion: inputs.deletion,
+      blocked: inputs.blocked,
+      testEndpoint: this.testEndpoint,
       now: this.now().toISOString(),
     });
     if (!statusDiffers(channel.status, status)) return;

@@ -33,6 +33,10 @@ export interface Observed {
   startError?: string | undefined;
   /** While the channel is being deleted: which step runs, and why it fails, if it does. */
   deletion?: DeletionProgress | undefined;
+  /** The channel may not have a worker (its image…): it gets none until a person acts. */
+  blocked?: { reason: string; message: string } | undefined;
+  /** The simulator endpoint the operator points every worker at (tests only), if any. */
+  testEndpoint?: string | undefined;
   now: string;
 }
 
@@ -63,6 +67,7 @@ function workerState(o: Observed): WorkerState {
   const { channel, worker, report } = o;
   const no = (reason: string, message: string, stuck = false) => ({ running: false, reason, message, stuck });
   if (channel.spec.suspend) return no('Suspended', 'spec.suspend is true: the worker pod is removed');
+  if (o.blocked) return no(o.blocked.reason, o.blocked.message, true);
   if (o.startError) return no('PodCreateFailed', `the worker pod cannot be created: ${o.startError}`, true);
   if (!worker) return no('PodMissing', 'the worker pod is being created');
   const { label } = worker;
@@ -190,6 +195,7 @@ export function desiredStatus(o: Observed): WhatsAppChannelStatus {
           reason: 'NotStalled',
           message: 'no error that needs a person',
         },
+    ...(o.testEndpoint === undefined ? [] : [testEndpointCondition(o.testEndpoint)]),
   ];
 
   const previous = new Map((channel.status?.conditions ?? []).map((c) => [c.type, c]));
@@ -216,6 +222,21 @@ export function desiredStatus(o: Observed): WhatsAppChannelStatus {
   // version would be stale, so without a live report the field is left out.
   if (report?.waWebVersion) status.waWebVersion = report.waWebVersion;
   return status;
+}
+
+/**
+ * Shown on every channel while the operator points workers at the protocol simulator, so that
+ * no install talks to a test endpoint without seeing it. Absent in production.
+ */
+function testEndpointCondition(endpoint: string): Cond {
+  return {
+    type: CONDITION_TYPES.testEndpoint,
+    status: 'True',
+    reason: 'ProtocolSimulator',
+    message:
+      `workers connect to the WhatsApp protocol simulator at ${endpoint} and trust its root key, ` +
+      `not to WhatsApp: for tests and demos only (operator setting WA_WORKER_SIMULATOR_URL)`,
+  };
 }
 
 /** Whether writing `next` would change anything (times of unchanged conditions are kept, so deep equality works). */

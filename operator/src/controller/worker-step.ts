@@ -19,17 +19,35 @@ export interface WorkerStepResult {
   acted: boolean;
   /** The start was refused for a reason a person must fix (quota, PodSecurity…). */
   startError?: string;
+  /** The operator itself refuses this channel a worker (its image: worker-image.ts), and why. */
+  blocked?: WorkerBlock;
 }
+
+/** Why a channel may not have a worker: Ready's reason, and a message that says what to do. */
+export interface WorkerBlock {
+  reason: string;
+  message: string;
+}
+
+/** The platform's rules on what a worker may run; undefined = the channel may have its worker. */
+export type WorkerPolicy = (channel: WhatsAppChannel) => WorkerBlock | undefined;
 
 export class WorkerStep {
   private readonly channels: ChannelStore;
   private readonly workers: WorkerRuntime;
   private readonly logger: Logger;
+  private readonly policy: WorkerPolicy;
 
-  constructor(deps: { channels: ChannelStore; workers: WorkerRuntime; logger: Logger }) {
+  constructor(deps: {
+    channels: ChannelStore;
+    workers: WorkerRuntime;
+    logger: Logger;
+    policy?: WorkerPolicy | undefined;
+  }) {
     this.channels = deps.channels;
     this.workers = deps.workers;
     this.logger = deps.logger;
+    this.policy = deps.policy ?? (() => undefined);
   }
 
   async ensure(channel: WhatsAppChannel, worker: WorkerObservation | undefined): Promise<WorkerStepResult> {
@@ -37,6 +55,12 @@ export class WorkerStep {
     if (channel.spec.suspend) {
       if (worker) await this.stop(channel, worker, 'suspended');
       return { acted: worker !== undefined };
+    }
+    const blocked = this.policy(channel);
+    if (blocked) {
+      // A worker of an earlier, allowed spec goes too: the channel asks for what may not run.
+      if (worker) await this.stop(channel, worker, blocked.reason);
+      return { acted: worker !== undefined, blocked };
     }
     if (!worker) return this.start(channel);
     if (worker.ownerUid !== channel.metadata.uid) {

@@ -56,6 +56,12 @@ test('apply → pod → QR on NATS → scanned → Connected in the resource; no
   expect(connected.status!.workerPod).toBe(first.name);
   expect(connected.status!.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True' });
   expect(connected.status!.conditions!.find((c) => c.type === 'Paired')).toMatchObject({ status: 'True' });
+  // The operator is configured for the simulator: the resource says so, with the endpoint.
+  expect(connected.status!.conditions!.find((c) => c.type === 'TestEndpoint')).toMatchObject({
+    status: 'True',
+    reason: 'ProtocolSimulator',
+    message: expect.stringContaining(`the WhatsApp protocol simulator at ${p.sim.url}`),
+  });
   const qrCodes = () => watch.pairing.filter((p) => p.type === 'qr').length;
   const qrsBeforeNodeLoss = qrCodes();
 

@@ -65,7 +65,10 @@ export async function startProduct(name: string, operatorEnv: Record<string, str
     ...stateStoreEnv(storage), // the operator passes these on to every worker pod
     WA_WORKER_SERVICE_ACCOUNT: 'whatsapp-worker',
     WA_WORKER_ENV_SECRET: 'wa-aws',
-    WA_WORKER_EXTRA_ENV: JSON.stringify({ WA_WS_URL: sim.url, WA_TRUST_ROOT: trustRootFile(sim, name) }),
+    // The simulator is an operator setting of its own (extra env may not move the endpoint),
+    // and every channel's status shows it: TestEndpoint=True.
+    WA_WORKER_SIMULATOR_URL: sim.url,
+    WA_WORKER_SIMULATOR_TRUST_ROOT: trustRootFile(sim, name),
     ...operatorEnv,
   };
   const operator = (env: Record<string, string>): Promise<Controller> =>

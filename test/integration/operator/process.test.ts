@@ -138,3 +138,16 @@ test('with NATS unreachable the leader still manages pods (status waits for NATS
   op.child.kill('SIGTERM');
   expect(await op.exited).toBe(0);
 });
+
+test('WA_WORKER_EXTRA_ENV that overrides the operator or moves the WhatsApp endpoint: exit code 2, each key named', async () => {
+  const op = await startOperator('extra-env', {
+    WA_WORKER_EXTRA_ENV: JSON.stringify({ WA_CLINIC_ID: 'clinic-b', WA_WS_URL: 'ws://elsewhere/ws' }),
+  });
+  expect(await op.exited).toBe(2);
+  expect(op.logs()).toContain(
+    'WA_WORKER_EXTRA_ENV may not set WA_CLINIC_ID: the operator sets it for each channel',
+  );
+  expect(op.logs()).toContain(
+    'WA_WORKER_EXTRA_ENV may not set WA_WS_URL: the operator sets it for each channel',
+  );
+});

@@ -37,6 +37,8 @@ describe('worker pod', () => {
       WA_KMS_REGION: 'eu-west-1',
       WA_WORKER_NATS_SECRET: 'wa-nats-{clinicId}',
       WA_WORKER_WA_WEB_VERSION: '2.3000.1023223821',
+      WA_WORKER_SIMULATOR_URL: 'ws://sim:9000/ws/chat',
+      WA_WORKER_SIMULATOR_TRUST_ROOT: '/etc/wa-sim/root.hex',
     });
     const built = Object.keys(envOf(channel({ phoneNumber: '+5511987654321' }), everything)).sort();
     expect(built).toEqual(documented);
@@ -48,6 +50,8 @@ describe('worker pod', () => {
       'WA_KMS_ENDPOINT',
       'NATS_CREDS_FILE',
       'WA_WEB_VERSION',
+      'WA_WS_URL',
+      'WA_TRUST_ROOT',
     ]) {
       expect(minimal).not.toContain(optional);
     }

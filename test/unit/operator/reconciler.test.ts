@@ -202,3 +202,29 @@ test('a spec change replaces the worker, and the new one is announced as replace
   expect(log).toContain('event PodReplaced');
   expect(log).not.toContain('event PodRecreated');
 });
+
+test('a channel asking for an image the platform does not allow gets no worker, and Ready says why', async () => {
+  const r = new Reconciler({
+    channels: store,
+    workers,
+    reports,
+    deletion,
+    deletionTimeoutMs: 60_000,
+    audit: new AuditTrail('operator', () => undefined, pino({ level: 'silent' })),
+    logger: pino({ level: 'silent' }),
+    workerPolicy: (c) =>
+      c.spec.worker?.image === 'evil:1' ? { reason: 'ImageNotAllowed', message: 'not allowed' } : undefined,
+  });
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning', 'event Connected']);
+  // The spec now asks for a foreign image: the running worker goes, and none comes back.
+  store.channel = { ...store.channel!, spec: { ...store.channel!.spec, worker: { image: 'evil:1' } } };
+  log.length = 0;
+  await r.reconcile('n/front');
+  workers.worker = undefined; // the runtime shows it gone
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  expect(log).toEqual(['stop', 'status ImageNotAllowed', 'event Error']);
+  const ready = store.channel!.status!.conditions!.find((c) => c.type === 'Ready')!;
+  expect(ready).toMatchObject({ status: 'False', reason: 'ImageNotAllowed', message: 'not allowed' });
+  expect(store.channel!.status!.conditions!.find((c) => c.type === 'Stalled')!.status).toBe('True');
+});

@@ -284,3 +284,35 @@ test('an ended pod is ended, whatever its containers last said: it is replaced, 
     message: 'pod wa-c ended (Evicted); it is being replaced',
   });
 });
+
+test('TestEndpoint: every channel shows the simulator endpoint while the operator uses one, and only then', () => {
+  const simulated = status({ report: report('Connected'), testEndpoint: 'ws://sim:9000/ws/chat' });
+  expect(cond(simulated, 'TestEndpoint')).toMatchObject({
+    status: 'True',
+    reason: 'ProtocolSimulator',
+    message: expect.stringContaining('the WhatsApp protocol simulator at ws://sim:9000/ws/chat'),
+  });
+  // Shown whatever the channel's state: a suspended channel too.
+  const suspended = desiredStatus({
+    channel: channel({ suspend: true }),
+    worker: undefined,
+    report: undefined,
+    testEndpoint: 'ws://sim:9000/ws/chat',
+    now: 'T',
+  });
+  expect(cond(suspended, 'TestEndpoint').status).toBe('True');
+  expect(status({ report: report('Connected') }).conditions!.map((c) => c.type)).not.toContain(
+    'TestEndpoint',
+  );
+});
+
+test('a blocked channel (its image is not allowed): no worker, Ready and Stalled name the reason', () => {
+  const s = status({ pod: undefined, blocked: { reason: 'ImageNotAllowed', message: 'use ours' } });
+  expect(summary(s)).toMatchObject({
+    Ready: 'False/ImageNotAllowed',
+    WorkerRunning: 'False/ImageNotAllowed',
+    Stalled: 'True/ImageNotAllowed',
+  });
+  expect(s.phase).toBe('Error');
+  expect(s.message).toBe('use ours');
+});
