@@ -18,6 +18,7 @@ import { nextPairingEvent, renderQr } from './commands/qr.ts';
 import { printReply, requestCommand } from './commands/request.ts';
 import { latestStatuses } from './commands/status.ts';
 import { bootstrapToFolder } from './commands/nats-bootstrap.ts';
+import { eraseContact, exportContact } from './commands/contact.ts';
 import { parseTarget } from './target.ts';
 
 const program = new Command('wa')
@@ -174,6 +175,44 @@ program
     const target = parseTarget(targetText, true) as { clinicId: string; channelId: string };
     const reply = await withNats((nc) => requestCommand(nc, target, 'logout', {}, timeoutMs()));
     printReply(reply, globals().json, () => `${target.clinicId}/${target.channelId} logged out`);
+  });
+
+const contact = program
+  .command('contact')
+  .description("data-subject requests (LGPD/GDPR): one contact's stored events (platform credentials)");
+
+interface ContactOptions {
+  request: string;
+}
+
+contact
+  .command('export')
+  .description('write every stored event of one contact of a clinic to a new file (JSON, mode 0600)')
+  .argument('<clinic[/channel]>')
+  .argument('<contact...>', 'E.164 number or JID (several: the same person under other JIDs)')
+  .requiredOption('--out <file>', 'the file to write (must not exist)')
+  .requiredOption('--request <ref>', "the request's reference (ticket), recorded on the audit trail")
+  .action(async (targetText: string, who: string[], opts: ContactOptions & { out: string }) => {
+    const target = parseTarget(targetText, false);
+    const done = await withNats((nc) =>
+      exportContact(nc, { ...target, contact: who, request: opts.request }, opts.out),
+    );
+    if (globals().json) return console.log(JSON.stringify(done));
+    console.log(`${done.events} events of ${done.jids.join(', ')} written to ${done.file}`);
+  });
+
+contact
+  .command('erase')
+  .description('delete every stored event of one contact of a clinic, and record it on the audit trail')
+  .argument('<clinic[/channel]>')
+  .argument('<contact...>', 'E.164 number or JID (several: the same person under other JIDs)')
+  .requiredOption('--request <ref>', "the request's reference (ticket), recorded on the audit trail")
+  .requiredOption('--yes', 'confirm: the events are deleted for good')
+  .action(async (targetText: string, who: string[], opts: ContactOptions) => {
+    const target = parseTarget(targetText, false);
+    const done = await withNats((nc) => eraseContact(nc, { ...target, contact: who, request: opts.request }));
+    if (globals().json) return console.log(JSON.stringify(done));
+    console.log(`${done.erased} events of ${done.jids.join(', ')} erased; none left`);
   });
 
 const nats = program.command('nats').description('set up NATS for an installation');

@@ -33,6 +33,19 @@ export function requestActor(msg: Pick<Msg, 'headers'>): string {
   }
 }
 
+type AuditInput = Omit<AuditEvent, 'v' | 'source' | 'at' | 'actor'> & { actor?: string };
+
+/** The audit stream did not acknowledge an event that had to be stored (recordStored). */
+export class AuditNotStoredError extends Error {
+  readonly code = 'AuditNotStored';
+  readonly event: AuditEvent;
+  constructor(event: AuditEvent) {
+    super(`the audit stream did not store the ${event.action} event of ${event.clinicId}/${event.channelId}`);
+    this.name = 'AuditNotStoredError';
+    this.event = event;
+  }
+}
+
 /** Attempts to have JetStream store one event before giving up on it (the log line stays). */
 const STORE_ATTEMPTS = 5;
 
@@ -58,7 +71,22 @@ export class AuditTrail {
   }
 
   /** `actor` defaults to the source itself (the operator acting on its own). */
-  record(event: Omit<AuditEvent, 'v' | 'source' | 'at' | 'actor'> & { actor?: string }): AuditEvent {
+  record(event: AuditInput): AuditEvent {
+    return this.start(event).event;
+  }
+
+  /**
+   * Records and waits until the audit stream has stored the event; throws AuditNotStoredError
+   * otherwise. For a person's one-off action (`wa contact erase`), where the trail is the proof
+   * the action was taken and the person is there to hear that it is missing.
+   */
+  async recordStored(event: AuditInput): Promise<AuditEvent> {
+    const { event: full, stored } = this.start(event);
+    if (!(await stored)) throw new AuditNotStoredError(full);
+    return full;
+  }
+
+  private start(event: AuditInput): { event: AuditEvent; stored: Promise<boolean> } {
     const full: AuditEvent = {
       v: 1,
       source: this.source,
@@ -67,9 +95,10 @@ export class AuditTrail {
       at: new Date().toISOString(),
     };
     this.logger.info({ audit: true, ...full }, `audit: ${full.action}`);
-    const storing = this.store(full).finally(() => this.storing.delete(storing));
+    const stored = this.store(full);
+    const storing = stored.then(() => undefined).finally(() => this.storing.delete(storing));
     this.storing.add(storing);
-    return full;
+    return { event: full, stored };
   }
 
   /** Waits until every event recorded so far is stored, or given up on (shutdown, tests). */
@@ -77,16 +106,17 @@ export class AuditTrail {
     await Promise.all([...this.storing]);
   }
 
-  private async store(event: AuditEvent): Promise<void> {
+  /** True once the audit stream acknowledged the event. */
+  private async store(event: AuditEvent): Promise<boolean> {
     const subject = auditSubject(event.clinicId, event.channelId);
     const data = new TextEncoder().encode(JSON.stringify(event));
     const msgID = randomUUID();
     for (let attempt = 1; ; attempt++) {
       const nc = this.nc();
-      if (!nc || nc.isClosed()) return; // no connection: the log line is the record
+      if (!nc || nc.isClosed()) return false; // no connection: the log line is the record
       try {
         await nc.jetstream().publish(subject, data, { msgID, timeout: 5_000 });
-        return;
+        return true;
       } catch (err) {
         // No responders: no stream stores audit events here (a platform that does not keep
         // one); live subscribers got the event with the publish itself. Nothing to retry.
@@ -98,7 +128,7 @@ export class AuditTrail {
               ? 'no audit stream stores audit events on this NATS; the log line is the record'
               : 'the audit stream did not store an audit event; the log line is the record',
           );
-          return;
+          return false;
         }
         await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
       }

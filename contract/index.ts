@@ -67,7 +67,7 @@ export {
   type Validation,
   type ParsedCommand,
 } from './validate.ts';
-export { requestActor, AuditTrail } from './audit.ts';
+export { requestActor, AuditTrail, AuditNotStoredError } from './audit.ts';
 export { AUDIT_STREAM, AUDIT_RETENTION_DAYS, auditStreamConfig, ensureAuditStream } from './audit-stream.ts';
 export { natsServers } from './nats-servers.ts';
 export { classifyNatsError, type NatsFailure } from './nats-errors.ts';

@@ -16,23 +16,23 @@ export interface AuditEvent {
    */
   channelId: string;
   /**
-   * command.received: a worker got a command (recorded with the outcome of its reply); state.erased: a channel's stored state was deleted; credential.issued: a NATS credential was signed.
+   * command.received: a worker got a command (recorded with the outcome of its reply); state.erased: a channel's stored state was deleted; credential.issued: a NATS credential was signed; contact.exported / contact.erased: a data-subject request exported or erased one contact's events of the channel (wa contact export / erase).
    */
-  action: 'command.received' | 'state.erased' | 'credential.issued';
+  action: 'command.received' | 'state.erased' | 'credential.issued' | 'contact.exported' | 'contact.erased';
   /**
    * Who acted: the NATS user's public key or name when known, 'nats' otherwise, 'operator' for the operator's own actions.
    */
   actor: string;
   /**
-   * Which component recorded it.
+   * Which component recorded it (cli: the wa command line, run by a platform engineer).
    */
-  source: 'worker' | 'operator';
+  source: 'worker' | 'operator' | 'cli';
   /**
    * 'ok', or the error code (commands: the reply's code).
    */
   outcome: string;
   /**
-   * Non-secret facts: the command verb, the erased object count, the credential kind, user public key and expiry.
+   * Non-secret facts: the command verb, the erased object count, the credential kind, user public key and expiry, a data-subject request's reference and event counts (never the contact's number or JID).
    */
   details?: {
     [k: string]: string | number | boolean;

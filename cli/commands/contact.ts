@@ -1,0 +1,118 @@
+/**
+ * `wa contact export` and `wa contact erase`: a data-subject request (LGPD/GDPR) for one contact
+ * of a clinic, run by a platform engineer with platform credentials. Both are on the audit trail
+ * (`contact.exported`, `contact.erased`, one event per channel searched), named by the request's
+ * reference and never by the contact's number: the trail is kept for a long time and cannot be
+ * erased, so it must hold nothing about the person.
+ */
+import { writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import type { NatsConnection } from 'nats';
+import pino from 'pino';
+import { AuditNotStoredError, AuditTrail } from '../../contract/index.ts';
+import { CliError } from '../connection.ts';
+import { countByChannel, eraseEvents, scanContact, type ContactScan } from './contact-data.ts';
+
+export interface ContactRequest {
+  clinicId: string;
+  channelId?: string;
+  /** The contact's numbers or JIDs, as given. */
+  contact: string[];
+  /** The request's reference (ticket), recorded on the audit trail. */
+  request: string;
+}
+
+/** Who ran the command, as the audit trail names them. */
+export function cliActor(): string {
+  return `cli/${process.env.WA_ACTOR ?? userInfo().username}`.slice(0, 256);
+}
+
+async function scan(nc: NatsConnection, req: ContactRequest): Promise<ContactScan> {
+  try {
+    return await scanContact(nc, req.clinicId, req.contact, req.channelId);
+  } catch (err) {
+    if (err instanceof Error && /not a contact|neither an E\.164/.test(err.message))
+      throw new CliError(err.message, 2);
+    if (err instanceof Error && /stream not found/i.test(err.message))
+      throw new CliError(`clinic ${req.clinicId} has no stream: nothing is stored for it`);
+    throw err;
+  }
+}
+
+/** One audit event per channel searched; fails the command if the trail did not store one. */
+async function audit(
+  nc: NatsConnection,
+  action: 'contact.exported' | 'contact.erased',
+  req: ContactRequest,
+  perChannel: Map<string, number>,
+  outcome: string,
+): Promise<void> {
+  const trail = new AuditTrail('cli', () => nc, pino({ level: 'warn' }, pino.destination(2)));
+  try {
+    for (const [channelId, events] of perChannel)
+      await trail.recordStored({
+        clinicId: req.clinicId,
+        channelId,
+        action,
+        actor: cliActor(),
+        outcome,
+        details: { request: req.request, events },
+      });
+  } catch (err) {
+    if (err instanceof AuditNotStoredError)
+      throw new CliError(`${err.message}: the request was carried out but is not on the audit trail`);
+    throw err;
+  }
+}
+
+function channelsSearched(req: ContactRequest, found: ContactScan): Map<string, number> {
+  const counts = countByChannel(found);
+  if (req.channelId && !counts.has(req.channelId)) counts.set(req.channelId, 0);
+  if (counts.size === 0)
+    throw new CliError(`clinic ${req.clinicId} has no stored messages: nothing to export or erase`);
+  return counts;
+}
+
+/** Writes the contact's events to `out` (a new file, readable by its owner only). */
+export async function exportContact(
+  nc: NatsConnection,
+  req: ContactRequest,
+  out: string,
+): Promise<{ file: string; events: number; jids: string[] }> {
+  const found = await scan(nc, req);
+  const perChannel = channelsSearched(req, found);
+  const document = {
+    clinicId: req.clinicId,
+    ...(req.channelId ? { channelId: req.channelId } : {}),
+    request: req.request,
+    contact: found.jids,
+    exportedAt: new Date().toISOString(),
+    stream: found.stream,
+    events: found.events,
+  };
+  try {
+    await writeFile(out, JSON.stringify(document, null, 2) + '\n', { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new CliError(`${out} exists: an export is never written over another file`);
+    throw err;
+  }
+  await audit(nc, 'contact.exported', req, perChannel, 'ok');
+  return { file: out, events: found.events.length, jids: found.jids };
+}
+
+/** Deletes the contact's events, checks that none is left, and records the erasure. */
+export async function eraseContact(
+  nc: NatsConnection,
+  req: ContactRequest,
+): Promise<{ erased: number; left: number; jids: string[] }> {
+  const found = await scan(nc, req);
+  const perChannel = channelsSearched(req, found);
+  const erased = await eraseEvents(nc, found);
+  // Read back: a message stored with an old sequence between the scan and the deletes (a
+  // redelivered publish) would otherwise be missed silently.
+  const left = (await scan(nc, req)).events.length;
+  await audit(nc, 'contact.erased', req, perChannel, left === 0 ? 'ok' : 'EventsLeft');
+  if (left > 0) throw new CliError(`${left} events of the contact are still stored; run the erase again`);
+  return { erased, left, jids: found.jids };
+}
