@@ -55,6 +55,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- include "wa.image" (merge (dict "appVersion" .Chart.AppVersion) .Values.worker.image) -}}
 {{- end -}}
 
+{{/*
+The repositories spec.worker.image may use (docs/security.md K4): worker.allowedRepositories,
+else the worker image's own repository. The operator and the admission policy get the same list.
+Only registry/path characters: the policy renders them into CEL string literals.
+*/}}
+{{- define "wa.workerRepositories" -}}
+{{- $repos := .Values.worker.allowedRepositories | default (list .Values.worker.image.repository) -}}
+{{- range $repos }}
+{{- if not (regexMatch "^[A-Za-z0-9._:/-]+$" .) }}
+{{- fail (printf "worker.allowedRepositories: %q is not a repository (host/path, without tag, digest or wildcard)" .) }}
+{{- end }}
+{{- end }}
+{{- toJson $repos -}}
+{{- end -}}
+
 {{/* Restricted PodSecurity, for the operator's pod and container. */}}
 {{- define "wa.podSecurityContext" -}}
 runAsNonRoot: true

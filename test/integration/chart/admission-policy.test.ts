@@ -3,12 +3,15 @@ import { repoRoot } from '../../harness/paths.ts';
 import { eventually } from '../../harness/eventually.ts';
 import {
   ciValues,
+  configFrom,
   ensureNamespace,
   failure,
   find,
   kubectl,
   manifestFile,
+  operatorContainer,
   parseManifests,
+  plainEnv,
   renderChart,
   unique,
   type K8sObject,
@@ -31,13 +34,18 @@ const namespaces = {
 };
 let installed: K8sObject[] = [];
 
-const channel = (namespace: string, clinicId: string, name = 'front-desk'): K8sObject =>
+const channel = (namespace: string, clinicId: string, name = 'front-desk', image?: string): K8sObject =>
   ({
     apiVersion: 'whatsapp.clinic.dev/v1alpha1',
     kind: 'WhatsAppChannel',
     metadata: { name, namespace },
-    spec: { clinicId, channelId: name, pairing: 'qr' },
+    spec: { clinicId, channelId: name, pairing: 'qr', ...(image ? { worker: { image } } : {}) },
   }) as unknown as K8sObject;
+/** The chart's default worker repository (ci/minimal-values.yaml keeps it), so the default allow-list. */
+const workerRepository = 'registry.example.com/whatsapp/whatsapp-worker';
+const digest = `sha256:${'c'.repeat(64)}`;
+const imageRefusal = (image: string) =>
+  `spec.worker.image ${image} is not from a repository this platform allows (${workerRepository})`;
 
 const create = async (obj: K8sObject) =>
   kubectl('create', '--dry-run=server', '-f', await manifestFile(`${obj.metadata.namespace}-wac`, [obj]));
@@ -94,6 +102,87 @@ test('a namespace without the clinic label may hold no channel', async () => {
   expect(refused).toContain(
     `kubectl label namespace ${namespaces.unlabelled} whatsapp.clinic.dev/clinic=<clinicId>`,
   );
+});
+
+test('K4: a worker image from the allowed repository, with any tag or digest, is admitted', async () => {
+  for (const [i, image] of [
+    `${workerRepository}:1.5.0`,
+    `${workerRepository}@${digest}`,
+    `${workerRepository}:1.5.0@${digest}`,
+  ].entries()) {
+    const { stdout } = await create(channel(namespaces.clinicA, 'clinic-a', `allowed-${i}`, image));
+    expect(stdout).toContain(`whatsappchannel.whatsapp.clinic.dev/allowed-${i} created (server dry run)`);
+  }
+});
+
+test('K4: any other image is refused by the API server, naming the allowed repositories', async () => {
+  for (const image of [
+    'docker.io/mallory/whatsapp-worker:latest',
+    `${workerRepository}-debug:1`,
+    `${workerRepository}/sub:1`,
+    'registry.example.com:5000/whatsapp/whatsapp-worker:1',
+  ]) {
+    const refused = await failure(create(channel(namespaces.clinicA, 'clinic-a', 'foreign', image)));
+    expect(refused).toContain(imageRefusal(image));
+    expect(refused).toContain('denied request');
+  }
+});
+
+test('K4: an update that changes the image is checked too; one that keeps it is not refused', async () => {
+  // A real channel (nothing watches this namespace): updates need one that exists.
+  await kubectl(
+    'create',
+    '-f',
+    await manifestFile(`${run}-existing`, [channel(namespaces.clinicA, 'clinic-a', 'existing')]),
+  );
+  const patch = (spec: unknown) =>
+    kubectl(
+      'patch',
+      'wac',
+      'existing',
+      '-n',
+      namespaces.clinicA,
+      '--type=merge',
+      '--dry-run=server',
+      '-p',
+      JSON.stringify({ spec }),
+    );
+  const foreign = 'ghcr.io/mallory/whatsapp-worker:1';
+  expect(await failure(patch({ worker: { image: foreign } }))).toContain(imageRefusal(foreign));
+  expect((await patch({ worker: { image: `${workerRepository}:2` } })).stdout).toContain('patched');
+  // Not the image: the clinic rule is for CREATE only, so the operator's own updates go through.
+  expect((await patch({ suspend: true })).stdout).toContain('patched');
+});
+
+test('K4: the operator and the policy get one list: worker.allowedRepositories, else the worker repository', async () => {
+  const render = (...set: string[]) =>
+    renderChart('repos', 'whatsapp-system', ['-f', ciValues('minimal'), ...set.flatMap((s) => ['--set', s])]);
+  const policyText = (objects: K8sObject[]) => JSON.stringify(find(objects, 'ValidatingAdmissionPolicy'));
+  const byDefault = (await render()).objects;
+  expect(configFrom(plainEnv(operatorContainer(find(byDefault, 'Deployment')))).worker).toMatchObject({
+    allowedRepositories: [workerRepository],
+    simulator: undefined,
+  });
+  const listed = (
+    await render(
+      'worker.allowedRepositories={ghcr.io/acme/whatsapp-worker,mirror.internal:5000/wa/worker}',
+      'worker.simulator.url=ws://wa-sim.test:9000/ws/chat',
+      'worker.simulator.trustRoot=/etc/wa-sim/root.hex',
+    )
+  ).objects;
+  expect(configFrom(plainEnv(operatorContainer(find(listed, 'Deployment')))).worker).toMatchObject({
+    allowedRepositories: ['ghcr.io/acme/whatsapp-worker', 'mirror.internal:5000/wa/worker'],
+    simulator: { url: 'ws://wa-sim.test:9000/ws/chat', trustRoot: '/etc/wa-sim/root.hex' },
+  });
+  expect(policyText(listed)).toContain(String.raw`r'^ghcr\\.io/acme/whatsapp-worker(:`);
+  expect(policyText(listed)).toContain(String.raw`r'^mirror\\.internal:5000/wa/worker(:`);
+  expect(policyText(listed)).toContain(
+    'allows (ghcr.io/acme/whatsapp-worker, mirror.internal:5000/wa/worker)',
+  );
+  expect(policyText(listed)).not.toContain(workerRepository);
+  // A tag or a wildcard is no repository: the install stops before anything is applied.
+  for (const bad of ['ghcr.io/acme/whatsapp-worker:1.4.0', 'ghcr.io/acme/*'])
+    expect(await failure(render(`worker.allowedRepositories={${bad}}`))).toContain('allowedRepositories');
 });
 
 test('admissionPolicy.enforce=false ships the policy without its binding; enabled=false ships neither', async () => {

@@ -118,6 +118,11 @@ describe('the operator Deployment', () => {
       'operator.watchNamespace=clinic-a',
       '--set',
       'worker.envSecret=wa-aws-{clinicId}',
+      // Tests and demos only, never in full-values.yaml: the protocol simulator.
+      '--set',
+      'worker.simulator.url=ws://wa-sim.test:9000/ws/chat',
+      '--set',
+      'worker.simulator.trustRoot=/etc/wa-sim/root.hex',
     ]);
     const set = new Set(operatorContainer(find(objects, 'Deployment')).env!.map((e) => e.name));
     const readByOperator = [...helpText().matchAll(/^ {2}--\S+\s+(\S+)\s/gm)].map((m) => m[1]!);
