@@ -14,7 +14,8 @@ import {
   KmsDataKeyProvider,
   type DataKeyProvider,
 } from './auth-store/key-provider.ts';
-import { ChannelLease, LeaseLostError } from './auth-store/lease.ts';
+import { ChannelLease } from './auth-store/lease.ts';
+import { LeaseLostError } from './auth-store/lease-record.ts';
 import { LocalDiskObjectStore } from './auth-store/local-disk-object-store.ts';
 import { KeyFileError, LocalKeyFileProvider } from './auth-store/local-key-file-provider.ts';
 import { SentMessageStore } from './auth-store/message-store.ts';

@@ -8,7 +8,7 @@
  * corrupt object); another worker taking the channel meanwhile ends it with LeaseTakenError.
  */
 import type { Logger } from 'pino';
-import { LeaseTakenError } from './auth-store/lease.ts';
+import { LeaseTakenError } from './auth-store/lease-record.ts';
 import type { WorkerConfig } from './config.ts';
 import { describeFailure, failureCause } from './ops/failure-cause.ts';
 import type { Metrics } from './ops/metrics.ts';

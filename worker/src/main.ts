@@ -35,7 +35,7 @@ import { createLogger, interceptConsole } from './ops/log.ts';
 import { createMetrics } from './ops/metrics.ts';
 import { applyTrustRoot, loadTrustRoot } from './session/trust-root.ts';
 import { ChannelHold, StartFailure, type HeldChannel } from './channel-hold.ts';
-import { LeaseTakenError, type LeaseLoss } from './auth-store/lease.ts';
+import { LeaseTakenError, type LeaseLoss } from './auth-store/lease-record.ts';
 import { describeFailure, failureCause } from './ops/failure-cause.ts';
 import type { Phase } from './session/phase-machine.ts';
 import { REASONS } from './session/reconnect-policy.ts';

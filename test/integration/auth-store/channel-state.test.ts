@@ -8,7 +8,7 @@ import {
   KmsUnreachableError,
 } from '../../../worker/src/auth-store/key-provider.ts';
 import { describeStateError } from '../../../worker/src/auth-store-setup.ts';
-import { LeaseLostError } from '../../../worker/src/auth-store/lease.ts';
+import { LeaseLostError } from '../../../worker/src/auth-store/lease-record.ts';
 import { SentMessageStore } from '../../../worker/src/auth-store/message-store.ts';
 import { ObjectStoreError, S3ObjectStore } from '../../../worker/src/auth-store/object-store.ts';
 import { openChannel, realStorage, SwitchableStore } from './fixtures.ts';

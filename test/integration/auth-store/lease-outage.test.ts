@@ -1,9 +1,9 @@
+import { ChannelLease } from '../../../worker/src/auth-store/lease.ts';
 import {
-  ChannelLease,
   LeaseTakenError,
   RenewalTimeoutError,
   type LeaseLoss,
-} from '../../../worker/src/auth-store/lease.ts';
+} from '../../../worker/src/auth-store/lease-record.ts';
 import { S3ObjectStore } from '../../../worker/src/auth-store/object-store.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { TcpProxy } from '../../harness/tcp-proxy.ts';

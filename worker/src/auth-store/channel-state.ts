@@ -38,7 +38,8 @@ import {
   type KeyMap,
   type KeyMutations,
 } from './key-mutations.ts';
-import { LeaseLostError, type ChannelLease } from './lease.ts';
+import type { ChannelLease } from './lease.ts';
+import { LeaseLostError } from './lease-record.ts';
 import type { ObjectStore } from './object-store.ts';
 import { listLiveState } from './live-state.ts';
 import { copyToQuarantine, removeStateObjects } from './quarantine.ts';
