@@ -127,3 +127,31 @@ test("the kustomize RBAC is the chart's RBAC", async () => {
   expect(rules(find(base, 'ClusterRole'))).toEqual(rules(find(chart, 'ClusterRole')));
   expect(rules(find(base, 'Role'))).toEqual(rules(find(chart, 'Role')));
 });
+
+test("K4: each overlay's admission policy allows exactly the worker repository its operator allows", async () => {
+  for (const dir of builds) {
+    const { objects } = await build(dir);
+    const { allowedRepositories } = configFrom(operatorEnv(objects)).worker;
+    const policy = find(objects, 'ValidatingAdmissionPolicy') as K8sObject & {
+      spec: { validations: { expression: string; messageExpression: string }[] };
+    };
+    const rule = policy.spec.validations.find((v) => v.expression.includes('variables.workerImage'))!;
+    // The CEL's own regular expressions (RE2 syntax that JavaScript reads the same way here).
+    const patterns = [...rule.expression.matchAll(/matches\(r'([^']+)'\)/g)].map((m) => new RegExp(m[1]!));
+    const admitted = (image: string) => patterns.some((p) => p.test(image));
+    expect([dir, patterns.length]).toEqual([dir, allowedRepositories.length]);
+    for (const repository of allowedRepositories) {
+      expect([
+        dir,
+        admitted(`${repository}:1.2.3`),
+        admitted(`${repository}@sha256:${'d'.repeat(64)}`),
+      ]).toEqual([dir, true, true]);
+      expect([dir, admitted(`${repository}-other:1`), admitted(`evil.example/${repository}:1`)]).toEqual([
+        dir,
+        false,
+        false,
+      ]);
+    }
+    expect(rule.messageExpression).toContain(`allows (${allowedRepositories.join(', ')})`);
+  }
+});
