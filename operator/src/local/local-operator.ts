@@ -110,6 +110,8 @@ export class LocalOperator {
       deletionTimeoutMs: config.deletionTimeoutMs ?? 300_000,
       audit: new AuditTrail('operator', () => this.nc, logger),
       logger,
+      // Workers pointed at the protocol simulator: every channel's status says so, as in a cluster.
+      testEndpoint: config.workerExtraEnv?.WA_WS_URL,
     });
     this.queue = new WorkQueue((key) => reconciler.reconcile(key), CONCURRENCY);
     // As the cluster operator logs a failed reconcile: a warning, retried with backoff.

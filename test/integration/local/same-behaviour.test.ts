@@ -36,6 +36,8 @@ describe.each<ModeName>(['cluster', 'local'])('%s', (modeName) => {
     expect(connected.status!.workerPod).toBe('wa-front');
     expect(connected.metadata.finalizers).toEqual(['whatsapp.clinic.dev/deletion-policy']);
     expect(cond(connected, 'Ready')).toMatchObject({ status: 'True', reason: 'Connected' });
+    // Both runtimes point workers at the simulator, and both say so on every channel.
+    expect(cond(connected, 'TestEndpoint')).toMatchObject({ status: 'True', reason: 'ProtocolSimulator' });
     const qrs = watch.pairing.filter((p) => p.type === 'qr').length;
 
     await mode.apply('front', { clinicId: clinic, deletionPolicy: 'Logout', suspend: true });
