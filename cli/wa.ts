@@ -183,36 +183,65 @@ const contact = program
 
 interface ContactOptions {
   request: string;
+  s3Bucket?: string;
+  s3Prefix: string;
+  s3Region: string;
+  s3Endpoint?: string;
 }
 
-contact
-  .command('export')
+/** The workers' state bucket, whose sent-message records a request covers too (docs/operations.md). */
+function stateOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--s3-bucket <bucket>', "the workers' state bucket: sent-message records too").env(
+        'WA_S3_BUCKET',
+      ),
+    )
+    .addOption(
+      new Option('--s3-prefix <prefix>', "the workers' WA_S3_PREFIX").env('WA_S3_PREFIX').default('wa'),
+    )
+    .addOption(new Option('--s3-region <region>', 'S3 region').env('WA_S3_REGION').default('us-east-1'))
+    .addOption(new Option('--s3-endpoint <url>', 'S3 endpoint (MinIO)').env('WA_S3_ENDPOINT'));
+}
+
+function contactRequest(targetText: string, who: string[], opts: ContactOptions) {
+  const target = parseTarget(targetText, false);
+  const state = opts.s3Bucket
+    ? {
+        bucket: opts.s3Bucket,
+        prefix: opts.s3Prefix.replace(/^\/+|\/+$/g, ''),
+        region: opts.s3Region,
+        ...(opts.s3Endpoint ? { endpoint: opts.s3Endpoint } : {}),
+      }
+    : undefined;
+  return { ...target, contact: who, request: opts.request, ...(state ? { state } : {}) };
+}
+
+stateOptions(contact.command('export'))
   .description('write every stored event of one contact of a clinic to a new file (JSON, mode 0600)')
   .argument('<clinic[/channel]>')
   .argument('<contact...>', 'E.164 number or JID (several: the same person under other JIDs)')
   .requiredOption('--out <file>', 'the file to write (must not exist)')
   .requiredOption('--request <ref>', "the request's reference (ticket), recorded on the audit trail")
   .action(async (targetText: string, who: string[], opts: ContactOptions & { out: string }) => {
-    const target = parseTarget(targetText, false);
-    const done = await withNats((nc) =>
-      exportContact(nc, { ...target, contact: who, request: opts.request }, opts.out),
-    );
+    const done = await withNats((nc) => exportContact(nc, contactRequest(targetText, who, opts), opts.out));
     if (globals().json) return console.log(JSON.stringify(done));
     console.log(`${done.events} events of ${done.jids.join(', ')} written to ${done.file}`);
+    if (done.sentRecords === undefined) console.error('sent-message records not covered: no --s3-bucket');
   });
 
-contact
-  .command('erase')
+stateOptions(contact.command('erase'))
   .description('delete every stored event of one contact of a clinic, and record it on the audit trail')
   .argument('<clinic[/channel]>')
   .argument('<contact...>', 'E.164 number or JID (several: the same person under other JIDs)')
   .requiredOption('--request <ref>', "the request's reference (ticket), recorded on the audit trail")
   .requiredOption('--yes', 'confirm: the events are deleted for good')
   .action(async (targetText: string, who: string[], opts: ContactOptions) => {
-    const target = parseTarget(targetText, false);
-    const done = await withNats((nc) => eraseContact(nc, { ...target, contact: who, request: opts.request }));
+    const done = await withNats((nc) => eraseContact(nc, contactRequest(targetText, who, opts)));
     if (globals().json) return console.log(JSON.stringify(done));
     console.log(`${done.erased} events of ${done.jids.join(', ')} erased; none left`);
+    if (done.sentRecords === undefined) console.error('sent-message records not covered: no --s3-bucket');
+    else console.log(`${done.sentRecords} sent-message records erased`);
   });
 
 const nats = program.command('nats').description('set up NATS for an installation');

@@ -11,7 +11,9 @@ import type { NatsConnection } from 'nats';
 import pino from 'pino';
 import { AuditNotStoredError, AuditTrail } from '../../contract/index.ts';
 import { CliError } from '../connection.ts';
+import { channelStatePrefix } from '../../contract/state-layout.ts';
 import { countByChannel, eraseEvents, scanContact, type ContactScan } from './contact-data.ts';
+import { SentRecords, sentRecordKeys, type StateBucket } from './sent-records.ts';
 
 export interface ContactRequest {
   clinicId: string;
@@ -20,6 +22,8 @@ export interface ContactRequest {
   contact: string[];
   /** The request's reference (ticket), recorded on the audit trail. */
   request: string;
+  /** Where the workers keep their state: with it, the sent-message records are covered too. */
+  state?: StateBucket;
 }
 
 /** Who ran the command, as the audit trail names them. */
@@ -46,6 +50,7 @@ async function audit(
   req: ContactRequest,
   perChannel: Map<string, number>,
   outcome: string,
+  sentKeys?: string[],
 ): Promise<void> {
   const trail = new AuditTrail('cli', () => nc, pino({ level: 'warn' }, pino.destination(2)));
   try {
@@ -56,12 +61,36 @@ async function audit(
         action,
         actor: cliActor(),
         outcome,
-        details: { request: req.request, events },
+        details: {
+          request: req.request,
+          events,
+          ...(sentKeys && req.state ? { sentRecords: sentKeysOf(sentKeys, req, channelId).length } : {}),
+        },
       });
   } catch (err) {
     if (err instanceof AuditNotStoredError)
       throw new CliError(`${err.message}: the request was carried out but is not on the audit trail`);
     throw err;
+  }
+}
+
+/** The records among `keys` that belong to one channel. */
+function sentKeysOf(keys: string[], req: ContactRequest, channelId: string): string[] {
+  const prefix = channelStatePrefix({ prefix: req.state!.prefix, clinicId: req.clinicId, channelId });
+  return keys.filter((k) => k.startsWith(prefix));
+}
+
+/** Runs `fn` with an S3 client for the request's state bucket, if it names one. */
+async function withSentRecords<T>(
+  req: ContactRequest,
+  fn: (r: SentRecords) => Promise<T>,
+): Promise<T | undefined> {
+  if (!req.state) return undefined;
+  const records = new SentRecords(req.state);
+  try {
+    return await fn(records);
+  } finally {
+    records.destroy();
   }
 }
 
@@ -78,9 +107,10 @@ export async function exportContact(
   nc: NatsConnection,
   req: ContactRequest,
   out: string,
-): Promise<{ file: string; events: number; jids: string[] }> {
+): Promise<{ file: string; events: number; jids: string[]; sentRecords?: number }> {
   const found = await scan(nc, req);
   const perChannel = channelsSearched(req, found);
+  const sentKeys = await withSentRecords(req, (r) => r.present(sentRecordKeys(found, req.clinicId, r.state)));
   const document = {
     clinicId: req.clinicId,
     ...(req.channelId ? { channelId: req.channelId } : {}),
@@ -89,6 +119,8 @@ export async function exportContact(
     exportedAt: new Date().toISOString(),
     stream: found.stream,
     events: found.events,
+    // Encrypted with the channel's data key: listed, not decrypted (cli/commands/sent-records.ts).
+    ...(sentKeys ? { sentRecords: sentKeys.map((key) => ({ bucket: req.state!.bucket, key })) } : {}),
   };
   try {
     await writeFile(out, JSON.stringify(document, null, 2) + '\n', { flag: 'wx', mode: 0o600 });
@@ -97,22 +129,34 @@ export async function exportContact(
       throw new CliError(`${out} exists: an export is never written over another file`);
     throw err;
   }
-  await audit(nc, 'contact.exported', req, perChannel, 'ok');
-  return { file: out, events: found.events.length, jids: found.jids };
+  await audit(nc, 'contact.exported', req, perChannel, 'ok', sentKeys);
+  return {
+    file: out,
+    events: found.events.length,
+    jids: found.jids,
+    ...(sentKeys ? { sentRecords: sentKeys.length } : {}),
+  };
 }
 
 /** Deletes the contact's events, checks that none is left, and records the erasure. */
 export async function eraseContact(
   nc: NatsConnection,
   req: ContactRequest,
-): Promise<{ erased: number; left: number; jids: string[] }> {
+): Promise<{ erased: number; left: number; jids: string[]; sentRecords?: number }> {
   const found = await scan(nc, req);
   const perChannel = channelsSearched(req, found);
+  // The records first: their ids are known only from the events about to be erased.
+  const sentKeys = req.state ? sentRecordKeys(found, req.clinicId, req.state) : undefined;
+  const sentErased = await withSentRecords(req, async (r) => {
+    const n = await r.erase(sentKeys!);
+    if ((await r.present(sentKeys!)).length > 0) throw new CliError('sent-message records are still stored');
+    return n;
+  });
   const erased = await eraseEvents(nc, found);
   // Read back: a message stored with an old sequence between the scan and the deletes (a
   // redelivered publish) would otherwise be missed silently.
   const left = (await scan(nc, req)).events.length;
-  await audit(nc, 'contact.erased', req, perChannel, left === 0 ? 'ok' : 'EventsLeft');
+  await audit(nc, 'contact.erased', req, perChannel, left === 0 ? 'ok' : 'EventsLeft', sentKeys);
   if (left > 0) throw new CliError(`${left} events of the contact are still stored; run the erase again`);
-  return { erased, left, jids: found.jids };
+  return { erased, left, jids: found.jids, ...(sentErased !== undefined ? { sentRecords: sentErased } : {}) };
 }

@@ -33,7 +33,24 @@ let env: ChannelEnv;
 const PHONE = '5511900000071';
 const PATIENT = '5511977771001';
 const NEIGHBOUR = '5511977771002';
-const wa = waCli(['--server', testStack().nats.url], { WA_ACTOR: 'dpo-on-call' });
+const { s3 } = testStack();
+const wa = waCli(['--server', testStack().nats.url], {
+  WA_ACTOR: 'dpo-on-call',
+  AWS_ACCESS_KEY_ID: s3.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+});
+/** Where the workers keep their state, for the sent-message records. */
+const stateArgs = () => [
+  '--s3-bucket',
+  suite.storage.bucket,
+  '--s3-endpoint',
+  s3.endpoint,
+  '--s3-region',
+  s3.region,
+];
+/** The channel's sent-message records in S3 (the worker keeps one per message it sent). */
+const sentRecords = async () =>
+  (await suite.storage.store.list(`wa/${env.clinic}/${env.channel}/messages/`)).map((o) => o.key);
 const sentBy = new Map<string, string[]>();
 /** The id of the clinic's message to the patient. */
 let replyId: string;
@@ -116,6 +133,7 @@ describe('wa contact export / erase', () => {
   let exported: {
     events: { seq: number; subject: string; event: Record<string, unknown> }[];
     contact: string[];
+    sentRecords: { bucket: string; key: string }[];
   };
 
   test("export writes exactly the contact's events to a new file, owner-readable only, and is audited", async () => {
@@ -130,6 +148,7 @@ describe('wa contact export / erase', () => {
       out,
       '--request',
       'DSR-41',
+      ...stateArgs(),
     );
     expect((await stat(out)).mode & 0o777).toBe(0o600);
     exported = JSON.parse(await readFile(out, 'utf8')) as typeof exported;
@@ -145,6 +164,9 @@ describe('wa contact export / erase', () => {
     const receipts = exported.events.filter((e) => e.subject.endsWith('.msg.update'));
     expect(receipts.map((e) => e.event.id)).toContain(replyId);
     expect(JSON.stringify(exported.events)).not.toContain(NEIGHBOUR);
+    // The worker's record of the message sent to the patient is listed (encrypted: not its text).
+    expect(exported.sentRecords).toEqual([{ bucket: suite.storage.bucket, key: (await sentRecords())[0] }]);
+    expect(JSON.stringify(exported)).not.toContain('your results are ready');
 
     // A second export never overwrites the first file.
     const again = await fails(
@@ -159,7 +181,7 @@ describe('wa contact export / erase', () => {
       source: 'cli',
       actor: 'cli/dpo-on-call',
       outcome: 'ok',
-      details: { request: 'DSR-41', events: exported.events.length },
+      details: { request: 'DSR-41', events: exported.events.length, sentRecords: 1 },
     });
   });
 
@@ -174,9 +196,11 @@ describe('wa contact export / erase', () => {
       '--request',
       'DSR-41',
       '--yes',
+      ...stateArgs(),
     );
     const result = JSON.parse(stdout) as { erased: number; left: number };
-    expect(result).toMatchObject({ erased: exported.events.length, left: 0 });
+    expect(result).toMatchObject({ erased: exported.events.length, left: 0, sentRecords: 1 });
+    expect(await sentRecords()).toEqual([]);
 
     const after = await storedEvents(suite.nc, env.clinic);
     // None of the patient's events is left, under any of its JIDs.
@@ -193,7 +217,7 @@ describe('wa contact export / erase', () => {
       source: 'cli',
       actor: 'cli/dpo-on-call',
       outcome: 'ok',
-      details: { request: 'DSR-41', events: exported.events.length },
+      details: { request: 'DSR-41', events: exported.events.length, sentRecords: 1 },
     });
     // The trail is kept for long and cannot be erased: it names the request, never the person.
     expect(JSON.stringify(trail)).not.toContain(PATIENT);
