@@ -12,6 +12,12 @@ import { imageRepository, REPOSITORY } from './worker-image.ts';
 export interface OperatorConfig {
   /** Namespace to watch; empty = all namespaces. */
   watchNamespace: string;
+  /**
+   * A channel runs only in a namespace labelled with its clinic (`whatsapp.clinic.dev/clinic`):
+   * the operator's side of the admission policy (controller/identity-step.ts). Off for
+   * single-team clusters that do not label namespaces by clinic.
+   */
+  clinicNamespaceCheck: boolean;
   natsUrl: string;
   /** The operator's own NATS credentials file, if the server needs one. */
   natsCredsFile: string | undefined;
@@ -101,6 +107,11 @@ const OPTIONS = {
     help: 'lifetime of an issued NATS credential (86400)',
   },
   watchNamespace: { env: 'WA_WATCH_NAMESPACE', flag: 'watch-namespace', help: 'only this namespace' },
+  clinicNamespaceCheck: {
+    env: 'WA_CLINIC_NAMESPACE_CHECK',
+    flag: 'clinic-namespace-check',
+    help: 'a channel runs only in a namespace labelled with its clinic (true)',
+  },
   logLevel: { env: 'WA_LOG_LEVEL', flag: 'log-level', help: 'operator log level (info)' },
   image: { env: 'WA_WORKER_IMAGE', flag: 'worker-image', help: 'worker image (required)' },
   allowedRepositories: {
@@ -275,6 +286,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
   const image = required('image', 'the worker container image');
   const config: OperatorConfig = {
     watchNamespace: matching('watchNamespace', DNS_LABEL, 'a namespace name', '') ?? '',
+    clinicNamespaceCheck: oneOf('clinicNamespaceCheck', ['true', 'false'], 'true') === 'true',
     natsUrl,
     natsCredsFile: text('natsCreds'),
     natsIssuer: natsIssuerDir

@@ -20,7 +20,9 @@ import { imageRefusal } from '../worker-image.ts';
 import { AUDIT_STREAM, AuditTrail, ensureAuditStream } from '../../../contract/index.ts';
 import { startCredentialIssuing } from '../nats/credentials-provisioner.ts';
 import { LogoutAndErase } from './deletion.ts';
+import { ChannelsByIdentity } from './channels-by-identity.ts';
 import { KubeChannelStore } from './kube-channel-store.ts';
+import { namespaceClinics } from './namespace-clinics.ts';
 import { PodRuntime } from './pod-runtime.ts';
 import { needsReconcile, slimManagedFields } from './predicate.ts';
 import { Reconciler } from './reconciler.ts';
@@ -49,7 +51,12 @@ export interface ControllerOptions {
   eraser?: ChannelStateEraser;
   /** Cache tuning (tests). */
   cache?: Pick<ResourceCacheOptions<unknown>, 'silenceMs' | 'watchTimeoutSeconds'>;
+  /** With WA_WATCH_NAMESPACE: how often that namespace's clinic label is read again (tests). */
+  namespacePollMs?: number;
 }
+
+/** With WA_WATCH_NAMESPACE, a relabel of that namespace is seen within this long (namespace-clinics.ts). */
+const NAMESPACE_POLL_MS = 10_000;
 
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
@@ -91,8 +98,12 @@ export async function startController(
       'reconcile failed; retrying with backoff',
     );
 
-  // clinic/channel ids → channel keys, to route worker reports without scanning every channel.
-  const byIds = new Map<string, string>();
+  // clinic/channel ids → channel keys: the claims of an identity (identity.ts), and where a
+  // worker's report goes, without scanning every channel.
+  const byIdentity = new ChannelsByIdentity();
+  /** Every other claim of the channel's identity: a change to one may change who owns it. */
+  const otherClaims = (c: WhatsAppChannel) =>
+    byIdentity.keys(c.spec?.clinicId, c.spec?.channelId).filter((k) => k !== keyOf(c));
   const cacheLog = (cache: string) => (what: string, err?: unknown) =>
     logger.warn({ cache, ...(err ? { err: String((err as Error)?.message ?? err) } : {}) }, what);
   const channels = new ResourceCache<WhatsAppChannel>({
@@ -101,11 +112,12 @@ export async function startController(
     list: () => kube.listChannels(ns),
     transform: slimManagedFields,
     onChange: (c, deleted, previous) => {
-      const ids = `${c.spec?.clinicId}/${c.spec?.channelId}`;
-      if (deleted) byIds.delete(ids);
-      else byIds.set(ids, keyOf(c));
-      if (deleted || needsReconcile(previous, c, FIELD_MANAGER)) queue.add(keyOf(c));
-      else ownStatusWrites++;
+      if (deleted) byIdentity.set(keyOf(c), undefined, undefined);
+      else byIdentity.set(keyOf(c), c.spec?.clinicId, c.spec?.channelId);
+      if (deleted || needsReconcile(previous, c, FIELD_MANAGER)) {
+        queue.add(keyOf(c));
+        for (const other of otherClaims(c)) queue.add(other);
+      } else ownStatusWrites++;
     },
     onProblem: cacheLog('channels'),
     resyncMs: config.resyncMs,
@@ -124,6 +136,21 @@ export async function startController(
     resyncMs: config.resyncMs,
     ...options.cache,
   });
+  // The clinic rule needs each namespace's clinic label; a relabel reconciles its channels.
+  const namespaces = config.clinicNamespaceCheck
+    ? namespaceClinics({
+        kc,
+        kube,
+        watchNamespace: ns,
+        changed: (namespace) => {
+          for (const c of channels.values()) if (c.metadata.namespace === namespace) queue.add(keyOf(c));
+        },
+        onProblem: cacheLog('namespaces'),
+        resyncMs: config.resyncMs,
+        pollMs: options.namespacePollMs ?? NAMESPACE_POLL_MS,
+        cache: options.cache,
+      })
+    : undefined;
   metrics.bind({
     channels: () => channels.values(),
     queueDepth: () => queue.depth,
@@ -141,7 +168,8 @@ export async function startController(
     metrics.writes.inc({ kind: what });
   };
   const reconciler = new Reconciler({
-    channels: new KubeChannelStore({ kube, channels, logger, onWrite }),
+    channels: new KubeChannelStore({ kube, channels, byIdentity, logger, onWrite }),
+    clinicOf: namespaces && ((namespace) => namespaces.clinicOf(namespace)),
     workers: new PodRuntime({ config, kube, pods, onWrite }),
     reports,
     logger,
@@ -165,8 +193,7 @@ export async function startController(
       if (stopped) return;
       void keepAuditStream(connection, config.auditRetentionDays, logger);
       reports.start((r) => {
-        const key = byIds.get(`${r.clinicId}/${r.channelId}`);
-        if (key) queue.add(key);
+        for (const key of byIdentity.keys(r.clinicId, r.channelId)) queue.add(key);
       });
       logger.info('listening to worker status on NATS');
       // Channels that waited for NATS (their status could not be known) go again.
@@ -174,8 +201,10 @@ export async function startController(
     },
     (err: unknown) => logger.error({ err: String(err) }, 'NATS connection failed'),
   );
-  // Pods first: a channel must never be reconciled against an unsynced pod cache.
+  // Pods and namespaces first: a channel must never be reconciled against an unsynced pod
+  // cache, nor judged against a namespace label not read yet.
   await pods.start();
+  await namespaces?.start();
   await channels.start();
   return {
     channels,
@@ -192,6 +221,7 @@ export async function startController(
       await queue.stop(timeoutMs);
       channels.stop();
       pods.stop();
+      namespaces?.stop();
       await issuing?.close();
     },
   };

@@ -8,6 +8,7 @@ import type { WhatsAppChannel, WhatsAppChannelStatus } from '../../../contract/i
 import { apiMessage, type KubeClient } from '../kube/client.ts';
 import { keyOf, type ResourceCache } from '../kube/resource-cache.ts';
 import type { Logger } from 'pino';
+import type { ChannelsByIdentity } from './channels-by-identity.ts';
 import { Freshness } from './freshness.ts';
 import type { ChannelStore } from './ports.ts';
 
@@ -15,23 +16,34 @@ export class KubeChannelStore implements ChannelStore {
   private readonly fresh = new Freshness<WhatsAppChannel>();
   private readonly kube: KubeClient;
   private readonly channels: ResourceCache<WhatsAppChannel>;
+  private readonly byIdentity: ChannelsByIdentity;
   private readonly logger: Logger;
   private readonly onWrite: (what: string) => void;
 
   constructor(deps: {
     kube: KubeClient;
     channels: ResourceCache<WhatsAppChannel>;
+    /** The channel cache's keys by identity (kept by the cache's onChange). */
+    byIdentity: ChannelsByIdentity;
     logger: Logger;
     onWrite?: ((what: string) => void) | undefined;
   }) {
     this.kube = deps.kube;
     this.channels = deps.channels;
+    this.byIdentity = deps.byIdentity;
     this.logger = deps.logger;
     this.onWrite = deps.onWrite ?? (() => {});
   }
 
   get(key: string): WhatsAppChannel | undefined {
     return this.channels.get(key);
+  }
+
+  claimsOf(clinicId: string, channelId: string): WhatsAppChannel[] {
+    return this.byIdentity
+      .keys(clinicId, channelId)
+      .map((k) => this.channels.get(k))
+      .filter((c): c is WhatsAppChannel => c !== undefined);
   }
 
   staleFor(key: string, channel: WhatsAppChannel | undefined): number {

@@ -62,6 +62,8 @@ export interface WorkerRuntime {
 
 export interface ChannelStore {
   get(key: string): WhatsAppChannel | undefined;
+  /** Every channel with this clinicId/channelId, wherever it is (the duplicate rule: identity.ts). */
+  claimsOf(clinicId: string, channelId: string): WhatsAppChannel[];
   staleFor(key: string, channel: WhatsAppChannel | undefined): number;
   /** The channel is gone: forget what was kept for it. */
   forget(key: string): void;

@@ -4,11 +4,14 @@
  * (ports.ts), and runs the steps, each in its own module:
  *
  * 1. fresh enough? after its own writes it waits until the stores show them;
- * 2. deleting? the finalizer runs the deletion policy (finalization.ts);
+ * 2. deleting? the finalizer runs the deletion policy (finalization.ts); a Logout channel that
+ *    does not own its identity is let go as Retain (identity-step.ts);
  * 3. the finalizer, added if missing (finalization.ts);
- * 4. the worker's NATS credentials (credentials-step.ts);
- * 5. exactly one worker with the current spec (worker-step.ts);
- * 6. the status (status-step.ts), unless step 5 wrote: then the runtime's change brings the
+ * 4. may it run its identity? (identity-step.ts: the clinic rule, the duplicate rule): if not,
+ *    no credentials and no worker, and the status says why;
+ * 5. the worker's NATS credentials (credentials-step.ts);
+ * 6. exactly one worker with the current spec (worker-step.ts);
+ * 7. the status (status-step.ts), unless step 6 wrote: then the runtime's change brings the
  *    channel back with a fresh view.
  *
  * It writes only what differs, so a steady state makes no writes at all.
@@ -19,6 +22,8 @@ import type { StatusReports } from '../nats/status-reports.ts';
 import { CredentialsStep, type Credentials } from './credentials-step.ts';
 import type { DeletionSteps } from './deletion.ts';
 import { Finalization } from './finalization.ts';
+import type { ClinicOfNamespace } from './identity.ts';
+import { IdentityStep } from './identity-step.ts';
 import { earliest, type ChannelStore, type ReconcileResult, type WorkerRuntime } from './ports.ts';
 import { StatusStep } from './status-step.ts';
 import { WorkerStep, type WorkerPolicy } from './worker-step.ts';
@@ -38,6 +43,8 @@ export interface ReconcilerDeps {
   workerPolicy?: WorkerPolicy | undefined;
   /** The simulator endpoint every worker is pointed at, if any: each status shows it. */
   testEndpoint?: string | undefined;
+  /** The namespaces' clinic labels (cluster mode, clinic rule on); absent = no clinic rule. */
+  clinicOf?: ClinicOfNamespace | undefined;
   now?: (() => Date) | undefined;
 }
 
@@ -47,6 +54,7 @@ export class Reconciler {
   private readonly finalization: Finalization;
   private readonly credentials: CredentialsStep;
   private readonly workerStep: WorkerStep;
+  private readonly identity: IdentityStep;
   private readonly statusStep: StatusStep;
 
   constructor(deps: ReconcilerDeps) {
@@ -55,6 +63,12 @@ export class Reconciler {
     this.workers = workers;
     this.credentials = new CredentialsStep(deps.credentials, logger);
     this.workerStep = new WorkerStep({ channels, workers, logger, policy: deps.workerPolicy });
+    this.identity = new IdentityStep({
+      channels,
+      workerStep: this.workerStep,
+      clinicOf: deps.clinicOf,
+      logger,
+    });
     this.statusStep = new StatusStep({
       channels,
       reports,
@@ -88,8 +102,16 @@ export class Reconciler {
     const stale = Math.max(this.channels.staleFor(key, channel), this.workers.staleFor(channel));
     if (stale > 0) return { requeueAfterMs: stale }; // the store's change will come sooner
 
-    if (channel.metadata.deletionTimestamp) return this.finalization.finalize(channel, worker);
+    if (channel.metadata.deletionTimestamp) {
+      if (await this.identity.retainIfNotOwner(channel)) return;
+      return this.finalization.finalize(channel, worker);
+    }
     if (await this.finalization.ensureFinalizer(channel)) return;
+    const blocked = this.identity.check(channel);
+    if (blocked) {
+      if (await this.identity.hold(channel, worker, blocked)) return;
+      return this.statusStep.write(channel, worker, { blocked });
+    }
     const renewInMs = await this.credentials.ensure(channel);
     const step = await this.workerStep.ensure(channel, worker);
     if (step.startError !== undefined) {

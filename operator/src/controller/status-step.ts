@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { WhatsAppChannel } from '../../../contract/index.ts';
 import type { StatusReports } from '../nats/status-reports.ts';
+import type { IdentityBlock } from './identity.ts';
 import type { ChannelStore, ReconcileResult, WorkerObservation } from './ports.ts';
 import { desiredStatus, statusDiffers, type DeletionProgress } from './status.ts';
 
@@ -17,7 +18,7 @@ export interface StatusInputs {
   startError?: string | undefined;
   /** The deletion step in progress. */
   deletion?: DeletionProgress | undefined;
-  /** The channel may not have a worker (worker-step.ts): no worker, and why. */
+  /** The channel may not have a worker (its identity: identity-step.ts; its image: worker-step.ts): no worker, and why. */
   blocked?: { reason: string; message: string } | undefined;
 }
 

@@ -33,7 +33,7 @@ export interface Observed {
   startError?: string | undefined;
   /** While the channel is being deleted: which step runs, and why it fails, if it does. */
   deletion?: DeletionProgress | undefined;
-  /** The channel may not have a worker (its image…): it gets none until a person acts. */
+  /** The channel may not have a worker (its identity, its image…): it gets none until a person acts. */
   blocked?: { reason: string; message: string } | undefined;
   /** The simulator endpoint the operator points every worker at (tests only), if any. */
   testEndpoint?: string | undefined;

@@ -9,6 +9,7 @@ import {
   PatchStrategy,
   type KubeConfig,
   type KubernetesObject,
+  type V1Namespace,
   type V1Pod,
 } from '@kubernetes/client-node';
 import {
@@ -62,7 +63,9 @@ export type RequestKind =
   | 'patch-finalizers'
   | 'patch-annotations'
   | 'apply-status'
-  | 'create-event';
+  | 'create-event'
+  | 'list-namespaces'
+  | 'get-namespace';
 
 export class KubeClient {
   private readonly objects: KubernetesObjectApi;
@@ -81,6 +84,26 @@ export class KubeClient {
 
   listWorkerPods(namespace: string): Promise<ListResult<V1Pod>> {
     return this.listAll<V1Pod>('list-pods', 'v1', 'Pod', namespace, WORKER_POD_SELECTOR);
+  }
+
+  /** Every namespace (their clinic labels: controller/namespace-clinics.ts). */
+  listNamespaces(): Promise<ListResult<V1Namespace>> {
+    return this.listAll<V1Namespace>('list-namespaces', 'v1', 'Namespace', '');
+  }
+
+  /** One namespace (a Role in that namespace may grant this); undefined if it does not exist. */
+  async getNamespace(name: string): Promise<V1Namespace | undefined> {
+    this.onRequest('get-namespace');
+    try {
+      return (await this.objects.read({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name },
+      })) as V1Namespace;
+    } catch (err) {
+      if (apiStatus(err) === 404) return undefined;
+      throw err;
+    }
   }
 
   /** Creates the pod; undefined if a pod of that name exists already (the cache has not seen it yet). */

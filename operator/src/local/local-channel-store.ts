@@ -126,6 +126,13 @@ export class LocalChannelStore implements ChannelStore {
     return this.records.get(key);
   }
 
+  /** A folder holds a handful of channels: a scan is cheap. */
+  claimsOf(clinicId: string, channelId: string): WhatsAppChannel[] {
+    return [...this.records.values()].filter(
+      (c) => c.spec.clinicId === clinicId && c.spec.channelId === channelId,
+    );
+  }
+
   staleFor(): number {
     return 0; // written in this process's memory: never stale
   }
@@ -217,6 +224,8 @@ export class LocalChannelStore implements ChannelStore {
       metadata: {
         ...channel.metadata,
         uid: before?.metadata.uid ?? randomUUID(),
+        // The duplicate rule's order (controller/identity.ts): kept across restarts in status.json.
+        creationTimestamp: before?.metadata.creationTimestamp ?? new Date().toISOString(),
         generation: (before?.metadata.generation ?? 0) + (sameSpec ? 0 : 1),
         finalizers: before?.metadata.finalizers ?? [],
         ...(Object.keys(annotations).length ? { annotations } : {}),
@@ -224,7 +233,7 @@ export class LocalChannelStore implements ChannelStore {
       ...(before?.status ? { status: before.status } : {}),
     };
     this.records.set(key, next);
-    this.options.changed(key);
+    this.changed(next);
   }
 
   private requestDeletion(key: string): void {
@@ -235,7 +244,11 @@ export class LocalChannelStore implements ChannelStore {
   }
 
   private remove(key: string): void {
+    const gone = this.records.get(key);
     this.records.delete(key);
+    // The next claim of its identity may take over.
+    if (gone)
+      for (const c of this.claimsOf(gone.spec.clinicId, gone.spec.channelId)) this.options.changed(keyOf(c));
     this.options.emit({ type: 'removed', key });
     this.save();
     const next = this.waiting.get(key);
@@ -253,6 +266,12 @@ export class LocalChannelStore implements ChannelStore {
     const key = keyOf(rec);
     this.records.set(key, next);
     this.save();
-    this.options.changed(key);
+    this.changed(next);
+  }
+
+  /** The channel and every other claim of its identity: a change to one may change who owns it. */
+  private changed(channel: WhatsAppChannel): void {
+    for (const c of this.claimsOf(channel.spec.clinicId, channel.spec.channelId))
+      this.options.changed(keyOf(c));
   }
 }

@@ -46,12 +46,17 @@ export async function applyChannel(
   await kubectl('apply', '-f', file);
 }
 
-/** Operator configuration for tests: the required settings plus `extra`. */
+/**
+ * Operator configuration for tests: the required settings plus `extra`. The clinic rule
+ * (WA_CLINIC_NAMESPACE_CHECK) is off unless `extra` turns it on: most tests run channels of
+ * several clinics in one unlabelled namespace; identity.test.ts runs with it on.
+ */
 export function testConfig(extra: Record<string, string>): OperatorConfig {
   const parsed = parseOperatorConfig({
     WA_WORKER_IMAGE: 'registry.example/whatsapp-worker:test',
     WA_S3_BUCKET: 'wa-state',
     WA_KMS_KEY_ID: 'alias/wa',
+    WA_CLINIC_NAMESPACE_CHECK: 'false',
     ...extra,
   });
   if (!parsed.ok) throw new Error(parsed.errors.join('; '));

@@ -25,7 +25,10 @@ const log: string[] = [];
 
 class MemoryStore implements ChannelStore {
   channel: WhatsAppChannel | undefined;
+  /** Other channels with the same identity (the duplicate rule). */
+  others: WhatsAppChannel[] = [];
   get = () => this.channel;
+  claimsOf = () => [...(this.channel ? [this.channel] : []), ...this.others];
   staleFor = () => 0;
   forget = () => {};
   async setFinalizers(_c: WhatsAppChannel, finalizers: string[]) {
@@ -227,4 +230,65 @@ test('a channel asking for an image the platform does not allow gets no worker, 
   const ready = store.channel!.status!.conditions!.find((c) => c.type === 'Ready')!;
   expect(ready).toMatchObject({ status: 'False', reason: 'ImageNotAllowed', message: 'not allowed' });
   expect(store.channel!.status!.conditions!.find((c) => c.type === 'Stalled')!.status).toBe('True');
+});
+
+/** An older channel of another name with the same clinicId/channelId: it owns the identity. */
+const olderOwner = (): WhatsAppChannel => ({
+  ...store.channel!,
+  metadata: { name: 'owner', namespace: 'm', uid: 'u0', creationTimestamp: '2026-01-01T00:00:00Z' },
+});
+
+test('a duplicate of an older channel: its worker is stopped, and the status names the owner', async () => {
+  store.channel!.metadata.creationTimestamp = '2026-01-02T00:00:00Z';
+  const r = reconciler();
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  log.length = 0;
+  store.others = [olderOwner()];
+  await r.reconcile('n/front'); // stops the running worker
+  await r.reconcile('n/front'); // it is stopping: no second stop; the status says why
+  workers.worker = undefined;
+  await r.reconcile('n/front'); // gone: no new worker, and no second Event
+  expect(log).toEqual([
+    'stop',
+    'event DuplicateChannel',
+    'status DuplicateChannel',
+    'event Error',
+    'status DuplicateChannel', // status.workerPod is gone
+  ]);
+  const ready = store.channel!.status!.conditions!.find((c) => c.type === 'Ready')!;
+  expect(ready).toMatchObject({ status: 'False', reason: 'DuplicateChannel' });
+  expect(ready.message).toContain('m/owner');
+});
+
+test('the owner gone, the duplicate (next in line) starts its worker', async () => {
+  store.channel!.metadata.creationTimestamp = '2026-01-02T00:00:00Z';
+  store.others = [olderOwner()];
+  const r = reconciler();
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  expect(log).not.toContain('start');
+  store.others = [];
+  await r.reconcile('n/front');
+  expect(log).toContain('start');
+});
+
+test("deleting a duplicate with deletionPolicy Logout never logs out or erases the owner's session", async () => {
+  store.channel!.metadata.creationTimestamp = '2026-01-02T00:00:00Z';
+  store.others = [olderOwner()];
+  const r = reconciler();
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  log.length = 0;
+  store.channel = {
+    ...store.channel!,
+    metadata: { ...store.channel!.metadata, deletionTimestamp: new Date().toISOString() },
+  };
+  await r.reconcile('n/front');
+  // Even if the owner goes meanwhile, the decision recorded stands.
+  store.others = [];
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  expect(store.channel).toBeUndefined();
+  expect(log).toEqual([
+    `annotate {"${PROGRESS_ANNOTATIONS.logout}":"skipped","${PROGRESS_ANNOTATIONS.erase}":"skipped"}`,
+    'event DeletionPolicyRetained',
+    'finalizers -',
+  ]);
 });
