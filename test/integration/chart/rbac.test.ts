@@ -57,7 +57,8 @@ const canI = async (as: string, verb: string, resource: string, scope: string[])
 
 beforeAll(async () => {
   nc = await connect({ servers: stack.nats.url });
-  await prepareNamespace(kubectl, channelNs);
+  // A clinic's namespace, labelled with its clinic (the clinic rule, on by default in the chart).
+  await prepareNamespace(kubectl, channelNs, ['whatsapp.clinic.dev/clinic=clinic-rbac']);
   await kubectl('create', 'namespace', operatorNs);
   ({ objects } = await renderChart(release, operatorNs, [
     '--set',
@@ -169,6 +170,10 @@ describe('kubectl auth can-i', () => {
       ['create', 'events', inChannels],
       ['create', 'secrets', inChannels],
       ['patch', 'secrets', inChannels],
+      // The clinic rule reads namespaces' labels.
+      ['list', 'namespaces', clusterWide],
+      ['watch', 'namespaces', clusterWide],
+      ['get', `namespaces/${channelNs}`, clusterWide],
       ['create', 'leases.coordination.k8s.io', inOperator],
       ['get', 'leases.coordination.k8s.io/whatsapp-operator-leader', inOperator],
       ['update', 'leases.coordination.k8s.io/whatsapp-operator-leader', inOperator],
@@ -210,6 +215,9 @@ describe('kubectl auth can-i', () => {
       ['create', 'serviceaccounts:token', inChannels],
       ['create', 'deployments.apps', inOperator],
       ['create', 'namespaces', clusterWide],
+      ['update', `namespaces/${channelNs}`, clusterWide],
+      ['patch', `namespaces/${channelNs}`, clusterWide],
+      ['delete', `namespaces/${channelNs}`, clusterWide],
       ['get', 'nodes', clusterWide],
       ['update', 'customresourcedefinitions.apiextensions.k8s.io', clusterWide],
       ['bind', 'clusterroles.rbac.authorization.k8s.io', clusterWide],
@@ -259,6 +267,17 @@ describe('kubectl auth can-i', () => {
       roleRef: { kind: 'Role', name: role!.metadata.name },
       subjects: [{ kind: 'ServiceAccount', namespace: operatorNs }],
     });
+    // Applied for real: the Role lets the operator read its own namespace (the clinic rule reads
+    // its label by name), and no other namespace, nor list or watch namespaces.
+    const scopedRbac = scoped.filter(
+      (o) => (o.kind === 'Role' || o.kind === 'RoleBinding') && o.metadata.namespace === channelNs,
+    );
+    await kubectl('apply', '-f', await manifestFile(`${release}-scoped-rbac`, scopedRbac));
+    const scopedUser = `system:serviceaccount:${operatorNs}:${find(scoped, 'ServiceAccount').metadata.name}`;
+    expect(await canI(scopedUser, 'get', `namespaces/${channelNs}`, inChannels())).toBe(true);
+    expect(await canI(scopedUser, 'get', `namespaces/${operatorNs}`, inOperator())).toBe(false);
+    expect(await canI(scopedUser, 'list', 'namespaces', clusterWide())).toBe(false);
+    expect(await canI(scopedUser, 'watch', 'namespaces', clusterWide())).toBe(false);
   });
 });
 
@@ -273,5 +292,21 @@ test('the chart ClusterRole is exactly the documented table', () => {
     { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'create', 'delete'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'patch'] },
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
   ]);
+});
+
+test('with admissionPolicy.enforce=false the operator neither checks nor reads namespaces', async () => {
+  const { objects: off } = await renderChart(unique('single-team'), operatorNs, [
+    '--set',
+    's3.bucket=wa-rbac',
+    '--set',
+    'kms.keyId=alias/wa-rbac',
+    '--set',
+    'admissionPolicy.enforce=false',
+  ]);
+  expect(plainEnv(operatorContainer(find(off, 'Deployment'))).WA_CLINIC_NAMESPACE_CHECK).toBe('false');
+  const rules = (find(off, 'ClusterRole') as K8sObject & { rules: { resources: string[] }[] }).rules;
+  expect(rules.flatMap((r) => r.resources)).not.toContain('namespaces');
+  expect(plainEnv(operatorContainer(find(objects, 'Deployment'))).WA_CLINIC_NAMESPACE_CHECK).toBe('true');
 });
