@@ -56,6 +56,8 @@ const operatorEnv = (ns: string, port: number, kubeconfig: string, natsUrl: stri
   WA_RECONCILE_CONCURRENCY: String(CONCURRENCY),
   WA_HTTP_PORT: String(port),
   WA_LOG_LEVEL: 'warn',
+  // 50 clinics in one namespace: a single-team shape, without the clinic rule.
+  WA_CLINIC_NAMESPACE_CHECK: 'false',
 });
 try {
   const { kube, bins, nats } = running.stack;
@@ -72,6 +74,7 @@ try {
     WA_WORKER_IMAGE: 'w',
     WA_S3_BUCKET: 'bench',
     WA_KMS_KEY_ID: 'k',
+    WA_CLINIC_NAMESPACE_CHECK: 'false',
   });
   if (!parsed.ok) throw new Error(parsed.errors.join('; '));
   const channel = (i: number, ns: string): WhatsAppChannel => ({

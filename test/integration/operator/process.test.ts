@@ -56,7 +56,8 @@ const metric = async (op: Operator, pattern: RegExp) => {
 };
 
 beforeAll(async () => {
-  await prepareNamespace(kubectl, ns);
+  // The clinic's namespace, labelled as the clinic rule (on by default) asks.
+  await prepareNamespace(kubectl, ns, ['whatsapp.clinic.dev/clinic=clinic-l']);
 });
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
