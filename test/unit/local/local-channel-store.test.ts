@@ -148,3 +148,33 @@ test('status.json keeps uid, finalizer, progress, the deletion request and the s
   });
   expect(again.get('local/front')!.status).toEqual({ phase: 'Pending' });
 });
+
+test('the claims of one identity (the duplicate rule): listed, ordered by a kept creation time, and a change to one reconciles the others', async () => {
+  const store = open();
+  store.apply(desired(manifest('front', { channelId: 'desk' })));
+  const owner = store.get('local/front')!;
+  expect(owner.metadata.creationTimestamp).toBeDefined();
+  changed.length = 0;
+  store.apply(desired(manifest('front', { channelId: 'desk' }), manifest('copy', { channelId: 'desk' })));
+  expect(
+    store
+      .claimsOf('a', 'desk')
+      .map((c) => c.metadata.name)
+      .sort(),
+  ).toEqual(['copy', 'front']);
+  expect(store.claimsOf('a', 'other')).toEqual([]);
+  // The new claim reconciles the owner too (who owns the identity may have changed).
+  expect([...new Set(changed)].sort()).toEqual(['local/copy', 'local/front']);
+  // The creation time survives a restart (status.json): the owner stays the owner.
+  await store.flush();
+  const again = open();
+  await again.restore();
+  expect(again.get('local/front')!.metadata.creationTimestamp).toBe(owner.metadata.creationTimestamp);
+  // The owner's manifest gone and its finalizer released: the copy is reconciled (it takes over).
+  await store.setFinalizers(store.get('local/front')!, [FINALIZER]);
+  store.apply(desired(manifest('copy', { channelId: 'desk' })));
+  changed.length = 0;
+  await store.setFinalizers(store.get('local/front')!, []);
+  expect(store.get('local/front')).toBeUndefined();
+  expect(changed).toContain('local/copy');
+});
