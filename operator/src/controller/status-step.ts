@@ -6,7 +6,6 @@
 import type { Logger } from 'pino';
 import type { WhatsAppChannel } from '../../../contract/index.ts';
 import type { StatusReports } from '../nats/status-reports.ts';
-import type { IdentityBlock } from './identity.ts';
 import type { ChannelStore, ReconcileResult, WorkerObservation } from './ports.ts';
 import { desiredStatus, statusDiffers, type DeletionProgress } from './status.ts';
 
