@@ -4,7 +4,13 @@
  * once, so a wrong install fails with one clear message instead of one per restart.
  */
 import { parseArgs } from 'node:util';
-import { AUDIT_RETENTION_DAYS, natsServers, parseWaWebVersion } from '../../contract/index.ts';
+import {
+  AUDIT_RETENTION_DAYS,
+  CLINIC_STREAM_RETENTION_DAYS,
+  IDEMPOTENCY_WINDOW_HOURS,
+  natsServers,
+  parseWaWebVersion,
+} from '../../contract/index.ts';
 import { SettingsReader } from '../../contract/settings-reader.ts';
 import { extraEnvProblems } from './worker-env-rules.ts';
 import { imageRepository, REPOSITORY } from './worker-image.ts';
@@ -69,6 +75,13 @@ export interface OperatorConfig {
   };
   /** How long the audit stream keeps events (contract/audit-stream.ts). */
   auditRetentionDays: number;
+  /** The clinic streams' retention (contract/clinic-stream.ts) and the send log's window. */
+  clinicStreams: {
+    retentionDays: number;
+    /** Clinics whose stream keeps events for another number of days. */
+    clinicRetentionDays: Record<string, number>;
+    idempotencyWindowHours: number;
+  };
   resyncMs: number;
   concurrency: number;
   httpPort: number;
@@ -184,6 +197,21 @@ const OPTIONS = {
     flag: 'audit-retention-days',
     help: `days the audit stream keeps audit events (${AUDIT_RETENTION_DAYS})`,
   },
+  streamRetention: {
+    env: 'WA_CLINIC_STREAM_RETENTION_DAYS',
+    flag: 'clinic-stream-retention-days',
+    help: `days a clinic's stream keeps its events (${CLINIC_STREAM_RETENTION_DAYS})`,
+  },
+  clinicStreamRetention: {
+    env: 'WA_CLINIC_STREAM_RETENTION',
+    flag: 'clinic-stream-retention',
+    help: 'JSON object of clinicId to days, for clinics whose stream keeps events longer or shorter',
+  },
+  idempotencyWindow: {
+    env: 'WA_IDEMPOTENCY_WINDOW_HOURS',
+    flag: 'idempotency-window-hours',
+    help: `hours a send's idempotency key answers retries (${IDEMPOTENCY_WINDOW_HOURS})`,
+  },
   deletionTimeout: {
     env: 'WA_DELETION_TIMEOUT_SECONDS',
     flag: 'deletion-timeout',
@@ -226,6 +254,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** A Secret name, in which `{clinicId}` stands for the channel's clinic. */
 const SECRET_NAME = /^([a-z0-9.-]|\{clinicId\}|\{channelId\})+$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** As the worker accepts WA_CLINIC_STREAM_RETENTION_DAYS. */
+const MAX_RETENTION_DAYS = 3_650;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const PREFIX = /^[A-Za-z0-9!_.*()-]+(\/[A-Za-z0-9!_.*()-]+)*$/;
 const QUANTITY = /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]+))?$/;
@@ -353,6 +383,15 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
       logoutTimeoutMs: integer('logoutTimeout', 10, 1, 300) * 1000,
     },
     auditRetentionDays: integer('auditRetention', AUDIT_RETENTION_DAYS, 1, 36_500),
+    clinicStreams: {
+      retentionDays: integer('streamRetention', CLINIC_STREAM_RETENTION_DAYS, 1, MAX_RETENTION_DAYS),
+      clinicRetentionDays: clinicDays(
+        text('clinicStreamRetention'),
+        source('clinicStreamRetention'),
+        problem,
+      ),
+      idempotencyWindowHours: integer('idempotencyWindow', IDEMPOTENCY_WINDOW_HOURS, 1, 8_760),
+    },
     resyncMs: integer('resync', 300, 10, 86_400) * 1000,
     concurrency: integer('concurrency', 8, 1, 256),
     httpPort: integer('httpPort', 8080, 0, 65_535),
@@ -414,4 +453,39 @@ function simulator(
     return undefined;
   }
   return { url, trustRoot };
+}
+
+/** `{"clinic-a": 30}`: clinic ids to whole days (numbers or digit strings, as YAML gives either). */
+function clinicDays(
+  raw: string | undefined,
+  source: string,
+  problem: (message: string) => void,
+): Record<string, number> {
+  if (raw === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  const entries =
+    typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? Object.entries(parsed)
+      : undefined;
+  const days = entries?.map(
+    ([k, v]) => [k, typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v] as const,
+  );
+  if (
+    !days ||
+    !days.every(
+      ([k, v]) =>
+        DNS_LABEL.test(k) && Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_RETENTION_DAYS,
+    )
+  ) {
+    problem(
+      `${source} must be a JSON object of clinic ids to days (1-${MAX_RETENTION_DAYS}), such as {"clinic-a":30}`,
+    );
+    return {};
+  }
+  return Object.fromEntries(days) as Record<string, number>;
 }

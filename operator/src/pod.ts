@@ -9,6 +9,7 @@
  * A hash of the pod spec goes into an annotation, so a changed spec is seen as a
  * changed pod (and the old pod is replaced, never run beside the new one).
  */
+import { clinicStreamWorkerEnv } from './clinic-stream-settings.ts';
 import { createHash } from 'node:crypto';
 import type { V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { API_VERSION, KIND, LABELS, type WhatsAppChannel } from '../../contract/index.ts';
@@ -90,6 +91,13 @@ function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[]
     ...(config.worker.natsSecret
       ? [{ name: 'NATS_CREDS_FILE', value: `${NATS_CREDS_DIR}/${config.worker.natsSecret.key}` }]
       : []),
+    // A worker creates its clinic's stream and send log only without issued credentials.
+    ...(config.natsIssuer
+      ? []
+      : Object.entries(clinicStreamWorkerEnv(config.clinicStreams, spec.clinicId)).map(([name, value]) => ({
+          name,
+          value,
+        }))),
     { name: 'WA_S3_BUCKET', value: storage.bucket ?? config.s3.bucket },
     { name: 'WA_S3_PREFIX', value: storage.prefix ?? config.s3.prefix },
     { name: 'WA_S3_REGION', value: config.s3.region },

@@ -27,12 +27,14 @@ import type { Logger } from 'pino';
 import {
   API_VERSION,
   ensureClinicStream,
+  ensureIdempotencyBucket,
   KIND,
   openNatsConnection,
   type WhatsAppChannel,
 } from '../../../contract/index.ts';
 import type { AuditTrail } from '../../../contract/index.ts';
 import type { OperatorConfig } from '../config.ts';
+import { clinicRetentionDays } from '../clinic-stream-settings.ts';
 import { perChannel } from '../pod.ts';
 import type { IssuedCredential, NatsCredentialIssuer } from './credentials-issuer.ts';
 import { loadIssuerDir } from './issuer-dir.ts';
@@ -73,6 +75,8 @@ export interface ProvisionerDeps {
   /** `WA_WORKER_NATS_SECRET` template and key. */
   workerSecret: { name: string; key: string };
   ttlSeconds: number;
+  /** Retention of the clinic's stream and the send log's window (clinic-stream-settings.ts). */
+  clinicStreams: OperatorConfig['clinicStreams'];
   audit: AuditTrail;
   logger?: Logger;
   now?: () => Date;
@@ -145,11 +149,14 @@ export class CredentialProvisioner {
   private async ensureStream(clinicId: string): Promise<void> {
     const nc = this.d.platform();
     if (!nc) throw new Error('NATS is not connected yet; the clinic stream cannot be created');
-    const result = await ensureClinicStream(await nc.jetstreamManager(), clinicId);
-    if (result.stream !== 'unchanged' || result.consumer !== 'unchanged')
+    const jsm = await nc.jetstreamManager();
+    const retentionDays = clinicRetentionDays(this.d.clinicStreams, clinicId);
+    const result = await ensureClinicStream(jsm, clinicId, retentionDays);
+    const sendLog = await ensureIdempotencyBucket(jsm, clinicId, this.d.clinicStreams.idempotencyWindowHours);
+    if (result.stream !== 'unchanged' || result.consumer !== 'unchanged' || sendLog !== 'unchanged')
       this.d.logger?.info(
-        { clinicId, ...result },
-        'clinic stream and backend consumer brought to this release',
+        { clinicId, ...result, sendLog, retentionDays },
+        'clinic stream, backend consumer and send log brought to these settings',
       );
   }
 
@@ -252,6 +259,7 @@ export async function startCredentialIssuing(
     secrets: kubeSecretWriter(kc),
     workerSecret: config.worker.natsSecret,
     ttlSeconds: config.natsIssuer.ttlSeconds,
+    clinicStreams: config.clinicStreams,
     audit,
     logger,
   });

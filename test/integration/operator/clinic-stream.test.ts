@@ -5,7 +5,18 @@ import {
   BACKEND_MAX_ACK_PENDING,
   ensureClinicStream,
 } from '../../../contract/clinic-stream.ts';
-import { CLINIC_BACKEND_CONSUMER, clinicStream, jetStreamConfig } from '../../../contract/index.ts';
+import {
+  CLINIC_BACKEND_CONSUMER,
+  CLINIC_STREAM_RETENTION_DAYS,
+  IDEMPOTENCY_WINDOW_HOURS,
+  clinicStream,
+  ensureIdempotencyBucket,
+  idempotencyBucketName,
+  idempotencyRecordKey,
+  idempotencyStreamName,
+  jetStreamConfig,
+} from '../../../contract/index.ts';
+import { clinicRetentionDays } from '../../../operator/src/clinic-stream-settings.ts';
 import { testStack } from '../../harness/stack.ts';
 
 /** The operator's clinic stream and backend consumer on real JetStream, new and from older releases. */
@@ -83,5 +94,52 @@ describe('clinic stream and backend consumer', () => {
     }
     expect(rest).toEqual(['m2', 'm3', 'u1']);
     expect(await ensureClinicStream(jsm, clinic)).toEqual({ stream: 'unchanged', consumer: 'unchanged' });
+  });
+
+  test("a clinic's retention setting is its stream's max age; a changed setting updates the stream and keeps what is stored", async () => {
+    const clinic = `c-${randomUUID().slice(0, 8)}`;
+    const DAY_NS = 24 * HOUR_NS;
+    // The operator's settings: 14 days for everyone, 30 for this clinic.
+    const settings = { retentionDays: 14, clinicRetentionDays: { [clinic]: 30 }, idempotencyWindowHours: 24 };
+    expect(clinicRetentionDays(settings, clinic)).toBe(30);
+    expect(clinicRetentionDays(settings, 'another-clinic')).toBe(14);
+    await ensureClinicStream(jsm, clinic, clinicRetentionDays(settings, clinic));
+    const name = clinicStream(clinic).name;
+    expect((await jsm.streams.info(name)).config.max_age).toBe(30 * DAY_NS);
+    await nc.jetstream().publish(`wa.${clinic}.front.msg.in`, new TextEncoder().encode('kept'));
+
+    // The setting changes to 7 days: the next pass updates the stream, nothing stored is lost.
+    settings.clinicRetentionDays[clinic] = 7;
+    expect(await ensureClinicStream(jsm, clinic, clinicRetentionDays(settings, clinic))).toEqual({
+      stream: 'updated',
+      consumer: 'unchanged',
+    });
+    const { config, state } = await jsm.streams.info(name);
+    expect(config.max_age).toBe(7 * DAY_NS);
+    expect(state.messages).toBe(1);
+    expect(await ensureClinicStream(jsm, clinic, 7)).toEqual({ stream: 'unchanged', consumer: 'unchanged' });
+    // Without a setting, the contract's default.
+    expect(await ensureClinicStream(jsm, clinic)).toMatchObject({ stream: 'updated' });
+    expect((await jsm.streams.info(name)).config.max_age).toBe(CLINIC_STREAM_RETENTION_DAYS * DAY_NS);
+  });
+
+  test("the clinic's send log gets the configured window; a changed window updates it and keeps the records", async () => {
+    const clinic = `c-${randomUUID().slice(0, 8)}`;
+    const stream = idempotencyStreamName(clinic);
+    expect(await ensureIdempotencyBucket(jsm, clinic)).toBe('created');
+    let { config } = await jsm.streams.info(stream);
+    expect(config.max_age).toBe(IDEMPOTENCY_WINDOW_HOURS * HOUR_NS);
+    expect(config.max_msgs_per_subject).toBe(1);
+    expect(config.allow_rollup_hdrs).toBe(false);
+    const kv = await nc
+      .jetstream()
+      .views.kv(idempotencyBucketName(clinic), { bindOnly: true, allow_direct: true });
+    await kv.put(idempotencyRecordKey('front', 'k1'), new TextEncoder().encode('{}'));
+
+    expect(await ensureIdempotencyBucket(jsm, clinic, 48)).toBe('updated');
+    ({ config } = await jsm.streams.info(stream));
+    expect(config.max_age).toBe(48 * HOUR_NS);
+    expect((await kv.get(idempotencyRecordKey('front', 'k1')))?.string()).toBe('{}');
+    expect(await ensureIdempotencyBucket(jsm, clinic, 48)).toBe('unchanged');
   });
 });

@@ -90,6 +90,33 @@ describe('operator configuration', () => {
     );
   });
 
+  test('clinic stream retention and the send-log window: defaults, per-clinic days, clear errors', () => {
+    const r = parseOperatorConfig({
+      ...required,
+      WA_CLINIC_STREAM_RETENTION: '{"clinic-a":30,"clinic-b":"7"}',
+    });
+    if (!r.ok) throw new Error(r.errors.join());
+    expect(r.config.clinicStreams).toEqual({
+      retentionDays: 14,
+      clinicRetentionDays: { 'clinic-a': 30, 'clinic-b': 7 },
+      idempotencyWindowHours: 24,
+    });
+    for (const bad of [
+      '{"clinic-a":0}',
+      '{"clinic-a":1.5}',
+      '{"Clinic_A":3}',
+      '[30]',
+      '{"clinic-a":99999}',
+    ]) {
+      expect(errorsOf({ ...required, WA_CLINIC_STREAM_RETENTION: bad }).join()).toMatch(
+        /WA_CLINIC_STREAM_RETENTION must be a JSON object of clinic ids to days/,
+      );
+    }
+    expect(errorsOf({ ...required, WA_IDEMPOTENCY_WINDOW_HOURS: '0' }).join()).toMatch(
+      /WA_IDEMPOTENCY_WINDOW_HOURS/,
+    );
+  });
+
   test('the fleet WhatsApp Web version: unset by default, three positive integers, or a clear error', () => {
     const unset = parseOperatorConfig(required);
     if (!unset.ok) throw new Error(unset.errors.join());

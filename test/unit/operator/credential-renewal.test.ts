@@ -46,6 +46,7 @@ function setUp() {
     secrets: { apply: async (s: V1Secret) => void written.push(s.metadata!.name!) },
     workerSecret: { name: 'wa-nats-{clinicId}-{channelId}', key: 'creds' },
     ttlSeconds: TTL_S,
+    clinicStreams: { retentionDays: 14, clinicRetentionDays: {}, idempotencyWindowHours: 24 },
     audit: {
       record: (e: { details?: { kind?: string } }) => audited.push(String(e.details?.kind)),
     } as unknown as AuditTrail,

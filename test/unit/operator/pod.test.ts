@@ -39,6 +39,8 @@ describe('worker pod', () => {
       WA_WORKER_WA_WEB_VERSION: '2.3000.1023223821',
       WA_WORKER_SIMULATOR_URL: 'ws://sim:9000/ws/chat',
       WA_WORKER_SIMULATOR_TRUST_ROOT: '/etc/wa-sim/root.hex',
+      WA_CLINIC_STREAM_RETENTION_DAYS: '30',
+      WA_IDEMPOTENCY_WINDOW_HOURS: '48',
     });
     const built = Object.keys(envOf(channel({ phoneNumber: '+5511987654321' }), everything)).sort();
     expect(built).toEqual(documented);
@@ -52,9 +54,31 @@ describe('worker pod', () => {
       'WA_WEB_VERSION',
       'WA_WS_URL',
       'WA_TRUST_ROOT',
+      'WA_CLINIC_STREAM_RETENTION_DAYS',
+      'WA_IDEMPOTENCY_WINDOW_HOURS',
     ]) {
       expect(minimal).not.toContain(optional);
     }
+  });
+
+  test("the clinic stream's retention and the send log's window reach workers that create them, only when not the defaults", () => {
+    const config = configOf({
+      WA_CLINIC_STREAM_RETENTION_DAYS: '21',
+      WA_CLINIC_STREAM_RETENTION: '{"clinic-a":30,"clinic-b":"14"}',
+      WA_IDEMPOTENCY_WINDOW_HOURS: '48',
+    });
+    expect(envOf(channel(), config)).toMatchObject({
+      WA_CLINIC_STREAM_RETENTION_DAYS: '30',
+      WA_IDEMPOTENCY_WINDOW_HOURS: '48',
+    });
+    expect(envOf(channel({ clinicId: 'clinic-c' }), config).WA_CLINIC_STREAM_RETENTION_DAYS).toBe('21');
+    // The default value: no variable, so a platform on the defaults changes no pod spec.
+    expect(envOf(channel({ clinicId: 'clinic-b' }), config).WA_CLINIC_STREAM_RETENTION_DAYS).toBeUndefined();
+    // With issued credentials the operator creates both: the workers get neither.
+    const issued = { ...config, natsIssuer: { dir: '/issuer', ttlSeconds: 3600 } };
+    const env = envOf(channel(), issued);
+    expect(env.WA_CLINIC_STREAM_RETENTION_DAYS).toBeUndefined();
+    expect(env.WA_IDEMPOTENCY_WINDOW_HOURS).toBeUndefined();
   });
 
   test("the WhatsApp Web version is the channel's own, else the fleet's, else unset (Baileys' built-in)", () => {

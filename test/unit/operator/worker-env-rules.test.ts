@@ -29,6 +29,8 @@ test('every variable the operator sets in a pod is on the list extra env may not
     WA_WORKER_WA_WEB_VERSION: '2.3000.1023223821',
     WA_WORKER_SIMULATOR_URL: 'ws://sim:9000/ws/chat',
     WA_WORKER_SIMULATOR_TRUST_ROOT: '/etc/wa-sim/root.hex',
+    WA_CLINIC_STREAM_RETENTION_DAYS: '30',
+    WA_IDEMPOTENCY_WINDOW_HOURS: '48',
   });
   if (!r.ok) throw new Error(r.errors.join());
   const channel: WhatsAppChannel = {
