@@ -123,9 +123,13 @@ beforeAll(async () => {
   await eventually("all five inbound messages and the reply's receipt stored", async () => {
     const stored = await storedInbound(suite.nc, env.clinic, env.channel);
     const all = await storedEvents(suite.nc, env.clinic);
-    return (
-      stored.length >= 5 && all.some((e) => e.subject.endsWith('.msg.update') && e.raw.includes(replyId))
+    // The patient's phone sends its receipts (delivered, then read: the simulator's default) as it
+    // likes: the read one is the last event of this conversation, so nothing arrives during the tests.
+    const read = all.some(
+      (e) =>
+        e.subject.endsWith('.msg.update') && e.raw.includes(replyId) && e.raw.includes('"update":"read"'),
     );
+    return stored.length >= 5 && read && (await sentRecords()).length === 1;
   });
 });
 
