@@ -115,3 +115,15 @@ test('the simulator is an operator setting: both or neither, a ws URL and an abs
     'WA_WORKER_SIMULATOR_TRUST_ROOT="root.hex" must be an absolute path',
   ]);
 });
+
+test("the worker's outage timeouts are the platform's to tune through extra env (docs/worker.md, Outages)", () => {
+  const tuning = {
+    WA_LEASE_TTL_SECONDS: '30',
+    WA_LEASE_RENEW_SECONDS: '8',
+    WA_LEASE_MARGIN_SECONDS: '5',
+    WA_STORE_REQUEST_TIMEOUT_SECONDS: '4',
+    WA_STORE_CONNECT_TIMEOUT_SECONDS: '2',
+  };
+  expect(extra(tuning)).toEqual([]);
+  expect(extra({ ...tuning, NATS_URL: 'nats://elsewhere:4222' })).not.toEqual([]);
+});
