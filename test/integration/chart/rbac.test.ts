@@ -16,6 +16,7 @@ import {
   setPodStatus,
 } from '../operator/fixtures.ts';
 import {
+  ciValues,
   find,
   kubectl,
   manifestFile,
@@ -60,7 +61,11 @@ beforeAll(async () => {
   // A clinic's namespace, labelled with its clinic (the clinic rule, on by default in the chart).
   await prepareNamespace(kubectl, channelNs, ['whatsapp.clinic.dev/clinic=clinic-rbac']);
   await kubectl('create', 'namespace', operatorNs);
+  // Plain NATS mode (ci/plain-nats-values.yaml): this run's nats-server has no authentication, and
+  // the issuer keys the default mode mounts do not exist here. The RBAC is the same in both modes.
   ({ objects } = await renderChart(release, operatorNs, [
+    '-f',
+    ciValues('plain-nats'),
     '--set',
     's3.bucket=wa-rbac',
     '--set',
