@@ -40,6 +40,26 @@ describe('worker configuration', () => {
     expect(channelStatePrefix(r.config)).toBe('wa/clinic-a/main/');
   });
 
+  test("the send log's window and the clinic stream's retention: 24 h and 14 days, or what the operator passes", () => {
+    const defaults = parseWorkerConfig(minimal);
+    if (!defaults.ok) throw new Error(defaults.errors.join());
+    expect(defaults.config).toMatchObject({ idempotencyWindowHours: 24, clinicStreamRetentionDays: 14 });
+    const set = parseWorkerConfig({
+      ...minimal,
+      WA_IDEMPOTENCY_WINDOW_HOURS: '48',
+      WA_CLINIC_STREAM_RETENTION_DAYS: '30',
+    });
+    expect(set.ok && set.config).toMatchObject({ idempotencyWindowHours: 48, clinicStreamRetentionDays: 30 });
+    const bad = parseWorkerConfig({
+      ...minimal,
+      WA_IDEMPOTENCY_WINDOW_HOURS: '0',
+      WA_CLINIC_STREAM_RETENTION_DAYS: 'x',
+    });
+    expect(bad.ok ? [] : bad.errors.join('\n')).toMatch(
+      /WA_IDEMPOTENCY_WINDOW_HOURS[\s\S]*WA_CLINIC_STREAM_RETENTION_DAYS/,
+    );
+  });
+
   test('NATS_URL may list several servers, as the operator passes its own on; each is checked', () => {
     const r = parseWorkerConfig({ ...minimal, NATS_URL: 'nats://a:4222, tls://b:4222' });
     if (!r.ok) throw new Error(r.errors.join('\n'));
