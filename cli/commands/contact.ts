@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import type { NatsConnection } from 'nats';
 import pino from 'pino';
-import { AuditNotStoredError, AuditTrail } from '../../contract/index.ts';
+import { AuditNotStoredError, AuditTrail, auditSubject, classifyNatsError } from '../../contract/index.ts';
 import { CliError } from '../connection.ts';
 import { channelStatePrefix } from '../../contract/state-layout.ts';
 import { countByChannel, eraseEvents, scanContact, type ContactScan } from './contact-data.ts';
@@ -94,6 +94,26 @@ async function withSentRecords<T>(
   }
 }
 
+/**
+ * Refuses before anything is exported or erased when no stream would store the audit events:
+ * a request carried out off the record cannot be undone (an erasure) or taken back (a file).
+ */
+async function assertAudited(
+  nc: NatsConnection,
+  req: ContactRequest,
+  channels: Iterable<string>,
+): Promise<void> {
+  const jsm = await nc.jetstreamManager();
+  for (const channelId of channels) {
+    const subject = auditSubject(req.clinicId, channelId);
+    await jsm.streams.find(subject).catch((err: unknown) => {
+      if (classifyNatsError(err) === 'not-found' || /no stream matches/i.test((err as Error).message))
+        throw new CliError(`no audit stream stores ${subject}: nothing was exported or erased`);
+      throw err;
+    });
+  }
+}
+
 function channelsSearched(req: ContactRequest, found: ContactScan): Map<string, number> {
   const counts = countByChannel(found);
   if (req.channelId && !counts.has(req.channelId)) counts.set(req.channelId, 0);
@@ -110,6 +130,7 @@ export async function exportContact(
 ): Promise<{ file: string; events: number; jids: string[]; sentRecords?: number }> {
   const found = await scan(nc, req);
   const perChannel = channelsSearched(req, found);
+  await assertAudited(nc, req, perChannel.keys());
   const sentKeys = await withSentRecords(req, (r) => r.present(sentRecordKeys(found, req.clinicId, r.state)));
   const document = {
     clinicId: req.clinicId,
@@ -145,6 +166,7 @@ export async function eraseContact(
 ): Promise<{ erased: number; left: number; jids: string[]; sentRecords?: number }> {
   const found = await scan(nc, req);
   const perChannel = channelsSearched(req, found);
+  await assertAudited(nc, req, perChannel.keys());
   // The records first: their ids are known only from the events about to be erased.
   const sentKeys = req.state ? sentRecordKeys(found, req.clinicId, req.state) : undefined;
   const sentErased = await withSentRecords(req, async (r) => {

@@ -3,13 +3,17 @@ import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AckPolicy, type NatsConnection } from 'nats';
+import { connect } from 'nats';
 import {
   AUDIT_STREAM,
   auditSubject,
+  channelSubjects,
   clinicStream,
   ensureAuditStream,
+  ensureClinicStream,
   type AuditEvent,
 } from '../../../contract/index.ts';
+import { startNats } from '../../harness/servers/nats.ts';
 import { testStack } from '../../harness/stack.ts';
 import { fails, waCli } from '../../harness/wa-cli.ts';
 import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
@@ -252,5 +256,38 @@ describe('wa contact export / erase', () => {
     );
     const bad = await fails(wa('contact', 'erase', env.clinic, 'not-a-number', '--request', 'x', '--yes'));
     expect(bad.code).toBe(2);
+  });
+
+  test('with no audit stream to record it, nothing is exported or erased', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dsr-unaudited-'));
+    const started = await startNats(testStack().bins.natsServer, dir);
+    const nc = await connect({ servers: started.info.url });
+    try {
+      await ensureClinicStream(await nc.jetstreamManager(), 'clinic-a');
+      const jid = `${PATIENT}@s.whatsapp.net`;
+      const event = {
+        v: 1,
+        clinicId: 'clinic-a',
+        channelId: 'main',
+        id: 'IN-1',
+        chat: jid,
+        sender: jid,
+        fromMe: false,
+      };
+      await nc.jetstream().publish(channelSubjects('clinic-a', 'main').msgIn, JSON.stringify(event));
+      const bare = waCli(['--server', started.info.url]);
+      const out = join(dir, 'patient.json');
+      const exported = await fails(
+        bare('contact', 'export', 'clinic-a', PATIENT, '--out', out, '--request', 'r'),
+      );
+      expect(exported.stderr).toContain('no audit stream stores wa-audit.clinic-a.main');
+      await expect(stat(out)).rejects.toThrow(/ENOENT/);
+      const erased = await fails(bare('contact', 'erase', 'clinic-a', PATIENT, '--request', 'r', '--yes'));
+      expect(erased.stderr).toContain('nothing was exported or erased');
+      expect((await storedEvents(nc, 'clinic-a')).map((e) => JSON.parse(e.raw) as unknown)).toEqual([event]);
+    } finally {
+      await nc.close();
+      await started.process.stop();
+    }
   });
 });
