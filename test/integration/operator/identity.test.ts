@@ -4,6 +4,8 @@ import { connect, type NatsConnection, type Subscription } from 'nats';
 import pino from 'pino';
 import { channelSubjects, type Condition, type WhatsAppChannel } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { namespaceClinics } from '../../../operator/src/controller/namespace-clinics.ts';
+import { KubeClient } from '../../../operator/src/kube/client.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
 import { realStorage } from '../auth-store/fixtures.ts';
@@ -192,4 +194,39 @@ test('the duplicate rule: the older claim runs; deleting the duplicate leaves th
   });
   expect(await stateLeft('clinic-d', 'desk')).toBe(STATE.length);
   expect(logoutRequests).toEqual([]);
+});
+
+test('watching every namespace: the clinic labels come from a namespace watch, and a relabel is reported for that namespace', async () => {
+  // Only the namespace cache: an operator watching every namespace would reconcile other tests' channels.
+  const ns = `idw-${Date.now().toString(36)}`;
+  await kubectl('create', 'namespace', ns);
+  await relabel(ns, 'clinic-w');
+  const changed: string[] = [];
+  const clinics = namespaceClinics({
+    kc,
+    kube: new KubeClient(kc),
+    watchNamespace: '',
+    changed: (namespace) => changed.push(namespace),
+    onProblem: () => undefined,
+    resyncMs: 3_600_000,
+    pollMs: 3_600_000, // not used when watching every namespace: a relabel must come from the watch
+  });
+  await clinics.start();
+  try {
+    expect(clinics.clinicOf(ns)).toBe('clinic-w');
+    expect(clinics.clinicOf('kube-system')).toBeUndefined();
+    changed.length = 0;
+    await relabel(ns, 'clinic-x');
+    await eventually('the relabel seen', async () => clinics.clinicOf(ns) === 'clinic-x');
+    expect(changed).toContain(ns);
+    // Another label's change is no clinic change: nothing to reconcile for it.
+    changed.length = 0;
+    await kubectl('label', 'namespace', ns, 'team=front');
+    await relabel(ns, undefined);
+    await eventually('the label removed', async () => clinics.clinicOf(ns) === undefined);
+    // (Other tests create namespaces meanwhile: only this one's reports count.)
+    expect(changed.filter((n) => n === ns)).toEqual([ns]);
+  } finally {
+    clinics.stop();
+  }
 });
