@@ -112,7 +112,10 @@ export class Reconciler {
       if (await this.identity.hold(channel, worker, blocked)) return;
       return this.statusStep.write(channel, worker, { blocked });
     }
-    const renewInMs = await this.credentials.ensure(channel);
+    // A channel the platform refuses a worker (a foreign image) gets no credentials either: no
+    // worker would mount them, and a Secret in its namespace would hand the channel's NATS
+    // identity to whoever can read it.
+    const renewInMs = this.workerStep.refuses(channel) ? undefined : await this.credentials.ensure(channel);
     const step = await this.workerStep.ensure(channel, worker);
     if (step.startError !== undefined) {
       // Shown in the status, then retried with backoff.

@@ -50,6 +50,11 @@ export class WorkerStep {
     this.policy = deps.policy ?? (() => undefined);
   }
 
+  /** Why the platform refuses this channel a worker (its image…), if it does: no credentials either. */
+  refuses(channel: WhatsAppChannel): WorkerBlock | undefined {
+    return this.policy(channel);
+  }
+
   async ensure(channel: WhatsAppChannel, worker: WorkerObservation | undefined): Promise<WorkerStepResult> {
     if (worker?.activity === 'stopping') return { acted: false }; // wait until it is gone
     if (channel.spec.suspend) {

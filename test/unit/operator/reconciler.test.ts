@@ -232,6 +232,35 @@ test('a channel asking for an image the platform does not allow gets no worker, 
   expect(store.channel!.status!.conditions!.find((c) => c.type === 'Stalled')!.status).toBe('True');
 });
 
+test('a channel refused its image is issued no NATS credentials; an allowed one is', async () => {
+  const credentials = {
+    ensure: async (c: WhatsAppChannel) => {
+      log.push(`credentials ${c.spec.worker?.image ?? 'default'}`);
+      return 60_000;
+    },
+    forget: () => {},
+  };
+  const r = new Reconciler({
+    channels: store,
+    workers,
+    reports,
+    deletion,
+    deletionTimeoutMs: 60_000,
+    audit: new AuditTrail('operator', () => undefined, pino({ level: 'silent' })),
+    logger: pino({ level: 'silent' }),
+    credentials,
+    workerPolicy: (c) =>
+      c.spec.worker?.image === 'evil:1' ? { reason: 'ImageNotAllowed', message: 'not allowed' } : undefined,
+  });
+  store.channel = { ...store.channel!, spec: { ...store.channel!.spec, worker: { image: 'evil:1' } } };
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  expect(log.filter((l) => l.startsWith('credentials'))).toEqual([]);
+  expect(log).not.toContain('start');
+  store.channel = { ...store.channel!, spec: { ...store.channel!.spec, worker: { image: 'good:1' } } };
+  await r.reconcile('n/front');
+  expect(log).toContain('credentials good:1');
+});
+
 /** An older channel of another name with the same clinicId/channelId: it owns the identity. */
 const olderOwner = (): WhatsAppChannel => ({
   ...store.channel!,
