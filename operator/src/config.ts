@@ -9,11 +9,23 @@ import {
   CLINIC_STREAM_RETENTION_DAYS,
   IDEMPOTENCY_WINDOW_HOURS,
   natsServers,
-  parseWaWebVersion,
 } from '../../contract/index.ts';
 import { SettingsReader } from '../../contract/settings-reader.ts';
+import { OPTIONS, type OptionKey as Key } from './config-options.ts';
+import {
+  allowedRepositories,
+  BUCKET,
+  clinicDays,
+  DNS_LABEL,
+  LOG_LEVELS,
+  MAX_RETENTION_DAYS,
+  PREFIX,
+  QUANTITY,
+  SECRET_NAME,
+  simulator,
+  waWebVersion,
+} from './config-values.ts';
 import { extraEnvProblems } from './worker-env-rules.ts';
-import { imageRepository, REPOSITORY } from './worker-image.ts';
 
 export interface OperatorConfig {
   /** Namespace to watch; empty = all namespaces. */
@@ -98,167 +110,6 @@ export interface OperatorConfig {
 }
 
 export type ConfigResult = { ok: true; config: OperatorConfig } | { ok: false; errors: string[] };
-
-interface Option {
-  env: string;
-  flag: string;
-  help: string;
-}
-
-/** Every setting: its variable, its flag, and what it means (also the --help text). */
-const OPTIONS = {
-  natsUrl: { env: 'NATS_URL', flag: 'nats-url', help: 'NATS server (required)' },
-  natsCreds: { env: 'NATS_CREDS_FILE', flag: 'nats-creds', help: "the operator's NATS .creds file" },
-  natsIssuerDir: {
-    env: 'WA_NATS_ISSUER_DIR',
-    flag: 'nats-issuer-dir',
-    help: 'folder of NATS issuer keys: the operator issues clinic and worker credentials',
-  },
-  natsCredsTtl: {
-    env: 'WA_NATS_CREDS_TTL_SECONDS',
-    flag: 'nats-creds-ttl',
-    help: 'lifetime of an issued NATS credential (86400)',
-  },
-  watchNamespace: { env: 'WA_WATCH_NAMESPACE', flag: 'watch-namespace', help: 'only this namespace' },
-  clinicNamespaceCheck: {
-    env: 'WA_CLINIC_NAMESPACE_CHECK',
-    flag: 'clinic-namespace-check',
-    help: 'a channel runs only in a namespace labelled with its clinic (true)',
-  },
-  logLevel: { env: 'WA_LOG_LEVEL', flag: 'log-level', help: 'operator log level (info)' },
-  image: { env: 'WA_WORKER_IMAGE', flag: 'worker-image', help: 'worker image (required)' },
-  allowedRepositories: {
-    env: 'WA_WORKER_ALLOWED_REPOSITORIES',
-    flag: 'worker-allowed-repositories',
-    help: "comma-separated repositories spec.worker.image may use (the worker image's)",
-  },
-  simulatorUrl: {
-    env: 'WA_WORKER_SIMULATOR_URL',
-    flag: 'worker-simulator-url',
-    help: 'tests only: WhatsApp protocol simulator ws:// URL for every worker',
-  },
-  simulatorTrustRoot: {
-    env: 'WA_WORKER_SIMULATOR_TRUST_ROOT',
-    flag: 'worker-simulator-trust-root',
-    help: "tests only: the simulator's root key file, as the worker sees it",
-  },
-  serviceAccount: {
-    env: 'WA_WORKER_SERVICE_ACCOUNT',
-    flag: 'worker-service-account',
-    help: "workers' ServiceAccount (namespace default)",
-  },
-  workerLogLevel: { env: 'WA_WORKER_LOG_LEVEL', flag: 'worker-log-level', help: 'worker log level (info)' },
-  cpuRequest: { env: 'WA_WORKER_CPU_REQUEST', flag: 'worker-cpu-request', help: 'worker CPU request (50m)' },
-  memoryRequest: {
-    env: 'WA_WORKER_MEMORY_REQUEST',
-    flag: 'worker-memory-request',
-    help: 'worker memory request (192Mi)',
-  },
-  memoryLimit: {
-    env: 'WA_WORKER_MEMORY_LIMIT',
-    flag: 'worker-memory-limit',
-    help: 'worker memory limit (384Mi)',
-  },
-  natsSecret: {
-    env: 'WA_WORKER_NATS_SECRET',
-    flag: 'worker-nats-secret',
-    help: "Secret with the worker's NATS creds; {clinicId} and {channelId} are replaced",
-  },
-  natsSecretKey: {
-    env: 'WA_WORKER_NATS_SECRET_KEY',
-    flag: 'worker-nats-secret-key',
-    help: 'key of the creds in that Secret (creds)',
-  },
-  envSecret: {
-    env: 'WA_WORKER_ENV_SECRET',
-    flag: 'worker-env-secret',
-    help: 'Secret whose keys become worker env; {clinicId} is replaced',
-  },
-  extraEnv: { env: 'WA_WORKER_EXTRA_ENV', flag: 'worker-extra-env', help: 'JSON object of extra worker env' },
-  waWebVersion: {
-    env: 'WA_WORKER_WA_WEB_VERSION',
-    flag: 'worker-wa-web-version',
-    help: "WhatsApp Web version workers announce, e.g. 2.3000.1023223821 (Baileys' built-in)",
-  },
-  bucket: { env: 'WA_S3_BUCKET', flag: 's3-bucket', help: 'default state bucket (required)' },
-  prefix: { env: 'WA_S3_PREFIX', flag: 's3-prefix', help: 'default state prefix (wa)' },
-  region: { env: 'WA_S3_REGION', flag: 's3-region', help: 'S3 region (us-east-1)' },
-  s3Endpoint: { env: 'WA_S3_ENDPOINT', flag: 's3-endpoint', help: 'S3-compatible endpoint URL' },
-  kmsKey: { env: 'WA_KMS_KEY_ID', flag: 'kms-key-id', help: 'default KMS key (required)' },
-  clinicKmsKeys: {
-    env: 'WA_CLINIC_KMS_KEYS',
-    flag: 'clinic-kms-keys',
-    help: 'JSON object of clinicId to KMS key, for clinics with their own key',
-  },
-  kmsRegion: { env: 'WA_KMS_REGION', flag: 'kms-region', help: 'KMS region (the S3 region)' },
-  kmsEndpoint: { env: 'WA_KMS_ENDPOINT', flag: 'kms-endpoint', help: 'KMS-compatible endpoint URL' },
-  auditRetention: {
-    env: 'WA_AUDIT_RETENTION_DAYS',
-    flag: 'audit-retention-days',
-    help: `days the audit stream keeps audit events (${AUDIT_RETENTION_DAYS})`,
-  },
-  streamRetention: {
-    env: 'WA_CLINIC_STREAM_RETENTION_DAYS',
-    flag: 'clinic-stream-retention-days',
-    help: `days a clinic's stream keeps its events (${CLINIC_STREAM_RETENTION_DAYS})`,
-  },
-  clinicStreamRetention: {
-    env: 'WA_CLINIC_STREAM_RETENTION',
-    flag: 'clinic-stream-retention',
-    help: 'JSON object of clinicId to days, for clinics whose stream keeps events longer or shorter',
-  },
-  idempotencyWindow: {
-    env: 'WA_IDEMPOTENCY_WINDOW_HOURS',
-    flag: 'idempotency-window-hours',
-    help: `hours a send's idempotency key answers retries (${IDEMPOTENCY_WINDOW_HOURS})`,
-  },
-  deletionTimeout: {
-    env: 'WA_DELETION_TIMEOUT_SECONDS',
-    flag: 'deletion-timeout',
-    help: 'seconds failing Logout steps are retried (300)',
-  },
-  logoutTimeout: {
-    env: 'WA_LOGOUT_TIMEOUT_SECONDS',
-    flag: 'logout-timeout',
-    help: 'seconds to wait for one logout reply (10)',
-  },
-  resync: { env: 'WA_RESYNC_SECONDS', flag: 'resync', help: 'seconds between full resyncs (300)' },
-  concurrency: {
-    env: 'WA_RECONCILE_CONCURRENCY',
-    flag: 'concurrency',
-    help: 'channels reconciled at once (8)',
-  },
-  httpPort: { env: 'WA_HTTP_PORT', flag: 'http-port', help: 'metrics and health port (8080)' },
-  leaderElection: {
-    env: 'WA_LEADER_ELECTION',
-    flag: 'leader-election',
-    help: 'true|false: elect a leader among replicas (true)',
-  },
-  leaseName: { env: 'WA_LEADER_LEASE_NAME', flag: 'leader-lease-name', help: 'Lease name' },
-  leaseSeconds: {
-    env: 'WA_LEADER_LEASE_SECONDS',
-    flag: 'leader-lease-seconds',
-    help: 'leader lease duration (15)',
-  },
-  podName: { env: 'POD_NAME', flag: 'identity', help: 'this replica (the pod name)' },
-  podNamespace: { env: 'POD_NAMESPACE', flag: 'lease-namespace', help: 'namespace of the Lease' },
-  shutdownTimeout: {
-    env: 'WA_SHUTDOWN_TIMEOUT_SECONDS',
-    flag: 'shutdown-timeout',
-    help: 'seconds to finish in-flight work on SIGTERM (20)',
-  },
-} satisfies Record<string, Option>;
-type Key = keyof typeof OPTIONS;
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-/** A Secret name, in which `{clinicId}` stands for the channel's clinic. */
-const SECRET_NAME = /^([a-z0-9.-]|\{clinicId\}|\{channelId\})+$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** As the worker accepts WA_CLINIC_STREAM_RETENTION_DAYS. */
-const MAX_RETENTION_DAYS = 3_650;
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const PREFIX = /^[A-Za-z0-9!_.*()-]+(\/[A-Za-z0-9!_.*()-]+)*$/;
-const QUANTITY = /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]+))?$/;
 
 export function wantsHelp(argv: string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');
@@ -407,85 +258,4 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
   for (const refused of extraEnvProblems(config.worker.extraEnv, source('extraEnv'))) problem(refused);
   const errors = argvProblem ? [argvProblem, ...settings.errors] : settings.errors;
   return errors.length ? { ok: false, errors } : { ok: true, config };
-}
-
-/** Three positive integers ("2.3000.1023223821"), checked as the worker checks WA_WEB_VERSION. */
-function waWebVersion(
-  raw: string | undefined,
-  source: string,
-  problem: (message: string) => void,
-): string | undefined {
-  if (raw === undefined) return undefined;
-  const parsed = parseWaWebVersion(raw);
-  if (!parsed.ok) problem(`${source}=${parsed.error}`);
-  return raw;
-}
-
-/** The allow-list of worker repositories; unset: the repository of the operator's worker image. */
-function allowedRepositories(
-  raw: string | undefined,
-  image: string,
-  source: string,
-  problem: (message: string) => void,
-): string[] {
-  if (raw === undefined) return image ? [imageRepository(image)] : [];
-  const repositories = raw
-    .split(',')
-    .map((r) => r.trim())
-    .filter(Boolean);
-  for (const r of repositories)
-    if (!REPOSITORY.test(r))
-      problem(`${source}: "${r}" is not a repository (host/path, without tag, digest or wildcard)`);
-  if (repositories.length === 0) problem(`${source} must name at least one repository`);
-  return repositories;
-}
-
-/** The simulator's endpoint and trust root: both or neither, as the worker requires. */
-function simulator(
-  url: string | undefined,
-  trustRoot: string | undefined,
-  [urlSource, rootSource]: [string, string],
-  problem: (message: string) => void,
-): OperatorConfig['worker']['simulator'] {
-  if (url === undefined && trustRoot === undefined) return undefined;
-  if (url === undefined || trustRoot === undefined) {
-    problem(`${urlSource} and ${rootSource} go together (the protocol simulator, tests only)`);
-    return undefined;
-  }
-  return { url, trustRoot };
-}
-
-/** `{"clinic-a": 30}`: clinic ids to whole days (numbers or digit strings, as YAML gives either). */
-function clinicDays(
-  raw: string | undefined,
-  source: string,
-  problem: (message: string) => void,
-): Record<string, number> {
-  if (raw === undefined) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    parsed = undefined;
-  }
-  const entries =
-    typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-      ? Object.entries(parsed)
-      : undefined;
-  const days = entries?.map(
-    ([k, v]) => [k, typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v] as const,
-  );
-  if (
-    !days ||
-    !days.every(
-      ([k, v]) =>
-        DNS_LABEL.test(k) && Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_RETENTION_DAYS,
-    )
-  ) {
-    problem(
-      `${source} must be a JSON object of clinic ids to days (1-${MAX_RETENTION_DAYS}), such as {"clinic-a":30}`,
-    );
-    return {};
-  }
-  return Object.fromEntries(days) as Record<string, number>;
 }
