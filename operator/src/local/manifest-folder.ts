@@ -7,8 +7,11 @@
  * - A file that does not parse or validate is reported and ignored: the channels it held
  *   before stay exactly as they were (as the API server refuses a bad apply and keeps the
  *   stored object). Nothing else changes. Deleting the file removes its channels.
- * - Two manifests for the same channel, or for the same clinic/channel pair, are a
- *   problem: the one in the file that sorts first wins, the other is reported.
+ * - Two manifests for the same channel are a problem: the one in the file that sorts first
+ *   wins, the other is reported. Two channels with one clinic/channel pair are both kept:
+ *   as in a cluster, the reconciler's duplicate rule (controller/identity.ts) lets the older
+ *   one run and shows the other as `DuplicateChannel`; a file name never decides who owns a
+ *   session (a new file sorting first would otherwise delete the running owner).
  * - `fs.watch` fires several times per save (editors write, rename, chmod); changes are
  *   debounced, then the whole folder is read again (cheap: a few small files).
  */
@@ -89,19 +92,12 @@ export class ManifestFolder {
         });
     }
     const channels = new Map<string, WhatsAppChannel>();
-    const pairs = new Map<string, string>();
     for (const [file, list] of [...this.lastValid.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       for (const c of list) {
         const key = channelKey(c);
-        const pair = `${c.spec.clinicId}/${c.spec.channelId}`;
-        if (channels.has(key)) {
+        if (channels.has(key))
           problems.push({ file, message: `${key} is defined in an earlier file too; this one is ignored` });
-        } else if (pairs.has(pair)) {
-          problems.push({ file, message: `${pair} is already run by ${pairs.get(pair)}; ${key} is ignored` });
-        } else {
-          channels.set(key, c);
-          pairs.set(pair, key);
-        }
+        else channels.set(key, c);
       }
     }
     return { channels, problems };

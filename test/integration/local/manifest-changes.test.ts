@@ -100,3 +100,35 @@ test('a worker that keeps failing at start shows Error with CrashLoopBackOff fro
   await unlink(join(dir, 'broken.yaml'));
   await operator.waitLine('removed', (l) => l.event === 'removed' && l.channel === 'local/broken');
 });
+
+test('two manifests with one clinicId/channelId run one worker, the older one, even if the newer file sorts first; removing it lets the other take over', async () => {
+  const channel = (name: string) => `apiVersion: whatsapp.clinic.dev/v1alpha1
+kind: WhatsAppChannel
+metadata:
+  name: ${name}
+  namespace: local
+spec:
+  clinicId: ${clinic}
+  channelId: desk
+`;
+  const byKey = async (key: string) => (await operator.channels()).find((c) => c.key === key);
+  await writeFile(join(dir, 'desk-owner.yaml'), channel('desk-owner'));
+  await eventually('the owner worker', async () => (await byKey('local/desk-owner'))?.worker);
+  await writeFile(join(dir, 'desk-copy.yaml'), channel('desk-copy'));
+  const copy = await eventually('the copy refused', async () => {
+    const v = await byKey('local/desk-copy');
+    const ready = v?.status.conditions?.find((c) => c.type === 'Ready');
+    return ready?.reason === 'DuplicateChannel' && v;
+  });
+  expect(copy.worker).toBeUndefined();
+  expect(copy.status.conditions?.find((c) => c.type === 'Ready')?.message).toContain('local/desk-owner');
+  expect((await byKey('local/desk-owner'))?.worker).toBeDefined();
+
+  await unlink(join(dir, 'desk-owner.yaml'));
+  await eventually('the copy runs', async () => (await byKey('local/desk-copy'))?.worker);
+  await unlink(join(dir, 'desk-copy.yaml'));
+  await eventually(
+    'both gone',
+    async () => !(await byKey('local/desk-copy')) && !(await byKey('local/desk-owner')),
+  );
+});

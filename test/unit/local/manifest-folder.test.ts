@@ -91,14 +91,13 @@ describe('ManifestFolder', () => {
     expect([...(await folder.read()).channels.keys()]).toEqual(['clinic-a/back']);
   });
 
-  test('two manifests for one clinic/channel: the first file wins, the other is reported', async () => {
+  test('two manifests for one clinic/channel are both kept: the duplicate rule decides, not the file names', async () => {
     await writeFile(join(dir, '1.yaml'), channel('one', '  clinicId: clinic-a\n  channelId: main'));
     await writeFile(join(dir, '2.yaml'), channel('two', '  clinicId: clinic-a\n  channelId: main'));
     const desired = await new ManifestFolder(dir).read();
-    expect([...desired.channels.keys()]).toEqual(['clinic-a/one']);
-    expect(desired.problems).toEqual([
-      { file: '2.yaml', message: 'clinic-a/main is already run by clinic-a/one; clinic-a/two is ignored' },
-    ]);
+    // The older claim runs, the other shows DuplicateChannel (manifest-changes.test.ts).
+    expect([...desired.channels.keys()]).toEqual(['clinic-a/one', 'clinic-a/two']);
+    expect(desired.problems).toEqual([]);
   });
 
   test('watch reports the folder at start and again after a change', async () => {
