@@ -161,6 +161,10 @@ test('the duplicate rule: the older claim runs; deleting the duplicate leaves th
   await applyChannel(kubectl, stack.workDir, ns, 'owner', { clinicId: 'clinic-d', channelId: 'desk' });
   const ownerPod = await eventually('the owner pod', () => livePod(ns, 'owner'));
   await putState('clinic-d', 'desk');
+  // Claims are ordered by creationTimestamp, which has whole seconds, then by uid: the copy is
+  // created in a later second, so that the owner is the older claim whatever the uids.
+  const ownerCreated = Date.parse((await getJson(ns, 'wac', 'owner')).metadata.creationTimestamp);
+  while (Date.now() < ownerCreated + 1_100) await new Promise((r) => setTimeout(r, 100));
 
   // A second channel (another name) with the same identity, deletionPolicy Logout.
   await applyChannel(kubectl, stack.workDir, ns, 'copy', {
