@@ -86,9 +86,11 @@ try {
     );
     if (!(await elector.acquire())) process.exit(0); // stopped while waiting
     logger.info('became the leader');
+    metrics.leader.set(1);
     // Losing the lease means another replica may be reconciling already: stop at once,
     // and let Kubernetes restart this pod as a standby.
     elector.keepRenewing(() => {
+      metrics.leader.set(0);
       logger.error('lost the leader lease; exiting');
       process.exit(1);
     });
@@ -111,6 +113,7 @@ try {
     () => undefined, // logged by the controller
   );
   if (!stopping) {
+    if (!elector) metrics.leader.set(1); // the only replica, by configuration
     controller = await startController(kc, config, connecting, logger, { metrics });
     logger.info({ namespace: config.watchNamespace || '(all)' }, 'operator started');
   }

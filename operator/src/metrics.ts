@@ -63,6 +63,37 @@ export function createOperatorMetrics() {
       for (const [phase, n] of counts) this.set({ phase }, n);
     },
   });
+  // Per channel, so that an alert names the channel (bounded: a handful of conditions per channel).
+  // Reset on each scrape: a condition whose reason changed leaves no stale series behind.
+  new Gauge({
+    name: 'wa_operator_channel_condition',
+    help: 'Status conditions of each channel (1 per current condition), by namespace, channel, clinic, type, status and reason',
+    labelNames: ['namespace', 'channel', 'clinic', 'type', 'status', 'reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of sources.channels())
+        for (const cond of c.status?.conditions ?? [])
+          this.set(
+            {
+              namespace: c.metadata?.namespace ?? '',
+              channel: c.metadata?.name ?? '',
+              clinic: c.spec?.clinicId ?? '',
+              type: cond.type,
+              status: cond.status,
+              reason: cond.reason ?? '',
+            },
+            1,
+          );
+    },
+  });
+  // A standby serves metrics too: `max(wa_operator_leader) == 0` across replicas means nobody leads.
+  const leader = new Gauge({
+    name: 'wa_operator_leader',
+    help: '1 while this replica holds the leader lease (or runs without leader election), 0 otherwise',
+    registers: [registry],
+  });
+  leader.set(0);
   new Gauge({
     name: 'wa_operator_cache_events',
     help: 'List/watch cache counters: lists, watches, silent watches dropped, 410 Gone, errors',
@@ -79,6 +110,7 @@ export function createOperatorMetrics() {
     duration,
     writes,
     requests,
+    leader,
     bind: (s: MetricSources) => {
       sources = s;
     },

@@ -65,6 +65,15 @@ export const SERVERS = {
     goPackage: 'helm.sh/helm/v3/cmd/helm',
     ldflags: ['-X helm.sh/helm/v3/internal/version.version=v3.21.4'],
   },
+  // Not a server: the tests run `promtool test rules` on the chart's alert rules. Prometheus 3.16
+  // is published to the module proxy as v0.316.0.
+  promtool: {
+    name: 'promtool',
+    version: 'v0.316.0',
+    moduleDir: join(goModulesDir, 'promtool'),
+    goPackage: 'github.com/prometheus/prometheus/cmd/promtool',
+    ldflags: ['-X github.com/prometheus/common/version.Version=3.16.0'],
+  },
 } as const satisfies Record<string, ServerBinary>;
 
 export type ServerKey = keyof typeof SERVERS;

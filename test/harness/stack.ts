@@ -22,7 +22,7 @@ export interface TestStack {
   bins: Binaries;
 }
 
-/** Paths of the server binaries and of the tools tests call (kubectl, helm, hadolint). */
+/** Paths of the server binaries and of the tools tests call (kubectl, helm, hadolint, promtool). */
 export type Binaries = Record<ServerKey | 'hadolint', string>;
 
 export type ServerChoice = 'nats' | 's3' | 'kms' | 'kube';
@@ -53,7 +53,10 @@ export async function ensureAllBinaries(
   for (const key of [...new Set(choice.flatMap((c) => NEEDS[c]))]) {
     bins[key] = await ensureServerBinary(SERVERS[key], log);
   }
-  if (choice.length === ALL_SERVERS.length) bins.hadolint = await ensureHadolint(log);
+  if (choice.length === ALL_SERVERS.length) {
+    bins.hadolint = await ensureHadolint(log);
+    bins.promtool = await ensureServerBinary(SERVERS.promtool, log);
+  }
   return bins;
 }
 

@@ -56,6 +56,7 @@ export class EventSink {
     this.breaker = deps.makeBreaker(async (e) => {
       await this.js.publish(e.subject, e.data, { msgID: e.msgId, timeout: 5_000 });
     });
+    deps.metrics.outboxCapacity.set(deps.capacity);
     const highWater = Math.max(1, Math.floor(deps.capacity * 0.8));
     this.outbox = new Outbox({
       capacity: deps.capacity,

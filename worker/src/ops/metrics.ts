@@ -62,6 +62,12 @@ export function createMetrics(labels: { clinic: string; channel: string }) {
       help: 'Events waiting for JetStream',
       registers: [registry],
     }),
+    // The alert on a filling outbox divides by this (WA_OUTBOX_CAPACITY differs per deployment).
+    outboxCapacity: new Gauge({
+      name: 'wa_worker_outbox_capacity',
+      help: 'Events the outbox holds before it refuses more (WA_OUTBOX_CAPACITY)',
+      registers: [registry],
+    }),
     eventsPublished: new Counter({
       name: 'wa_worker_events_published_total',
       help: 'Events stored in JetStream, by kind',
