@@ -48,7 +48,7 @@ async function firstScrape(url: string, child: NodeChild): Promise<string> {
   return text;
 }
 
-async function workerExposition(): Promise<string> {
+async function startWorker(): Promise<string> {
   const storage = await realStorage('obs-metrics');
   const trustRoot = join(stack.workDir, `${clinic}-trust-root.hex`);
   writeFileSync(trustRoot, randomBytes(32).toString('hex'));
@@ -60,7 +60,9 @@ async function workerExposition(): Promise<string> {
     WA_HTTP_PORT: String(port),
   });
   children.push(worker);
-  return firstScrape(`http://127.0.0.1:${port}/metrics`, worker);
+  const url = `http://127.0.0.1:${port}/metrics`;
+  await firstScrape(url, worker);
+  return url;
 }
 
 async function startOperator(ns: string): Promise<string> {
@@ -98,10 +100,20 @@ test('the rule file names metrics, and the parser finds them', async () => {
 test('every metric an alert rule uses is served by a real worker or a real operator', async () => {
   const ns = `${clinic}-ns`;
   await prepareNamespace(kubectl, ns, [`whatsapp.clinic.dev/clinic=${clinic}`]);
-  const [worker, operatorUrl] = await Promise.all([workerExposition(), startOperator(ns)]);
+  const [workerUrl, operatorUrl] = await Promise.all([startWorker(), startOperator(ns)]);
 
   // The operator's own series: it leads (a single replica) and reports a channel's conditions.
   await applyChannel(kubectl, stack.workDir, ns, 'reception', { clinicId: clinic });
+  // The worker serves /metrics before its event sink exists (start-up step 2 and 3, worker.md).
+  let worker = '';
+  await eventually(
+    'the worker to report its outbox capacity',
+    async () => {
+      worker = await scrape(workerUrl);
+      return /^wa_worker_outbox_capacity\{clinic="[^"]+",channel="reception"\} 1000$/m.test(worker);
+    },
+    30_000,
+  );
   let operator = '';
   await eventually(
     'the operator to lead and report the channel conditions',
@@ -117,7 +129,6 @@ test('every metric an alert rule uses is served by a real worker or a real opera
     },
     30_000,
   );
-  expect(worker).toMatch(/^wa_worker_outbox_capacity\{clinic="[^"]+",channel="reception"\} 1000$/m);
 
   const served = new Set([...exposedMetricNames(worker), ...exposedMetricNames(operator)]);
   const missing = (await metricNamesInRuleFile(rulesFile)).filter((n) => !served.has(n));
