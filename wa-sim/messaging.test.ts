@@ -54,6 +54,30 @@ test(`${COUNT} texts from Baileys are decrypted by the contact, and its receipts
   expect(sim.problems()).toEqual([]);
 });
 
+test('a message resent with an id the server already accepted is acked again but delivered once', async () => {
+  const before = sim.stats();
+  const acks: string[] = [];
+  const onAck = (node: { attrs: { id?: string } }) => void acks.push(node.attrs.id ?? '');
+  client.sock.ws.on('CB:ack,class:message', onAck);
+  try {
+    const sent = await client.sock.sendMessage(patient.jid, { text: 'said once' });
+    const id = sent!.key.id!;
+    await waitUntil(() => acks.includes(id), 10_000, 'the first ack');
+    // What WhatsApp Web does after a reconnect with a message it never saw acked.
+    await client.sock.relayMessage(patient.jid, sent!.message!, { messageId: id });
+    await waitUntil(() => acks.filter((a) => a === id).length === 2, 10_000, 'the second ack');
+    expect(sim.stats().duplicatesDropped - before.duplicatesDropped).toBe(1);
+    expect(patient.inbox.filter((m) => m.id === id && !m.ownCopy).map((m) => m.text)).toEqual(['said once']);
+    expect(clinic.inbox.filter((m) => m.id === id && m.ownCopy)).toHaveLength(1);
+    // A new message still goes through.
+    const next = await client.sock.sendMessage(patient.jid, { text: 'said next' });
+    await waitUntil(() => patient.inbox.some((m) => m.id === next!.key.id), 10_000, 'the next message');
+    expect(sim.problems()).toEqual([]);
+  } finally {
+    client.sock.ws.off('CB:ack,class:message', onAck);
+  }
+});
+
 test(`${COUNT} texts from the contact are decrypted by Baileys, which acknowledges each`, async () => {
   const before = sim.stats();
   const ids: string[] = [];

@@ -47,8 +47,22 @@ function copiesOf(node: BinaryNode): Copy[] {
   return enc && node.attrs.to ? [{ jid: node.attrs.to, enc }] : [];
 }
 
+/** How many message ids per server the duplicate check remembers (oldest forgotten first). */
+const ACCEPTED_IDS_KEPT = 50_000;
+
+/** A retry resend (`<enc count>`) re-encrypts a message the recipient could not read: not a duplicate. */
+function isRetryResend(node: BinaryNode): boolean {
+  return copiesOf(node).some((copy) => copy.enc.attrs.count !== undefined);
+}
+
 export class Companions {
   readonly #host: CompanionsHost;
+  /**
+   * `<sender device> <id>` of message stanzas already accepted. A client resends a message it
+   * never saw acked (WhatsApp Web after a reconnect) with the same id: like WhatsApp, the server
+   * acks it again and does not deliver it twice.
+   */
+  readonly #accepted = new Set<string>();
   /** Stanzas whose retry receipt arrived: the nack that follows it must not unqueue the resend. */
   readonly #retrying = new Set<string>();
 
@@ -66,6 +80,10 @@ export class Companions {
       attrs: { class: 'message', id: node.attrs.id ?? '', from: node.attrs.to ?? '', t: unixSeconds() },
     });
     stats.serverAcks++;
+    if (!this.#firstTime(sender, node)) {
+      stats.duplicatesDropped++;
+      return;
+    }
     for (const copy of copiesOf(node)) {
       const target = this.#host.directory.findDevice(copy.jid);
       if (!target) {
@@ -76,6 +94,15 @@ export class Companions {
         await this.#decrypt(sender, target.account, node, copy);
       }
     }
+  }
+
+  #firstTime(sender: CompanionDevice, node: BinaryNode): boolean {
+    if (isRetryResend(node)) return true;
+    const key = `${deviceJid(sender.account, sender.device)} ${node.attrs.id ?? ''}`;
+    if (this.#accepted.has(key)) return false;
+    this.#accepted.add(key);
+    if (this.#accepted.size > ACCEPTED_IDS_KEPT) this.#accepted.delete(this.#accepted.values().next().value!);
+    return true;
   }
 
   async onReceipt(session: ClientSession, node: BinaryNode): Promise<void> {

@@ -51,6 +51,8 @@ export interface MessagingStats {
   forwarded: number;
   /** `<ack>`s the server sent for companions' messages. */
   serverAcks: number;
+  /** Message stanzas acked but not delivered: their id was already accepted from that device. */
+  duplicatesDropped: number;
   /** Message stanzas pushed to companions (redeliveries after a reconnect count again). */
   delivered: number;
   /** Messages a companion confirmed, by receipt or ack (each message once per device). */
@@ -73,6 +75,7 @@ export function emptyStats(): MessagingStats {
     decryptFailures: 0,
     forwarded: 0,
     serverAcks: 0,
+    duplicatesDropped: 0,
     delivered: 0,
     acknowledged: 0,
     nacked: 0,

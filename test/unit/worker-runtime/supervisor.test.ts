@@ -74,7 +74,17 @@ class FakeSocket {
   readonly sent: { jid: string; text: string }[] = [];
   async sendMessage(jid: string, content: { text: string }) {
     this.sent.push({ jid, text: content.text });
-    return { key: { id: `sent-${this.sent.length}` }, messageTimestamp: 1_700_000_000 };
+    return {
+      key: { id: `sent-${FakeSocket.sentIds++}` },
+      message: { conversation: content.text },
+      messageTimestamp: 1_700_000_000,
+    };
+  }
+  static sentIds = 1;
+  readonly relayed: { jid: string; id: string; text: string | null | undefined }[] = [];
+  async relayMessage(jid: string, message: { conversation?: string | null }, opts: { messageId: string }) {
+    this.relayed.push({ jid, id: opts.messageId, text: message.conversation });
+    return opts.messageId;
   }
   async query() {
     this.queries++;
@@ -149,6 +159,7 @@ const OPTIONS: SupervisorOptions = {
 function setup(over: Partial<SupervisorOptions> = {}, leaseHeld: boolean | (() => Promise<boolean>) = true) {
   FakeSocket.alive = 0;
   FakeSocket.maxAlive = 0;
+  FakeSocket.sentIds = 1;
   const clock = new FakeClock();
   const sockets: FakeSocket[] = [];
   const statuses: StatusReport[] = [];
@@ -500,6 +511,39 @@ describe('session supervisor', () => {
     expect(s.ended).toBe(true);
     expect(t.phases()).toContain('Disconnected:Recycled');
     expect(t.sockets).toHaveLength(2);
+  });
+
+  test('a send the server never acked is relayed on the next connection with the same id; an acked one is not', async () => {
+    const t = setup();
+    t.sup.start();
+    const first = t.last();
+    first.open();
+    const jid = '5511988880000@s.whatsapp.net';
+    const acked = await t.sup.send(jid, { kind: 'text', text: 'acked' });
+    const lost = await t.sup.send(jid, { kind: 'text', text: 'lost with the connection' });
+    t.sup.messageAcked(acked.id);
+    first.serverClose(428, 'Connection Closed');
+    await t.clock.advance(60_000);
+    const second = t.last();
+    expect(second).not.toBe(first);
+    expect(second.relayed).toEqual([]); // not before Connected
+    second.open();
+    await t.clock.advance(0);
+    expect(second.relayed).toEqual([{ jid, id: lost.id, text: 'lost with the connection' }]);
+    // Still unacked: the next connection relays it again; once acked, never again.
+    second.serverClose(428, 'Connection Closed');
+    await t.clock.advance(60_000);
+    const third = t.last();
+    third.open();
+    await t.clock.advance(0);
+    expect(third.relayed).toEqual([{ jid, id: lost.id, text: 'lost with the connection' }]);
+    t.sup.messageAcked(lost.id);
+    third.serverClose(428, 'Connection Closed');
+    await t.clock.advance(60_000);
+    t.last().open();
+    await t.clock.advance(0);
+    expect(t.sockets).toHaveLength(4);
+    expect(t.last().relayed).toEqual([]);
   });
 
   test('a store write refused by fencing is a lost lease: the socket closes and the worker exits 3', async () => {

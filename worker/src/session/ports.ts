@@ -30,6 +30,8 @@ export interface SessionSocket {
   requestPairingCode(phoneNumber: string): Promise<string>;
   query(node: BinaryNode, timeoutMs?: number): Promise<unknown>;
   sendMessage(jid: string, content: { text: string; linkPreview: null }): Promise<WAMessage | undefined>;
+  /** Sends an already built message again under its original id (pending-sends.ts). */
+  relayMessage(jid: string, message: proto.IMessage, options: { messageId: string }): Promise<unknown>;
 }
 
 export type ConnectionUpdate = Partial<ConnectionState>;

@@ -7,7 +7,8 @@
  * - liveness.ts — the self-check and deaf detection of a connected socket;
  * - close-decisions.ts — the reconnect policy's decision after a close, carried out (and the one
  *   pending reconnect timer);
- * - session-status.ts — the phase (through phase-machine.ts) and the counters the status carries.
+ * - session-status.ts — the phase (through phase-machine.ts) and the counters the status carries;
+ * - pending-sends.ts — sent messages the server has not acked, resent on the next connection.
  *
  * Invariants kept here:
  * - a new socket is created only after the previous one reported `connection: 'close'`
@@ -22,6 +23,7 @@ import type { DeafReason } from './deaf-detector.ts';
 import type { InboundGate } from './inbound-gate.ts';
 import { LivenessMonitor, type LivenessOptions } from './liveness.ts';
 import { Pairing, type PairingOptions } from './pairing.ts';
+import { PendingSends } from './pending-sends.ts';
 import type { Phase } from './phase-machine.ts';
 import type {
   AuthStatePort,
@@ -78,6 +80,7 @@ export class Supervisor implements SessionPort {
   private readonly pairing: Pairing;
   private readonly closeDecisions: CloseDecisions;
   private readonly status: SessionStatus;
+  private readonly pendingSends: PendingSends;
   private socket: SessionSocket | undefined;
   private liveness: LivenessMonitor | undefined;
   private detach: (() => void)[] = [];
@@ -94,6 +97,7 @@ export class Supervisor implements SessionPort {
     this.deps = deps;
     this.finished = new Promise((resolve) => (this.finish = resolve));
     this.status = new SessionStatus(deps.status, deps.logger);
+    this.pendingSends = new PendingSends(deps.logger);
     this.pairing = new Pairing({
       options: deps.options,
       isRegistered: () => deps.auth.isRegistered(),
@@ -148,6 +152,8 @@ export class Supervisor implements SessionPort {
     // linkPreview: null — never fetch URLs found in a patient message (egress, privacy).
     const sent = await socket.sendMessage(jid, { text: content.text, linkPreview: null });
     const id = sent?.key.id ?? '';
+    // Written to the socket, not yet heard by the server: resent after a reconnect until acked.
+    if (id && sent?.message) this.pendingSends.sent(id, jid, sent.message, socket.user?.id);
     if (id && sent?.message) {
       await this.deps
         .keepSent?.(id, sent.message)
@@ -172,6 +178,7 @@ export class Supervisor implements SessionPort {
   async logout(): Promise<void> {
     const socket = this.connectedSocket();
     this.pendingLocal = 'logout';
+    this.pendingSends.clear();
     const closed = this.waitClosed();
     await socket.logout('logout requested by command');
     await closed;
@@ -179,6 +186,7 @@ export class Supervisor implements SessionPort {
 
   /** The server acknowledged a message we sent (session-events.ts). */
   messageAcked(id: string): void {
+    this.pendingSends.acked(id);
     this.liveness?.messageAcked(id);
   }
 
@@ -286,6 +294,10 @@ export class Supervisor implements SessionPort {
       },
     });
     this.status.opened(now, socket.user?.id);
+    void this.pendingSends.resend(socket, {
+      isCurrent: () => socket === this.socket && this.status.phase === 'Connected',
+      resent: (id) => this.liveness?.messageSent(id),
+    });
   }
 
   private end(cause: LocalCause): void {
