@@ -9,7 +9,9 @@
  * - `hang()` freezes every open connection and accepts new ones that never get an answer until
  *   `up()` (a server that is overloaded or half dead: the client's own timeouts must notice);
  * - `downAfterNextReply()` lets requests through until the server first answers, then drops that
- *   answer and goes down: the request took effect, and its sender only sees the connection break.
+ *   answer and goes down: the request took effect, and its sender only sees the connection break;
+ * - `downAtNextWrite(minBytes)` drops the next client→server write of at least `minBytes` (smaller
+ *   ones, like keep-alive pings, pass) and goes down: the client wrote it, the server never read it.
  *
  * `bytesToServer` counts what clients sent through it, so a test can see a body on its way.
  */
@@ -29,6 +31,7 @@ export class TcpProxy {
   #down = false;
   #hanging = false;
   #downAtNextReply: (() => void) | undefined;
+  #downAtNextWrite: { minBytes: number; done: () => void } | undefined;
   port = 0;
   bytesToServer = 0;
 
@@ -46,6 +49,12 @@ export class TcpProxy {
       this.#pairs.add(pair);
       client.on('data', (d: Buffer) => {
         this.bytesToServer += d.length;
+        if (this.#downAtNextWrite && d.length >= this.#downAtNextWrite.minBytes) {
+          const { done } = this.#downAtNextWrite;
+          this.#downAtNextWrite = undefined;
+          this.down();
+          return done();
+        }
         if (!pair.frozen) upstream.write(d);
       });
       upstream.on('data', (d) => {
@@ -100,6 +109,11 @@ export class TcpProxy {
   /** Resolves when a reply has been dropped and the proxy is down. */
   downAfterNextReply(): Promise<void> {
     return new Promise((resolve) => (this.#downAtNextReply = resolve));
+  }
+
+  /** Resolves when a write of at least `minBytes` has been dropped and the proxy is down. */
+  downAtNextWrite(minBytes: number): Promise<void> {
+    return new Promise((resolve) => (this.#downAtNextWrite = { minBytes, done: resolve }));
   }
 
   hang(): void {
