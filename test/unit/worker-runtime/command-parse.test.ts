@@ -1,4 +1,5 @@
 import { parseCommand, sendFingerprint, toJid } from '../../../worker/src/commands/parse.ts';
+import { sendMessageId } from '../../../worker/src/commands/server.ts';
 
 const MAX_TEXT_LENGTH = 4096; // command-send.v1.json
 
@@ -114,5 +115,17 @@ describe('command parsing', () => {
       throw new Error();
     expect(sendFingerprint(a.command)).toBe(sendFingerprint(b.command));
     expect(sendFingerprint(a.command)).not.toBe(sendFingerprint(c.command));
+  });
+});
+
+describe('the WhatsApp message id of a send', () => {
+  const subject = 'wa.clinic-a.front.cmd.*';
+  test('is the same for every try of one key on one channel, and differs for another key or channel', () => {
+    expect(sendMessageId(subject, 'appt-7')).toBe(sendMessageId(subject, 'appt-7'));
+    expect(sendMessageId(subject, 'appt-7')).not.toBe(sendMessageId(subject, 'appt-8'));
+    expect(sendMessageId(subject, 'appt-7')).not.toBe(sendMessageId('wa.clinic-b.front.cmd.*', 'appt-7'));
+  });
+  test('is shaped like the ids Baileys makes', () => {
+    expect(sendMessageId(subject, 'appt-7')).toMatch(/^3EB0[0-9A-F]{18}$/);
   });
 });

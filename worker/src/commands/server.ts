@@ -177,26 +177,33 @@ export class CommandServer {
     }
     let outcome: StoredOutcome;
     try {
-      const sent = await session.send(command.jid, { kind: 'text', text: command.text });
+      const sent = await session.send(
+        command.jid,
+        { kind: 'text', text: command.text },
+        { messageId: sendMessageId(this.deps.subject, key) },
+      );
       this.deps.metrics.messagesOut.inc();
       outcome = { ok: true, messageId: sent.id, timestamp: sent.timestamp };
     } catch (e) {
-      if (e instanceof NotConnectedError) {
-        // Thrown before anything is sent: the claim goes, so a retry may send.
-        await sendLog
-          .release(key, claim.revision)
-          .catch((error: unknown) =>
-            logger.warn({ err: error }, 'could not release a send claim; a retry will get OutcomeUnknown'),
-          );
-        throw e;
-      }
-      // The stanza may have left before the failure (Baileys commits after sending), so the
-      // outcome is remembered: a retry with this key must not risk a second copy.
-      logger.warn({ err: e }, 'send failed');
-      outcome = {
-        ok: false,
-        error: { code: ERROR_CODES.sendFailed, message: e instanceof Error ? e.message : String(e) },
-      };
+      // Nothing is remembered for a failed send: every try of this key goes out under the same
+      // message id (sendMessageId), and WhatsApp keeps one message per id, so a retry can
+      // never make a second copy, even when the failed try's stanza did leave (Baileys commits
+      // the session keys after sending; the socket may close in between). The claim goes, so
+      // a retry may send.
+      await sendLog
+        .release(key, claim.revision)
+        .catch((error: unknown) =>
+          logger.warn({ err: error }, 'could not release a send claim; a retry will get OutcomeUnknown'),
+        );
+      if (e instanceof NotConnectedError) throw e;
+      logger.warn(
+        { err: e },
+        'send failed; a retry with the same idempotencyKey sends it again, under the same id',
+      );
+      throw new SendRefused(
+        ERROR_CODES.sendFailed,
+        `${e instanceof Error ? e.message : String(e)}; retry with the same idempotencyKey (the message keeps its id, so it is never delivered twice)`,
+      );
     }
     // Before the reply: a worker that dies after this point has left the answer for the retry.
     await sendLog
@@ -212,6 +219,16 @@ export class CommandServer {
 }
 
 const KEY_REUSED = 'this idempotencyKey was used for a different message';
+
+/**
+ * The WhatsApp message id of a send: derived from the channel (its command subject) and the
+ * idempotency key, so every try of one key, on any worker of the channel, is the same message
+ * to WhatsApp. Shaped like the ids Baileys makes (`3EB0` and 18 upper-case hex digits).
+ */
+export function sendMessageId(channelSubject: string, idempotencyKey: string): string {
+  const digest = createHash('sha256').update(`${channelSubject}\n${idempotencyKey}`).digest('hex');
+  return `3EB0${digest.slice(0, 18).toUpperCase()}`;
+}
 
 /** A send refused before anything left: never remembered in memory, the durable log decides. */
 class SendRefused extends Error {

@@ -29,7 +29,11 @@ export interface SessionSocket {
   logout(msg?: string): Promise<void>;
   requestPairingCode(phoneNumber: string): Promise<string>;
   query(node: BinaryNode, timeoutMs?: number): Promise<unknown>;
-  sendMessage(jid: string, content: { text: string; linkPreview: null }): Promise<WAMessage | undefined>;
+  sendMessage(
+    jid: string,
+    content: { text: string; linkPreview: null },
+    options?: { messageId?: string },
+  ): Promise<WAMessage | undefined>;
   /** Sends an already built message again under its original id (pending-sends.ts). */
   relayMessage(jid: string, message: proto.IMessage, options: { messageId: string }): Promise<unknown>;
 }

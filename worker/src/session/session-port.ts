@@ -13,6 +13,14 @@ import type { Phase } from '../../../contract/index.ts';
 /** What can be sent today. The media issue adds variants to this union. */
 export type OutgoingContent = { kind: 'text'; text: string };
 
+export interface SendOptions {
+  /**
+   * The WhatsApp message id to send under (default: a new one). Sending again under the same id
+   * is how a retry stays one message: WhatsApp keeps one message per id and sender device.
+   */
+  messageId?: string | undefined;
+}
+
 export interface SentMessage {
   /** WhatsApp's message id ('' if Baileys returned none). */
   id: string;
@@ -27,7 +35,7 @@ export interface SessionPort {
    * Sends to a user JID. Throws NotConnectedError before anything is sent when the session is
    * not Connected; any other error may come after the stanza left.
    */
-  send(jid: string, content: OutgoingContent): Promise<SentMessage>;
+  send(jid: string, content: OutgoingContent, options?: SendOptions): Promise<SentMessage>;
   /** Starts pairing; throws PairingRefusedError when the channel cannot pair now. */
   pair(mode: 'qr' | 'code', phoneNumber: string | undefined): Promise<void>;
   /** Unlinks the device and erases the state; throws NotConnectedError unless Connected. */

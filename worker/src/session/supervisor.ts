@@ -40,6 +40,7 @@ import {
   NotConnectedError,
   type KeepSentMessage,
   type OutgoingContent,
+  type SendOptions,
   type SentMessage,
   type SessionPort,
 } from './session-port.ts';
@@ -147,10 +148,14 @@ export class Supervisor implements SessionPort {
     this.connect();
   }
 
-  async send(jid: string, content: OutgoingContent): Promise<SentMessage> {
+  async send(jid: string, content: OutgoingContent, options: SendOptions = {}): Promise<SentMessage> {
     const socket = this.connectedSocket();
     // linkPreview: null — never fetch URLs found in a patient message (egress, privacy).
-    const sent = await socket.sendMessage(jid, { text: content.text, linkPreview: null });
+    const sent = await socket.sendMessage(
+      jid,
+      { text: content.text, linkPreview: null },
+      options.messageId ? { messageId: options.messageId } : {},
+    );
     const id = sent?.key.id ?? '';
     // Written to the socket, not yet heard by the server: resent after a reconnect until acked.
     if (id && sent?.message) this.pendingSends.sent(id, jid, sent.message, socket.user?.id);
