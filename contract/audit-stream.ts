@@ -9,8 +9,8 @@
  * leave only when they are older than the retention. Events carry no message text, keys or
  * credentials, so keeping them long is safe.
  */
+import { ensureStreamSettings } from './stream-settings.ts';
 import type { JetStreamManager, StreamConfig } from 'nats';
-import { classifyNatsError } from './nats-errors.ts';
 import { AUDIT_ROOT } from './subjects.ts';
 
 export const AUDIT_STREAM = 'PLATFORM_AUDIT';
@@ -37,18 +37,5 @@ export async function ensureAuditStream(
   jsm: JetStreamManager,
   retentionDays = AUDIT_RETENTION_DAYS,
 ): Promise<'created' | 'updated' | 'unchanged'> {
-  const wanted = auditStreamConfig(retentionDays);
-  const now = await jsm.streams.info(AUDIT_STREAM).catch((err: unknown) => {
-    if (classifyNatsError(err) === 'not-found') return undefined;
-    throw err;
-  });
-  if (!now) {
-    await jsm.streams.add(wanted);
-    return 'created';
-  }
-  const current = now.config as unknown as Record<string, unknown>;
-  const differs = Object.entries(wanted).some(([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v));
-  if (!differs) return 'unchanged';
-  await jsm.streams.update(AUDIT_STREAM, { ...now.config, ...wanted });
-  return 'updated';
+  return ensureStreamSettings(jsm, auditStreamConfig(retentionDays));
 }

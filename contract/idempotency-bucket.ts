@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
-import { classifyNatsError } from './nats-errors.ts';
+import { ensureStreamSettings } from './stream-settings.ts';
 import { assertToken } from './tokens.ts';
 
 /** Default window during which a retried send is answered from the record. */
@@ -75,18 +75,5 @@ export async function ensureIdempotencyBucket(
   clinicId: string,
   windowHours = IDEMPOTENCY_WINDOW_HOURS,
 ): Promise<'created' | 'updated' | 'unchanged'> {
-  const wanted = idempotencyBucketConfig(clinicId, windowHours);
-  const now = await jsm.streams.info(wanted.name).catch((err: unknown) => {
-    if (classifyNatsError(err) === 'not-found') return undefined;
-    throw err;
-  });
-  if (!now) {
-    await jsm.streams.add(wanted);
-    return 'created';
-  }
-  const current = now.config as unknown as Record<string, unknown>;
-  const differs = Object.entries(wanted).some(([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v));
-  if (!differs) return 'unchanged';
-  await jsm.streams.update(wanted.name, { ...now.config, ...wanted });
-  return 'updated';
+  return ensureStreamSettings(jsm, idempotencyBucketConfig(clinicId, windowHours));
 }
