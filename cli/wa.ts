@@ -17,7 +17,7 @@ import { eventLine, STATUS_HEADERS, statusRow, table } from './format.ts';
 import { nextPairingEvent, renderQr } from './commands/qr.ts';
 import { printReply, requestCommand } from './commands/request.ts';
 import { latestStatuses } from './commands/status.ts';
-import { bootstrapToFolder } from './commands/nats-bootstrap.ts';
+import { bootstrapToFolder, type BootstrapOptions } from './commands/nats-bootstrap.ts';
 import { eraseContact, exportContact } from './commands/contact.ts';
 import { parseTarget } from './target.ts';
 
@@ -260,20 +260,9 @@ nats
   .option('--nats-namespace <ns>', "nats-server's namespace, for its JetStream key's Secret", 'nats')
   .option('--resolver-dir <dir>', "nats-server's folder for account JWTs", '/data/accounts')
   .option('--store-dir <dir>', "nats-server's JetStream folder", '/data/jetstream')
-  .action(
-    async (opts: {
-      out: string;
-      name: string;
-      namespace: string;
-      issuerSecret: string;
-      credsSecret: string;
-      natsNamespace: string;
-      resolverDir: string;
-      storeDir: string;
-    }) => {
-      console.log(await bootstrapToFolder(opts));
-    },
-  );
+  .action(async (opts: BootstrapOptions) => {
+    console.log(await bootstrapToFolder(opts));
+  });
 
 try {
   await program.parseAsync(process.argv);

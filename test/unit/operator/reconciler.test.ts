@@ -13,7 +13,7 @@ import type {
   WorkerRuntime,
 } from '../../../operator/src/controller/ports.ts';
 import { PROGRESS_ANNOTATIONS } from '../../../operator/src/controller/progress.ts';
-import { Reconciler } from '../../../operator/src/controller/reconciler.ts';
+import { Reconciler, type ReconcilerDeps } from '../../../operator/src/controller/reconciler.ts';
 import type { StatusReports } from '../../../operator/src/nats/status-reports.ts';
 
 /**
@@ -103,7 +103,7 @@ const reports = {
 let store: MemoryStore;
 let workers: MemoryWorkers;
 let deletion: DeletionSteps & { logoutOutcome: LogoutOutcome };
-const reconciler = () =>
+const reconciler = (extra: Partial<ReconcilerDeps> = {}) =>
   new Reconciler({
     channels: store,
     workers,
@@ -112,7 +112,11 @@ const reconciler = () =>
     deletionTimeoutMs: 60_000,
     audit: new AuditTrail('operator', () => undefined, pino({ level: 'silent' })),
     logger: pino({ level: 'silent' }),
+    ...extra,
   });
+/** The platform refuses the image `evil:1`. */
+const noEvilImage: ReconcilerDeps['workerPolicy'] = (c) =>
+  c.spec.worker?.image === 'evil:1' ? { reason: 'ImageNotAllowed', message: 'not allowed' } : undefined;
 
 beforeEach(() => {
   log.length = 0;
@@ -207,17 +211,7 @@ test('a spec change replaces the worker, and the new one is announced as replace
 });
 
 test('a channel asking for an image the platform does not allow gets no worker, and Ready says why', async () => {
-  const r = new Reconciler({
-    channels: store,
-    workers,
-    reports,
-    deletion,
-    deletionTimeoutMs: 60_000,
-    audit: new AuditTrail('operator', () => undefined, pino({ level: 'silent' })),
-    logger: pino({ level: 'silent' }),
-    workerPolicy: (c) =>
-      c.spec.worker?.image === 'evil:1' ? { reason: 'ImageNotAllowed', message: 'not allowed' } : undefined,
-  });
+  const r = reconciler({ workerPolicy: noEvilImage });
   for (let i = 0; i < 3; i++) await r.reconcile('n/front');
   expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning', 'event Connected']);
   // The spec now asks for a foreign image: the running worker goes, and none comes back.
@@ -240,18 +234,7 @@ test('a channel refused its image is issued no NATS credentials; an allowed one 
     },
     forget: () => {},
   };
-  const r = new Reconciler({
-    channels: store,
-    workers,
-    reports,
-    deletion,
-    deletionTimeoutMs: 60_000,
-    audit: new AuditTrail('operator', () => undefined, pino({ level: 'silent' })),
-    logger: pino({ level: 'silent' }),
-    credentials,
-    workerPolicy: (c) =>
-      c.spec.worker?.image === 'evil:1' ? { reason: 'ImageNotAllowed', message: 'not allowed' } : undefined,
-  });
+  const r = reconciler({ credentials, workerPolicy: noEvilImage });
   store.channel = { ...store.channel!, spec: { ...store.channel!.spec, worker: { image: 'evil:1' } } };
   for (let i = 0; i < 3; i++) await r.reconcile('n/front');
   expect(log.filter((l) => l.startsWith('credentials'))).toEqual([]);
