@@ -9,7 +9,22 @@ export const SUBJECT_ROOT = 'wa';
 /** Platform-only audit trail: never under `wa.`, so no clinic permission can reach it. */
 export const AUDIT_ROOT = 'wa-audit';
 
-export const COMMAND_VERBS = ['send', 'pair', 'logout'] as const;
+/**
+ * Every verb is one subject token (`cmd.group-info`, not `cmd.group.info`): permissions and the
+ * worker's subscription are `cmd.*`.
+ */
+export const COMMAND_VERBS = [
+  'send',
+  'pair',
+  'logout',
+  'read',
+  'presence',
+  'react',
+  'edit',
+  'delete',
+  'check',
+  'group-info',
+] as const;
 export type CommandVerb = (typeof COMMAND_VERBS)[number];
 
 /** The events a channel publishes, as the last tokens of `wa.<clinic>.<channel>.<kind>`. */

@@ -23,6 +23,13 @@ export interface PayloadTypes {
   'command-send': P.SendCommand;
   'command-pair': P.PairCommand;
   'command-logout': P.LogoutCommand;
+  'command-read': P.ReadCommand;
+  'command-presence': P.PresenceCommand;
+  'command-react': P.ReactCommand;
+  'command-edit': P.EditCommand;
+  'command-delete': P.DeleteCommand;
+  'command-check': P.CheckCommand;
+  'command-group-info': P.GroupInfoCommand;
   'command-reply': P.CommandReply;
   audit: P.AuditEvent;
 }
@@ -35,6 +42,13 @@ export const PAYLOAD_KINDS = Object.freeze([
   'command-send',
   'command-pair',
   'command-logout',
+  'command-read',
+  'command-presence',
+  'command-react',
+  'command-edit',
+  'command-delete',
+  'command-check',
+  'command-group-info',
   'command-reply',
   'audit',
 ] as const satisfies readonly PayloadKind[]);
@@ -51,6 +65,10 @@ export const COMMAND_ERROR_CODES = {
   sendFailed: 'SendFailed',
   /** A send with this key was started and its outcome was never recorded (docs/contract.md). */
   outcomeUnknown: 'OutcomeUnknown',
+  /** What the command names does not exist on WhatsApp (a group this account is not in). */
+  notFound: 'NotFound',
+  /** A query to WhatsApp (check, group-info) failed or timed out; nothing changed, retry. */
+  requestFailed: 'RequestFailed',
   internal: 'InternalError',
 } as const;
 export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[keyof typeof COMMAND_ERROR_CODES];
@@ -107,12 +125,26 @@ export interface CommandError {
 export type ParsedCommand =
   | { verb: 'send'; body: P.SendCommand }
   | { verb: 'pair'; body: P.PairCommand }
-  | { verb: 'logout'; body: P.LogoutCommand };
+  | { verb: 'logout'; body: P.LogoutCommand }
+  | { verb: 'read'; body: P.ReadCommand }
+  | { verb: 'presence'; body: P.PresenceCommand }
+  | { verb: 'react'; body: P.ReactCommand }
+  | { verb: 'edit'; body: P.EditCommand }
+  | { verb: 'delete'; body: P.DeleteCommand }
+  | { verb: 'check'; body: P.CheckCommand }
+  | { verb: 'group-info'; body: P.GroupInfoCommand };
 
 const COMMAND_SCHEMAS: Record<CommandVerb, PayloadKind> = {
   send: 'command-send',
   pair: 'command-pair',
   logout: 'command-logout',
+  read: 'command-read',
+  presence: 'command-presence',
+  react: 'command-react',
+  edit: 'command-edit',
+  delete: 'command-delete',
+  check: 'command-check',
+  'group-info': 'command-group-info',
 };
 
 /**

@@ -44,6 +44,98 @@ export interface AuditEvent {
 }
 
 /**
+ * Request on wa.<clinic>.<channel>.cmd.check: which of these numbers are on WhatsApp, with their JID and LID.
+ */
+export interface CheckCommand {
+  /**
+   * Payload version; optional on commands (1 when absent).
+   */
+  v?: 1;
+  /**
+   * E.164 numbers.
+   *
+   * @minItems 1
+   * @maxItems 50
+   */
+  numbers: string[];
+}
+
+/**
+ * Request on wa.<clinic>.<channel>.cmd.delete: delete a message for everyone (revoke).
+ */
+export interface DeleteCommand {
+  /**
+   * Payload version; optional on commands (1 when absent).
+   */
+  v?: 1;
+  /**
+   * A retried command with the same key is not sent twice.
+   */
+  idempotencyKey: string;
+  /**
+   * The chat: an E.164 number, a user JID (@s.whatsapp.net), a LID (@lid) or a group JID (@g.us).
+   */
+  chat: string;
+  /**
+   * The message deleted: normally one this channel sent (fromMe true); a group admin may delete others'.
+   */
+  message: {
+    /**
+     * The WhatsApp message id.
+     */
+    id: string;
+    /**
+     * Whether this channel sent it (default false).
+     */
+    fromMe?: boolean;
+    /**
+     * In groups: who sent it (required there unless fromMe).
+     */
+    participant?: string;
+  };
+}
+
+/**
+ * Request on wa.<clinic>.<channel>.cmd.edit: replace the text of a message this channel sent.
+ */
+export interface EditCommand {
+  /**
+   * Payload version; optional on commands (1 when absent).
+   */
+  v?: 1;
+  /**
+   * A retried command with the same key is not sent twice.
+   */
+  idempotencyKey: string;
+  /**
+   * The chat: an E.164 number, a user JID (@s.whatsapp.net), a LID (@lid) or a group JID (@g.us).
+   */
+  chat: string;
+  /**
+   * The id of the message this channel sent.
+   */
+  messageId: string;
+  /**
+   * The new text.
+   */
+  text: string;
+}
+
+/**
+ * Request on wa.<clinic>.<channel>.cmd.group-info: a group's subject and participants.
+ */
+export interface GroupInfoCommand {
+  /**
+   * Payload version; optional on commands (1 when absent).
+   */
+  v?: 1;
+  /**
+   * The group JID (@g.us).
+   */
+  group: string;
+}
+
+/**
  * Request on wa.<clinic>.<channel>.cmd.logout: unlink the device from WhatsApp.
  */
 export interface LogoutCommand {
@@ -69,6 +161,93 @@ export interface PairCommand {
    * E.164 number, for mode code.
    */
   phoneNumber?: string;
+}
+
+/**
+ * Request on wa.<clinic>.<channel>.cmd.presence: show typing, recording or paused in a chat, or set the account available or unavailable.
+ */
+export interface PresenceCommand {
+  /**
+   * Payload version; optional on commands (1 when absent).
+   */
+  v?: 1;
+  /**
+   * composing = typing…; recording = recording audio…; paused ends either; available/unavailable = online or not (no chat).
+   */
+  state: 'composing' | 'recording' | 'paused' | 'available' | 'unavailable';
+  /**
+   * The chat: an E.164 number, a user JID (@s.whatsapp.net), a LID (@lid) or a group JID (@g.us). Required for composing, recording and paused.
+   */
+  chat?: string;
+}
+
+/**
+ * Request on wa.<clinic>.<channel>.cmd.react: react to a message with an emoji (an empty emoji removes the reaction).
+ */
+export interface ReactCommand {
+  /**
+   * Payload version; optional on commands (1 when absent).
+   */
+  v?: 1;
+  /**
+   * A retried command with the same key is not sent twice.
+   */
+  idempotencyKey: string;
+  /**
+   * The chat: an E.164 number, a user JID (@s.whatsapp.net), a LID (@lid) or a group JID (@g.us).
+   */
+  chat: string;
+  /**
+   * The message reacted to.
+   */
+  message: {
+    /**
+     * The WhatsApp message id.
+     */
+    id: string;
+    /**
+     * Whether this channel sent it (default false).
+     */
+    fromMe?: boolean;
+    /**
+     * In groups: who sent it (required there unless fromMe).
+     */
+    participant?: string;
+  };
+  /**
+   * One emoji; empty removes this channel's reaction.
+   */
+  emoji: string;
+}
+
+/**
+ * Request on wa.<clinic>.<channel>.cmd.read: mark messages of one chat read (blue ticks on the sender's phone).
+ */
+export interface ReadCommand {
+  /**
+   * Payload version; optional on commands (1 when absent).
+   */
+  v?: 1;
+  /**
+   * The chat: an E.164 number, a user JID (@s.whatsapp.net), a LID (@lid) or a group JID (@g.us).
+   */
+  chat: string;
+  /**
+   * The messages to mark read.
+   *
+   * @minItems 1
+   * @maxItems 100
+   */
+  messages: {
+    /**
+     * The WhatsApp message id.
+     */
+    id: string;
+    /**
+     * In groups: who sent it.
+     */
+    participant?: string;
+  }[];
 }
 
 /**
@@ -103,6 +282,8 @@ export type CommandReply =
           | 'ShuttingDown'
           | 'SendFailed'
           | 'OutcomeUnknown'
+          | 'NotFound'
+          | 'RequestFailed'
           | 'InternalError';
         /**
          * What went wrong, for a person.
@@ -112,7 +293,7 @@ export type CommandReply =
     };
 
 /**
- * Request on wa.<clinic>.<channel>.cmd.send: send a text message.
+ * Request on wa.<clinic>.<channel>.cmd.send: send a text message, to a contact, a LID or a group.
  */
 export interface SendCommand {
   /**
@@ -124,13 +305,40 @@ export interface SendCommand {
    */
   idempotencyKey: string;
   /**
-   * E.164 number or user JID.
+   * E.164 number, user JID, LID (@lid) or group JID (@g.us).
    */
   to: string;
   /**
    * The text.
    */
   text: string;
+  /**
+   * The message this one replies to (quotes).
+   */
+  replyTo?: {
+    /**
+     * The WhatsApp message id.
+     */
+    id: string;
+    /**
+     * Whether this channel sent the quoted message (default false).
+     */
+    fromMe?: boolean;
+    /**
+     * In groups: who sent the quoted message (required there unless fromMe).
+     */
+    participant?: string;
+    /**
+     * The quoted text, shown in the quote (optional).
+     */
+    text?: string;
+  };
+  /**
+   * Users mentioned (groups): their JIDs; the text names them as @<number>.
+   *
+   * @maxItems 256
+   */
+  mentions?: string[];
 }
 
 /**

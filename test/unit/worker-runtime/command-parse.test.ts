@@ -27,7 +27,7 @@ describe('command parsing', () => {
 
   test.each([
     ['size is checked before anything else', 'nope', new Uint8Array(MAX + 1), 'PayloadTooLarge'],
-    ['unknown verb', 'delete', enc({}), 'UnknownCommand'],
+    ['unknown verb', 'forward', enc({}), 'UnknownCommand'],
     ['invalid JSON', 'send', enc('{'), 'MalformedCommand'],
     ['invalid UTF-8', 'send', new Uint8Array([0xc3, 0x28]), 'MalformedCommand'],
     // The contract's parser reports a JSON value that is not an object as a schema violation.
@@ -58,9 +58,9 @@ describe('command parsing', () => {
       'InvalidCommand',
     ],
     [
-      'group recipient (not supported)',
+      'group JID too short',
       'send',
-      enc({ idempotencyKey: 'k', to: '1203630@g.us', text: 'x' }),
+      enc({ idempotencyKey: 'k', to: '1203@g.us', text: 'x' }),
       'InvalidCommand',
     ],
     [
@@ -89,9 +89,13 @@ describe('command parsing', () => {
     expect(parseCommand('logout', enc({}), MAX)).toEqual({ ok: true, command: { verb: 'logout' } });
   });
 
-  test('recipients: numbers and user JIDs only', () => {
+  test('recipients: numbers, user JIDs, LIDs and group JIDs', () => {
     expect(toJid('5511999990000')).toBe('5511999990000@s.whatsapp.net');
     expect(toJid('5511999990000@s.whatsapp.net')).toBe('5511999990000@s.whatsapp.net');
+    expect(toJid('123456789012345@lid')).toBe('123456789012345@lid');
+    expect(toJid('120363000000000001@g.us')).toBe('120363000000000001@g.us');
+    expect(toJid('5511999990000-1700000000@g.us')).toBe('5511999990000-1700000000@g.us');
+    expect(toJid('5511999990000@broadcast')).toBeUndefined();
     expect(toJid('+0123')).toBeUndefined();
     expect(toJid('x@s.whatsapp.net')).toBeUndefined();
   });

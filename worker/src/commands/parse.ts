@@ -1,8 +1,9 @@
 /**
  * Command parsing: bytes from `wa.<clinic>.<channel>.cmd.<verb>` → a typed command or a typed
  * error. The size limit, JSON syntax, version and schema checks are the shared contract's
- * (`parseCommandBytes`); this module only normalises what the worker needs (the recipient as a
- * JID, numbers without "+"). Pure: a malformed, oversized or unknown command changes nothing.
+ * (`parseCommandBytes`); this module only normalises what the worker needs (recipients as JIDs,
+ * numbers without "+") and checks what a schema cannot say (a group needs the participant of a
+ * message it names). Pure: a malformed, oversized or unknown command changes nothing.
  */
 import {
   COMMAND_ERROR_CODES,
@@ -13,15 +14,52 @@ import {
 
 export { COMMAND_ERROR_CODES as ERROR_CODES, type CommandError, type CommandErrorCode as ErrorCode };
 
+/** A message named by a command: its id, whether this channel sent it, and in groups its sender. */
+export interface MessageRef {
+  id: string;
+  fromMe: boolean;
+  participant?: string | undefined;
+}
+
+export type PresenceState = 'composing' | 'recording' | 'paused' | 'available' | 'unavailable';
+
+export type SendCommand = {
+  verb: 'send';
+  idempotencyKey: string;
+  to: string;
+  jid: string;
+  text: string;
+  /** The quoted message, with the quoted text when the caller gave it. */
+  replyTo?: (MessageRef & { text?: string | undefined }) | undefined;
+  mentions?: string[] | undefined;
+};
+
+/** Commands that send a message to a chat: remembered per idempotency key in the send log. */
+export type MessageCommand =
+  | SendCommand
+  | { verb: 'react'; idempotencyKey: string; jid: string; message: MessageRef; emoji: string }
+  | { verb: 'edit'; idempotencyKey: string; jid: string; messageId: string; text: string }
+  | { verb: 'delete'; idempotencyKey: string; jid: string; message: MessageRef };
+
 export type Command =
-  | { verb: 'send'; idempotencyKey: string; to: string; jid: string; text: string }
+  | MessageCommand
   | { verb: 'pair'; mode: 'qr' | 'code'; phoneNumber: string | undefined }
-  | { verb: 'logout' };
+  | { verb: 'logout' }
+  | { verb: 'read'; jid: string; messages: { id: string; participant?: string | undefined }[] }
+  | { verb: 'presence'; state: PresenceState; jid: string | undefined }
+  | { verb: 'check'; numbers: string[] }
+  | { verb: 'group-info'; jid: string };
 
 export type ParseResult = { ok: true; command: Command } | { ok: false; error: CommandError };
 
 const PHONE = /^\+?[1-9][0-9]{6,14}$/;
-const USER_JID = /^[0-9]{6,20}@s\.whatsapp\.net$/;
+const USER_JID = /^[0-9]{6,20}@(s\.whatsapp\.net|lid)$/;
+const GROUP_JID = /^[0-9]{6,20}(-[0-9]{6,12})?@g\.us$/;
+
+const invalid = (field: string, what: string): ParseResult => ({
+  ok: false,
+  error: { code: COMMAND_ERROR_CODES.invalid, message: `${field}: ${what}` },
+});
 
 export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): ParseResult {
   const parsed = parseCommandBytes(verb, data, maxBytes);
@@ -29,14 +67,12 @@ export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): 
   const c = parsed.command;
   switch (c.verb) {
     case 'send': {
-      // The schema already restricts `to` to exactly these two forms.
+      // The schema already restricts `to` to the forms toJid knows.
       const jid = toJid(c.body.to);
-      if (!jid) {
-        return {
-          ok: false,
-          error: { code: COMMAND_ERROR_CODES.invalid, message: '/to: not a number or user JID' },
-        };
-      }
+      if (!jid) return invalid('/to', 'not a number, user JID, LID or group JID');
+      const replyTo = c.body.replyTo && messageRef(c.body.replyTo);
+      if (replyTo && needsParticipant(jid, replyTo))
+        return invalid('/replyTo/participant', 'required in a group unless fromMe');
       return {
         ok: true,
         command: {
@@ -45,6 +81,10 @@ export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): 
           to: c.body.to,
           jid,
           text: c.body.text,
+          ...(replyTo
+            ? { replyTo: c.body.replyTo?.text ? { ...replyTo, text: c.body.replyTo.text } : replyTo }
+            : {}),
+          ...(c.body.mentions?.length ? { mentions: c.body.mentions } : {}),
         },
       };
     }
@@ -59,17 +99,111 @@ export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): 
       };
     case 'logout':
       return { ok: true, command: { verb: 'logout' } };
+    case 'read': {
+      const jid = toJid(c.body.chat);
+      if (!jid) return invalid('/chat', 'not a number, user JID, LID or group JID');
+      const missing = c.body.messages.findIndex((m) => isGroup(jid) && !m.participant);
+      if (missing >= 0) return invalid(`/messages/${missing}/participant`, 'required in a group');
+      return {
+        ok: true,
+        command: {
+          verb: 'read',
+          jid,
+          messages: c.body.messages.map((m) =>
+            m.participant ? { id: m.id, participant: m.participant } : { id: m.id },
+          ),
+        },
+      };
+    }
+    case 'presence': {
+      const perChat = c.body.state !== 'available' && c.body.state !== 'unavailable';
+      if (perChat && !c.body.chat) return invalid('/chat', `required for state ${c.body.state}`);
+      if (!perChat && c.body.chat) return invalid('/chat', `not allowed for state ${c.body.state}`);
+      const jid = c.body.chat === undefined ? undefined : toJid(c.body.chat);
+      if (c.body.chat !== undefined && !jid)
+        return invalid('/chat', 'not a number, user JID, LID or group JID');
+      return { ok: true, command: { verb: 'presence', state: c.body.state, jid } };
+    }
+    case 'react': {
+      const jid = toJid(c.body.chat);
+      if (!jid) return invalid('/chat', 'not a number, user JID, LID or group JID');
+      const message = messageRef(c.body.message);
+      if (needsParticipant(jid, message))
+        return invalid('/message/participant', 'required in a group unless fromMe');
+      return {
+        ok: true,
+        command: { verb: 'react', idempotencyKey: c.body.idempotencyKey, jid, message, emoji: c.body.emoji },
+      };
+    }
+    case 'edit': {
+      const jid = toJid(c.body.chat);
+      if (!jid) return invalid('/chat', 'not a number, user JID, LID or group JID');
+      return {
+        ok: true,
+        command: {
+          verb: 'edit',
+          idempotencyKey: c.body.idempotencyKey,
+          jid,
+          messageId: c.body.messageId,
+          text: c.body.text,
+        },
+      };
+    }
+    case 'delete': {
+      const jid = toJid(c.body.chat);
+      if (!jid) return invalid('/chat', 'not a number, user JID, LID or group JID');
+      const message = messageRef(c.body.message);
+      if (needsParticipant(jid, message))
+        return invalid('/message/participant', 'required in a group unless fromMe');
+      return { ok: true, command: { verb: 'delete', idempotencyKey: c.body.idempotencyKey, jid, message } };
+    }
+    case 'check':
+      return {
+        ok: true,
+        command: { verb: 'check', numbers: c.body.numbers.map((n) => n.replace(/^\+/, '')) },
+      };
+    case 'group-info':
+      return { ok: true, command: { verb: 'group-info', jid: c.body.group } };
   }
 }
 
-/** A phone number (E.164) or a user JID → the JID to send to. */
+function messageRef(ref: { id: string; fromMe?: boolean; participant?: string }): MessageRef {
+  return ref.participant
+    ? { id: ref.id, fromMe: ref.fromMe ?? false, participant: ref.participant }
+    : { id: ref.id, fromMe: ref.fromMe ?? false };
+}
+
+function isGroup(jid: string): boolean {
+  return jid.endsWith('@g.us');
+}
+
+/** In a group, a message someone else sent is named by its sender too (WhatsApp's message key). */
+function needsParticipant(chat: string, ref: MessageRef): boolean {
+  return isGroup(chat) && !ref.fromMe && !ref.participant;
+}
+
+/** A phone number (E.164), a user JID, a LID or a group JID → the JID to send to. */
 export function toJid(to: string): string | undefined {
-  if (USER_JID.test(to)) return to;
+  if (USER_JID.test(to) || GROUP_JID.test(to)) return to;
   if (PHONE.test(to)) return `${to.replace(/^\+/, '')}@s.whatsapp.net`;
   return undefined;
 }
 
-/** What a retried send must match to be the same command. */
-export function sendFingerprint(c: Extract<Command, { verb: 'send' }>): string {
-  return JSON.stringify([c.jid, c.text]);
+/**
+ * What a retried command must match to be the same command. A plain text send keeps the form it
+ * has always had ([jid, text]), so keys recorded by earlier workers still match their retries.
+ */
+export function sendFingerprint(c: MessageCommand): string {
+  switch (c.verb) {
+    case 'send':
+      return c.replyTo || c.mentions
+        ? JSON.stringify([c.jid, c.text, c.replyTo ?? null, c.mentions ?? null])
+        : JSON.stringify([c.jid, c.text]);
+    case 'react':
+      return JSON.stringify(['react', c.jid, c.message, c.emoji]);
+    case 'edit':
+      return JSON.stringify(['edit', c.jid, c.messageId, c.text]);
+    case 'delete':
+      return JSON.stringify(['delete', c.jid, c.message]);
+  }
 }

@@ -9,10 +9,23 @@ import type { Logger } from 'pino';
 import { parseSubject, type CommandReply } from '../../../contract/index.ts';
 import { AuditTrail, requestActor } from '../../../contract/index.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { NotConnectedError, PairingRefusedError, type SessionPort } from '../session/session-port.ts';
+import {
+  GroupNotFoundError,
+  NotConnectedError,
+  PairingRefusedError,
+  type OutgoingContent,
+  type SessionPort,
+} from '../session/session-port.ts';
 import { IdempotencyCache } from './idempotency.ts';
 import type { SendLog, StoredOutcome } from './send-log.ts';
-import { ERROR_CODES, parseCommand, sendFingerprint, type Command, type CommandError } from './parse.ts';
+import {
+  ERROR_CODES,
+  parseCommand,
+  sendFingerprint,
+  type Command,
+  type CommandError,
+  type MessageCommand,
+} from './parse.ts';
 
 /** The contract's command-reply.v1 payload. */
 export type Reply = CommandReply;
@@ -107,6 +120,9 @@ export class CommandServer {
   private async execute(command: Command): Promise<Reply> {
     switch (command.verb) {
       case 'send':
+      case 'react':
+      case 'edit':
+      case 'delete':
         return this.send(command);
       case 'pair':
         try {
@@ -129,10 +145,43 @@ export class CommandServer {
           if (e instanceof NotConnectedError) return err(ERROR_CODES.notConnected, e.message);
           throw e;
         }
+      case 'read':
+        return this.ask(async (session) => {
+          await session.markRead(command.jid, command.messages);
+          return { chat: command.jid, read: command.messages.length };
+        });
+      case 'presence':
+        return this.ask(async (session) => {
+          await session.setPresence(command.state, command.jid);
+          return { state: command.state, ...(command.jid ? { chat: command.jid } : {}) };
+        });
+      case 'check':
+        return this.ask(async (session) => ({ results: await session.checkNumbers(command.numbers) }));
+      case 'group-info':
+        return this.ask(async (session) => ({ ...(await session.groupInfo(command.jid)) }));
     }
   }
 
-  private async send(command: Extract<Command, { verb: 'send' }>): Promise<Reply> {
+  /**
+   * A verb that sends no message: a receipt, a presence or a question. Repeating one changes
+   * nothing more, so it needs no idempotency key; a failure is RequestFailed (nothing to undo).
+   */
+  private async ask(work: (session: SessionPort) => Promise<Record<string, unknown>>): Promise<Reply> {
+    try {
+      return ok(await work(this.deps.session));
+    } catch (e) {
+      if (e instanceof NotConnectedError) return err(ERROR_CODES.notConnected, e.message);
+      if (e instanceof GroupNotFoundError) return err(ERROR_CODES.notFound, e.message);
+      this.deps.logger.warn({ err: e }, 'a request to WhatsApp failed');
+      return err(
+        ERROR_CODES.requestFailed,
+        `${e instanceof Error ? e.message : String(e)}; nothing changed, retry`,
+      );
+    }
+  }
+
+  /** send, react, edit, delete: a message to a chat, at most once per idempotency key. */
+  private async send(command: MessageCommand): Promise<Reply> {
     const fingerprint = createHash('sha256').update(sendFingerprint(command)).digest('hex');
     try {
       // In memory first: a retry while the first run is still going waits for it here.
@@ -155,7 +204,7 @@ export class CommandServer {
    * not leave is thrown, so the in-memory cache does not remember it.
    */
   private async sendOnce(
-    command: Extract<Command, { verb: 'send' }>,
+    command: MessageCommand,
     fingerprint: string,
   ): Promise<{ reply: Reply; fromLog: boolean }> {
     const { sendLog, session, logger } = this.deps;
@@ -177,11 +226,9 @@ export class CommandServer {
     }
     let outcome: StoredOutcome;
     try {
-      const sent = await session.send(
-        command.jid,
-        { kind: 'text', text: command.text },
-        { messageId: sendMessageId(this.deps.subject, key) },
-      );
+      const sent = await session.send(command.jid, outgoingContent(command), {
+        messageId: sendMessageId(this.deps.subject, key),
+      });
       this.deps.metrics.messagesOut.inc();
       outcome = { ok: true, messageId: sent.id, timestamp: sent.timestamp };
     } catch (e) {
@@ -219,6 +266,20 @@ export class CommandServer {
 }
 
 const KEY_REUSED = 'this idempotencyKey was used for a different message';
+
+/** What a message command sends, as the session port takes it. */
+function outgoingContent(command: MessageCommand): OutgoingContent {
+  switch (command.verb) {
+    case 'send':
+      return { kind: 'text', text: command.text, replyTo: command.replyTo, mentions: command.mentions };
+    case 'react':
+      return { kind: 'reaction', message: command.message, emoji: command.emoji };
+    case 'edit':
+      return { kind: 'edit', messageId: command.messageId, text: command.text };
+    case 'delete':
+      return { kind: 'revoke', message: command.message };
+  }
+}
 
 /**
  * The WhatsApp message id of a send: derived from the channel (its command subject) and the

@@ -4,7 +4,11 @@
  * the unit tests wire them to fakes.
  */
 import type {
+  AnyMessageContent,
   AuthenticationCreds,
+  GroupMetadata,
+  USyncQuery,
+  WAPresence,
   BaileysEventMap,
   BinaryNode,
   ConnectionState,
@@ -31,9 +35,14 @@ export interface SessionSocket {
   query(node: BinaryNode, timeoutMs?: number): Promise<unknown>;
   sendMessage(
     jid: string,
-    content: { text: string; linkPreview: null },
+    content: AnyMessageContent,
     options?: { messageId?: string },
   ): Promise<WAMessage | undefined>;
+  readMessages(keys: proto.IMessageKey[]): Promise<void>;
+  sendPresenceUpdate(type: WAPresence, toJid?: string): Promise<void>;
+  /** The usync query behind `check` (contact + LID protocols). */
+  executeUSyncQuery(query: USyncQuery): Promise<{ list: Record<string, unknown>[] } | undefined>;
+  groupMetadata(jid: string): Promise<GroupMetadata>;
   /** Sends an already built message again under its original id (pending-sends.ts). */
   relayMessage(jid: string, message: proto.IMessage, options: { messageId: string }): Promise<unknown>;
 }

@@ -1,6 +1,6 @@
 /**
- * What the rest of the worker may ask of the WhatsApp session. Commands (and, later, media,
- * read receipts, reactions and presence) go through this port; the Baileys socket itself stays
+ * What the rest of the worker may ask of the WhatsApp session. Commands (messages, read
+ * receipts, presence, number checks, group queries) go through this port; the Baileys socket itself stays
  * inside the supervisor, which alone knows whether it is open, which one is current and what a
  * send means for liveness (the deaf detector waits for the server's ack of every sent message).
  *
@@ -10,8 +10,49 @@
 import type { proto } from '@whiskeysockets/baileys';
 import type { Phase } from '../../../contract/index.ts';
 
-/** What can be sent today. The media issue adds variants to this union. */
-export type OutgoingContent = { kind: 'text'; text: string };
+/** A message named by a command (WhatsApp's message key without the chat). */
+export interface MessageRef {
+  id: string;
+  fromMe: boolean;
+  /** In groups: who sent it. */
+  participant?: string | undefined;
+}
+
+/** What can be sent to a chat. The media issue adds variants to this union. */
+export type OutgoingContent =
+  | {
+      kind: 'text';
+      text: string;
+      /** Quotes this message (a reply); `text` is shown in the quote when given. */
+      replyTo?: (MessageRef & { text?: string | undefined }) | undefined;
+      /** JIDs mentioned (groups). */
+      mentions?: string[] | undefined;
+    }
+  | { kind: 'reaction'; message: MessageRef; emoji: string }
+  | { kind: 'edit'; messageId: string; text: string }
+  | { kind: 'revoke'; message: MessageRef };
+
+export type PresenceState = 'composing' | 'recording' | 'paused' | 'available' | 'unavailable';
+
+export interface NumberCheck {
+  /** The number asked about, digits only. */
+  number: string;
+  exists: boolean;
+  /** Its user JID, when on WhatsApp. */
+  jid?: string;
+  /** Its LID, when WhatsApp gave one. */
+  lid?: string;
+}
+
+export interface GroupInfo {
+  jid: string;
+  subject: string;
+  owner?: string;
+  /** Seconds since the epoch. */
+  creation?: number;
+  description?: string;
+  participants: { jid: string; phoneNumber?: string; lid?: string; admin?: 'admin' | 'superadmin' }[];
+}
 
 export interface SendOptions {
   /**
@@ -32,10 +73,18 @@ export interface SessionPort {
   /** The current channel phase. */
   readonly phase: Phase;
   /**
-   * Sends to a user JID. Throws NotConnectedError before anything is sent when the session is
+   * Sends to a user, LID or group JID. Throws NotConnectedError before anything is sent when the session is
    * not Connected; any other error may come after the stanza left.
    */
   send(jid: string, content: OutgoingContent, options?: SendOptions): Promise<SentMessage>;
+  /** Marks messages of a chat read (a read receipt to their senders). Throws NotConnectedError. */
+  markRead(jid: string, messages: { id: string; participant?: string | undefined }[]): Promise<void>;
+  /** Typing/recording/paused in a chat, or available/unavailable for the account. */
+  setPresence(state: PresenceState, jid: string | undefined): Promise<void>;
+  /** Which numbers (digits) are on WhatsApp, with JID and LID. Throws NotConnectedError. */
+  checkNumbers(numbers: string[]): Promise<NumberCheck[]>;
+  /** A group's metadata; throws GroupNotFoundError when WhatsApp does not know it (for us). */
+  groupInfo(jid: string): Promise<GroupInfo>;
   /** Starts pairing; throws PairingRefusedError when the channel cannot pair now. */
   pair(mode: 'qr' | 'code', phoneNumber: string | undefined): Promise<void>;
   /** Unlinks the device and erases the state; throws NotConnectedError unless Connected. */
@@ -47,6 +96,14 @@ export class NotConnectedError extends Error {
   constructor(phase: Phase) {
     super(`the channel is not connected (phase ${phase})`);
     this.name = 'NotConnectedError';
+  }
+}
+
+export class GroupNotFoundError extends Error {
+  readonly code = 'NotFound';
+  constructor(jid: string) {
+    super(`no group ${jid} for this account (unknown, or the account is not a participant)`);
+    this.name = 'GroupNotFoundError';
   }
 }
 

@@ -36,10 +36,16 @@ import type {
 } from './ports.ts';
 import { REASONS, type CloseCause, type Decision, type LocalCause } from './reconnect-policy.ts';
 import { SessionStatus } from './session-status.ts';
+import { baileysContent } from './outgoing-content.ts';
+import { groupInfoOf, isNotFound, numberCheckQuery, numberChecks } from './session-queries.ts';
 import {
+  GroupNotFoundError,
   NotConnectedError,
+  type GroupInfo,
   type KeepSentMessage,
+  type NumberCheck,
   type OutgoingContent,
+  type PresenceState,
   type SendOptions,
   type SentMessage,
   type SessionPort,
@@ -150,10 +156,9 @@ export class Supervisor implements SessionPort {
 
   async send(jid: string, content: OutgoingContent, options: SendOptions = {}): Promise<SentMessage> {
     const socket = this.connectedSocket();
-    // linkPreview: null — never fetch URLs found in a patient message (egress, privacy).
     const sent = await socket.sendMessage(
       jid,
-      { text: content.text, linkPreview: null },
+      baileysContent(jid, content, socket.user?.id),
       options.messageId ? { messageId: options.messageId } : {},
     );
     const id = sent?.key.id ?? '';
@@ -168,6 +173,43 @@ export class Supervisor implements SessionPort {
     }
     if (socket === this.socket) this.liveness?.messageSent(id);
     return { id, timestamp: Number(sent?.messageTimestamp ?? 0) };
+  }
+
+  async markRead(jid: string, messages: { id: string; participant?: string | undefined }[]): Promise<void> {
+    const socket = this.connectedSocket();
+    await socket.readMessages(
+      messages.map((m) => ({
+        remoteJid: jid,
+        id: m.id,
+        fromMe: false,
+        ...(m.participant ? { participant: m.participant } : {}),
+      })),
+    );
+  }
+
+  async setPresence(state: PresenceState, jid: string | undefined): Promise<void> {
+    const socket = this.connectedSocket();
+    // Baileys drops available/unavailable silently when it does not know the account's name.
+    if ((state === 'available' || state === 'unavailable') && !socket.user?.name)
+      throw new Error(
+        'WhatsApp has not given this device the account name yet, which available/unavailable need',
+      );
+    await socket.sendPresenceUpdate(state, jid);
+  }
+
+  async checkNumbers(numbers: string[]): Promise<NumberCheck[]> {
+    const answer = await this.connectedSocket().executeUSyncQuery(numberCheckQuery(numbers));
+    return numberChecks(numbers, answer?.list ?? []);
+  }
+
+  async groupInfo(jid: string): Promise<GroupInfo> {
+    const socket = this.connectedSocket();
+    try {
+      return groupInfoOf(await socket.groupMetadata(jid));
+    } catch (err) {
+      if (isNotFound(err)) throw new GroupNotFoundError(jid);
+      throw err;
+    }
   }
 
   async pair(mode: 'qr' | 'code', phoneNumber: string | undefined): Promise<void> {
