@@ -1,10 +1,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DisconnectReason } from '@whiskeysockets/baileys';
+import { createHash, randomBytes } from 'node:crypto';
+import { DisconnectReason, downloadMediaMessage } from '@whiskeysockets/baileys';
 import { SimulatorClientError } from './control/client.ts';
 import { spawnSimulator, type SimulatorProcess } from './control/process.ts';
-import { trustSimulatorRoot } from './simulator.ts';
+import { trustCaInThisProcess, trustSimulatorRoot } from './simulator.ts';
 import { BaileysClient, quietLibsignal } from './testing/baileys-client.ts';
 import { waitUntil } from './wait.ts';
 
@@ -18,8 +19,16 @@ const clients: BaileysClient[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'wa-sim-ctl-'));
-  proc = await spawnSimulator(['--user', `${CLINIC}:Clinic`, '--trust-root-file', join(dir, 'root.hex')]);
+  proc = await spawnSimulator([
+    '--user',
+    `${CLINIC}:Clinic`,
+    '--trust-root-file',
+    join(dir, 'root.hex'),
+    '--media-ca-file',
+    join(dir, 'media-ca.pem'),
+  ]);
   trustSimulatorRoot(proc.rootPublicKey);
+  trustCaInThisProcess(await readFile(join(dir, 'media-ca.pem'), 'utf8'));
 });
 
 afterAll(async () => {
@@ -59,11 +68,27 @@ test('the standalone simulator is driven over its control API', async () => {
     'the receipt',
   );
 
+  // Media both ways, through the media host whose CA the process was given.
+  const file = randomBytes(70_000);
+  const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  const sentDoc = await api.sendMedia(PATIENT, CLINIC, {
+    kind: 'document',
+    data: file,
+    mimetype: 'application/pdf',
+    fileName: 'a.pdf',
+  });
+  const gotDoc = await client.waitForMessage((m) => m.key.id === sentDoc.id);
+  expect(gotDoc.message?.documentMessage?.url).toContain((await api.info()).mediaHost);
+  expect(sha256(await downloadMediaMessage(gotDoc, 'buffer', {}))).toBe(sha256(file));
+  const outDoc = await client.sock.sendMessage(patient.jid, { document: file, mimetype: 'application/pdf' });
+  const seenDoc = await api.waitForMessage(PATIENT, (m) => m.id === outDoc!.key.id);
+  expect(seenDoc.media).toMatchObject({ kind: 'document', size: file.length, sha256: sha256(file) });
+
   // The log and the counters.
   const view = await api.connections(device);
   expect(view.maxConcurrent).toBe(1);
   expect(view.live).toHaveLength(1);
-  expect(await api.stats()).toMatchObject({ fromCompanions: 1, decryptFailures: 0 });
+  expect(await api.stats()).toMatchObject({ fromCompanions: 2, decryptFailures: 0 });
 
   // An ending on request.
   expect(await api.endSession(device, 'replaced')).toBe(1);

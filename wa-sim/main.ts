@@ -2,11 +2,12 @@
  * Runs the simulator as its own process:
  *
  *   node wa-sim/main.ts [--host 127.0.0.1] [--port 0] [--control-port 0]
- *        [--trust-root-file FILE] [--user PN[:NAME]]… [--qr-refs 6] [--duplicate-login replace-old|allow]
+ *        [--trust-root-file FILE] [--media-ca-file FILE] [--user PN[:NAME]]… [--qr-refs 6] [--duplicate-login replace-old|allow]
  *        [--refuse-version 2.3000.1]… [--accept-version 2.3000.2]…
  *
- * When ready it prints one JSON line on stdout: {"url","controlUrl","rootPublicKey"}; with
- * --trust-root-file it also writes the root key there (hex), the worker's WA_TRUST_ROOT.
+ * When ready it prints one JSON line on stdout: {"url","controlUrl","rootPublicKey","mediaHost"}; with
+ * --trust-root-file it also writes the root key there (hex), the worker's WA_TRUST_ROOT; with
+ * --media-ca-file the media host's test CA (PEM), the worker's NODE_EXTRA_CA_CERTS.
  * SIGINT/SIGTERM stop it.
  */
 import { writeFile } from 'node:fs/promises';
@@ -20,6 +21,8 @@ const { values } = parseArgs({
     port: { type: 'string', default: '0' },
     'control-port': { type: 'string', default: '0' },
     'trust-root-file': { type: 'string' },
+    // Where to write the media host's test CA (PEM): NODE_EXTRA_CA_CERTS of client processes.
+    'media-ca-file': { type: 'string' },
     user: { type: 'string', multiple: true, default: [] },
     'qr-refs': { type: 'string', default: '6' },
     'duplicate-login': { type: 'string', default: 'replace-old' },
@@ -58,6 +61,7 @@ for (const spec of values.user) {
 const control = await startControlServer(sim, values.host, port('control-port', values['control-port']));
 const rootPublicKey = sim.rootPublicKey.toString('hex');
 if (values['trust-root-file']) await writeFile(values['trust-root-file'], rootPublicKey);
+if (values['media-ca-file']) await writeFile(values['media-ca-file'], sim.media.caPem);
 
 let stopping = false;
 const stop = async () => {
@@ -70,4 +74,6 @@ const stop = async () => {
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
 
-process.stdout.write(`${JSON.stringify({ url: sim.url, controlUrl: control.url, rootPublicKey })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ url: sim.url, controlUrl: control.url, rootPublicKey, mediaHost: sim.media.hostname })}\n`,
+);

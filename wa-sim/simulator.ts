@@ -4,6 +4,7 @@
  * drive the other side through simulated users (their phones link devices, send and receive
  * texts, send receipts) and server-initiated endings.
  */
+import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { WA_CERT_DETAILS } from '@whiskeysockets/baileys';
 import { deviceJid, deviceLid, type Account } from './accounts/directory.ts';
 import type {
@@ -14,6 +15,8 @@ import type {
   MessagingStats,
 } from './messaging/records.ts';
 import type { SendTextOptions } from './messaging/phones.ts';
+import { MediaHost, type MediaHostStats } from './media/media-host.ts';
+import type { MediaKind, MediaToSend, ReceivedMedia } from './media/media-message.ts';
 import { defaultTrustRoot, type TrustRoot } from './protocol/cert-chain.ts';
 import type { ClientVersionPolicy } from './server/client-versions.ts';
 import type { ConnectionLog } from './server/connection-log.ts';
@@ -35,6 +38,8 @@ export interface SimulatorOptions {
   replyTimeoutMs?: number;
   /** Which client versions get in (default: all); others are refused with 405 as outdated. */
   clientVersions?: ClientVersionPolicy;
+  /** Port of the HTTPS media host (default: a free one). */
+  mediaPort?: number;
 }
 
 export interface DeviceInfo {
@@ -97,6 +102,14 @@ export class SimUser {
     return this.#hub.phones.sendText(this.#account, to, text, options);
   }
 
+  /**
+   * The phone encrypts `media.data` (HKDF-expanded media key, AES-CBC, truncated HMAC), uploads
+   * it to the media host and sends the media message to `to`'s linked devices.
+   */
+  sendMedia(to: string, media: MediaToSend, options?: SendTextOptions): Promise<SentMessage> {
+    return this.#hub.phones.sendMedia(this.#account, to, media, options);
+  }
+
   /** Which receipts this phone sends for messages it receives (default "read": delivery then read). */
   set receipts(policy: ReceiptPolicy) {
     this.#account.mailbox.receiptPolicy = policy;
@@ -144,13 +157,34 @@ export class SimUser {
   }
 }
 
+/** The simulated media host (WhatsApp's mmg.whatsapp.net), HTTPS on loopback. */
+export interface SimulatorMedia {
+  /** "host:port", as `media_conn` announces it. */
+  hostname: string;
+  /** The test CA that signed the host's certificate (PEM): NODE_EXTRA_CA_CERTS for client processes. */
+  caPem: string;
+  /** The encrypted bytes stored at a URL or direct path. */
+  get(urlOrDirectPath: string): Buffer | undefined;
+  /** Forgets an upload (as WhatsApp does after a while); only a re-upload request brings it back. */
+  expire(urlOrDirectPath: string): boolean;
+  /** While false, every request gets 503 (the host is down). */
+  setAvailable(available: boolean): void;
+  /** A host that answers ranged requests with the whole object. */
+  setIgnoreRange(ignore: boolean): void;
+  stats(): MediaHostStats;
+}
+
 export interface Simulator {
   /** ws://host:port/ws/chat — Baileys' `waWebSocketUrl`. */
   url: string;
   /** The root Baileys must trust (WA_CERT_DETAILS.PUBLIC_KEY), 32 bytes. */
   rootPublicKey: Buffer;
-  /** Makes Baileys in this process trust the simulator (its only client-side change). */
+  /**
+   * Makes Baileys in this process trust the simulator (its only client-side change) and its
+   * media host's test CA (another process gets the CA through NODE_EXTRA_CA_CERTS instead).
+   */
   trustInThisProcess(): void;
+  media: SimulatorMedia;
   /** A simulated user, created on first use; `phone` and `contact` are the same thing by role. */
   user(pn: string, name?: string): SimUser;
   phone(pn: string, name?: string): SimUser;
@@ -176,7 +210,20 @@ export interface Simulator {
   stop(): Promise<void>;
 }
 
-export { ENDINGS, type EndingName, type ClientVersionPolicy };
+export {
+  ENDINGS,
+  type EndingName,
+  type ClientVersionPolicy,
+  type MediaKind,
+  type MediaToSend,
+  type ReceivedMedia,
+};
+
+/** Adds a CA to the ones TLS clients of this process trust (https and fetch alike). */
+export function trustCaInThisProcess(caPem: string): void {
+  const current = getCACertificates('default');
+  if (!current.includes(caPem)) setDefaultCACertificates([...current, caPem]);
+}
 
 /**
  * The one client-side change: Baileys checks the Noise certificate chain against the exported,
@@ -197,7 +244,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     lowPreKeys: 5,
     ...(options.clientVersions ? { clientVersions: options.clientVersions } : {}),
   });
-  const listener = await listen(hub, root, options.host ?? '127.0.0.1', options.port ?? 0);
+  const host = options.host ?? '127.0.0.1';
+  hub.media = await MediaHost.start({ host, ...(options.mediaPort ? { port: options.mediaPort } : {}) });
+  const listener = await listen(hub, root, host, options.port ?? 0);
   const users = new Map<Account, SimUser>();
   const user = (pn: string, name?: string): SimUser => {
     const account = hub.directory.account(pn, name);
@@ -213,7 +262,19 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   return {
     url: listener.url,
     rootPublicKey: Buffer.from(root.public),
-    trustInThisProcess: () => trustSimulatorRoot(root.public),
+    trustInThisProcess: () => {
+      trustSimulatorRoot(root.public);
+      trustCaInThisProcess(hub.media.certificates.caPem);
+    },
+    media: {
+      hostname: hub.media.hostname,
+      caPem: hub.media.certificates.caPem,
+      get: (where) => hub.media.get(where),
+      expire: (where) => hub.media.expire(where),
+      setAvailable: (available) => hub.media.setAvailable(available),
+      setIgnoreRange: (ignore) => hub.media.setIgnoreRange(ignore),
+      stats: () => ({ ...hub.media.stats }),
+    },
     user,
     phone: user,
     contact: user,
@@ -226,6 +287,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     clientVersions: () => hub.clientVersions.get(),
     problems: () => [...hub.problems],
     unhandledQueries: () => [...hub.unhandledIqs],
-    stop: () => listener.close(),
+    stop: async () => {
+      await listener.close();
+      await hub.media.stop();
+    },
   };
 }

@@ -9,6 +9,7 @@ import type {
   SentMessage,
   MessagingStats,
 } from '../messaging/records.ts';
+import type { MediaToSend, ReceivedMedia } from '../media/media-message.ts';
 import type { ClientVersionPolicy } from '../server/client-versions.ts';
 import type { ConnectionRecord, Overlap } from '../server/connection-log.ts';
 import type { EndingName } from '../server/endings.ts';
@@ -24,7 +25,10 @@ export interface UserInfo {
   devices: DeviceInfo[];
 }
 
-export type RemoteMessage = Omit<ReceivedMessage, 'message'>;
+/** A received attachment as the control API reports it: its bytes by size and SHA-256 (hex). */
+export type RemoteMedia = Omit<ReceivedMedia, 'data'> & { size?: number; sha256?: string };
+
+export type RemoteMessage = Omit<ReceivedMessage, 'message' | 'media'> & { media?: RemoteMedia };
 
 export interface ConnectionsView {
   records: ConnectionRecord[];
@@ -48,7 +52,12 @@ export class SimulatorClient {
     this.baseUrl = baseUrl.replace(/\/$/, '');
   }
 
-  info(): Promise<{ url: string; rootPublicKey: string; endings: Record<EndingName, number> }> {
+  info(): Promise<{
+    url: string;
+    rootPublicKey: string;
+    mediaHost: string;
+    endings: Record<EndingName, number>;
+  }> {
     return this.#call('GET', '/info');
   }
 
@@ -75,6 +84,26 @@ export class SimulatorClient {
     options: { addressing?: 'pn' | 'lid'; id?: string } = {},
   ): Promise<SentMessage> {
     return this.#call('POST', `/users/${pn}/messages`, { to, text, ...options });
+  }
+
+  /** The phone encrypts, uploads and sends a file (see SimUser.sendMedia). */
+  sendMedia(pn: string, to: string, media: MediaToSend): Promise<SentMessage> {
+    const { data, ...rest } = media;
+    return this.#call('POST', `/users/${pn}/media`, {
+      to,
+      ...rest,
+      data: Buffer.from(data).toString('base64'),
+    });
+  }
+
+  /** Takes the media host down (every request 503) or brings it back. */
+  setMediaAvailable(available: boolean): Promise<unknown> {
+    return this.#call('PUT', '/media/available', { available });
+  }
+
+  /** Forgets an upload, as WhatsApp does after a while. */
+  async expireMedia(url: string): Promise<boolean> {
+    return (await this.#call<{ expired: boolean }>('POST', '/media/expire', { url })).expired;
   }
 
   inbox(pn: string): Promise<RemoteMessage[]> {

@@ -3,8 +3,10 @@
  * the demo, a person with curl) can drive the simulated users and read what happened.
  * The routes are listed in wa-sim/README.md; errors come back as `{ "error": "…" }`.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { MediaKind, MediaToSend } from '../media/media-message.ts';
 import type { ReceiptPolicy, ReceivedMessage } from '../messaging/records.ts';
 import type { ClientVersionPolicy } from '../server/client-versions.ts';
 import { ENDINGS, isEndingName } from '../server/endings.ts';
@@ -21,7 +23,8 @@ class HttpError extends Error {
 type Body = Record<string, unknown>;
 type Handler = (params: string[], body: Body, query: URLSearchParams) => Promise<unknown> | unknown;
 
-const MAX_BODY = 1 << 20;
+/** Room for a phone's media sent through `POST /users/:pn/media` (base64, so ~24 MB of file). */
+const MAX_BODY = 32 << 20;
 
 function userInfo(user: SimUser) {
   return {
@@ -36,8 +39,38 @@ function userInfo(user: SimUser) {
 
 /** Received messages without the raw protobuf object (its JSON form is large and unstable). */
 function receivedInfo(message: ReceivedMessage) {
-  const { message: _raw, ...rest } = message;
-  return rest;
+  const { message: _raw, media, ...rest } = message;
+  if (!media) return rest;
+  // The bytes stay in the simulator; a client checks them by hash.
+  const { data, ...about } = media;
+  return {
+    ...rest,
+    media: {
+      ...about,
+      ...(data ? { size: data.length, sha256: createHash('sha256').update(data).digest('hex') } : {}),
+    },
+  };
+}
+
+const MEDIA_KINDS = ['image', 'video', 'audio', 'document', 'sticker'];
+
+/** `{kind, data (base64), mimetype, fileName?, caption?, ptt?, seconds?}` → what a phone sends. */
+function mediaToSend(body: Body): MediaToSend {
+  const kind = text(body, 'kind');
+  if (!MEDIA_KINDS.includes(kind)) throw new HttpError(400, `"kind" is one of ${MEDIA_KINDS.join(', ')}`);
+  const data = Buffer.from(text(body, 'data'), 'base64');
+  const media: MediaToSend = { kind: kind as MediaKind, data, mimetype: text(body, 'mimetype') };
+  const fileName = optionalText(body, 'fileName');
+  const caption = optionalText(body, 'caption');
+  if (fileName) media.fileName = fileName;
+  if (caption) media.caption = caption;
+  if (body.ptt === true) media.ptt = true;
+  if (body.seconds !== undefined) {
+    if (!Number.isInteger(body.seconds) || (body.seconds as number) < 0)
+      throw new HttpError(400, '"seconds" is a non-negative integer');
+    media.seconds = body.seconds as number;
+  }
+  return media;
 }
 
 function text(body: Body, field: string): string {
@@ -107,6 +140,7 @@ function routes(sim: Simulator): Array<[method: string, pattern: RegExp, handler
       () => ({
         url: sim.url,
         rootPublicKey: sim.rootPublicKey.toString('hex'),
+        mediaHost: sim.media.hostname,
         endings: Object.fromEntries(Object.entries(ENDINGS).map(([name, spec]) => [name, spec.statusCode])),
       }),
     ],
@@ -144,6 +178,21 @@ function routes(sim: Simulator): Array<[method: string, pattern: RegExp, handler
           });
         }),
     ],
+    [
+      'POST',
+      /^\/users\/(\d+)\/media$/,
+      ([pn], body) => attempt(() => existing(pn!).sendMedia(text(body, 'to'), mediaToSend(body))),
+    ],
+    [
+      'PUT',
+      /^\/media\/available$/,
+      (_p, body) => {
+        if (typeof body.available !== 'boolean') throw new HttpError(400, '"available" is a boolean');
+        sim.media.setAvailable(body.available);
+        return { available: body.available };
+      },
+    ],
+    ['POST', /^\/media\/expire$/, (_p, body) => ({ expired: sim.media.expire(text(body, 'url')) })],
     ['GET', /^\/users\/(\d+)\/inbox$/, ([pn]) => existing(pn!).inbox.map(receivedInfo)],
     ['GET', /^\/users\/(\d+)\/sent$/, ([pn]) => existing(pn!).sent],
     ['GET', /^\/users\/(\d+)\/receipts$/, ([pn]) => existing(pn!).receiptsReceived],

@@ -15,6 +15,8 @@ export interface SimulatorProcess {
   url: string;
   controlUrl: string;
   rootPublicKey: Buffer;
+  /** "host:port" of the HTTPS media host. */
+  mediaHost: string;
   client: SimulatorClient;
   child: ChildProcess;
   /** Everything the process wrote to stderr so far. */
@@ -40,11 +42,17 @@ export async function spawnSimulator(
   exitedEarly.catch(() => undefined);
   const [line] = (await Promise.race([once(lines, 'line'), exitedEarly])) as [string];
   lines.close();
-  const ready = JSON.parse(line) as { url: string; controlUrl: string; rootPublicKey: string };
+  const ready = JSON.parse(line) as {
+    url: string;
+    controlUrl: string;
+    rootPublicKey: string;
+    mediaHost: string;
+  };
   return {
     url: ready.url,
     controlUrl: ready.controlUrl,
     rootPublicKey: Buffer.from(ready.rootPublicKey, 'hex'),
+    mediaHost: ready.mediaHost,
     client: new SimulatorClient(ready.controlUrl),
     child,
     stderr: () => stderr,

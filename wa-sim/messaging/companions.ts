@@ -14,6 +14,8 @@ import {
 import { bytes, child, children, unixSeconds, type BinaryNode } from '../protocol/nodes.ts';
 import type { ClientSession } from '../server/client-session.ts';
 import type { CipherType } from '../signal/device.ts';
+import type { MediaHost } from '../media/media-host.ts';
+import { openMedia } from '../media/media-message.ts';
 import { ackKey, type DeliveryQueue } from './delivery.ts';
 import { peerOf, type Phones } from './phones.ts';
 import type { MessagingStats, ReceivedMessage } from './records.ts';
@@ -23,6 +25,8 @@ export interface CompanionsHost {
   delivery: DeliveryQueue;
   phones: Phones;
   stats: MessagingStats;
+  /** Where phones download the media companions send them. */
+  media(): MediaHost;
   /** A simulated phone received a message (for waiters). */
   received(account: Account, message: ReceivedMessage): void;
   /** Something failed that a test should be able to see. */
@@ -109,6 +113,11 @@ export class Companions {
     const companion = session.companion!;
     const ids = [node.attrs.id ?? '', ...children(child(node, 'list'), 'item').map((i) => i.attrs.id ?? '')];
     const type = node.attrs.type ?? 'delivery';
+    if (type === 'server-error' && child(node, 'rmr')) {
+      // A media re-upload request: the phone that sent the message uploads it again.
+      this.#host.phones.reuploadMedia(companion, node);
+      return;
+    }
     const account = node.attrs.to ? this.#host.directory.findUser(node.attrs.to) : undefined;
     for (const id of ids) {
       account?.mailbox.receipts.push({
@@ -186,6 +195,12 @@ export class Companions {
     };
     const text = content.conversation ?? content.extendedTextMessage?.text;
     if (text) received.text = text;
+    const media = openMedia(content, (where) => this.#host.media().get(where));
+    if (media) {
+      received.media = media;
+      if (media.caption) received.text = media.caption;
+      if (media.error) this.#host.problem(`message ${received.id}: media: ${media.error}`);
+    }
     recipient.mailbox.inbox.push(received);
     this.#host.received(recipient, received);
     // The chat, as the recipient's receipts name it: the same JID form the sender used.

@@ -5,6 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { encodeWAMessage, proto } from '@whiskeysockets/baileys';
+import { encryptMedia, sealRetryNotification, type EncryptedMedia } from '../media/media-crypto.ts';
+import type { MediaHost } from '../media/media-host.ts';
+import { keyTypeOf, mediaMessage, type MediaToSend } from '../media/media-message.ts';
 import {
   companionBundle,
   deviceJid,
@@ -30,6 +33,8 @@ export interface SendTextOptions {
 export interface PhonesHost {
   directory: Directory;
   delivery: DeliveryQueue;
+  /** Where phones upload the media they send. */
+  media(): MediaHost;
   /** A companion's one-time pre-key was handed out (the server may ask it to upload more). */
   preKeyTaken(companion: CompanionDevice): void;
 }
@@ -39,6 +44,8 @@ interface SentContent {
   target: Account;
   message: proto.IMessage;
   addressing: Addressing;
+  /** The encrypted upload of a media message, kept to answer re-upload requests. */
+  upload?: EncryptedMedia;
 }
 
 export function peerOf(companion: CompanionDevice): PeerAddress {
@@ -70,14 +77,93 @@ export class Phones {
     text: string,
     options: SendTextOptions = {},
   ): Promise<SentMessage> {
+    return this.#send(from, to, { conversation: text }, text, options);
+  }
+
+  /**
+   * `from`'s phone encrypts and uploads a file to the media host, then sends the media message
+   * (keys, hashes, direct path) like a text.
+   */
+  async sendMedia(
+    from: Account,
+    to: string,
+    media: MediaToSend,
+    options: SendTextOptions = {},
+  ): Promise<SentMessage> {
+    const host = this.#host.media();
+    const upload = encryptMedia(media.data, keyTypeOf(media.kind, media.ptt));
+    const directPath = host.put(upload.encrypted, media.kind);
+    const message = mediaMessage(media, upload, { url: host.urlOf(directPath), directPath });
+    return this.#send(from, to, message, media.caption ?? '', options, upload);
+  }
+
+  /**
+   * A companion could not download a media message this phone sent (expired on the host) and
+   * asked for a re-upload (`receipt type=server-error` with `<rmr>`): upload the same encrypted
+   * bytes again and answer with a `mediaretry` notification carrying the new direct path, sealed
+   * under the message's media key. False if this phone never sent that message.
+   */
+  reuploadMedia(companion: CompanionDevice, receipt: BinaryNode): boolean {
+    const id = receipt.attrs.id ?? '';
+    const rmr = child(receipt, 'rmr');
+    const sent = this.#sent.get(id);
+    const rmrAttrs: Record<string, string> = {
+      jid: rmr?.attrs.jid ?? '',
+      from_me: rmr?.attrs.from_me ?? 'false',
+    };
+    if (rmr?.attrs.participant) rmrAttrs.participant = rmr.attrs.participant;
+    const attrs = { from: companion.account.jid, type: 'mediaretry', id, t: unixSeconds() };
+    if (!sent?.upload) {
+      this.#host.delivery.push(companion, {
+        tag: 'notification',
+        attrs,
+        content: [
+          { tag: 'rmr', attrs: rmrAttrs },
+          { tag: 'error', attrs: { code: String(proto.MediaRetryNotification.ResultType.NOT_FOUND) } },
+        ],
+      });
+      return false;
+    }
+    const directPath = this.#host.media().put(sent.upload.encrypted);
+    const notification = proto.MediaRetryNotification.encode({
+      stanzaId: id,
+      directPath,
+      result: proto.MediaRetryNotification.ResultType.SUCCESS,
+    }).finish();
+    const { ciphertext, iv } = sealRetryNotification(notification, sent.upload.mediaKey, id);
+    this.#host.delivery.push(companion, {
+      tag: 'notification',
+      attrs,
+      content: [
+        {
+          tag: 'encrypt',
+          attrs: {},
+          content: [
+            { tag: 'enc_p', attrs: {}, content: ciphertext },
+            { tag: 'enc_iv', attrs: {}, content: iv },
+          ],
+        },
+        { tag: 'rmr', attrs: rmrAttrs },
+      ],
+    });
+    return true;
+  }
+
+  async #send(
+    from: Account,
+    to: string,
+    message: proto.IMessage,
+    text: string,
+    options: SendTextOptions,
+    upload?: EncryptedMedia,
+  ): Promise<SentMessage> {
     const target = this.#host.directory.findUser(
       to.includes('@') ? to : `${to.replace(/^\+/, '')}@s.whatsapp.net`,
     );
     if (!target) throw new Error(`no such WhatsApp user: ${to}`);
     const id = options.id ?? newMessageId();
     const addressing = options.addressing ?? 'pn';
-    const message: proto.IMessage = { conversation: text };
-    this.#sent.set(id, { from, target, message, addressing });
+    this.#sent.set(id, { from, target, message, addressing, ...(upload ? { upload } : {}) });
     return this.#serially(from, async () => {
       const devices: string[] = [];
       const companions = [...target.activeCompanions(), ...(target !== from ? from.activeCompanions() : [])];
@@ -158,7 +244,8 @@ export class Phones {
     const ownCopy = companion.account === from && target !== from;
     const payload = ownCopy ? { deviceSentMessage: { destinationJid: target.jid, message } } : message;
     const { type, ciphertext } = await from.phone.encrypt(peer, encodeWAMessage(payload));
-    const attrs: Record<string, string> = { id, t: unixSeconds(), type: 'text', notify: from.name };
+    const stanzaType = message.conversation === undefined || message.conversation === null ? 'media' : 'text';
+    const attrs: Record<string, string> = { id, t: unixSeconds(), type: stanzaType, notify: from.name };
     if (ownCopy) Object.assign(attrs, { from: from.jid, recipient: target.jid });
     else if (addressing === 'lid')
       Object.assign(attrs, { from: from.lidJid, sender_pn: from.jid, addressing_mode: 'lid' });

@@ -3,6 +3,7 @@
  * to assert on.
  */
 import type { proto } from '@whiskeysockets/baileys';
+import type { ReceivedMedia } from '../media/media-message.ts';
 
 /** A message a companion (Baileys) sent, as the simulated recipient phone decrypted it. */
 export interface ReceivedMessage {
@@ -14,6 +15,8 @@ export interface ReceivedMessage {
   /** The chat as the stanza addressed it (PN or LID JID). */
   to: string;
   text?: string;
+  /** The attachment, downloaded from the media host and decrypted by the phone. */
+  media?: ReceivedMedia;
   message: proto.IMessage;
   /** True for the copy a companion sends its own phone (deviceSentMessage). */
   ownCopy: boolean;

@@ -11,6 +11,7 @@ import {
   type Account,
   type CompanionDevice,
 } from '../accounts/directory.ts';
+import type { MediaHost } from '../media/media-host.ts';
 import { Companions } from '../messaging/companions.ts';
 import { DeliveryQueue } from '../messaging/delivery.ts';
 import { Phones } from '../messaging/phones.ts';
@@ -66,6 +67,8 @@ export class Hub implements ConnectionHooks {
   readonly companions: Companions;
   /** Which WhatsApp Web versions may log in (changeable while running). */
   readonly clientVersions: ClientVersions;
+  /** The media upload/download host (set once it listens, before any client connects). */
+  media!: MediaHost;
   readonly #options: HubOptions;
   readonly #sessions = new Map<number, ClientSession>();
   readonly #refusals = new Map<string, { code: number; remaining: number }>();
@@ -82,6 +85,7 @@ export class Hub implements ConnectionHooks {
     this.phones = new Phones({
       directory: this.directory,
       delivery: this.delivery,
+      media: () => this.media,
       preKeyTaken: (c) => this.#preKeyTaken(c),
     });
     this.companions = new Companions({
@@ -89,6 +93,7 @@ export class Hub implements ConnectionHooks {
       delivery: this.delivery,
       phones: this.phones,
       stats: this.stats,
+      media: () => this.media,
       received: (account, message) => this.events.emit('received', account, message),
       problem: (text) => this.#problem(text),
     });
@@ -174,6 +179,7 @@ export class Hub implements ConnectionHooks {
 
   readonly #iqHost = {
     directory: this.directory,
+    media: () => this.media,
     activated: (session: ClientSession) => this.#activated(session),
     linkCode: (session: ClientSession, iq: BinaryNode) => this.pairing.onLinkCodeIq(session, iq),
     loggedOut: (session: ClientSession) => session.companion && this.#remove(session.companion),

@@ -5,12 +5,14 @@
  */
 import type { Directory } from '../accounts/directory.ts';
 import { child, firstChild, iqError, iqResult, type BinaryNode } from '../protocol/nodes.ts';
+import { MEDIA_CONN_TTL_SECONDS, type MediaHost } from '../media/media-host.ts';
 import type { ClientSession } from './client-session.ts';
 import { countAnswer, keyFetchAnswer, parseSignedPreKey, storeUpload } from './prekeys.ts';
 import { answerUsync } from './usync.ts';
 
 export interface IqHost {
   directory: Directory;
+  media(): MediaHost;
   /** `passive active`: the client is ready for queued stanzas. */
   activated(session: ClientSession): void;
   /** Pairing-code stages from a registering companion. */
@@ -78,6 +80,8 @@ export function answerIq(host: IqHost, session: ClientSession, iq: BinaryNode): 
   switch (xmlns) {
     case 'w:p':
       return iqResult(id);
+    case 'w:m':
+      return mediaConnAnswer(host, session, iq);
     case 'md':
       return mdIq(host, session, iq);
     case 'encrypt':
@@ -107,4 +111,32 @@ export function answerIq(host: IqHost, session: ClientSession, iq: BinaryNode): 
       host.unhandled(`${xmlns || '(no xmlns)'}/${firstChild(iq)?.tag ?? ''}`);
       return iqResult(id);
   }
+}
+
+/**
+ * `media_conn`: where to upload (each `host`'s hostname, here "127.0.0.1:<port>"), the upload
+ * auth token and how long the answer may be cached. Always a `media_conn` child: Baileys caches
+ * an answer without one as a failure, and every later media send on that socket fails.
+ */
+function mediaConnAnswer(host: IqHost, session: ClientSession, iq: BinaryNode): BinaryNode {
+  const id = iq.attrs.id ?? '';
+  if (!session.companion) return iqError(id, 401, 'not-authorized');
+  const media = host.media();
+  return iqResult(id, [
+    {
+      tag: 'media_conn',
+      attrs: {
+        auth: media.newAuthToken(),
+        ttl: String(MEDIA_CONN_TTL_SECONDS),
+        auth_ttl: '21600',
+        max_buckets: '12',
+      },
+      content: [
+        {
+          tag: 'host',
+          attrs: { hostname: media.hostname, maxContentLengthBytes: String(media.maxUploadBytes) },
+        },
+      ],
+    },
+  ]);
 }
