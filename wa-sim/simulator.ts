@@ -7,7 +7,11 @@
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { WA_CERT_DETAILS } from '@whiskeysockets/baileys';
 import { deviceJid, deviceLid, type Account } from './accounts/directory.ts';
+import type { proto } from '@whiskeysockets/baileys';
+import type { Group } from './messaging/groups.ts';
 import type {
+  ChatStateRecord,
+  PresenceRecord,
   ReceiptPolicy,
   ReceivedMessage,
   ReceiptRecord,
@@ -110,6 +114,41 @@ export class SimUser {
     return this.#hub.phones.sendMedia(this.#account, to, media, options);
   }
 
+  /**
+   * The phone sends any message content (a reaction, an edit, a revoke, a reply, a location…) to a
+   * user (JID or number) or a group this user is in.
+   */
+  sendMessage(to: string, message: proto.IMessage, options?: SendTextOptions): Promise<SentMessage> {
+    return to.endsWith('@g.us')
+      ? this.#hub.groups.sendMessage(this.#account, to, message, options?.id)
+      : this.#hub.phones.sendMessage(this.#account, to, message, options);
+  }
+
+  /** The phone creates a group with these members; this user is its super-admin. */
+  createGroup(subject: string, members: SimUser[]): SimGroup {
+    const accounts = members.map((m) => this.#hub.directory.findUser(m.jid)!);
+    const group = this.#hub.groups.create(this.#account, subject, accounts);
+    return groupView(group);
+  }
+
+  /** "typing…", "recording…" and "paused" that other users' companions showed this user. */
+  get chatStates(): ChatStateRecord[] {
+    return [...this.#account.mailbox.chatStates];
+  }
+
+  /** available/unavailable that this user's own companions set. */
+  get presences(): PresenceRecord[] {
+    return [...this.#account.mailbox.presences];
+  }
+
+  waitForChatState(match: (c: ChatStateRecord) => boolean, timeoutMs = 10_000): Promise<ChatStateRecord> {
+    return waitUntil(
+      () => this.#account.mailbox.chatStates.find(match),
+      timeoutMs,
+      `a chat state shown to ${this.pn}`,
+    );
+  }
+
   /** Which receipts this phone sends for messages it receives (default "read": delivery then read). */
   set receipts(policy: ReceiptPolicy) {
     this.#account.mailbox.receiptPolicy = policy;
@@ -172,6 +211,18 @@ export interface SimulatorMedia {
   /** A host that answers ranged requests with the whole object. */
   setIgnoreRange(ignore: boolean): void;
   stats(): MediaHostStats;
+}
+
+/** A group as tests see it. */
+export interface SimGroup {
+  jid: string;
+  subject: string;
+  /** Participants' JIDs, the creator first. */
+  participants: string[];
+}
+
+function groupView(group: Group): SimGroup {
+  return { jid: group.jid, subject: group.subject, participants: group.participants.map((a) => a.jid) };
 }
 
 export interface Simulator {

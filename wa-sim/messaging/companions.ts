@@ -17,6 +17,7 @@ import type { CipherType } from '../signal/device.ts';
 import type { MediaHost } from '../media/media-host.ts';
 import { openMedia } from '../media/media-message.ts';
 import { ackKey, type DeliveryQueue } from './delivery.ts';
+import type { Groups } from './groups.ts';
 import { peerOf, type Phones } from './phones.ts';
 import type { MessagingStats, ReceivedMessage } from './records.ts';
 
@@ -24,6 +25,7 @@ export interface CompanionsHost {
   directory: Directory;
   delivery: DeliveryQueue;
   phones: Phones;
+  groups: Groups;
   stats: MessagingStats;
   /** Where phones download the media companions send them. */
   media(): MediaHost;
@@ -33,13 +35,13 @@ export interface CompanionsHost {
   problem(text: string): void;
 }
 
-interface Copy {
+export interface Copy {
   jid: string;
   enc: BinaryNode;
 }
 
 /** `<participants><to jid><enc/></to>…` for a normal send, or one direct `<enc>` for a retry or peer message. */
-function copiesOf(node: BinaryNode): Copy[] {
+export function copiesOf(node: BinaryNode): Copy[] {
   const participants = child(node, 'participants');
   if (participants) {
     return children(participants, 'to').flatMap((to) => {
@@ -86,6 +88,10 @@ export class Companions {
     stats.serverAcks++;
     if (!this.#firstTime(sender, node)) {
       stats.duplicatesDropped++;
+      return;
+    }
+    if (this.#host.groups.find(node.attrs.to ?? '')) {
+      await this.#host.groups.fromCompanion(sender, node);
       return;
     }
     for (const copy of copiesOf(node)) {
@@ -152,6 +158,40 @@ export class Companions {
     );
   }
 
+  /**
+   * `<chatstate to><composing|paused/></chatstate>` (recording is composing with media=audio):
+   * recorded for the user it was shown to, or for every other participant of a group.
+   */
+  onChatState(session: ClientSession, node: BinaryNode): void {
+    const from = session.companion!.account;
+    const state = Array.isArray(node.content) ? node.content[0] : undefined;
+    const chat = node.attrs.to ?? '';
+    if (!state || (state.tag !== 'composing' && state.tag !== 'paused')) {
+      this.#host.problem(`chatstate without composing/paused from ${from.jid}`);
+      return;
+    }
+    const recorded = state.tag === 'composing' && state.attrs.media === 'audio' ? 'recording' : state.tag;
+    const group = this.#host.groups.find(chat);
+    const audience = group
+      ? group.participants.filter((a) => a !== from)
+      : [this.#host.directory.findUser(chat)];
+    for (const account of audience) {
+      account?.mailbox.chatStates.push({ from: from.jid, chat, state: recorded, at: Date.now() });
+    }
+  }
+
+  /** `<presence type=available|unavailable name>`: the account's online state. */
+  onPresence(session: ClientSession, node: BinaryNode): void {
+    const companion = session.companion!;
+    const state = node.attrs.type;
+    if (state !== 'available' && state !== 'unavailable') return;
+    companion.account.mailbox.presences.push({
+      device: deviceJid(companion.account, companion.device),
+      state,
+      at: Date.now(),
+    });
+  }
+
   onAck(session: ClientSession, node: BinaryNode): void {
     const companion = session.companion!;
     const key = ackKey(node.attrs.class ?? '', node.attrs.id ?? '', node.attrs.type);
@@ -162,26 +202,36 @@ export class Companions {
     this.#host.delivery.confirm(companion, key);
   }
 
-  async #decrypt(sender: CompanionDevice, recipient: Account, node: BinaryNode, copy: Copy): Promise<void> {
+  /** `recipient`'s phone decrypts its pairwise copy of a companion's message (undefined: a problem). */
+  async decryptCopy(
+    sender: CompanionDevice,
+    recipient: Account,
+    node: BinaryNode,
+    copy: Copy,
+  ): Promise<proto.Message | undefined> {
     const stats = this.#host.stats;
     const type = copy.enc.attrs.type as CipherType;
     const ciphertext = bytes(copy.enc);
     if ((type !== 'pkmsg' && type !== 'msg') || !ciphertext) {
       this.#host.problem(`message ${node.attrs.id}: unsupported enc type ${type}`);
-      return;
+      return undefined;
     }
-    let message: proto.Message;
     try {
       const plaintext = await recipient.phone.decrypt(peerOf(sender), type, ciphertext);
-      message = proto.Message.decode(unpadRandomMax16(plaintext));
+      stats.decrypted++;
+      return proto.Message.decode(unpadRandomMax16(plaintext));
     } catch (err) {
       stats.decryptFailures++;
       this.#host.problem(
         `message ${node.attrs.id} from ${deviceJid(sender.account, sender.device)}: ${String(err)}`,
       );
-      return;
+      return undefined;
     }
-    stats.decrypted++;
+  }
+
+  async #decrypt(sender: CompanionDevice, recipient: Account, node: BinaryNode, copy: Copy): Promise<void> {
+    const message = await this.decryptCopy(sender, recipient, node, copy);
+    if (!message) return;
     const ownCopy = recipient === sender.account;
     const content = message.deviceSentMessage?.message ?? message;
     const received: ReceivedMessage = {

@@ -52,6 +52,15 @@ export function peerOf(companion: CompanionDevice): PeerAddress {
   return { lidUser: companion.account.lid, device: companion.device };
 }
 
+/** Message fields that make a stanza of type media (WhatsApp's `type` attribute). */
+const MEDIA_FIELDS = [
+  'imageMessage',
+  'videoMessage',
+  'audioMessage',
+  'documentMessage',
+  'stickerMessage',
+] as const;
+
 /** Phone-style ids ("3A" + hex), distinct from Baileys' "3EB0…". */
 function newMessageId(): string {
   return `3A${randomBytes(9).toString('hex').toUpperCase()}`;
@@ -149,6 +158,17 @@ export class Phones {
     return true;
   }
 
+  /** Any message content (a reaction, an edit, a revoke, a location, a reply…), like a text. */
+  async sendMessage(
+    from: Account,
+    to: string,
+    message: proto.IMessage,
+    options: SendTextOptions = {},
+  ): Promise<SentMessage> {
+    const text = message.conversation ?? message.extendedTextMessage?.text ?? '';
+    return this.#send(from, to, message, text, options);
+  }
+
   async #send(
     from: Account,
     to: string,
@@ -215,15 +235,48 @@ export class Phones {
   }
 
   /** `account`'s phone confirms messages a companion sent it: delivered, then read (per its policy). */
-  sendReceipts(account: Account, companion: CompanionDevice, chatJid: string, id: string): void {
+  sendReceipts(
+    account: Account,
+    companion: CompanionDevice,
+    chatJid: string,
+    id: string,
+    /** In a group: the receipt names who it is from. */
+    participant?: string,
+  ): void {
     const policy = account.mailbox.receiptPolicy;
     if (policy === 'none') return;
     const receipt = (type?: string): BinaryNode => ({
       tag: 'receipt',
-      attrs: { from: chatJid, id, t: unixSeconds(), ...(type ? { type } : {}) },
+      attrs: {
+        from: chatJid,
+        id,
+        t: unixSeconds(),
+        ...(participant ? { participant } : {}),
+        ...(type ? { type } : {}),
+      },
     });
     this.#host.delivery.push(companion, receipt());
     if (policy === 'read') this.#host.delivery.push(companion, receipt('read'));
+  }
+
+  /** `from`'s phone encrypts a message for one companion (starting a session from its bundle). */
+  async encryptFor(
+    from: Account,
+    companion: CompanionDevice,
+    message: proto.IMessage,
+  ): Promise<{ type: 'pkmsg' | 'msg'; ciphertext: Buffer }> {
+    const peer = peerOf(companion);
+    if (!from.phone.hasSession(peer)) {
+      const bundle = companionBundle(companion);
+      this.#host.preKeyTaken(companion);
+      await from.phone.startSession(peer, bundle);
+    }
+    return from.phone.encrypt(peer, encodeWAMessage(message));
+  }
+
+  /** Runs `work` after everything `phone` is already encrypting (see #serially). */
+  serially<T>(phone: Account, work: () => Promise<T>): Promise<T> {
+    return this.#serially(phone, work);
   }
 
   async #deliver(
@@ -235,16 +288,14 @@ export class Phones {
     addressing: Addressing,
     retryCount?: string,
   ): Promise<void> {
-    const peer = peerOf(companion);
-    if (!from.phone.hasSession(peer)) {
-      const bundle = companionBundle(companion);
-      this.#host.preKeyTaken(companion);
-      await from.phone.startSession(peer, bundle);
-    }
     const ownCopy = companion.account === from && target !== from;
     const payload = ownCopy ? { deviceSentMessage: { destinationJid: target.jid, message } } : message;
-    const { type, ciphertext } = await from.phone.encrypt(peer, encodeWAMessage(payload));
-    const stanzaType = message.conversation === undefined || message.conversation === null ? 'media' : 'text';
+    const { type, ciphertext } = await this.encryptFor(from, companion, payload);
+    const stanzaType = message.reactionMessage
+      ? 'reaction'
+      : MEDIA_FIELDS.some((f) => message[f])
+        ? 'media'
+        : 'text';
     const attrs: Record<string, string> = { id, t: unixSeconds(), type: stanzaType, notify: from.name };
     if (ownCopy) Object.assign(attrs, { from: from.jid, recipient: target.jid });
     else if (addressing === 'lid')

@@ -12,8 +12,10 @@ export interface ReceivedMessage {
   from: string;
   /** The sending companion device ("<pn>:<device>@s.whatsapp.net"). */
   fromDevice: string;
-  /** The chat as the stanza addressed it (PN or LID JID). */
+  /** The chat as the stanza addressed it (PN or LID JID, or the group). */
   to: string;
+  /** Set for a group message: the group's JID. */
+  group?: string;
   text?: string;
   /** The attachment, downloaded from the media host and decrypted by the phone. */
   media?: ReceivedMedia;
@@ -41,6 +43,23 @@ export interface ReceiptRecord {
   /** The companion device that sent it. */
   device: string;
   type: ReceiptType;
+  at: number;
+}
+
+/** "typing…" and friends a companion showed in a chat with (or a group of) a simulated user. */
+export interface ChatStateRecord {
+  /** The account that showed it ("<pn>@s.whatsapp.net"). */
+  from: string;
+  /** The chat as the companion named it (this user's PN or LID JID, or a group). */
+  chat: string;
+  state: 'composing' | 'recording' | 'paused';
+  at: number;
+}
+
+/** An account's online state, as its companions set it (`<presence type>`). */
+export interface PresenceRecord {
+  device: string;
+  state: 'available' | 'unavailable';
   at: number;
 }
 
@@ -96,9 +115,13 @@ export interface Mailbox {
   inbox: ReceivedMessage[];
   sent: SentMessage[];
   receipts: ReceiptRecord[];
+  /** Chat states companions of other accounts showed this user. */
+  chatStates: ChatStateRecord[];
+  /** Online states this account's own companions set. */
+  presences: PresenceRecord[];
   receiptPolicy: ReceiptPolicy;
 }
 
 export function emptyMailbox(): Mailbox {
-  return { inbox: [], sent: [], receipts: [], receiptPolicy: 'read' };
+  return { inbox: [], sent: [], receipts: [], chatStates: [], presences: [], receiptPolicy: 'read' };
 }

@@ -12,7 +12,8 @@ import {
   type CompanionDevice,
 } from '../accounts/directory.ts';
 import type { MediaHost } from '../media/media-host.ts';
-import { Companions } from '../messaging/companions.ts';
+import { Companions, copiesOf } from '../messaging/companions.ts';
+import { Groups } from '../messaging/groups.ts';
 import { DeliveryQueue } from '../messaging/delivery.ts';
 import { Phones } from '../messaging/phones.ts';
 import { emptyStats, type ReceivedMessage } from '../messaging/records.ts';
@@ -65,6 +66,7 @@ export class Hub implements ConnectionHooks {
   readonly delivery: DeliveryQueue;
   readonly phones: Phones;
   readonly companions: Companions;
+  readonly groups: Groups;
   /** Which WhatsApp Web versions may log in (changeable while running). */
   readonly clientVersions: ClientVersions;
   /** The media upload/download host (set once it listens, before any client connects). */
@@ -88,10 +90,22 @@ export class Hub implements ConnectionHooks {
       media: () => this.media,
       preKeyTaken: (c) => this.#preKeyTaken(c),
     });
+    this.groups = new Groups({
+      directory: this.directory,
+      delivery: this.delivery,
+      phones: this.phones,
+      stats: this.stats,
+      decryptCopy: (sender, recipient, node, copy) =>
+        this.companions.decryptCopy(sender, recipient, node, copy),
+      copiesOf,
+      received: (account, message) => this.events.emit('received', account, message),
+      problem: (text) => this.#problem(text),
+    });
     this.companions = new Companions({
       directory: this.directory,
       delivery: this.delivery,
       phones: this.phones,
+      groups: this.groups,
       stats: this.stats,
       media: () => this.media,
       received: (account, message) => this.events.emit('received', account, message),
@@ -129,7 +143,9 @@ export class Hub implements ConnectionHooks {
         if (node.tag === 'message') await this.companions.onMessage(session, node);
         else if (node.tag === 'receipt') await this.companions.onReceipt(session, node);
         else if (node.tag === 'ack') this.companions.onAck(session, node);
-        // presence, chatstate, ib (unified_session, offline_batch): nothing to answer.
+        else if (node.tag === 'chatstate') this.companions.onChatState(session, node);
+        else if (node.tag === 'presence') this.companions.onPresence(session, node);
+        // ib (unified_session, offline_batch): nothing to answer.
       }
     } catch (err) {
       this.#problem(
@@ -180,6 +196,8 @@ export class Hub implements ConnectionHooks {
   readonly #iqHost = {
     directory: this.directory,
     media: () => this.media,
+    groupQuery: (session: ClientSession, iq: BinaryNode) =>
+      this.groups.answerQuery(session.companion?.account, iq),
     activated: (session: ClientSession) => this.#activated(session),
     linkCode: (session: ClientSession, iq: BinaryNode) => this.pairing.onLinkCodeIq(session, iq),
     loggedOut: (session: ClientSession) => session.companion && this.#remove(session.companion),

@@ -22,6 +22,8 @@ export interface IqHost {
   preKeysUploaded(session: ClientSession): void;
   preKeyTaken(jid: string): void;
   unhandled(description: string): void;
+  /** `w:g2`: group metadata. */
+  groupQuery(session: ClientSession, iq: BinaryNode): BinaryNode;
 }
 
 const PRIVACY_DEFAULTS: Record<string, string> = {
@@ -91,6 +93,10 @@ export function answerIq(host: IqHost, session: ClientSession, iq: BinaryNode): 
       return iqResult(id);
     case 'usync':
       return answerUsync(host.directory, iq);
+    case 'w:g2':
+      if (iq.attrs.type === 'get' && child(iq, 'query')) return host.groupQuery(session, iq);
+      host.unhandled(`w:g2/${firstChild(iq)?.tag ?? ''}`);
+      return iqResult(id);
     case 'abt':
       return iqResult(id, [{ tag: 'props', attrs: { protocol: '1', hash: 'wa-sim-1' } }]);
     case 'blocklist':

@@ -94,7 +94,8 @@ export class BaileysClient {
     const sock = makeWASocket({
       waWebSocketUrl: sim.url,
       auth: state,
-      logger: pino({ level: 'silent' }),
+      // SIM_BAILEYS_LOG=debug shows what Baileys decided (devices, sender keys) when a test fails.
+      logger: pino({ level: process.env.SIM_BAILEYS_LOG ?? 'silent' }),
       browser: Browsers.ubuntu('Chrome'),
       // Short, so an unanswered query shows up as a failure instead of a minute-long stall.
       defaultQueryTimeoutMs: 5_000,
