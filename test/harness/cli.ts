@@ -1,8 +1,10 @@
 /**
  * Manual entry to the test servers: `npm run servers -- build` builds every missing
  * binary into the cache; `npm run servers -- start` starts them all and prints how
- * to reach them, until Ctrl-C.
+ * to reach them, until Ctrl-C; `npm run servers -- images` builds the product's two images
+ * (installing and starting Docker when needed) and prints their names and sizes.
  */
+import { ensureProductImages } from './images/product-images.ts';
 import { ensureAllBinaries, startStack } from './stack.ts';
 
 const log = (line: string) => process.stderr.write(`[servers] ${line}\n`);
@@ -18,7 +20,9 @@ if (command === 'build') {
   const stop = () => void running.stop().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+} else if (command === 'images') {
+  console.log(JSON.stringify(await ensureProductImages(log), null, 2));
 } else {
-  console.log('usage: npm run servers -- build | start');
+  console.log('usage: npm run servers -- build | start | images');
   process.exitCode = command === 'help' ? 0 : 2;
 }

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { repoRoot } from '../../harness/paths.ts';
 import { testStack } from '../../harness/stack.ts';
 
-/** No image can be built here (no Docker engine), so the Dockerfiles are linted with the real hadolint. */
+/** The Dockerfiles linted with the real hadolint; run-as-kubernetes.test.ts builds and runs both images. */
 const run = promisify(execFile);
 const hadolint = (file: string) => run(testStack().bins.hadolint, [file]);
 

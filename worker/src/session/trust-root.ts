@@ -52,6 +52,11 @@ export function applyTrustRoot(root: TrustRoot): void {
   if (root.serial !== undefined) WA_CERT_DETAILS.SERIAL = root.serial;
 }
 
-export async function loadTrustRoot(file: string): Promise<TrustRoot> {
-  return parseTrustRoot(await readFile(file));
+/**
+ * WA_TRUST_ROOT: the root key itself (64 hex characters: a worker pod in a cluster has no volume
+ * for a file, and the key is public), or the path of a file holding it.
+ */
+export async function loadTrustRoot(keyOrFile: string): Promise<TrustRoot> {
+  if (/^[0-9a-fA-F]{64}$/.test(keyOrFile)) return { publicKey: decodeKey(keyOrFile) };
+  return parseTrustRoot(await readFile(keyOrFile));
 }
