@@ -55,6 +55,8 @@ export {
 export {
   PAYLOAD_VERSION,
   MAX_COMMAND_BYTES,
+  MAX_MEDIA_COMMAND_BYTES,
+  MEDIA_CARRYING_VERBS,
   PAYLOAD_KINDS,
   COMMAND_ERROR_CODES,
   payloadSchema,
@@ -105,6 +107,9 @@ export type {
   CommandReply,
   InboundMessageEvent,
   LogoutCommand,
+  MediaFetchCommand,
+  MediaGetCommand,
+  MediaUploadCommand,
   MessageUpdateEvent,
   PairCommand,
   PairingEvent,

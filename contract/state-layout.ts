@@ -7,13 +7,17 @@
  *   <prefix>/<clinic>/<channel>/journal/<seq>      one record per key transaction or creds save
  *   <prefix>/<clinic>/<channel>/snapshot/<seq>     the whole state as of journal slot <seq>
  *   <prefix>/<clinic>/<channel>/messages/<hash>    sent messages kept for retries
+ *   <prefix>/<clinic>/<channel>/media/<hash>/      one attachment: part/<n> (sealed 1 MiB pieces),
+ *                                                  manifest (written last: the completion marker),
+ *                                                  pending (what a retry needs after a failed download)
  *   <prefix>/<clinic>/<channel>/quarantine/<time>/ copies of a quarantined state, set aside
  *
  * Everything of a channel, quarantined copies included, is under its own prefix: the clinic's
  * (or the channel's) storage grant covers it, and erasing the prefix erases all of it. Only
  * ids name the clinic and channel levels; the names below a channel are the fixed ones above,
  * so no valid id (contract/tokens.ts) can reach another channel's objects or a quarantine.
- * The lease and the quarantined copies are not live state (`isLiveStateName`).
+ * The lease, the quarantined copies and media are not live state (`isLiveStateName`): media is
+ * the clinic's data, not the session's, and is neither loaded nor set aside with it.
  *
  * docs/state-store.md explains what each object holds and why.
  */
@@ -33,6 +37,7 @@ export const JOURNAL_DIR = 'journal';
 export const SNAPSHOT_DIR = 'snapshot';
 export const SENT_MESSAGES_DIR = 'messages';
 export const QUARANTINE_DIR = 'quarantine';
+export const MEDIA_DIR = 'media';
 /** The note written beside a quarantined copy, saying why it was taken. */
 export const QUARANTINE_REASON_OBJECT = 'REASON';
 
@@ -57,7 +62,7 @@ export function quarantinePrefix(location: ChannelStateLocation, at: Date): stri
  * channel), and not a quarantined copy (set aside; a fresh start must not take it for state).
  */
 export function isLiveStateName(name: string): boolean {
-  return name !== LEASE_OBJECT && !name.startsWith(`${QUARANTINE_DIR}/`);
+  return name !== LEASE_OBJECT && !name.startsWith(`${QUARANTINE_DIR}/`) && !name.startsWith(`${MEDIA_DIR}/`);
 }
 
 export function journalSlotName(seq: number): string {
@@ -81,4 +86,13 @@ export function parseSequencedName(
 /** A sent message's object name. Message ids are hashed: they are not ours to shape into keys. */
 export function sentMessageName(id: string): string {
   return `${SENT_MESSAGES_DIR}/${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
+}
+
+/**
+ * The folder of one stored attachment, `media/<hash>/`. `ref` names it within the channel: an
+ * inbound message's media is `in:<message id>`, a backend's upload `up:<upload id>`; hashed, as
+ * neither is ours to shape into keys.
+ */
+export function mediaFolderName(ref: string): string {
+  return `${MEDIA_DIR}/${createHash('sha256').update(ref).digest('hex').slice(0, 40)}/`;
 }

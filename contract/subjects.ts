@@ -24,6 +24,9 @@ export const COMMAND_VERBS = [
   'delete',
   'check',
   'group-info',
+  'media-get',
+  'media-fetch',
+  'media-upload',
 ] as const;
 export type CommandVerb = (typeof COMMAND_VERBS)[number];
 

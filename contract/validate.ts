@@ -14,6 +14,13 @@ import type { CommandVerb } from './subjects.ts';
 export const PAYLOAD_VERSION = 1;
 /** Largest command body accepted, in bytes (NATS itself allows 1 MiB). */
 export const MAX_COMMAND_BYTES = 64 * 1024;
+/**
+ * Largest body of a command that carries file bytes (`media-upload`, `send` with `media.data`):
+ * 512 KiB of bytes in base64 and the rest of the command, within NATS' default 1 MiB payload.
+ */
+export const MAX_MEDIA_COMMAND_BYTES = 1_000_000;
+/** The verbs whose bodies may carry file bytes, and so get MAX_MEDIA_COMMAND_BYTES. */
+export const MEDIA_CARRYING_VERBS: readonly string[] = ['send', 'media-upload'];
 
 export interface PayloadTypes {
   status: P.StatusEvent;
@@ -30,6 +37,9 @@ export interface PayloadTypes {
   'command-delete': P.DeleteCommand;
   'command-check': P.CheckCommand;
   'command-group-info': P.GroupInfoCommand;
+  'command-media-get': P.MediaGetCommand;
+  'command-media-fetch': P.MediaFetchCommand;
+  'command-media-upload': P.MediaUploadCommand;
   'command-reply': P.CommandReply;
   audit: P.AuditEvent;
 }
@@ -49,6 +59,9 @@ export const PAYLOAD_KINDS = Object.freeze([
   'command-delete',
   'command-check',
   'command-group-info',
+  'command-media-get',
+  'command-media-fetch',
+  'command-media-upload',
   'command-reply',
   'audit',
 ] as const satisfies readonly PayloadKind[]);
@@ -132,7 +145,10 @@ export type ParsedCommand =
   | { verb: 'edit'; body: P.EditCommand }
   | { verb: 'delete'; body: P.DeleteCommand }
   | { verb: 'check'; body: P.CheckCommand }
-  | { verb: 'group-info'; body: P.GroupInfoCommand };
+  | { verb: 'group-info'; body: P.GroupInfoCommand }
+  | { verb: 'media-get'; body: P.MediaGetCommand }
+  | { verb: 'media-fetch'; body: P.MediaFetchCommand }
+  | { verb: 'media-upload'; body: P.MediaUploadCommand };
 
 const COMMAND_SCHEMAS: Record<CommandVerb, PayloadKind> = {
   send: 'command-send',
@@ -145,6 +161,9 @@ const COMMAND_SCHEMAS: Record<CommandVerb, PayloadKind> = {
   delete: 'command-delete',
   check: 'command-check',
   'group-info': 'command-group-info',
+  'media-get': 'command-media-get',
+  'media-fetch': 'command-media-fetch',
+  'media-upload': 'command-media-upload',
 };
 
 /**

@@ -210,6 +210,8 @@ export interface SimulatorMedia {
   setAvailable(available: boolean): void;
   /** A host that answers ranged requests with the whole object. */
   setIgnoreRange(ignore: boolean): void;
+  /** Whole-file downloads at most this fast (undefined: full speed), to act while one runs. */
+  setDownloadRate(bytesPerSecond: number | undefined): void;
   stats(): MediaHostStats;
 }
 
@@ -324,6 +326,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       expire: (where) => hub.media.expire(where),
       setAvailable: (available) => hub.media.setAvailable(available),
       setIgnoreRange: (ignore) => hub.media.setIgnoreRange(ignore),
+      setDownloadRate: (rate) => hub.media.setDownloadRate(rate),
       stats: () => ({ ...hub.media.stats }),
     },
     user,

@@ -146,6 +146,72 @@ export interface LogoutCommand {
 }
 
 /**
+ * Request on wa.<clinic>.<channel>.cmd.media-fetch: download an inbound message's attachment again after a failed download (asking the sender's phone to upload it again when WhatsApp no longer has it).
+ */
+export interface MediaFetchCommand {
+  /**
+   * Payload version; optional on commands (1 when absent).
+   */
+  v?: 1;
+  /**
+   * The inbound message whose media state was failed.
+   */
+  messageId: string;
+}
+
+/**
+ * Request on wa.<clinic>.<channel>.cmd.media-get: a piece of a stored attachment's bytes (decrypted), base64 in the reply's result.data. Read a file by asking for offset 0, then the next offset, until result.eof.
+ */
+export interface MediaGetCommand {
+  /**
+   * Payload version; optional on commands (1 when absent).
+   */
+  v?: 1;
+  /**
+   * A stored attachment: in:<message id> (inbound media) or up:<upload id> (a backend's media-upload).
+   */
+  media: string;
+  /**
+   * First byte (default 0).
+   */
+  offset?: number;
+  /**
+   * At most this many bytes (default and maximum 512 KiB, so a reply fits NATS' 1 MiB payload limit).
+   */
+  length?: number;
+}
+
+/**
+ * Request on wa.<clinic>.<channel>.cmd.media-upload: one piece of a file a backend stores in the channel's media (encrypted like inbound media), to send later with send's media.stored. Pieces go in order from 0; all but the last have the same size; the last one says last: true and gets the stored file's ref, size and SHA-256.
+ */
+export interface MediaUploadCommand {
+  /**
+   * Payload version; optional on commands (1 when absent).
+   */
+  v?: 1;
+  /**
+   * The backend's name for this file (the ref is up:<uploadId>). Uploading it again replaces it.
+   */
+  uploadId: string;
+  /**
+   * Which piece, from 0.
+   */
+  part: number;
+  /**
+   * The piece's bytes, base64; at most 512 KiB of bytes.
+   */
+  data: string;
+  /**
+   * This is the last piece: check and seal the file.
+   */
+  last?: boolean;
+  /**
+   * With last: the file's MIME type.
+   */
+  mimetype?: string;
+}
+
+/**
  * Request on wa.<clinic>.<channel>.cmd.pair: start pairing (QR codes, or a pairing code for phoneNumber).
  */
 export interface PairCommand {
@@ -293,7 +359,7 @@ export type CommandReply =
     };
 
 /**
- * Request on wa.<clinic>.<channel>.cmd.send: send a text message, to a contact, a LID or a group.
+ * Request on wa.<clinic>.<channel>.cmd.send: send a text message, or an attachment (media), to a contact, a LID or a group.
  */
 export interface SendCommand {
   /**
@@ -309,9 +375,9 @@ export interface SendCommand {
    */
   to: string;
   /**
-   * The text.
+   * The text. Required unless media is given (an attachment's text is media.caption).
    */
-  text: string;
+  text?: string;
   /**
    * The message this one replies to (quotes).
    */
@@ -339,6 +405,43 @@ export interface SendCommand {
    * @maxItems 256
    */
   mentions?: string[];
+  /**
+   * An attachment, from bytes in the command (data, at most 512 KiB) or from a file the channel stored (stored: an inbound message's media ref, or up:<uploadId> from media-upload). Exactly one of data and stored.
+   */
+  media?: {
+    /**
+     * How WhatsApp shows it; audio with ptt: true is a voice note.
+     */
+    kind: 'image' | 'video' | 'audio' | 'document' | 'sticker';
+    /**
+     * The file's bytes, base64 (at most 512 KiB of bytes).
+     */
+    data?: string;
+    /**
+     * A stored attachment of this channel.
+     */
+    stored?: string;
+    /**
+     * Default: the stored file's, else by kind (image/jpeg, video/mp4, audio/ogg; codecs=opus, application/octet-stream, image/webp).
+     */
+    mimetype?: string;
+    /**
+     * Documents: the name the phone shows.
+     */
+    fileName?: string;
+    /**
+     * Text under an image, video or document.
+     */
+    caption?: string;
+    /**
+     * Audio: send as a voice note.
+     */
+    ptt?: boolean;
+    /**
+     * Audio/video duration.
+     */
+    seconds?: number;
+  };
 }
 
 /**
@@ -401,6 +504,48 @@ export interface InboundMessageEvent {
    * The full message content as JSON (protobuf JSON form).
    */
   message?: {};
+  /**
+   * The message's attachment (image, video, audio or voice note, document, sticker). Stored in the clinic's bucket encrypted under the channel's KMS-wrapped data key; the bytes come by cmd.media-get with `ref` (docs/contract.md, "Media").
+   */
+  media?: {
+    /**
+     * stored: downloaded, checked against WhatsApp's hashes, stored; failed: the download failed (`error` says why; cmd.media-fetch tries again); too-large: over the channel's media size limit, not downloaded.
+     */
+    state: 'stored' | 'failed' | 'too-large';
+    /**
+     * A stored attachment: in:<message id> (inbound media) or up:<upload id> (a backend's media-upload).
+     */
+    ref: string;
+    /**
+     * What WhatsApp shows it as; audio with ptt is a voice note.
+     */
+    kind: 'image' | 'video' | 'audio' | 'document' | 'sticker';
+    mimetype?: string;
+    /**
+     * Bytes of the file (exact once stored; as WhatsApp announced it otherwise).
+     */
+    size?: number;
+    /**
+     * SHA-256 of the file's bytes (hex), as WhatsApp announced it and, once stored, as checked.
+     */
+    sha256?: string;
+    fileName?: string;
+    caption?: string;
+    /**
+     * A voice note.
+     */
+    ptt?: boolean;
+    /**
+     * Duration (audio, video).
+     */
+    seconds?: number;
+    width?: number;
+    height?: number;
+    /**
+     * Why the attachment is not stored (failed, too-large).
+     */
+    error?: string;
+  };
 }
 
 /**
@@ -432,7 +577,7 @@ export interface MessageUpdateEvent {
    */
   fromMe: boolean;
   /**
-   * server-ack, delivered, read, played, error, revoked, edited…
+   * server-ack, delivered, read, played, error, revoked, edited, media (an attachment fetched again: `media` has its new state)…
    */
   update: string;
   /**
@@ -443,6 +588,48 @@ export interface MessageUpdateEvent {
    * Seconds since the epoch.
    */
   timestamp?: number;
+  /**
+   * With update `media`: the attachment's state after cmd.media-fetch.
+   */
+  media?: {
+    /**
+     * stored: downloaded, checked against WhatsApp's hashes, stored; failed: the download failed (`error` says why; cmd.media-fetch tries again); too-large: over the channel's media size limit, not downloaded.
+     */
+    state: 'stored' | 'failed' | 'too-large';
+    /**
+     * A stored attachment: in:<message id> (inbound media) or up:<upload id> (a backend's media-upload).
+     */
+    ref: string;
+    /**
+     * What WhatsApp shows it as; audio with ptt is a voice note.
+     */
+    kind: 'image' | 'video' | 'audio' | 'document' | 'sticker';
+    mimetype?: string;
+    /**
+     * Bytes of the file (exact once stored; as WhatsApp announced it otherwise).
+     */
+    size?: number;
+    /**
+     * SHA-256 of the file's bytes (hex), as WhatsApp announced it and, once stored, as checked.
+     */
+    sha256?: string;
+    fileName?: string;
+    caption?: string;
+    /**
+     * A voice note.
+     */
+    ptt?: boolean;
+    /**
+     * Duration (audio, video).
+     */
+    seconds?: number;
+    width?: number;
+    height?: number;
+    /**
+     * Why the attachment is not stored (failed, too-large).
+     */
+    error?: string;
+  };
 }
 
 /**

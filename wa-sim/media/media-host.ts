@@ -39,6 +39,7 @@ export class MediaHost {
   readonly maxUploadBytes: number;
   #available = true;
   #ignoreRange = false;
+  #bytesPerSecond: number | undefined;
 
   private constructor(certificates: TestCertificates, maxUploadBytes: number) {
     this.certificates = certificates;
@@ -101,6 +102,11 @@ export class MediaHost {
   /** A misbehaving host that answers every ranged GET with the whole object (200). */
   setIgnoreRange(ignore: boolean): void {
     this.#ignoreRange = ignore;
+  }
+
+  /** Serves downloads at most this fast (undefined: as fast as it can), so a test can act mid-download. */
+  setDownloadRate(bytesPerSecond: number | undefined): void {
+    this.#bytesPerSecond = bytesPerSecond;
   }
 
   stop(): Promise<void> {
@@ -180,7 +186,19 @@ export class MediaHost {
       'content-length': String(object.length),
       'accept-ranges': 'bytes',
     });
-    res.end(req.method === 'HEAD' ? undefined : object);
+    if (req.method === 'HEAD') res.end();
+    else if (this.#bytesPerSecond) void this.#trickle(res, object, this.#bytesPerSecond);
+    else res.end(object);
+  }
+
+  /** Writes `object` in 64 KiB slices paced to `rate`; stops if the client goes away. */
+  async #trickle(res: ServerResponse, object: Buffer, rate: number): Promise<void> {
+    const slice = 64 * 1024;
+    for (let at = 0; at < object.length && !res.destroyed; at += slice) {
+      res.write(object.subarray(at, at + slice));
+      await new Promise((resolve) => setTimeout(resolve, (slice / rate) * 1000));
+    }
+    res.end();
   }
 }
 

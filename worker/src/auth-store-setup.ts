@@ -4,6 +4,7 @@
  * channel state (worker/src/auth-store, docs/state-store.md). The worker reaches them only
  * through the two handles declared in session/ports.ts. It also names a failed start's reason.
  */
+import { MediaStore } from './media/media-store.ts';
 import type { Logger } from 'pino';
 import { ChannelState } from './auth-store/channel-state.ts';
 import { UnreadableObjectError } from './auth-store/envelope.ts';
@@ -137,6 +138,7 @@ export async function openChannelState(
   await sentMessages.load();
   return {
     sentMessages,
+    media: new MediaStore(() => state.sealedObjects()),
     current: () => ({ creds: state.creds, keys: state.keys }),
     saveCreds: () => state.saveCreds(),
     isFencingError: (err) => state.isFencingError(err),

@@ -6,8 +6,11 @@
  */
 import type { Logger } from 'pino';
 import type { NatsConnection } from 'nats';
-import { channelSubjects } from '../../contract/index.ts';
+import { channelSubjects, PAYLOAD_VERSION } from '../../contract/index.ts';
 import { CommandServer } from './commands/server.ts';
+import { InboundMedia } from './media/inbound-media.ts';
+import { MediaCommands } from './media/media-commands.ts';
+import type { MediaStore } from './media/media-store.ts';
 import type { SendLog } from './commands/send-log.ts';
 import type { WorkerConfig } from './config.ts';
 import type { NatsHandle } from './events/nats.ts';
@@ -179,6 +182,8 @@ export function createWorker(parts: WorkerParts): Worker {
     keepSent: auth.sentMessages ? (id, message) => auth.sentMessages!.put(id, message) : undefined,
   });
 
+  const media = auth.media ? composeMedia(config, auth.media, supervisor, sink, metrics, logger) : undefined;
+
   const commands = new CommandServer({
     nc: parts.nc,
     subject: channelSubjects(config.clinicId, config.channelId).commands,
@@ -186,6 +191,7 @@ export function createWorker(parts: WorkerParts): Worker {
     idempotencyCapacity: config.idempotencyCapacity,
     sendLog: parts.sendLog,
     session: supervisor,
+    media: media?.commands,
     metrics,
     logger: logger.child({ module: 'commands' }),
   });
@@ -206,13 +212,75 @@ export function createWorker(parts: WorkerParts): Worker {
     logger,
   });
   const health = runningWorkerHealth({ lease, session: supervisor, events: sink });
+  const finished = supervisor.finished.finally(() => media?.stopSweeping());
   return {
     supervisor,
     sink,
     commands,
     health,
-    finished: supervisor.finished,
+    finished,
     shutdown,
     endSession: shutdown.endSession,
+  };
+}
+
+/** The sweep of stored attachments runs this often (and once shortly after start). */
+const MEDIA_SWEEP_EVERY_MS = 60 * 60 * 1000;
+
+/**
+ * Inbound attachments are stored before their message is published (the sink asks), the media
+ * verbs are served from the same store, and a timer deletes what is past the retention.
+ */
+function composeMedia(
+  config: WorkerConfig,
+  store: MediaStore,
+  session: Supervisor,
+  sink: EventSink,
+  metrics: Metrics,
+  logger: Logger,
+) {
+  const log = logger.child({ module: 'media' });
+  const inbound = new InboundMedia({
+    store,
+    maxBytes: config.mediaMaxBytes,
+    downloadTimeoutMs: config.mediaDownloadTimeoutMs,
+    reupload: (message) => session.reuploadMedia(message),
+    logger: log,
+    count: (outcome) => metrics.mediaIn.inc({ outcome }),
+  });
+  sink.captureMedia = (message, signal) => inbound.capture(message, signal);
+  const commands = new MediaCommands({
+    store,
+    inbound,
+    published: (id, chat, media) =>
+      sink.publishUpdates([
+        {
+          v: PAYLOAD_VERSION,
+          clinicId: config.clinicId,
+          channelId: config.channelId,
+          id,
+          chat,
+          fromMe: false,
+          update: 'media',
+          media,
+          timestamp: Math.floor(Date.now() / 1000),
+        },
+      ]),
+  });
+  const sweep = () =>
+    store
+      .sweep(Date.now(), config.mediaRetentionMs)
+      .then((removed) => removed && log.info({ removed }, 'media past retention or abandoned removed'))
+      .catch((err: unknown) => log.warn({ err }, 'media sweep failed; trying again later'));
+  const first = setTimeout(sweep, 60_000);
+  const every = setInterval(sweep, MEDIA_SWEEP_EVERY_MS);
+  first.unref();
+  every.unref();
+  return {
+    commands,
+    stopSweeping: () => {
+      clearTimeout(first);
+      clearInterval(every);
+    },
   };
 }

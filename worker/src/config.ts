@@ -74,6 +74,12 @@ export interface WorkerConfig {
   /** Inbound events that may wait while NATS is unavailable. */
   outboxCapacity: number;
   maxCommandBytes: number;
+  /** The channel's attachment limit: larger inbound media is not downloaded (msg.in says so). */
+  mediaMaxBytes: number;
+  /** Stored attachments older than this are deleted by the worker's sweep (docs/worker.md, "Media"). */
+  mediaRetentionMs: number;
+  /** A media download (or re-download) taking longer than this fails; `media-fetch` tries again. */
+  mediaDownloadTimeoutMs: number;
   idempotencyCapacity: number;
   /** WA_IDEMPOTENCY_WINDOW_HOURS: how long a send's record answers retries, when this worker creates the bucket. */
   idempotencyWindowHours: number;
@@ -204,6 +210,9 @@ export function parseWorkerConfig(env: Env): ConfigResult {
     sendAckTimeoutMs: seconds('WA_SEND_ACK_TIMEOUT_SECONDS', 60, 5, 3_600),
     outboxCapacity: integer('WA_OUTBOX_CAPACITY', 1000, 10, 1_000_000),
     maxCommandBytes: integer('WA_MAX_COMMAND_BYTES', 64 * 1024, 1024, 1024 * 1024),
+    mediaMaxBytes: integer('WA_MEDIA_MAX_BYTES', 100 * 1024 * 1024, 1024, 2 * 1024 * 1024 * 1024),
+    mediaRetentionMs: integer('WA_MEDIA_RETENTION_DAYS', 30, 1, 3_650) * 24 * 60 * 60 * 1000,
+    mediaDownloadTimeoutMs: seconds('WA_MEDIA_DOWNLOAD_TIMEOUT_SECONDS', 300, 5, 3_600),
     idempotencyCapacity: integer('WA_IDEMPOTENCY_CAPACITY', 10_000, 10, 1_000_000),
     idempotencyWindowHours: integer('WA_IDEMPOTENCY_WINDOW_HOURS', IDEMPOTENCY_WINDOW_HOURS, 1, 8_760),
     clinicStreamRetentionDays: integer(

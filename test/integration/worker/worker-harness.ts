@@ -36,6 +36,15 @@ export interface ChannelEnv {
   sim: Simulator;
   /** File holding the simulator's root key (hex), WA_TRUST_ROOT. */
   trustRoot: string;
+  /** File holding the simulator's media host CA (PEM), the worker's NODE_EXTRA_CA_CERTS. */
+  mediaCa?: string;
+}
+
+/** The media host's test CA in a file, for a worker process's NODE_EXTRA_CA_CERTS. */
+export function mediaCaFile(sim: Simulator, name: string): string {
+  const file = join(testStack().workDir, `${name}-${Date.now().toString(36)}-media-ca.pem`);
+  writeFileSync(file, sim.media.caPem);
+  return file;
 }
 
 export function trustRootFile(sim: Simulator, name: string): string {
@@ -77,6 +86,8 @@ export async function startWorker(
     ...workerBaseEnv(env.clinic, env.channel, holder, env.storage),
     WA_WS_URL: env.sim.url,
     WA_TRUST_ROOT: env.trustRoot,
+    // Node reads it only at start: the worker trusts the simulated media host from its first download.
+    ...(env.mediaCa ? { NODE_EXTRA_CA_CERTS: env.mediaCa } : {}),
     WA_HTTP_PORT: String(httpPort),
     WA_LOG_LEVEL: 'info',
     ...extra,
@@ -245,6 +256,7 @@ export class WorkerSuite {
       storage: this.storage,
       sim: this.sim,
       trustRoot: trustRootFile(this.sim, `${this.#name}-${channel}`),
+      mediaCa: mediaCaFile(this.sim, `${this.#name}-${channel}`),
     };
   }
 

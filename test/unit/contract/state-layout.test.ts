@@ -3,6 +3,7 @@ import {
   channelStatePrefix,
   DATA_KEY_OBJECT,
   isLiveStateName,
+  mediaFolderName,
   JOURNAL_DIR,
   journalSlotName,
   LEASE_OBJECT,
@@ -51,7 +52,7 @@ describe('state layout', () => {
     expect(fixed).not.toContain(QUARANTINE_DIR);
   });
 
-  test('the lease and quarantined copies are not live state; everything else is', () => {
+  test('the lease, quarantined copies and media are not live state; everything else is', () => {
     const quarantined = `${QUARANTINE_DIR}/2026-01-02T03:04:05.006Z/`;
     for (const name of [DATA_KEY_OBJECT, journalSlotName(1), snapshotName(2), sentMessageName('m')])
       expect(isLiveStateName(name)).toBe(true);
@@ -59,12 +60,20 @@ describe('state layout', () => {
       LEASE_OBJECT,
       `${quarantined}${DATA_KEY_OBJECT}`,
       `${quarantined}${journalSlotName(1)}`,
+      `${mediaFolderName('in:3A00')}manifest`,
+      `${mediaFolderName('up:x')}part/0`,
     ]) {
       expect(isLiveStateName(name)).toBe(false);
     }
     // A quarantined journal slot or snapshot is never read as one of the channel's.
     expect(parseSequencedName(`${quarantined}${journalSlotName(1)}`)).toBeUndefined();
     expect(parseSequencedName(`${quarantined}${snapshotName(2)}`)).toBeUndefined();
+  });
+
+  test('media folders are one per ref, hashed, under media/', () => {
+    expect(mediaFolderName('in:3A00')).toMatch(/^media\/[0-9a-f]{40}\/$/);
+    expect(mediaFolderName('in:3A00')).not.toBe(mediaFolderName('up:3A00'));
+    expect(mediaFolderName('in:../../other')).toMatch(/^media\/[0-9a-f]{40}\/$/);
   });
 
   test('journal and snapshot names sort in sequence order and parse back', () => {

@@ -5,6 +5,7 @@
  * numbers without "+") and checks what a schema cannot say (a group needs the participant of a
  * message it names). Pure: a malformed, oversized or unknown command changes nothing.
  */
+import { createHash } from 'node:crypto';
 import {
   COMMAND_ERROR_CODES,
   parseCommandBytes,
@@ -23,12 +24,26 @@ export interface MessageRef {
 
 export type PresenceState = 'composing' | 'recording' | 'paused' | 'available' | 'unavailable';
 
+/** An attachment of a send: bytes in the command, or a file the channel stored. */
+export type SendMedia = {
+  kind: 'image' | 'video' | 'audio' | 'document' | 'sticker';
+  data?: Buffer | undefined;
+  stored?: string | undefined;
+  mimetype?: string | undefined;
+  fileName?: string | undefined;
+  caption?: string | undefined;
+  ptt?: boolean | undefined;
+  seconds?: number | undefined;
+};
+
 export type SendCommand = {
   verb: 'send';
   idempotencyKey: string;
   to: string;
   jid: string;
+  /** '' when the send is an attachment. */
   text: string;
+  media?: SendMedia | undefined;
   /** The quoted message, with the quoted text when the caller gave it. */
   replyTo?: (MessageRef & { text?: string | undefined }) | undefined;
   mentions?: string[] | undefined;
@@ -48,7 +63,20 @@ export type Command =
   | { verb: 'read'; jid: string; messages: { id: string; participant?: string | undefined }[] }
   | { verb: 'presence'; state: PresenceState; jid: string | undefined }
   | { verb: 'check'; numbers: string[] }
-  | { verb: 'group-info'; jid: string };
+  | { verb: 'group-info'; jid: string }
+  | { verb: 'media-get'; ref: string; offset: number; length: number }
+  | { verb: 'media-fetch'; messageId: string }
+  | {
+      verb: 'media-upload';
+      uploadId: string;
+      part: number;
+      data: Buffer;
+      last: boolean;
+      mimetype: string | undefined;
+    };
+
+/** The most a media-get reply carries (and the default): 512 KiB, base64 within NATS' 1 MiB. */
+export const MEDIA_GET_MAX_BYTES = 512 * 1024;
 
 export type ParseResult = { ok: true; command: Command } | { ok: false; error: CommandError };
 
@@ -73,6 +101,20 @@ export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): 
       const replyTo = c.body.replyTo && messageRef(c.body.replyTo);
       if (replyTo && needsParticipant(jid, replyTo))
         return invalid('/replyTo/participant', 'required in a group unless fromMe');
+      const media = c.body.media;
+      if (!media && c.body.text === undefined) return invalid('/text', 'required unless media is given');
+      if (media && c.body.text !== undefined)
+        return invalid('/text', 'not allowed with media (the text of an attachment is /media/caption)');
+      if (media && (media.data === undefined) === (media.stored === undefined))
+        return invalid('/media', 'needs exactly one of data and stored');
+      const data = media?.data === undefined ? undefined : base64(media.data);
+      if (media?.data !== undefined && !data) return invalid('/media/data', 'not valid base64');
+      if (data && data.length > MEDIA_GET_MAX_BYTES)
+        return invalid(
+          '/media/data',
+          `more than ${MEDIA_GET_MAX_BYTES} bytes; store it with media-upload and send media.stored`,
+        );
+      if (media?.ptt && media.kind !== 'audio') return invalid('/media/ptt', 'only for kind audio');
       return {
         ok: true,
         command: {
@@ -80,7 +122,8 @@ export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): 
           idempotencyKey: c.body.idempotencyKey,
           to: c.body.to,
           jid,
-          text: c.body.text,
+          text: c.body.text ?? '',
+          ...(media ? { media: { ...media, data } } : {}),
           ...(replyTo
             ? { replyTo: c.body.replyTo?.text ? { ...replyTo, text: c.body.replyTo.text } : replyTo }
             : {}),
@@ -164,7 +207,43 @@ export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): 
       };
     case 'group-info':
       return { ok: true, command: { verb: 'group-info', jid: c.body.group } };
+    case 'media-get':
+      return {
+        ok: true,
+        command: {
+          verb: 'media-get',
+          ref: c.body.media,
+          offset: c.body.offset ?? 0,
+          length: c.body.length ?? MEDIA_GET_MAX_BYTES,
+        },
+      };
+    case 'media-fetch':
+      return { ok: true, command: { verb: 'media-fetch', messageId: c.body.messageId } };
+    case 'media-upload': {
+      const data = base64(c.body.data);
+      if (!data) return invalid('/data', 'not valid base64');
+      if (data.length > MEDIA_GET_MAX_BYTES)
+        return invalid('/data', `more than ${MEDIA_GET_MAX_BYTES} bytes`);
+      if (c.body.mimetype !== undefined && !c.body.last) return invalid('/mimetype', 'only with last: true');
+      return {
+        ok: true,
+        command: {
+          verb: 'media-upload',
+          uploadId: c.body.uploadId,
+          part: c.body.part,
+          data,
+          last: c.body.last === true,
+          mimetype: c.body.mimetype,
+        },
+      };
+    }
   }
+}
+
+/** Strict base64 (standard alphabet, padded): undefined for anything else. */
+function base64(text: string): Buffer | undefined {
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
+  return Buffer.from(text, 'base64');
 }
 
 function messageRef(ref: { id: string; fromMe?: boolean; participant?: string }): MessageRef {
@@ -196,6 +275,12 @@ export function toJid(to: string): string | undefined {
 export function sendFingerprint(c: MessageCommand): string {
   switch (c.verb) {
     case 'send':
+      if (c.media) {
+        // The bytes by their hash: a retry must carry the same file.
+        const { data, ...about } = c.media;
+        const digest = data ? createHash('sha256').update(data).digest('hex') : null;
+        return JSON.stringify(['media', c.jid, about, digest, c.replyTo ?? null, c.mentions ?? null]);
+      }
       return c.replyTo || c.mentions
         ? JSON.stringify([c.jid, c.text, c.replyTo ?? null, c.mentions ?? null])
         : JSON.stringify([c.jid, c.text]);

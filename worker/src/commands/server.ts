@@ -6,7 +6,16 @@
 import { createHash } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'pino';
-import { parseSubject, type CommandReply } from '../../../contract/index.ts';
+import {
+  MAX_MEDIA_COMMAND_BYTES,
+  MEDIA_CARRYING_VERBS,
+  parseSubject,
+  type CommandReply,
+} from '../../../contract/index.ts';
+import { NoPendingMediaError } from '../media/inbound-media.ts';
+import { MediaRangeError, type MediaCommands } from '../media/media-commands.ts';
+import { MediaNotFoundError, UploadShapeError } from '../media/media-store.ts';
+import { MediaDownloadError, MediaIntegrityError } from '../media/verified-download.ts';
 import { AuditTrail, requestActor } from '../../../contract/index.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import {
@@ -47,6 +56,10 @@ export interface CommandServerDeps {
   sendLog: SendLog;
   /** The WhatsApp session; commands never see its socket. */
   session: SessionPort;
+  /** The media verbs and a send's attachment (absent: they answer InternalError). */
+  media?: MediaCommands | undefined;
+  /** Limit for commands that carry file bytes (send, media-upload); default MAX_MEDIA_COMMAND_BYTES. */
+  maxMediaBytes?: number;
   metrics: Metrics;
   logger: Logger;
 }
@@ -91,7 +104,10 @@ export class CommandServer {
     if (!this.accepting) {
       reply = err(ERROR_CODES.shuttingDown, 'the worker is shutting down; retry later');
     } else {
-      const parsed = parseCommand(verb, msg.data, this.deps.maxBytes);
+      const limit = MEDIA_CARRYING_VERBS.includes(verb)
+        ? Math.max(this.deps.maxBytes, this.deps.maxMediaBytes ?? MAX_MEDIA_COMMAND_BYTES)
+        : this.deps.maxBytes;
+      const parsed = parseCommand(verb, msg.data, limit);
       if (!parsed.ok) {
         reply = { v: 1, ok: false, error: parsed.error };
       } else {
@@ -159,6 +175,35 @@ export class CommandServer {
         return this.ask(async (session) => ({ results: await session.checkNumbers(command.numbers) }));
       case 'group-info':
         return this.ask(async (session) => ({ ...(await session.groupInfo(command.jid)) }));
+      case 'media-get':
+        return this.withMedia((media) => media.get(command.ref, command.offset, command.length));
+      case 'media-fetch':
+        return this.withMedia(async (media) => ({ ...(await media.fetchAgain(command.messageId)) }));
+      case 'media-upload':
+        return this.withMedia((media) =>
+          media.upload(command.uploadId, command.part, command.data, command.last, command.mimetype),
+        );
+    }
+  }
+
+  /** A media verb: its typed failures become error codes that say what to do. */
+  private async withMedia(work: (media: MediaCommands) => Promise<Record<string, unknown>>): Promise<Reply> {
+    const media = this.deps.media;
+    if (!media) return err(ERROR_CODES.internal, 'this worker has no media store');
+    try {
+      return ok(await work(media));
+    } catch (e) {
+      if (e instanceof NotConnectedError) return err(ERROR_CODES.notConnected, e.message);
+      if (e instanceof MediaNotFoundError || e instanceof NoPendingMediaError)
+        return err(ERROR_CODES.notFound, e.message);
+      if (e instanceof MediaRangeError || e instanceof UploadShapeError)
+        return err(ERROR_CODES.invalid, e.message);
+      if (e instanceof MediaDownloadError || e instanceof MediaIntegrityError) {
+        this.deps.logger.warn({ err: e }, 'media fetch failed');
+        return err(ERROR_CODES.requestFailed, `${e.message}; retry later`);
+      }
+      this.deps.logger.warn({ err: e }, 'a media command failed');
+      return err(ERROR_CODES.requestFailed, `${e instanceof Error ? e.message : String(e)}; retry`);
     }
   }
 
@@ -198,6 +243,13 @@ export class CommandServer {
     }
   }
 
+  /** What a message command sends; a send's attachment is read from the command or the store. */
+  private async outgoingContent(command: MessageCommand): Promise<OutgoingContent> {
+    if (command.verb !== 'send' || !command.media) return outgoingContent(command);
+    if (!this.deps.media) throw new Error('this worker has no media store');
+    return { kind: 'media', media: await this.deps.media.outgoing(command.media) };
+  }
+
   /**
    * One send, recorded in the channel's durable send log (send-log.ts): claimed before anything
    * leaves, completed with the outcome before the reply. A refusal or a send that certainly did
@@ -226,7 +278,7 @@ export class CommandServer {
     }
     let outcome: StoredOutcome;
     try {
-      const sent = await session.send(command.jid, outgoingContent(command), {
+      const sent = await session.send(command.jid, await this.outgoingContent(command), {
         messageId: sendMessageId(this.deps.subject, key),
       });
       this.deps.metrics.messagesOut.inc();
@@ -243,6 +295,7 @@ export class CommandServer {
           logger.warn({ err: error }, 'could not release a send claim; a retry will get OutcomeUnknown'),
         );
       if (e instanceof NotConnectedError) throw e;
+      if (e instanceof MediaNotFoundError) throw new SendRefused(ERROR_CODES.notFound, e.message);
       logger.warn(
         { err: e },
         'send failed; a retry with the same idempotencyKey sends it again, under the same id',

@@ -103,6 +103,7 @@ function toSeconds(ts: WAMessage['messageTimestamp']): number | undefined {
 export function inboundMessageEvent(
   ids: { clinicId: string; channelId: string },
   m: WAMessage,
+  media?: InboundMessageEvent['media'],
 ): InboundMessageEvent {
   const key = m.key;
   const content = normalizeMessageContent(m.message);
@@ -121,6 +122,7 @@ export function inboundMessageEvent(
     type: contentTypeOf(content),
     text: textOf(content),
     message: messageToJson(m.message),
+    ...(media ? { media } : {}),
   };
 }
 

@@ -21,7 +21,7 @@ import {
   updateDedupId,
   type MessageUpdateEvent,
 } from './payloads.ts';
-import type { ChannelSubjects } from '../../../contract/index.ts';
+import type { ChannelSubjects, InboundMessageEvent } from '../../../contract/index.ts';
 
 export interface SinkDeps {
   nc: NatsConnection;
@@ -115,9 +115,19 @@ export class EventSink {
   }
 
   /** The inbound gate's `deliver`: resolves once the message is in JetStream. */
+  /**
+   * Stores a message's attachment before the message is published (media/inbound-media.ts), so
+   * `msg.in` carries its reference; set once the worker is composed. Never throws.
+   */
+  captureMedia:
+    ((message: WAMessage, signal: AbortSignal) => Promise<InboundMessageEvent['media']>) | undefined;
+
   deliverInbound = async (message: WAMessage, signal: AbortSignal): Promise<void> => {
     if (!isPublishable(message)) return;
-    const event = inboundMessageEvent(this.deps.ids, message);
+    // Inside the inbound gate: the receipt waits for the attachment too, so a crash mid-download
+    // leaves the message unacknowledged and WhatsApp delivers it again.
+    const media = await this.captureMedia?.(message, signal);
+    const event = inboundMessageEvent(this.deps.ids, message, media);
     const data = encoder.encode(JSON.stringify(event));
     // A message is never dropped for lack of room: it waits (unacknowledged) until there is room.
     for (;;) {
@@ -141,8 +151,11 @@ export class EventSink {
   /** A message Baileys emitted that did not pass the gate (fallback; already acknowledged). */
   publishUngated(message: WAMessage): void {
     if (!isPublishable(message)) return;
-    const event = inboundMessageEvent(this.deps.ids, message);
-    this.enqueue('message', this.deps.subjects.msgIn, event.id, event).catch(() => undefined);
+    void (async () => {
+      const media = await this.captureMedia?.(message, AbortSignal.timeout(10 * 60_000));
+      const event = inboundMessageEvent(this.deps.ids, message, media);
+      await this.enqueue('message', this.deps.subjects.msgIn, event.id, event);
+    })().catch(() => undefined);
   }
 
   publishUpdates(events: MessageUpdateEvent[]): void {

@@ -38,6 +38,12 @@ export function createMetrics(labels: { clinic: string; channel: string }) {
       help: 'Messages sent by command',
       registers: [registry],
     }),
+    mediaIn: new Counter({
+      name: 'wa_worker_media_in_total',
+      help: 'Inbound attachments, by outcome (stored, failed, too-large, retried)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     decryptFailures: new Counter({
       name: 'wa_worker_decrypt_failures_total',
       help: 'Inbound messages Baileys could not decrypt, by error',

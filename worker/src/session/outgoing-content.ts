@@ -4,7 +4,7 @@
  * command lives in that chat, so its Baileys key is `{remoteJid: jid, id, fromMe, participant}`.
  */
 import type { AnyMessageContent, proto } from '@whiskeysockets/baileys';
-import type { MessageRef, OutgoingContent } from './session-port.ts';
+import type { MessageRef, OutgoingContent, OutgoingMedia } from './session-port.ts';
 
 export function messageKey(jid: string, ref: MessageRef): proto.IMessageKey {
   return {
@@ -18,6 +18,8 @@ export function messageKey(jid: string, ref: MessageRef): proto.IMessageKey {
 /** `self`: this account's JID, the sender of a quoted message of ours. */
 export function baileysContent(jid: string, content: OutgoingContent, self?: string): AnyMessageContent {
   switch (content.kind) {
+    case 'media':
+      return mediaContent(content.media);
     case 'text': {
       // linkPreview: null — never fetch URLs found in a patient message (egress, privacy).
       const message: AnyMessageContent = { text: content.text, linkPreview: null };
@@ -40,5 +42,28 @@ export function baileysContent(jid: string, content: OutgoingContent, self?: str
       return { text: content.text, edit: messageKey(jid, { id: content.messageId, fromMe: true }) };
     case 'revoke':
       return { delete: messageKey(jid, content.message) };
+  }
+}
+
+/** An attachment as Baileys sends it (it encrypts, uploads through media_conn, and sends). */
+function mediaContent(media: OutgoingMedia): AnyMessageContent {
+  const { source, mimetype } = media;
+  const caption = media.caption ? { caption: media.caption } : {};
+  switch (media.kind) {
+    case 'image':
+      return { image: source, mimetype, ...caption };
+    case 'video':
+      return { video: source, mimetype, ...caption, ...(media.seconds ? { seconds: media.seconds } : {}) };
+    case 'audio':
+      return {
+        audio: source,
+        mimetype,
+        ptt: media.ptt === true,
+        ...(media.seconds ? { seconds: media.seconds } : {}),
+      };
+    case 'document':
+      return { document: source, mimetype, fileName: media.fileName ?? 'file', ...caption };
+    case 'sticker':
+      return { sticker: source, mimetype };
   }
 }

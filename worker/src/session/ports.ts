@@ -3,6 +3,7 @@
  * wires them to Baileys, the S3+KMS store, the lease and NATS (worker/src/compose-worker.ts);
  * the unit tests wire them to fakes.
  */
+import type { MediaStore } from '../media/media-store.ts';
 import type {
   AnyMessageContent,
   AuthenticationCreds,
@@ -43,6 +44,8 @@ export interface SessionSocket {
   /** The usync query behind `check` (contact + LID protocols). */
   executeUSyncQuery(query: USyncQuery): Promise<{ list: Record<string, unknown>[] } | undefined>;
   groupMetadata(jid: string): Promise<GroupMetadata>;
+  /** WhatsApp's media re-upload request for an expired attachment (updateMediaMessage). */
+  updateMediaMessage(message: WAMessage): Promise<WAMessage>;
   /** Sends an already built message again under its original id (pending-sends.ts). */
   relayMessage(jid: string, message: proto.IMessage, options: { messageId: string }): Promise<unknown>;
 }
@@ -71,6 +74,8 @@ export interface AuthStateHandle extends AuthStatePort {
   current(): { creds: AuthenticationCreds; keys: SignalKeyStore };
   /** Persists the whole current creds object; single-flight in the store. */
   saveCreds(): Promise<void>;
+  /** The channel's stored attachments (sealed like the state; media/media-store.ts). */
+  media?: MediaStore;
   /** Sent messages kept (encrypted, bounded) for Baileys' getMessage retries. */
   sentMessages?: {
     get(id: string): Promise<proto.IMessage | undefined>;

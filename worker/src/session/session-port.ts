@@ -7,7 +7,8 @@
  * New verbs are added here as methods with their own typed content, never by handing out the
  * socket.
  */
-import type { proto } from '@whiskeysockets/baileys';
+import type { Readable } from 'node:stream';
+import type { proto, WAMessage } from '@whiskeysockets/baileys';
 import type { Phase } from '../../../contract/index.ts';
 
 /** A message named by a command (WhatsApp's message key without the chat). */
@@ -18,8 +19,21 @@ export interface MessageRef {
   participant?: string | undefined;
 }
 
-/** What can be sent to a chat. The media issue adds variants to this union. */
+/** An attachment to send: its bytes (in memory, or streamed from the channel's media store). */
+export interface OutgoingMedia {
+  kind: 'image' | 'video' | 'audio' | 'document' | 'sticker';
+  source: Buffer | { stream: Readable };
+  mimetype: string;
+  fileName?: string | undefined;
+  caption?: string | undefined;
+  /** Audio as a voice note. */
+  ptt?: boolean | undefined;
+  seconds?: number | undefined;
+}
+
+/** What can be sent to a chat. */
 export type OutgoingContent =
+  | { kind: 'media'; media: OutgoingMedia }
   | {
       kind: 'text';
       text: string;
@@ -85,6 +99,11 @@ export interface SessionPort {
   checkNumbers(numbers: string[]): Promise<NumberCheck[]>;
   /** A group's metadata; throws GroupNotFoundError when WhatsApp does not know it (for us). */
   groupInfo(jid: string): Promise<GroupInfo>;
+  /**
+   * Asks the sender's phone to upload an expired attachment again (WhatsApp's media re-upload
+   * request); resolves with the message carrying the new direct path. Throws NotConnectedError.
+   */
+  reuploadMedia(message: WAMessage): Promise<WAMessage>;
   /** Starts pairing; throws PairingRefusedError when the channel cannot pair now. */
   pair(mode: 'qr' | 'code', phoneNumber: string | undefined): Promise<void>;
   /** Unlinks the device and erases the state; throws NotConnectedError unless Connected. */

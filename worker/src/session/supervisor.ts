@@ -17,6 +17,7 @@
  * - shutdown and recycling use `end()`, never `logout()` (which would unlink the device);
  * - the socket never leaves this class: commands go through `send`, `pair` and `logout`.
  */
+import type { WAMessage } from '@whiskeysockets/baileys';
 import type { Logger } from 'pino';
 import { CloseDecisions, type CloseDecisionOptions, type Finished } from './close-decisions.ts';
 import type { DeafReason } from './deaf-detector.ts';
@@ -210,6 +211,10 @@ export class Supervisor implements SessionPort {
       if (isNotFound(err)) throw new GroupNotFoundError(jid);
       throw err;
     }
+  }
+
+  async reuploadMedia(message: WAMessage): Promise<WAMessage> {
+    return this.connectedSocket().updateMediaMessage(message);
   }
 
   async pair(mode: 'qr' | 'code', phoneNumber: string | undefined): Promise<void> {
