@@ -19,6 +19,7 @@ import { printReply, requestCommand } from './commands/request.ts';
 import { latestStatuses } from './commands/status.ts';
 import { bootstrapToFolder, type BootstrapOptions } from './commands/nats-bootstrap.ts';
 import { eraseContact, exportContact } from './commands/contact.ts';
+import { getMedia, MEDIA_KINDS, sendFile } from './commands/media.ts';
 import { parseTarget } from './target.ts';
 
 const program = new Command('wa')
@@ -147,22 +148,84 @@ program
 
 program
   .command('send')
-  .description('send a text message from a channel')
+  .description('send a text message, or a file (--file), from a channel')
   .argument('<clinic/channel>')
-  .argument('<to>', 'E.164 phone number or user JID')
-  .argument('<text>')
+  .argument('<to>', 'E.164 phone number, user JID, LID or group JID')
+  .argument('[text]', 'the text (not with --file: use --caption)')
   .option('--idempotency-key <key>', 'retrying with the same key never sends twice (default: a new key)')
-  .action(async (targetText: string, to: string, text: string, opts: { idempotencyKey?: string }) => {
+  .option('--file <path>', 'send this file (image, video, audio, document or sticker)')
+  .option(
+    '--kind <kind>',
+    `with --file: ${MEDIA_KINDS.join(', ')} (default: from the extension, else document)`,
+  )
+  .option('--caption <text>', 'with --file: the text under the image, video or document')
+  .option('--ptt', 'with --file: send audio as a voice note', false)
+  .action(
+    async (
+      targetText: string,
+      to: string,
+      text: string | undefined,
+      opts: { idempotencyKey?: string; file?: string; kind?: string; caption?: string; ptt: boolean },
+    ) => {
+      const target = parseTarget(targetText, true) as { clinicId: string; channelId: string };
+      const idempotencyKey = opts.idempotencyKey ?? randomUUID();
+      if (opts.file && text !== undefined)
+        throw new CliError('give either <text> or --file (its text is --caption)');
+      if (!opts.file && text === undefined) throw new CliError('missing <text> (or --file)');
+      if (!opts.file && (opts.kind || opts.caption || opts.ptt))
+        throw new CliError('--kind, --caption and --ptt go with --file');
+      const reply = await withNats((nc) =>
+        opts.file
+          ? sendFile(
+              nc,
+              target,
+              { to, path: opts.file, idempotencyKey, kind: opts.kind, caption: opts.caption, ptt: opts.ptt },
+              timeoutMs(),
+            )
+          : requestCommand(nc, target, 'send', { idempotencyKey, to, text }, timeoutMs()),
+      );
+      printReply(
+        reply,
+        globals().json,
+        (r) =>
+          `sent${r.messageId ? ` (message id ${String(r.messageId)})` : ''}${r.replayed ? ', replayed: it was sent before with this key' : ''}`,
+      );
+    },
+  );
+
+const media = program.command('media').description("a channel's stored attachments");
+media
+  .command('get')
+  .description(
+    'save a stored attachment (its ref from msg.in, e.g. in:<message id>) to a file, checked by SHA-256',
+  )
+  .argument('<clinic/channel>')
+  .argument('<ref>', 'in:<message id> or up:<upload id>; a bare message id means in:<id>')
+  .requiredOption('-o, --output <file>', 'where to write it')
+  .action(async (targetText: string, refText: string, opts: { output: string }) => {
     const target = parseTarget(targetText, true) as { clinicId: string; channelId: string };
-    const idempotencyKey = opts.idempotencyKey ?? randomUUID();
+    const ref = /^(in|up):/.test(refText) ? refText : `in:${refText}`;
+    const got = await withNats((nc) => getMedia(nc, target, ref, opts.output, timeoutMs()));
+    if (globals().json) console.log(JSON.stringify({ ok: true, media: ref, output: opts.output, ...got }));
+    else
+      console.log(
+        `${opts.output}: ${got.size} bytes, sha256 ${got.sha256}${got.mimetype ? `, ${got.mimetype}` : ''}`,
+      );
+  });
+media
+  .command('fetch')
+  .description('download again an attachment whose download failed (media.state failed on msg.in)')
+  .argument('<clinic/channel>')
+  .argument('<message-id>')
+  .action(async (targetText: string, messageId: string) => {
+    const target = parseTarget(targetText, true) as { clinicId: string; channelId: string };
     const reply = await withNats((nc) =>
-      requestCommand(nc, target, 'send', { idempotencyKey, to, text }, timeoutMs()),
+      requestCommand(nc, target, 'media-fetch', { messageId }, timeoutMs()),
     );
     printReply(
       reply,
       globals().json,
-      (r) =>
-        `sent${r.messageId ? ` (message id ${String(r.messageId)})` : ''}${r.replayed ? ', replayed: it was sent before with this key' : ''}`,
+      (r) => `stored ${String(r.ref)}: ${String(r.size)} bytes, sha256 ${String(r.sha256)}`,
     );
   });
 

@@ -1,12 +1,17 @@
 /** Sends a command to a channel's worker and returns its typed reply. */
 import type { NatsConnection } from 'nats';
-import { channelSubjects, validatePayload, type CommandReply } from '../../contract/index.ts';
+import {
+  channelSubjects,
+  validatePayload,
+  type CommandReply,
+  type CommandVerb,
+} from '../../contract/index.ts';
 import { CliError, explainNatsError } from '../connection.ts';
 
 export async function requestCommand(
   nc: NatsConnection,
   target: { clinicId: string; channelId: string },
-  verb: 'send' | 'pair' | 'logout',
+  verb: CommandVerb,
   body: Record<string, unknown>,
   timeoutMs: number,
 ): Promise<CommandReply> {

@@ -1,4 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testStack } from '../../harness/stack.ts';
+import { fails, waCli } from '../../harness/wa-cli.ts';
 import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import type { InboundMessageEvent, MessageUpdateEvent } from '../../../contract/index.ts';
 import { channelSubjects } from '../../../contract/index.ts';
@@ -267,4 +272,63 @@ test('a worker SIGKILLed mid-download loses no message and leaves nothing marked
   const stored = (await storedInbound(suite.nc, env.clinic, env.channel)).filter((m) => m.msgId === sent.id);
   expect(stored).toHaveLength(1);
   expect((await mine()).filter((k) => k.endsWith('/manifest'))).toHaveLength(1);
+});
+
+test('wa send --file and wa media get move files both ways, checked by SHA-256', async () => {
+  const patient = suite.sim.contact(PATIENT, 'Patient');
+  const dir = await mkdtemp(join(tmpdir(), 'wa-media-cli-'));
+  const wa = waCli(['--server', testStack().nats.url, '--timeout', '30']);
+  try {
+    // Out: a 1.3 MB PDF (uploaded in three pieces first) and a small voice note (in the send).
+    const big = pdf(1_300_000, 'CLI-OUT');
+    const note = randomBytes(20_000);
+    await writeFile(join(dir, 'report.pdf'), big);
+    await writeFile(join(dir, 'note.ogg'), note);
+    const target = `${env.clinic}/${env.channel}`;
+    const sentPdf = await wa(
+      '--json',
+      'send',
+      target,
+      `+${PATIENT}`,
+      '--file',
+      join(dir, 'report.pdf'),
+      '--caption',
+      'report',
+    );
+    const pdfId = (JSON.parse(sentPdf.stdout) as { result: { messageId: string } }).result.messageId;
+    const sentNote = await wa(
+      '--json',
+      'send',
+      target,
+      `+${PATIENT}`,
+      '--file',
+      join(dir, 'note.ogg'),
+      '--ptt',
+    );
+    const noteId = (JSON.parse(sentNote.stdout) as { result: { messageId: string } }).result.messageId;
+    const gotPdf = await patient.waitForMessage((m) => m.id === pdfId && !m.ownCopy, 30_000);
+    expect(gotPdf.media).toMatchObject({
+      kind: 'document',
+      fileName: 'report.pdf',
+      caption: 'report',
+      mimetype: 'application/pdf',
+    });
+    expect(sha256(gotPdf.media!.data!)).toBe(sha256(big));
+    const gotNote = await patient.waitForMessage((m) => m.id === noteId && !m.ownCopy, 30_000);
+    expect(gotNote.media).toMatchObject({ kind: 'audio', ptt: true });
+    expect(sha256(gotNote.media!.data!)).toBe(sha256(note));
+
+    // In: the patient's photo, saved by the CLI.
+    const photo = randomBytes(700_000);
+    const sent = await patient.sendMedia(PHONE, { kind: 'image', data: photo, mimetype: 'image/jpeg' });
+    await inboundEvent(sent.id);
+    const got = await wa('media', 'get', target, sent.id, '-o', join(dir, 'photo.jpg'));
+    expect(got.stdout).toContain(sha256(photo));
+    expect(sha256(await readFile(join(dir, 'photo.jpg')))).toBe(sha256(photo));
+    const missing = await fails(wa('media', 'get', target, 'in:NOSUCH', '-o', join(dir, 'x')));
+    expect(missing.stderr).toContain('NotFound');
+    expect(await readdir(dir)).not.toContain('x');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
