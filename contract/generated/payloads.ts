@@ -546,6 +546,127 @@ export interface InboundMessageEvent {
      */
     error?: string;
   };
+  /**
+   * What the message is, typed: its fields below (reaction, edit, revoke, location, contacts, poll, pollVote; media). Consumers must accept values added later.
+   */
+  kind?:
+    | 'text'
+    | 'media'
+    | 'reaction'
+    | 'edit'
+    | 'revoke'
+    | 'location'
+    | 'contact'
+    | 'poll'
+    | 'poll-vote'
+    | 'other';
+  /**
+   * For a reply: the message it quotes.
+   */
+  quoted?: {
+    /**
+     * The WhatsApp message id it is about.
+     */
+    id: string;
+    /**
+     * Who sent the quoted message.
+     */
+    sender?: string;
+    /**
+     * The quoted text, when there is one.
+     */
+    text?: string;
+  };
+  /**
+   * JIDs the message mentions (groups).
+   */
+  mentions?: string[];
+  /**
+   * kind reaction: an emoji on another message (empty emoji: the reaction was removed).
+   */
+  reaction?: {
+    /**
+     * The WhatsApp message id it is about.
+     */
+    messageId: string;
+    emoji: string;
+    /**
+     * Whether the reacted message is this channel's.
+     */
+    messageFromMe?: boolean;
+    /**
+     * In groups: who sent the reacted message.
+     */
+    messageSender?: string;
+  };
+  /**
+   * kind edit: the sender replaced the text of an earlier message.
+   */
+  edit?: {
+    /**
+     * The WhatsApp message id it is about.
+     */
+    messageId: string;
+    /**
+     * The new text.
+     */
+    text?: string;
+  };
+  /**
+   * kind revoke: the sender deleted an earlier message for everyone.
+   */
+  revoke?: {
+    /**
+     * The WhatsApp message id it is about.
+     */
+    messageId: string;
+  };
+  /**
+   * kind location.
+   */
+  location?: {
+    latitude: number;
+    longitude: number;
+    name?: string;
+    address?: string;
+    url?: string;
+    /**
+     * A live location (its later updates arrive as new messages).
+     */
+    live: boolean;
+  };
+  /**
+   * kind contact: one or more contact cards.
+   *
+   * Items: A contact card.
+   */
+  contacts?: {
+    displayName?: string;
+    /**
+     * The vCard text.
+     */
+    vcard?: string;
+  }[];
+  /**
+   * kind poll: a new poll.
+   */
+  poll?: {
+    name: string;
+    options: string[];
+    /**
+     * How many options a voter may pick (0: any number).
+     */
+    selectableCount?: number;
+  };
+  /**
+   * kind poll-vote: a vote on a poll. The choice is end-to-end encrypted with the poll's secret; it is not decrypted here.
+   */
+  pollVote?: {
+    /**
+     * The WhatsApp message id it is about.
+     */
+    pollId: string;
+  };
 }
 
 /**
@@ -630,6 +751,10 @@ export interface MessageUpdateEvent {
      */
     error?: string;
   };
+  /**
+   * For update edited: the new text.
+   */
+  text?: string;
 }
 
 /**

@@ -225,3 +225,95 @@ describe('verbs through the worker, seen by the phones', () => {
     expect(!bad.ok && bad.error.message).toContain('/messages/0/participant');
   });
 });
+
+describe('inbound messages arrive typed in msg.in', () => {
+  /** The patient's phone sends `message`; resolves with the stored msg.in event once it is there. */
+  async function stored(patient: SimUser, to: string, message: proto.IMessage) {
+    const sent = await patient.sendMessage(to, message);
+    const found = await eventually(`${sent.id} stored`, async () =>
+      (await storedInbound(suite.nc, env.clinic, env.channel)).find((m) => m.msgId === sent.id),
+    );
+    const valid = validatePayload('message-in', found.event);
+    if (!valid.ok) throw new Error(`invalid msg.in: ${valid.errors.join('; ')}`);
+    return { id: sent.id, event: found.event };
+  }
+
+  test('reply, reaction, edit and revoke from a patient', async () => {
+    const patient = patients[1]!;
+    const ours = await ok('send', { idempotencyKey: 'in-1', to: patient.jid, text: 'your exam is ready' });
+    await patient.waitForMessage((m) => m.id === ours.messageId);
+    const reply = await stored(patient, clinic.jid, {
+      extendedTextMessage: {
+        text: 'thanks!',
+        contextInfo: {
+          stanzaId: ours.messageId as string,
+          participant: clinic.jid,
+          quotedMessage: { conversation: 'your exam is ready' },
+        },
+      },
+    });
+    expect(reply.event).toMatchObject({
+      kind: 'text',
+      text: 'thanks!',
+      quoted: { id: ours.messageId, sender: clinic.jid, text: 'your exam is ready' },
+    });
+    const reaction = await stored(patient, clinic.jid, {
+      reactionMessage: {
+        key: { remoteJid: clinic.jid, fromMe: false, id: ours.messageId as string },
+        text: '🙏',
+        senderTimestampMs: Date.now(),
+      },
+    });
+    expect(reaction.event).toMatchObject({
+      kind: 'reaction',
+      reaction: { messageId: ours.messageId, emoji: '🙏' },
+    });
+    const edit = await stored(patient, clinic.jid, {
+      protocolMessage: {
+        type: proto.Message.ProtocolMessage.Type.MESSAGE_EDIT,
+        key: { remoteJid: clinic.jid, fromMe: true, id: reply.id },
+        editedMessage: { conversation: 'thank you!' },
+        timestampMs: Date.now(),
+      },
+    });
+    expect(edit.event).toMatchObject({ kind: 'edit', edit: { messageId: reply.id, text: 'thank you!' } });
+    const revoke = await stored(patient, clinic.jid, {
+      protocolMessage: {
+        type: proto.Message.ProtocolMessage.Type.REVOKE,
+        key: { remoteJid: clinic.jid, fromMe: true, id: reaction.id },
+      },
+    });
+    expect(revoke.event).toMatchObject({ kind: 'revoke', revoke: { messageId: reaction.id } });
+  });
+
+  test('location, contact card and poll from a patient; a group message with its participant', async () => {
+    const patient = patients[2]!;
+    const location = await stored(patient, clinic.jid, {
+      locationMessage: { degreesLatitude: -23.561, degreesLongitude: -46.656, name: 'Home' },
+    });
+    expect(location.event).toMatchObject({
+      kind: 'location',
+      location: { latitude: -23.561, longitude: -46.656, name: 'Home', live: false },
+    });
+    const vcard = 'BEGIN:VCARD\nVERSION:3.0\nFN:Maria\nTEL:+5511911112222\nEND:VCARD';
+    const contact = await stored(patient, clinic.jid, { contactMessage: { displayName: 'Maria', vcard } });
+    expect(contact.event).toMatchObject({ kind: 'contact', contacts: [{ displayName: 'Maria', vcard }] });
+    const poll = await stored(patient, clinic.jid, {
+      pollCreationMessageV3: {
+        name: 'Which day?',
+        options: [{ optionName: 'Monday' }, { optionName: 'Friday' }],
+        selectableOptionsCount: 1,
+      },
+      messageContextInfo: { messageSecret: new Uint8Array(32).fill(7) },
+    });
+    expect(poll.event).toMatchObject({
+      kind: 'poll',
+      poll: { name: 'Which day?', options: ['Monday', 'Friday'], selectableCount: 1 },
+    });
+
+    const group = clinic.createGroup('Family of P3', [patient, patients[0]!]);
+    const inGroup = await stored(patient, group.jid, { conversation: 'hello from the family' });
+    expect(inGroup.event).toMatchObject({ kind: 'text', chat: group.jid, text: 'hello from the family' });
+    expect([inGroup.event.sender, inGroup.event.senderAlt]).toContain(patient.jid);
+  });
+});

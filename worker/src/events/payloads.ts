@@ -19,6 +19,7 @@ import {
   type StatusEvent,
 } from '../../../contract/index.ts';
 import type { PairingPayload, StatusReport } from '../session/ports.ts';
+import { typedFields } from './message-kinds.ts';
 
 export {
   PAYLOAD_VERSION,
@@ -121,6 +122,7 @@ export function inboundMessageEvent(
     timestamp: toSeconds(m.messageTimestamp),
     type: contentTypeOf(content),
     text: textOf(content),
+    ...typedFields(content),
     message: messageToJson(m.message),
     ...(media ? { media } : {}),
   };
@@ -145,9 +147,13 @@ export function messageUpdateEvents(
   for (const { key, update } of updates) {
     if (!key.id) continue;
     let name: string | undefined;
+    let text: string | undefined;
     if (typeof update.status === 'number') name = STATUS_NAMES[update.status];
     else if (update.messageStubType === proto.WebMessageInfo.StubType.REVOKE) name = 'revoked';
-    else if (update.message) name = 'edited';
+    else if (update.message) {
+      name = 'edited';
+      text = textOf(update.message);
+    }
     if (!name) continue;
     out.push({
       v: PAYLOAD_VERSION,
@@ -157,6 +163,7 @@ export function messageUpdateEvents(
       fromMe: key.fromMe === true,
       update: name,
       participant: key.participant ?? undefined,
+      ...(text !== undefined ? { text } : {}),
       timestamp: Math.floor(now / 1000),
     });
   }
