@@ -131,6 +131,36 @@ export const OPTIONS = {
     flag: 'logout-timeout',
     help: 'seconds to wait for one logout reply (10)',
   },
+  rolloutMaxUnavailable: {
+    env: 'WA_ROLLOUT_MAX_UNAVAILABLE',
+    flag: 'rollout-max-unavailable',
+    help: 'channels replaced at once in a worker rollout, a number or a % of all channels (10%)',
+  },
+  rolloutMaxUnavailablePerClinic: {
+    env: 'WA_ROLLOUT_MAX_UNAVAILABLE_PER_CLINIC',
+    flag: 'rollout-max-unavailable-per-clinic',
+    help: 'the same within one clinic, of its channels, at least 1 (50%)',
+  },
+  rolloutClinicMaxUnavailable: {
+    env: 'WA_ROLLOUT_CLINIC_MAX_UNAVAILABLE',
+    flag: 'rollout-clinic-max-unavailable',
+    help: 'JSON object of clinicId to its own share, e.g. {"clinic-a":"1"}',
+  },
+  rolloutCanary: {
+    env: 'WA_ROLLOUT_CANARY',
+    flag: 'rollout-canary',
+    help: 'channels in the first batch, which must come back before any other is replaced (1; 0 = none)',
+  },
+  rolloutMaxFailed: {
+    env: 'WA_ROLLOUT_MAX_FAILED',
+    flag: 'rollout-max-failed',
+    help: 'failed channels a rollout tolerates before it halts, a number or a % of all channels (0)',
+  },
+  rolloutHealthTimeout: {
+    env: 'WA_ROLLOUT_HEALTH_TIMEOUT_SECONDS',
+    flag: 'rollout-health-timeout',
+    help: 'seconds a replaced channel has to come back (300)',
+  },
   resync: { env: 'WA_RESYNC_SECONDS', flag: 'resync', help: 'seconds between full resyncs (300)' },
   concurrency: {
     env: 'WA_RECONCILE_CONCURRENCY',

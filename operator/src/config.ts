@@ -26,6 +26,7 @@ import {
   waWebVersion,
 } from './config-values.ts';
 import { extraEnvProblems } from './worker-env-rules.ts';
+import { parseShare, SHARE, type RolloutPolicy, type Share } from './controller/rollout-plan.ts';
 
 export interface OperatorConfig {
   /** Namespace to watch; empty = all namespaces. */
@@ -94,6 +95,8 @@ export interface OperatorConfig {
     clinicRetentionDays: Record<string, number>;
     idempotencyWindowHours: number;
   };
+  /** How replacements caused by these settings roll across the channels (controller/rollout-plan.ts). */
+  rollout: RolloutPolicy;
   resyncMs: number;
   concurrency: number;
   httpPort: number;
@@ -165,6 +168,14 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
       `${source('natsIssuerDir')} needs ${source('natsSecret')} with {channelId} (one credential per channel, e.g. wa-nats-{clinicId}-{channelId})`,
     );
   const image = required('image', 'the worker container image');
+  /** "5" or "10%" (at most 100%). */
+  const share = (key: Key, fallback: string): Share => {
+    const raw = matching(key, SHARE, 'a number of channels or a percentage, such as 5 or 10%', fallback)!;
+    const parsed = SHARE.test(raw) ? parseShare(raw) : parseShare(fallback);
+    if (parsed) return parsed;
+    problem(`${source(key)}="${raw}" must be at most 100%`);
+    return parseShare(fallback)!;
+  };
   const config: OperatorConfig = {
     watchNamespace: matching('watchNamespace', DNS_LABEL, 'a namespace name', '') ?? '',
     clinicNamespaceCheck: oneOf('clinicNamespaceCheck', ['true', 'false'], 'true') === 'true',
@@ -242,6 +253,22 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
         problem,
       ),
       idempotencyWindowHours: integer('idempotencyWindow', IDEMPOTENCY_WINDOW_HOURS, 1, 8_760),
+    },
+    rollout: {
+      maxUnavailable: share('rolloutMaxUnavailable', '10%'),
+      maxUnavailablePerClinic: share('rolloutMaxUnavailablePerClinic', '50%'),
+      clinicMaxUnavailable: Object.fromEntries(
+        Object.entries(
+          stringMap(
+            'rolloutClinicMaxUnavailable',
+            (k, v) => DNS_LABEL.test(k) && parseShare(v) !== undefined,
+            'a JSON object of clinic ids to a number or a percentage, such as {"clinic-a":"1","clinic-b":"25%"}',
+          ),
+        ).map(([clinic, v]) => [clinic, parseShare(v)!]),
+      ),
+      canary: integer('rolloutCanary', 1, 0, 1_000),
+      maxFailed: share('rolloutMaxFailed', '0'),
+      healthTimeoutMs: integer('rolloutHealthTimeout', 300, 10, 86_400) * 1000,
     },
     resyncMs: integer('resync', 300, 10, 86_400) * 1000,
     concurrency: integer('concurrency', 8, 1, 256),

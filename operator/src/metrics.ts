@@ -2,11 +2,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PHASES, type WhatsAppChannel } from '../../contract/index.ts';
 import type { CacheStats } from './kube/resource-cache.ts';
+import type { RolloutSummary } from './controller/rollout-gate.ts';
 
 export interface MetricSources {
   channels: () => WhatsAppChannel[];
   queueDepth: () => number;
   caches: () => Record<string, CacheStats>;
+  /** The worker rollout's counts (cluster mode). */
+  rollout?: (() => RolloutSummary) | undefined;
 }
 
 /**
@@ -85,6 +88,31 @@ export function createOperatorMetrics() {
             },
             1,
           );
+    },
+  });
+  // The worker rollout, as counted from the channels' marks (controller/rollout-gate.ts).
+  new Gauge({
+    name: 'wa_operator_rollout_channels',
+    help: 'Channels in the rollout of the current worker revision, by state: replacing, done, failed, resumed, waiting (held back, on the old worker)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const summary = sources.rollout?.();
+      if (!summary) return;
+      const { replacing, done, failed, resumed } = summary.counts;
+      const states = { replacing, done, failed, resumed, waiting: summary.waiting };
+      for (const [state, n] of Object.entries(states)) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: 'wa_operator_rollout_halted',
+    help: '1 while the rollout of the current worker revision is halted (too many channels failed), else 0',
+    labelNames: ['revision'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const summary = sources.rollout?.();
+      if (summary) this.set({ revision: summary.revision }, summary.halted ? 1 : 0);
     },
   });
   // A standby serves metrics too: `max(wa_operator_leader) == 0` across replicas means nobody leads.

@@ -16,6 +16,12 @@ import { API_VERSION, KIND, LABELS, type WhatsAppChannel } from '../../contract/
 import type { OperatorConfig } from './config.ts';
 
 export const SPEC_HASH_ANNOTATION = 'whatsapp.clinic.dev/spec-hash';
+/**
+ * The channel's `metadata.generation` the pod was built from: a pod whose spec hash differs
+ * while the generation is the same was changed by the operator's settings (a rollout, gated:
+ * controller/rollout-gate.ts), not by the channel's owner (replaced at once).
+ */
+export const CHANNEL_GENERATION_ANNOTATION = 'whatsapp.clinic.dev/channel-generation';
 export const MANAGED_BY = 'whatsapp-operator';
 /** Selects every worker pod this operator made. */
 export const WORKER_POD_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
@@ -243,7 +249,12 @@ export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig)
     },
   };
   const hash = createHash('sha256').update(JSON.stringify(pod.spec)).digest('hex').slice(0, 16);
-  pod.metadata!.annotations = { [SPEC_HASH_ANNOTATION]: hash };
+  pod.metadata!.annotations = {
+    [SPEC_HASH_ANNOTATION]: hash,
+    ...(channel.metadata.generation === undefined
+      ? {}
+      : { [CHANNEL_GENERATION_ANNOTATION]: String(channel.metadata.generation) }),
+  };
   return pod;
 }
 

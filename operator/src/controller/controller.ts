@@ -26,6 +26,8 @@ import { namespaceClinics } from './namespace-clinics.ts';
 import { PodRuntime } from './pod-runtime.ts';
 import { needsReconcile, slimManagedFields } from './predicate.ts';
 import { Reconciler } from './reconciler.ts';
+import { RolloutGate } from './rollout-gate.ts';
+import { workerRevision } from '../worker-revision.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export interface Controller {
@@ -98,6 +100,10 @@ export async function startController(
       'reconcile failed; retrying with backoff',
     );
 
+  const onWrite = (what: string) => {
+    bump(writes, what);
+    metrics.writes.inc({ kind: what });
+  };
   // clinic/channel ids → channel keys: the claims of an identity (identity.ts), and where a
   // worker's report goes, without scanning every channel.
   const byIdentity = new ChannelsByIdentity();
@@ -151,10 +157,22 @@ export async function startController(
         cache: options.cache,
       })
     : undefined;
+  const channelStore = new KubeChannelStore({ kube, channels, byIdentity, logger, onWrite });
+  const rollout = new RolloutGate({
+    policy: config.rollout,
+    revision: workerRevision(config),
+    channels: () => channels.values(),
+    store: channelStore,
+    wake: (keys) => {
+      for (const key of keys) queue.add(key);
+    },
+    logger,
+  });
   metrics.bind({
     channels: () => channels.values(),
     queueDepth: () => queue.depth,
     caches: () => ({ channels: channels.stats, pods: pods.stats }),
+    rollout: () => rollout.summary(),
   });
   const reports = new StatusReports(() => nc);
   const eraser =
@@ -163,12 +181,9 @@ export async function startController(
   const issuing = config.natsIssuer
     ? await startCredentialIssuing(kc, config, audit, () => nc, logger)
     : undefined;
-  const onWrite = (what: string) => {
-    bump(writes, what);
-    metrics.writes.inc({ kind: what });
-  };
   const reconciler = new Reconciler({
-    channels: new KubeChannelStore({ kube, channels, byIdentity, logger, onWrite }),
+    channels: channelStore,
+    rollout,
     clinicOf: namespaces && ((namespace) => namespaces.clinicOf(namespace)),
     workers: new PodRuntime({ config, kube, pods, onWrite }),
     reports,

@@ -58,8 +58,12 @@ export class KubeChannelStore implements ChannelStore {
     return this.write(channel, 'finalizer', () => this.kube.setFinalizers(channel, finalizers));
   }
 
-  annotate(channel: WhatsAppChannel, annotations: Record<string, string | null>): Promise<void> {
-    return this.write(channel, 'progress', () => this.kube.setAnnotations(channel, annotations));
+  annotate(
+    channel: WhatsAppChannel,
+    annotations: Record<string, string | null>,
+    labels?: Record<string, string | null>,
+  ): Promise<void> {
+    return this.write(channel, 'progress', () => this.kube.setAnnotations(channel, annotations, labels));
   }
 
   applyStatus(channel: WhatsAppChannel, status: WhatsAppChannelStatus): Promise<void> {

@@ -3,7 +3,7 @@
  * and the scheduler say about it, in the terms both runtimes share.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { SPEC_HASH_ANNOTATION, workerIdentity } from '../pod.ts';
+import { CHANNEL_GENERATION_ANNOTATION, SPEC_HASH_ANNOTATION, workerIdentity } from '../pod.ts';
 import type { WorkerObservation } from './ports.ts';
 
 /** Container waiting reasons that will not clear by themselves. */
@@ -57,6 +57,7 @@ export function observePod(pod: V1Pod): WorkerObservation {
     identity: workerIdentity(pod),
     ownerUid: pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid,
     specHash: pod.metadata?.annotations?.[SPEC_HASH_ANNOTATION],
+    channelGeneration: generation(pod.metadata?.annotations?.[CHANNEL_GENERATION_ANNOTATION]),
     restarts: containers.reduce((n, c) => n + (c.restartCount ?? 0), 0),
     lastExit: last ? (last.reason ?? `code ${last.exitCode}`) : undefined,
   };
@@ -71,4 +72,8 @@ export function observePod(pod: V1Pod): WorkerObservation {
   if (runs) return { ...base, activity: 'running' };
   const waiting = containers.find((c) => c.state?.waiting?.reason)?.state?.waiting?.reason;
   return { ...base, activity: 'starting', reason: waiting };
+}
+
+function generation(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }

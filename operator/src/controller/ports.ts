@@ -33,6 +33,8 @@ export interface WorkerObservation {
   ownerUid: string | undefined;
   /** The hash of the spec it runs (a different desired hash means: replace it). */
   specHash: string | undefined;
+  /** The channel's generation it was started for, when the runtime records it (pods do). */
+  channelGeneration?: number | undefined;
   activity: WorkerActivity;
   /** Why it is not running (`ContainerCreating`, `CrashLoopBackOff`, `Evicted`…), if known. */
   reason?: string | undefined;
@@ -68,8 +70,15 @@ export interface ChannelStore {
   /** The channel is gone: forget what was kept for it. */
   forget(key: string): void;
   setFinalizers(channel: WhatsAppChannel, finalizers: string[]): Promise<void>;
-  /** Sets (string) or removes (null) annotations: the reconciler's progress (progress.ts). */
-  annotate(channel: WhatsAppChannel, annotations: Record<string, string | null>): Promise<void>;
+  /**
+   * Sets (string) or removes (null) annotations: the reconciler's progress (progress.ts); and
+   * labels, in the same write: a channel's place in a rollout (rollout-marks.ts, cluster mode).
+   */
+  annotate(
+    channel: WhatsAppChannel,
+    annotations: Record<string, string | null>,
+    labels?: Record<string, string | null>,
+  ): Promise<void>;
   applyStatus(channel: WhatsAppChannel, status: WhatsAppChannelStatus): Promise<void>;
   /** Best effort: never fails a reconcile. */
   event(channel: WhatsAppChannel, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;

@@ -10,9 +10,11 @@
  * 4. may it run its identity? (identity-step.ts: the clinic rule, the duplicate rule): if not,
  *    no credentials and no worker, and the status says why;
  * 5. the worker's NATS credentials (credentials-step.ts);
- * 6. exactly one worker with the current spec (worker-step.ts);
+ * 6. exactly one worker with the current spec (worker-step.ts); a replacement the operator's
+ *    settings caused waits for its turn in the rollout (rollout-gate.ts);
  * 7. the status (status-step.ts), unless step 6 wrote: then the runtime's change brings the
- *    channel back with a fresh view.
+ *    channel back with a fresh view;
+ * 8. a channel being replaced in a rollout: back, or failed? (rollout-gate.ts).
  *
  * It writes only what differs, so a steady state makes no writes at all.
  */
@@ -25,6 +27,7 @@ import { Finalization } from './finalization.ts';
 import type { ClinicOfNamespace } from './identity.ts';
 import { IdentityStep } from './identity-step.ts';
 import { earliest, type ChannelStore, type ReconcileResult, type WorkerRuntime } from './ports.ts';
+import type { RolloutGate } from './rollout-gate.ts';
 import { StatusStep } from './status-step.ts';
 import { WorkerStep, type WorkerPolicy } from './worker-step.ts';
 
@@ -45,6 +48,8 @@ export interface ReconcilerDeps {
   testEndpoint?: string | undefined;
   /** The namespaces' clinic labels (cluster mode, clinic rule on); absent = no clinic rule. */
   clinicOf?: ClinicOfNamespace | undefined;
+  /** Paces the replacements the operator's settings cause (cluster mode); absent = at once. */
+  rollout?: RolloutGate | undefined;
   now?: (() => Date) | undefined;
 }
 
@@ -56,13 +61,21 @@ export class Reconciler {
   private readonly workerStep: WorkerStep;
   private readonly identity: IdentityStep;
   private readonly statusStep: StatusStep;
+  private readonly rollout: RolloutGate | undefined;
 
   constructor(deps: ReconcilerDeps) {
     const { channels, workers, reports, logger } = deps;
     this.channels = channels;
     this.workers = workers;
     this.credentials = new CredentialsStep(deps.credentials, logger);
-    this.workerStep = new WorkerStep({ channels, workers, logger, policy: deps.workerPolicy });
+    this.rollout = deps.rollout;
+    this.workerStep = new WorkerStep({
+      channels,
+      workers,
+      logger,
+      policy: deps.workerPolicy,
+      rollout: deps.rollout,
+    });
     this.identity = new IdentityStep({
       channels,
       workerStep: this.workerStep,
@@ -123,7 +136,14 @@ export class Reconciler {
       throw new Error(`cannot create the worker pod: ${step.startError}`);
     }
     if (step.blocked && !step.acted) return this.statusStep.write(channel, worker, { blocked: step.blocked });
-    const result = step.acted ? undefined : await this.statusStep.write(channel, worker);
-    return earliest(result, renewInMs);
+    const written = step.acted ? undefined : await this.statusStep.writeAndShow(channel, worker);
+    const due = await this.rollout?.observe(
+      channel,
+      step.acted ? undefined : worker,
+      () => this.workers.desiredSpecHash(channel),
+      written?.status,
+    );
+    const delays = [renewInMs, step.heldForMs, due ? due.requeueAfterMs : undefined];
+    return delays.reduce((result, ms) => earliest(result, ms), written?.result);
   }
 }

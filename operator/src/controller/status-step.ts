@@ -4,7 +4,7 @@
  * so a steady state writes nothing. A phase change is also an Event.
  */
 import type { Logger } from 'pino';
-import type { WhatsAppChannel } from '../../../contract/index.ts';
+import type { WhatsAppChannel, WhatsAppChannelStatus } from '../../../contract/index.ts';
 import type { StatusReports } from '../nats/status-reports.ts';
 import type { ChannelStore, ReconcileResult, WorkerObservation } from './ports.ts';
 import { desiredStatus, statusDiffers, type DeletionProgress } from './status.ts';
@@ -47,6 +47,15 @@ export class StatusStep {
     worker: WorkerObservation | undefined,
     inputs: StatusInputs = {},
   ): Promise<ReconcileResult> {
+    return (await this.writeAndShow(channel, worker, inputs)).result;
+  }
+
+  /** `write`, also returning the status it computed (none when the worker's report cannot be read). */
+  async writeAndShow(
+    channel: WhatsAppChannel,
+    worker: WorkerObservation | undefined,
+    inputs: StatusInputs = {},
+  ): Promise<{ result: ReconcileResult; status?: WhatsAppChannelStatus }> {
     const { clinicId, channelId, suspend } = channel.spec;
     const live = worker && worker.activity !== 'stopping' && !suspend && !inputs.blocked ? worker : undefined;
     const identity = live?.identity;
@@ -61,7 +70,7 @@ export class StatusStep {
           { channel: `${channel.metadata.namespace}/${channel.metadata.name}`, err: String(err) },
           'cannot read the last status from JetStream',
         );
-        return { requeueAfterMs: REPORTS_RETRY_MS };
+        return { result: { requeueAfterMs: REPORTS_RETRY_MS } };
       }
       report = this.reports.get(clinicId, channelId, identity);
     }
@@ -75,7 +84,7 @@ export class StatusStep {
       testEndpoint: this.testEndpoint,
       now: this.now().toISOString(),
     });
-    if (!statusDiffers(channel.status, status)) return;
+    if (!statusDiffers(channel.status, status)) return { result: undefined, status };
     await this.channels.applyStatus(channel, status);
     if (status.phase !== channel.status?.phase) {
       const warn = status.phase === 'Error' || status.phase === 'Disconnected';
@@ -86,5 +95,6 @@ export class StatusStep {
         status.message ?? '',
       );
     }
+    return { result: undefined, status };
   }
 }

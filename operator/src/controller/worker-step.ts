@@ -13,6 +13,7 @@ import type { WhatsAppChannel } from '../../../contract/index.ts';
 import { workerPodName } from '../pod.ts';
 import type { ChannelStore, WorkerObservation, WorkerRuntime } from './ports.ts';
 import { PROGRESS_ANNOTATIONS, progressOf } from './progress.ts';
+import type { RolloutGate } from './rollout-gate.ts';
 
 export interface WorkerStepResult {
   /** It wrote something: the status waits for the runtime to show it. */
@@ -21,6 +22,8 @@ export interface WorkerStepResult {
   startError?: string;
   /** The operator itself refuses this channel a worker (its image: worker-image.ts), and why. */
   blocked?: WorkerBlock;
+  /** The rollout holds this channel's replacement for now: come back after this long at the latest. */
+  heldForMs?: number;
 }
 
 /** Why a channel may not have a worker: Ready's reason, and a message that says what to do. */
@@ -37,17 +40,21 @@ export class WorkerStep {
   private readonly workers: WorkerRuntime;
   private readonly logger: Logger;
   private readonly policy: WorkerPolicy;
+  private readonly rollout: RolloutGate | undefined;
 
   constructor(deps: {
     channels: ChannelStore;
     workers: WorkerRuntime;
     logger: Logger;
     policy?: WorkerPolicy | undefined;
+    /** Paces replacements caused by the operator's settings; absent = replace at once. */
+    rollout?: RolloutGate | undefined;
   }) {
     this.channels = deps.channels;
     this.workers = deps.workers;
     this.logger = deps.logger;
     this.policy = deps.policy ?? (() => undefined);
+    this.rollout = deps.rollout;
   }
 
   /** Why the platform refuses this channel a worker (its image…), if it does: no credentials either. */
@@ -77,9 +84,22 @@ export class WorkerStep {
       return { acted: true };
     }
     if (worker.specHash !== this.workers.desiredSpecHash(channel)) {
+      // The same channel generation (or a pod that does not say): the operator's settings
+      // changed, not the channel. Such a replacement waits for its turn in the rollout; a
+      // change the channel's owner made goes at once.
+      const byOperator =
+        worker.channelGeneration === undefined ||
+        worker.channelGeneration >= (channel.metadata.generation ?? 0);
+      const gate = this.rollout && byOperator ? this.rollout.admit(channel) : undefined;
+      if (gate && !gate.admitted) return { acted: false, heldForMs: gate.retryMs };
+      const mark = gate?.admitted ? gate.patch : undefined;
       // Recorded on the channel first, so the Event of the new worker says "replaced" even
       // if another leader starts it.
-      await this.channels.annotate(channel, { [PROGRESS_ANNOTATIONS.replacing]: worker.specHash ?? '' });
+      await this.channels.annotate(
+        channel,
+        { [PROGRESS_ANNOTATIONS.replacing]: worker.specHash ?? '', ...mark?.annotations },
+        mark?.labels,
+      );
       await this.stop(channel, worker, 'the spec changed');
       void this.channels.event(
         channel,
@@ -89,6 +109,7 @@ export class WorkerStep {
       );
       return { acted: true };
     }
+    this.rollout?.settled(channel);
     return { acted: false };
   }
 

@@ -169,11 +169,13 @@ export class KubeClient {
 
   /**
    * Sets (string) or removes (null) annotations by JSON merge patch: the reconciler's progress
-   * that must survive a leader change. Not conditional: a merge patch touches only these keys.
+   * that must survive a leader change (and labels with them: a rollout's marks). Not
+   * conditional: a merge patch touches only these keys.
    */
   async setAnnotations(
     channel: WhatsAppChannel,
     annotations: Record<string, string | null>,
+    labels?: Record<string, string | null>,
   ): Promise<WhatsAppChannel> {
     this.onRequest('patch-annotations');
     return (await this.objects.patch(
@@ -184,6 +186,7 @@ export class KubeClient {
           name: channel.metadata.name,
           namespace: channel.metadata.namespace,
           annotations,
+          ...(labels ? { labels } : {}),
         },
       } as unknown as KubernetesObject,
       undefined,

@@ -146,14 +146,23 @@ export class LocalChannelStore implements ChannelStore {
     this.update(rec, { ...rec, metadata: { ...rec.metadata, finalizers } });
   }
 
-  async annotate(channel: WhatsAppChannel, annotations: Record<string, string | null>): Promise<void> {
+  async annotate(
+    channel: WhatsAppChannel,
+    annotations: Record<string, string | null>,
+    labels: Record<string, string | null> = {},
+  ): Promise<void> {
     const rec = this.own(channel);
     if (!rec) return;
-    const merged: Record<string, string> = { ...rec.metadata.annotations };
-    for (const [k, v] of Object.entries(annotations))
-      if (v === null) delete merged[k];
-      else merged[k] = v;
-    this.update(rec, { ...rec, metadata: { ...rec.metadata, annotations: merged } });
+    const merge = (into: Record<string, string> | undefined, changes: Record<string, string | null>) => {
+      const merged: Record<string, string> = { ...into };
+      for (const [k, v] of Object.entries(changes))
+        if (v === null) delete merged[k];
+        else merged[k] = v;
+      return merged;
+    };
+    const metadata = { ...rec.metadata, annotations: merge(rec.metadata.annotations, annotations) };
+    if (Object.keys(labels).length) metadata.labels = merge(rec.metadata.labels, labels);
+    this.update(rec, { ...rec, metadata });
   }
 
   /** The status is written like the status subresource: no reconcile follows (predicate.ts). */

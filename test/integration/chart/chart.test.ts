@@ -87,6 +87,14 @@ describe('the operator Deployment', () => {
         region: 'eu-central-1',
       },
       concurrency: 16,
+      rollout: {
+        maxUnavailable: { count: 20 },
+        maxUnavailablePerClinic: { percent: 25 },
+        clinicMaxUnavailable: { 'clinic-a': { count: 1 } },
+        canary: 5,
+        maxFailed: { percent: 1 },
+        healthTimeoutMs: 600_000,
+      },
       worker: {
         image: '111122223333.dkr.ecr.eu-central-1.amazonaws.com/whatsapp-worker:0.1.0',
         serviceAccount: 'whatsapp-worker',

@@ -13,6 +13,10 @@
  * doubling back-off (1 s, 2 s, 4 s, capped at 8 s: shorter than a real kubelet's 10 s → 5 min),
  * and the pod shows CrashLoopBackOff meanwhile. One thing differs from a cluster on purpose:
  * every worker gets its own free loopback port for WA_HTTP_PORT (they share one host).
+ *
+ * What a container runs is `node worker/src/main.ts`, unless the test maps the pod's image to
+ * another program (`containerCommand`), as a registry maps a tag to an image: rollout.test.ts
+ * runs its 60 channels on a stand-in (stand-in-worker.ts) and a release that cannot start.
  */
 import type { Kubectl } from '../../harness/kubectl.ts';
 import { writeFile } from 'node:fs/promises';
@@ -28,6 +32,11 @@ export interface RunningWorker extends NodeChild {
   uid: string;
 }
 
+/** The program (relative to the repository root) and arguments a pod's container runs. */
+export type ContainerCommand = (pod: V1Pod) => { script: string; args?: string[] };
+
+const WORKER: ContainerCommand = () => ({ script: 'worker/src/main.ts' });
+
 export class ProcessKubelet {
   readonly workers = new Map<string, RunningWorker>();
   readonly #kubectl: Kubectl;
@@ -41,9 +50,12 @@ export class ProcessKubelet {
   #syncing: Promise<void> = Promise.resolve();
   #stopped = false;
 
-  constructor(kubectl: Kubectl, ns: string) {
+  readonly #command: ContainerCommand;
+
+  constructor(kubectl: Kubectl, ns: string, command: ContainerCommand = WORKER) {
     this.#kubectl = kubectl;
     this.#ns = ns;
+    this.#command = command;
   }
 
   start(everyMs = 250): void {
@@ -171,8 +183,9 @@ export class ProcessKubelet {
   }
 
   #spawn(pod: V1Pod, env: Record<string, string>): void {
+    const { script, args } = this.#command(pod);
     const worker: RunningWorker = {
-      ...spawnNode('worker/src/main.ts', env),
+      ...spawnNode(script, env, args),
       pod: pod.metadata!.name!,
       uid: pod.metadata!.uid!,
     };

@@ -14,7 +14,7 @@ import { startSimulator, type Simulator } from '../../../wa-sim/simulator.ts';
 import { realStorage, stateStoreEnv } from '../auth-store/fixtures.ts';
 import { prepareNamespace, testConfig } from '../operator/fixtures.ts';
 import { trustRootFile, type Storage } from '../worker/worker-harness.ts';
-import { ProcessKubelet } from './process-kubelet.ts';
+import { ProcessKubelet, type ContainerCommand } from './process-kubelet.ts';
 
 export interface Product {
   ns: string;
@@ -30,11 +30,18 @@ export interface Product {
    * `helm upgrade` that changes an operator setting does (a new operator pod, new environment).
    */
   restartOperator(env: Record<string, string>): Promise<void>;
+  /** The operator running now (its queue and metrics). */
+  controller(): Controller;
   stop(): Promise<void>;
 }
 
 /** `operatorEnv`: extra operator settings (variables, as the chart would set them). */
-export async function startProduct(name: string, operatorEnv: Record<string, string> = {}): Promise<Product> {
+/** `containerCommand`: what the kubelet runs for a pod (default: the real worker). */
+export async function startProduct(
+  name: string,
+  operatorEnv: Record<string, string> = {},
+  containerCommand?: ContainerCommand,
+): Promise<Product> {
   const stack = testStack();
   const kubectl = adminKubectl();
   const kc = new KubeConfig();
@@ -74,7 +81,7 @@ export async function startProduct(name: string, operatorEnv: Record<string, str
   const operator = (env: Record<string, string>): Promise<Controller> =>
     startController(kc, testConfig(env), Promise.resolve(nc), pino({ level: 'silent' }));
   let controller = await operator(baseEnv);
-  const kubelet = new ProcessKubelet(kubectl, ns);
+  const kubelet = new ProcessKubelet(kubectl, ns, containerCommand);
   kubelet.start();
   return {
     ns,
@@ -92,6 +99,7 @@ export async function startProduct(name: string, operatorEnv: Record<string, str
       await controller.stop();
       controller = await operator({ ...baseEnv, ...env });
     },
+    controller: () => controller,
     stop: async () => {
       await kubelet.stop();
       await controller.stop();

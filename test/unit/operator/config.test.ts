@@ -135,6 +135,46 @@ describe('operator configuration', () => {
     expect(helpText()).toMatch(/--worker-wa-web-version\s+WA_WORKER_WA_WEB_VERSION/);
   });
 
+  test('the rollout policy: defaults, numbers and percentages, per-clinic shares, clear errors', () => {
+    const defaults = parseOperatorConfig(required);
+    expect(defaults.ok && defaults.config.rollout).toEqual({
+      maxUnavailable: { percent: 10 },
+      maxUnavailablePerClinic: { percent: 50 },
+      clinicMaxUnavailable: {},
+      canary: 1,
+      maxFailed: { count: 0 },
+      healthTimeoutMs: 300_000,
+    });
+    const set = parseOperatorConfig({
+      ...required,
+      WA_ROLLOUT_MAX_UNAVAILABLE: '25',
+      WA_ROLLOUT_CLINIC_MAX_UNAVAILABLE: '{"clinic-a":"1","clinic-b":"20%"}',
+      WA_ROLLOUT_CANARY: '0',
+      WA_ROLLOUT_MAX_FAILED: '2%',
+    });
+    expect(set.ok && set.config.rollout).toMatchObject({
+      maxUnavailable: { count: 25 },
+      clinicMaxUnavailable: { 'clinic-a': { count: 1 }, 'clinic-b': { percent: 20 } },
+      canary: 0,
+      maxFailed: { percent: 2 },
+    });
+    const errors = errorsOf({
+      ...required,
+      WA_ROLLOUT_MAX_UNAVAILABLE: '150%',
+      WA_ROLLOUT_MAX_UNAVAILABLE_PER_CLINIC: 'half',
+      WA_ROLLOUT_CLINIC_MAX_UNAVAILABLE: '{"clinic-a":"lots"}',
+      WA_ROLLOUT_HEALTH_TIMEOUT_SECONDS: '1',
+    }).join('\n');
+    expect(errors).toMatch(/WA_ROLLOUT_MAX_UNAVAILABLE="150%" must be at most 100%/);
+    expect(errors).toMatch(
+      /WA_ROLLOUT_MAX_UNAVAILABLE_PER_CLINIC="half" is not valid: a number of channels or a percentage/,
+    );
+    expect(errors).toMatch(
+      /WA_ROLLOUT_CLINIC_MAX_UNAVAILABLE must be a JSON object of clinic ids to a number or a percentage/,
+    );
+    expect(errors).toMatch(/WA_ROLLOUT_HEALTH_TIMEOUT_SECONDS="1" must be an integer from 10 to 86400/);
+  });
+
   test('--help lists every flag with its variable', () => {
     expect(wantsHelp(['--help'])).toBe(true);
     expect(wantsHelp(['--nats-url=x'])).toBe(false);

@@ -14,6 +14,9 @@ import type {
 } from '../../../operator/src/controller/ports.ts';
 import { PROGRESS_ANNOTATIONS } from '../../../operator/src/controller/progress.ts';
 import { Reconciler, type ReconcilerDeps } from '../../../operator/src/controller/reconciler.ts';
+import { RolloutGate } from '../../../operator/src/controller/rollout-gate.ts';
+import { ROLLOUT_ANNOTATION, ROLLOUT_LABEL } from '../../../operator/src/controller/rollout-marks.ts';
+import type { RolloutPolicy } from '../../../operator/src/controller/rollout-plan.ts';
 import type { StatusReports } from '../../../operator/src/nats/status-reports.ts';
 
 /**
@@ -36,13 +39,28 @@ class MemoryStore implements ChannelStore {
     if (this.channel!.metadata.deletionTimestamp && finalizers.length === 0) this.channel = undefined;
     else this.channel = { ...this.channel!, metadata: { ...this.channel!.metadata, finalizers } };
   }
-  async annotate(_c: WhatsAppChannel, annotations: Record<string, string | null>) {
-    log.push(`annotate ${JSON.stringify(annotations)}`);
-    const merged: Record<string, string> = { ...this.channel!.metadata.annotations };
-    for (const [k, v] of Object.entries(annotations))
-      if (v === null) delete merged[k];
-      else merged[k] = v;
-    this.channel = { ...this.channel!, metadata: { ...this.channel!.metadata, annotations: merged } };
+  async annotate(
+    _c: WhatsAppChannel,
+    annotations: Record<string, string | null>,
+    labels?: Record<string, string | null>,
+  ) {
+    log.push(`annotate ${JSON.stringify(annotations)}${labels ? ` labels ${JSON.stringify(labels)}` : ''}`);
+    const merge = (into: Record<string, string> | undefined, changes: Record<string, string | null>) => {
+      const merged: Record<string, string> = { ...into };
+      for (const [k, v] of Object.entries(changes))
+        if (v === null) delete merged[k];
+        else merged[k] = v;
+      return merged;
+    };
+    const { metadata } = this.channel!;
+    this.channel = {
+      ...this.channel!,
+      metadata: {
+        ...metadata,
+        annotations: merge(metadata.annotations, annotations),
+        labels: merge(metadata.labels, labels ?? {}),
+      },
+    };
   }
   async applyStatus(_c: WhatsAppChannel, status: WhatsAppChannelStatus) {
     log.push(`status ${status.conditions!.find((c) => c.type === 'WorkerRunning')!.reason}`);
@@ -70,7 +88,8 @@ class MemoryWorkers implements WorkerRuntime {
       label: 'worker wa-front',
       identity: 'wa-front_1',
       ownerUid: channel.metadata.uid,
-      specHash: 'h1',
+      specHash: this.desiredSpecHash(),
+      channelGeneration: channel.metadata.generation,
       activity: 'running',
       restarts: 0,
     };
@@ -92,6 +111,7 @@ const report: StatusEvent = {
   degraded: false,
   at: '2026-01-01T00:00:00.000Z',
   seq: 1,
+  account: '15550001111@s.whatsapp.net',
 };
 const reports = {
   get: (_c: string, _ch: string, worker: string | undefined) =>
@@ -303,4 +323,76 @@ test("deleting a duplicate with deletionPolicy Logout never logs out or erases t
     'event DeletionPolicyRetained',
     'finalizers -',
   ]);
+});
+
+describe('a rollout of a worker change (rollout-gate.ts)', () => {
+  const policy: RolloutPolicy = {
+    maxUnavailable: { count: 5 },
+    maxUnavailablePerClinic: { percent: 100 },
+    clinicMaxUnavailable: {},
+    canary: 0,
+    maxFailed: { count: 0 },
+    healthTimeoutMs: 60_000,
+  };
+  /** Another channel of the fleet, failed in the rollout of revision r2. */
+  const failedNeighbour = {
+    apiVersion: 'whatsapp.clinic.dev/v1alpha1',
+    kind: 'WhatsAppChannel',
+    metadata: {
+      name: 'back-office',
+      namespace: 'n',
+      labels: { [ROLLOUT_LABEL]: 'failed' },
+      annotations: {
+        [ROLLOUT_ANNOTATION]: JSON.stringify({ revision: 'r2', since: new Date().toISOString() }),
+      },
+    },
+    spec: { clinicId: 'a', channelId: 'back-office' },
+  } as WhatsAppChannel;
+  const gate = (others: WhatsAppChannel[]) =>
+    new RolloutGate({
+      policy,
+      revision: 'r2',
+      channels: () => [store.channel!, ...others],
+      store,
+      wake: () => {},
+      logger: pino({ level: 'silent' }),
+    });
+
+  test("the operator's change waits while the rollout is halted; a change to the channel's own spec goes at once", async () => {
+    const r = reconciler({ rollout: gate([failedNeighbour]) });
+    for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+    log.length = 0;
+    workers.desiredSpecHash = () => 'h2'; // new operator settings, same channel generation
+    expect(await r.reconcile('n/front')).toEqual({ requeueAfterMs: 60_000 });
+    expect(log).toEqual([]);
+    expect(workers.worker!.activity).toBe('running');
+    // Its owner changes the channel: a new generation, replaced at once, halt or not.
+    store.channel = { ...store.channel!, metadata: { ...store.channel!.metadata, generation: 2 } };
+    await r.reconcile('n/front');
+    expect(log).toEqual([
+      `annotate {"${PROGRESS_ANNOTATIONS.replacing}":"h1"}`,
+      'stop',
+      'event PodReplacing',
+    ]);
+  });
+
+  test('admitted: marked replacing in the same write as the progress, then done once Connected on the new worker', async () => {
+    const r = reconciler({ rollout: gate([]) });
+    for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+    log.length = 0;
+    workers.desiredSpecHash = () => 'h2';
+    await r.reconcile('n/front');
+    // One write: the progress annotation and the rollout's mark (label + annotation).
+    expect(log[0]).toContain(`"${PROGRESS_ANNOTATIONS.replacing}":"h1"`);
+    expect(log[0]).toContain(`labels {"${ROLLOUT_LABEL}":"replacing"}`);
+    expect(log[1]).toBe('stop');
+    expect(JSON.parse(store.channel!.metadata.annotations![ROLLOUT_ANNOTATION]!)).toMatchObject({
+      revision: 'r2',
+      from: 'Connected',
+    });
+    workers.worker = undefined; // the old worker is gone
+    await r.reconcile('n/front'); // the new one starts
+    await r.reconcile('n/front'); // it reports Connected: back
+    expect(store.channel!.metadata.labels![ROLLOUT_LABEL]).toBe('done');
+  });
 });
