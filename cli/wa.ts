@@ -21,6 +21,7 @@ import { bootstrapToFolder, type BootstrapOptions } from './commands/nats-bootst
 import { eraseContact, exportContact } from './commands/contact.ts';
 import { getMedia, MEDIA_KINDS, sendFile } from './commands/media.ts';
 import { parseTarget } from './target.ts';
+import { addVerbCommands } from './commands/verbs.ts';
 
 const program = new Command('wa')
   .description('Watch and drive WhatsApp channels over NATS.')
@@ -160,12 +161,29 @@ program
   )
   .option('--caption <text>', 'with --file: the text under the image, video or document')
   .option('--ptt', 'with --file: send audio as a voice note', false)
+  .option('--reply-to <id>', 'quote this message (a reply)')
+  .option(
+    '--reply-to-sender <jid>',
+    'with --reply-to in a group: who sent it (default: the chat; --reply-to-mine for ours)',
+  )
+  .option('--reply-to-mine', 'with --reply-to: the quoted message is one this channel sent', false)
+  .option('--mention <jid...>', 'mention these users (groups); write them as @<number> in the text')
   .action(
     async (
       targetText: string,
       to: string,
       text: string | undefined,
-      opts: { idempotencyKey?: string; file?: string; kind?: string; caption?: string; ptt: boolean },
+      opts: {
+        idempotencyKey?: string;
+        file?: string;
+        kind?: string;
+        caption?: string;
+        ptt: boolean;
+        replyTo?: string;
+        replyToSender?: string;
+        replyToMine: boolean;
+        mention?: string[];
+      },
     ) => {
       const target = parseTarget(targetText, true) as { clinicId: string; channelId: string };
       const idempotencyKey = opts.idempotencyKey ?? randomUUID();
@@ -182,7 +200,13 @@ program
               { to, path: opts.file, idempotencyKey, kind: opts.kind, caption: opts.caption, ptt: opts.ptt },
               timeoutMs(),
             )
-          : requestCommand(nc, target, 'send', { idempotencyKey, to, text }, timeoutMs()),
+          : requestCommand(
+              nc,
+              target,
+              'send',
+              { idempotencyKey, to, text, ...replyAndMentions(opts) },
+              timeoutMs(),
+            ),
       );
       printReply(
         reply,
@@ -192,6 +216,31 @@ program
       );
     },
   );
+
+/** `--reply-to`/`--mention` as command-send fields. */
+function replyAndMentions(opts: {
+  replyTo?: string;
+  replyToSender?: string;
+  replyToMine: boolean;
+  mention?: string[];
+}): Record<string, unknown> {
+  if (!opts.replyTo && (opts.replyToSender || opts.replyToMine))
+    throw new CliError('--reply-to-sender and --reply-to-mine go with --reply-to');
+  return {
+    ...(opts.replyTo
+      ? {
+          replyTo: {
+            id: opts.replyTo,
+            ...(opts.replyToMine ? { fromMe: true } : {}),
+            ...(opts.replyToSender ? { participant: opts.replyToSender } : {}),
+          },
+        }
+      : {}),
+    ...(opts.mention?.length ? { mentions: opts.mention } : {}),
+  };
+}
+
+addVerbCommands(program, { withNats, json: () => globals().json, timeoutMs });
 
 const media = program.command('media').description("a channel's stored attachments");
 media

@@ -3,6 +3,7 @@
  * (wa-sim/main.ts): worker tests, the demo, benchmarks.
  */
 import type {
+  ChatStateRecord,
   ReceiptPolicy,
   ReceiptRecord,
   ReceivedMessage,
@@ -13,7 +14,8 @@ import type { MediaToSend, ReceivedMedia } from '../media/media-message.ts';
 import type { ClientVersionPolicy } from '../server/client-versions.ts';
 import type { ConnectionRecord, Overlap } from '../server/connection-log.ts';
 import type { EndingName } from '../server/endings.ts';
-import type { DeviceInfo } from '../simulator.ts';
+import type { DeviceInfo, SimGroup } from '../simulator.ts';
+import type { RemoteAction } from './http-api.ts';
 import { waitUntil } from '../wait.ts';
 
 export interface UserInfo {
@@ -28,7 +30,11 @@ export interface UserInfo {
 /** A received attachment as the control API reports it: its bytes by size and SHA-256 (hex). */
 export type RemoteMedia = Omit<ReceivedMedia, 'data'> & { size?: number; sha256?: string };
 
-export type RemoteMessage = Omit<ReceivedMessage, 'message' | 'media'> & { media?: RemoteMedia };
+export type RemoteMessage = Omit<ReceivedMessage, 'message' | 'media'> & {
+  media?: RemoteMedia;
+  /** A reaction, edit or revoke, or the quoted id and mentions of a text. */
+  action?: RemoteAction;
+};
 
 export interface ConnectionsView {
   records: ConnectionRecord[];
@@ -112,6 +118,16 @@ export class SimulatorClient {
 
   receipts(pn: string): Promise<ReceiptRecord[]> {
     return this.#call('GET', `/users/${pn}/receipts`);
+  }
+
+  /** "typing…", "recording…", "paused" that companions showed this user. */
+  chatStates(pn: string): Promise<ChatStateRecord[]> {
+    return this.#call('GET', `/users/${pn}/chat-states`);
+  }
+
+  /** The user's phone creates a group with these members (phone numbers). */
+  createGroup(pn: string, subject: string, members: string[]): Promise<SimGroup> {
+    return this.#call('POST', `/users/${pn}/groups`, { subject, members });
   }
 
   setReceiptPolicy(pn: string, policy: ReceiptPolicy): Promise<unknown> {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { proto } from '@whiskeysockets/baileys';
 import type { MediaKind, MediaToSend } from '../media/media-message.ts';
 import type { ReceiptPolicy, ReceivedMessage } from '../messaging/records.ts';
 import type { ClientVersionPolicy } from '../server/client-versions.ts';
@@ -38,8 +39,44 @@ function userInfo(user: SimUser) {
 }
 
 /** Received messages without the raw protobuf object (its JSON form is large and unstable). */
+/** What a non-media message does to another one (reaction, edit, revoke) or whom it quotes and mentions. */
+export interface RemoteAction {
+  reaction?: { messageId: string; emoji: string };
+  edit?: { messageId: string; text: string };
+  revoke?: { messageId: string };
+  quoted?: string;
+  mentions?: string[];
+}
+
+function actionOf(m: ReceivedMessage['message']): RemoteAction | undefined {
+  const protocol = m.protocolMessage;
+  const context = m.extendedTextMessage?.contextInfo;
+  const action: RemoteAction = {
+    ...(m.reactionMessage
+      ? { reaction: { messageId: m.reactionMessage.key?.id ?? '', emoji: m.reactionMessage.text ?? '' } }
+      : {}),
+    ...(protocol?.type === proto.Message.ProtocolMessage.Type.MESSAGE_EDIT
+      ? {
+          edit: {
+            messageId: protocol.key?.id ?? '',
+            text:
+              protocol.editedMessage?.conversation ?? protocol.editedMessage?.extendedTextMessage?.text ?? '',
+          },
+        }
+      : {}),
+    ...(protocol?.type === proto.Message.ProtocolMessage.Type.REVOKE
+      ? { revoke: { messageId: protocol.key?.id ?? '' } }
+      : {}),
+    ...(context?.stanzaId ? { quoted: context.stanzaId } : {}),
+    ...(context?.mentionedJid?.length ? { mentions: [...context.mentionedJid] } : {}),
+  };
+  return Object.keys(action).length ? action : undefined;
+}
+
 function receivedInfo(message: ReceivedMessage) {
-  const { message: _raw, media, ...rest } = message;
+  const { message: raw, media, ...fields } = message;
+  const action = actionOf(raw);
+  const rest = action ? { ...fields, action } : fields;
   if (!media) return rest;
   // The bytes stay in the simulator; a client checks them by hash.
   const { data, ...about } = media;
@@ -196,6 +233,21 @@ function routes(sim: Simulator): Array<[method: string, pattern: RegExp, handler
     ['GET', /^\/users\/(\d+)\/inbox$/, ([pn]) => existing(pn!).inbox.map(receivedInfo)],
     ['GET', /^\/users\/(\d+)\/sent$/, ([pn]) => existing(pn!).sent],
     ['GET', /^\/users\/(\d+)\/receipts$/, ([pn]) => existing(pn!).receiptsReceived],
+    ['GET', /^\/users\/(\d+)\/chat-states$/, ([pn]) => existing(pn!).chatStates],
+    [
+      'POST',
+      /^\/users\/(\d+)\/groups$/,
+      ([pn], body) =>
+        attempt(() => {
+          const members = body.members;
+          if (!Array.isArray(members) || !members.every((m) => typeof m === 'string'))
+            throw new HttpError(400, '"members" is a list of phone numbers');
+          return existing(pn!).createGroup(
+            text(body, 'subject'),
+            members.map((m) => existing(m)),
+          );
+        }),
+    ],
     [
       'PUT',
       /^\/users\/(\d+)\/receipt-policy$/,

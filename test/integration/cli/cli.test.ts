@@ -91,7 +91,19 @@ ${pairing === 'code' ? `  phoneNumber: '+${CODE_PHONE}'\n` : ''}`;
 
 describe('wa CLI against a local stack (local operator, workers, simulator, NATS)', () => {
   test('every command has --help', async () => {
-    for (const command of ['status', 'qr', 'events', 'send', 'logout']) {
+    for (const command of [
+      'status',
+      'qr',
+      'events',
+      'send',
+      'logout',
+      'read',
+      'presence',
+      'react',
+      'edit',
+      'delete',
+      'check',
+    ]) {
       const { stdout } = await wa(command, '--help');
       expect(stdout).toContain(`Usage: wa ${command}`);
     }
@@ -172,6 +184,59 @@ describe('wa CLI against a local stack (local operator, workers, simulator, NATS
     expect((await fails(wa('logout', `${clinic}/front-desk`))).stderr).toContain("required option '--yes'");
     const refused = await fails(wa('send', `${clinic}/reception`, `+${PATIENT}`, 'not linked yet'));
     expect(refused.stderr).toContain('NotConnected');
+  });
+
+  test('read, presence, reply, react, edit, delete, check and group info: the phone sees each', async () => {
+    const channel = `${clinic}/front-desk`;
+    const patientJid = `${PATIENT}@s.whatsapp.net`;
+    const asked = await sim.client.sendText(PATIENT, `${PHONE}@s.whatsapp.net`, 'may I bring my exam?');
+    const read = await wa('read', channel, `+${PATIENT}`, asked.id);
+    expect(read.stdout.trim()).toBe(`marked 1 message(s) read in ${patientJid}`);
+    await eventually('the read receipt', async () =>
+      (await sim.client.receipts(PATIENT)).some((r) => r.id === asked.id && r.type === 'read'),
+    );
+    expect((await wa('presence', channel, 'composing', patientJid)).stdout.trim()).toBe(
+      `composing in ${patientJid}`,
+    );
+    await eventually('typing shown', async () =>
+      (await sim.client.chatStates(PATIENT)).some((c) => c.state === 'composing'),
+    );
+
+    const sentLine = (await wa('send', channel, `+${PATIENT}`, 'Yes, please.', '--reply-to', asked.id))
+      .stdout;
+    const sentId = /message id (\S+)\)/.exec(sentLine)![1]!;
+    const reply = await sim.client.waitForMessage(PATIENT, (m) => m.id === sentId, 20_000);
+    expect(reply.action).toEqual({ quoted: asked.id });
+    const reactLine = (await wa('react', channel, patientJid, asked.id, '👍')).stdout;
+    expect(reactLine).toMatch(/^reacted 👍 \(message id \S+\)/);
+    await sim.client.waitForMessage(PATIENT, (m) => m.action?.reaction?.messageId === asked.id, 20_000);
+    await wa('edit', channel, patientJid, sentId, 'Yes, please bring it.');
+    const edit = await sim.client.waitForMessage(
+      PATIENT,
+      (m) => m.action?.edit?.messageId === sentId,
+      20_000,
+    );
+    expect(edit.action?.edit?.text).toBe('Yes, please bring it.');
+    expect((await wa('delete', channel, patientJid, sentId)).stdout).toMatch(/^deleted for everyone/);
+    await sim.client.waitForMessage(PATIENT, (m) => m.action?.revoke?.messageId === sentId, 20_000);
+
+    const check = JSON.parse(
+      (await wa('--json', 'check', channel, `+${PATIENT}`, '+15559990000')).stdout,
+    ) as {
+      result: { results: { number: string; exists: boolean }[] };
+    };
+    expect(check.result.results.map((r) => [r.number, r.exists])).toEqual([
+      [PATIENT, true],
+      ['15559990000', false],
+    ]);
+    const group = await sim.client.createGroup(PATIENT, 'Exams', [PHONE, CODE_PHONE]);
+    const info = (await wa('group', 'info', channel, group.jid)).stdout;
+    expect(info).toContain(`Exams (${group.jid}), 3 participants`);
+    expect(info).toMatch(new RegExp(`${PATIENT}@s\\.whatsapp\\.net\\s+\\d+@lid\\s+superadmin`));
+    const unknown = await fails(wa('group', 'info', channel, '120363000000000555@g.us'));
+    expect(unknown.stderr).toContain('NotFound');
+    const bad = await fails(wa('presence', channel, 'composing'));
+    expect(bad.stderr).toContain('/chat: required for state composing');
   });
 
   test('NATS unreachable is a clear error', async () => {
