@@ -178,6 +178,23 @@ describe('worker commands over NATS', () => {
     expect(touched).toEqual([]);
   });
 
+  test.each([
+    ['read', { chat: '+5511999990000', messages: [{ id: 'ABC' }] }],
+    ['presence', { state: 'composing', chat: '+5511999990000' }],
+    ['react', { idempotencyKey: 'r-1', chat: '+5511999990000', message: { id: 'ABC' }, emoji: '👍' }],
+    ['edit', { idempotencyKey: 'e-1', chat: '+5511999990000', messageId: 'ABC', text: 'fixed' }],
+    ['delete', { idempotencyKey: 'd-1', chat: '+5511999990000', message: { id: 'ABC', fromMe: true } }],
+    ['check', { numbers: ['+5511999990000'] }],
+    ['group-info', { group: '120363000000000001@g.us' }],
+  ] as const)(
+    '%s while not connected is refused as NotConnected (twice: nothing was kept)',
+    async (verb, body) => {
+      expect(code(await request(verb, body))).toBe('NotConnected');
+      expect(code(await request(verb, body))).toBe('NotConnected');
+      expect(touched).toEqual([]);
+    },
+  );
+
   test('logout while not connected is refused; pairing a linked channel is refused', async () => {
     expect(code(await request('logout', {}))).toBe('NotConnected');
     expect(code(await request('pair', { mode: 'qr' }))).toBe('AlreadyLinked');
