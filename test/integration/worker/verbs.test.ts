@@ -2,7 +2,14 @@ import { proto } from '@whiskeysockets/baileys';
 import { validatePayload, type CommandReply } from '../../../contract/index.ts';
 import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import type { SimUser } from '../../../wa-sim/simulator.ts';
-import { command, eventually, storedInbound, WorkerSuite, type ChannelEnv } from './worker-harness.ts';
+import {
+  command,
+  eventually,
+  storedInbound,
+  storedUpdates,
+  WorkerSuite,
+  type ChannelEnv,
+} from './worker-harness.ts';
 
 /**
  * Every verb through a real worker process (real NATS, MinIO, local-kms) and the unmodified
@@ -284,6 +291,15 @@ describe('inbound messages arrive typed in msg.in', () => {
       },
     });
     expect(revoke.event).toMatchObject({ kind: 'revoke', revoke: { messageId: reaction.id } });
+    // Baileys also reports them as updates of the messages they change, with the new text.
+    const updates = await eventually('the edit and the revoke on msg.update', async () => {
+      const all = (await storedUpdates(suite.nc, env.clinic, env.channel)).map((u) => u.event);
+      const edited = all.find((u) => u.id === reply.id && u.update === 'edited');
+      const revoked = all.find((u) => u.id === reaction.id && u.update === 'revoked');
+      return edited && revoked && { edited, revoked };
+    });
+    expect(updates.edited).toMatchObject({ fromMe: false, text: 'thank you!' });
+    for (const u of Object.values(updates)) expect(validatePayload('message-update', u).ok).toBe(true);
   });
 
   test('location, contact card and poll from a patient; a group message with its participant', async () => {

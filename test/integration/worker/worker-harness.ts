@@ -12,6 +12,7 @@ import {
   validatePayload,
   type CommandReply,
   type InboundMessageEvent,
+  type MessageUpdateEvent,
   type PairingEvent,
   type StatusEvent,
 } from '../../../contract/index.ts';
@@ -154,27 +155,45 @@ export class ChannelWatch {
 }
 
 /** All inbound messages of a channel stored in its clinic's stream, in stream order. */
-export async function storedInbound(
+export function storedInbound(
   nc: NatsConnection,
   clinic: string,
   channel: string,
 ): Promise<{ msgId: string; event: InboundMessageEvent }[]> {
+  return storedEvents<InboundMessageEvent>(nc, clinic, channel, channelSubjects(clinic, channel).msgIn);
+}
+
+/** All message updates (receipts, edits, revokes) of a channel stored in its clinic's stream. */
+export function storedUpdates(
+  nc: NatsConnection,
+  clinic: string,
+  channel: string,
+): Promise<{ msgId: string; event: MessageUpdateEvent }[]> {
+  return storedEvents<MessageUpdateEvent>(nc, clinic, channel, channelSubjects(clinic, channel).msgUpdate);
+}
+
+async function storedEvents<E>(
+  nc: NatsConnection,
+  clinic: string,
+  channel: string,
+  subject: string,
+): Promise<{ msgId: string; event: E }[]> {
   const jsm = await nc.jetstreamManager();
   const stream = clinicStream(clinic).name;
   const name = `check-${Math.random().toString(36).slice(2, 10)}`;
   await jsm.consumers.add(stream, {
     name,
     ack_policy: AckPolicy.None,
-    filter_subject: channelSubjects(clinic, channel).msgIn,
+    filter_subject: subject,
     inactive_threshold: 60_000_000_000,
   });
   const consumer = await nc.jetstream().consumers.get(stream, name);
   const pending = (await consumer.info()).num_pending;
-  const out: { msgId: string; event: InboundMessageEvent }[] = [];
+  const out: { msgId: string; event: E }[] = [];
   if (pending > 0) {
     const batch = await consumer.fetch({ max_messages: pending, expires: 10_000 });
     for await (const m of batch) {
-      out.push({ msgId: m.headers?.get('Nats-Msg-Id') ?? '', event: m.json<InboundMessageEvent>() });
+      out.push({ msgId: m.headers?.get('Nats-Msg-Id') ?? '', event: m.json<E>() });
       if (out.length === pending) break;
     }
   }
