@@ -140,6 +140,7 @@ export async function openChannelState(
     sentMessages,
     media: new MediaStore(() => state.sealedObjects()),
     current: () => ({ creds: state.creds, keys: state.keys }),
+    pipeline: state.pipeline,
     saveCreds: () => state.saveCreds(),
     isFencingError: (err) => state.isFencingError(err),
     isRegistered: () => state.isRegistered(),

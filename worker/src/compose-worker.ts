@@ -97,6 +97,7 @@ export function createWorker(parts: WorkerParts): Worker {
   const { config, logger, metrics, sink, auth, lease } = parts;
   const gate = new InboundGate({
     deliver: sink.deliverInbound,
+    ...(auth.pipeline ? { commitAfter: auth.pipeline.commitAfter } : {}),
     me: () => {
       const me = auth.current().creds.me;
       return { id: me?.id ?? '', lid: me?.lid ?? '' };
@@ -113,6 +114,7 @@ export function createWorker(parts: WorkerParts): Worker {
   const onStoreFailure = (err: unknown) => supervisor.storeFailed(err);
   const createSocket = makeSocketFactory({
     auth: () => auth.current(),
+    ...(auth.pipeline ? { pipeline: auth.pipeline } : {}),
     waWebSocketUrl: config.waWebSocketUrl,
     waWebVersion: config.waWebVersion,
     logger: baileysLogger(logger),

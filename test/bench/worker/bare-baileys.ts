@@ -6,7 +6,10 @@
  * Env: SIM_URL (the simulator's ws URL), SIM_ROOT (its root public key, hex), AUTH_DIR.
  * Prints one JSON line per event on stdout: qr, close (with the status code), open, in
  * (a received message id with the wall-clock time it arrived, in ms with fractions).
+ * Reads one JSON line per command on stdin: {"send": {"to": jid, "text": "…"}} calls
+ * sendMessage (the outbound baseline).
  */
+import { createInterface } from 'node:readline';
 import { BaileysClient, quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import { trustSimulatorRoot } from '../../../wa-sim/simulator.ts';
 
@@ -40,6 +43,11 @@ async function connect(): Promise<void> {
     for (const m of messages) if (!m.key.fromMe) emit({ event: 'in', id: m.key.id, t });
   });
 }
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const { send } = JSON.parse(line) as { send?: { to: string; text: string } };
+  if (send) void current?.sock.sendMessage(send.to, { text: send.text });
+});
 
 process.once('SIGTERM', () => {
   current?.end();

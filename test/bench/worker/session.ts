@@ -29,6 +29,7 @@ import type { TestStack } from '../../harness/stack.ts';
 import { startSimulator, type Simulator, type SimUser } from '../../../wa-sim/simulator.ts';
 import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import { waitUntil } from '../../../wa-sim/wait.ts';
+import { GoalTable } from '../goal-table.ts';
 import {
   pairNewChannel,
   realStorage,
@@ -41,11 +42,14 @@ import {
 const MESSAGES = Number(process.env.BENCH_INBOUND ?? 300);
 const RESTARTS = 3;
 const IDLE_MS = 5_000;
+/** The steady-rate rows: this many messages per second for this many seconds (inbound and outbound). */
+const STEADY_RATE = Number(process.env.BENCH_STEADY_RATE ?? 20);
+const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 30);
 
 // quietLibsignal() silences console.log (libsignal prints keys with it): the table goes to stdout directly.
 const print = (line: string) => process.stdout.write(`${line}\n`);
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const percentile = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
@@ -63,6 +67,10 @@ export interface SideResult {
   /** The peak resident memory of the process's life, read after the inbound burst. */
   peakRssMiB: number;
   inbound: { perSecond: number; latencies: number[] };
+  /** Inbound at STEADY_RATE: the contact's send → messages.upsert / JetStream. */
+  steady: number[];
+  /** Outbound at STEADY_RATE: the send request → the contact's phone has it. */
+  outbound: number[];
 }
 
 export interface WorkerSideResult extends SideResult {
@@ -90,6 +98,56 @@ async function inboundBurst(
   return { perSecond: (MESSAGES / (last - first)) * 1000, latencies };
 }
 
+/** Sends STEADY_RATE messages a second for STEADY_SECONDS; latencies from each send to arrival. */
+async function inboundSteady(contact: SimUser, to: string, arrived: Map<string, number>): Promise<number[]> {
+  const sentAt = new Map<string, number>();
+  const start = now();
+  const count = STEADY_RATE * STEADY_SECONDS;
+  for (let i = 0; i < count; i++) {
+    await sleep(start + (i * 1000) / STEADY_RATE - now());
+    const t = now();
+    const sent = await contact.sendText(to, `steady ${i}`);
+    sentAt.set(sent.id, t);
+  }
+  await waitUntil(() => [...sentAt.keys()].every((id) => arrived.has(id)), 60_000, 'every steady message', 5);
+  return [...sentAt].map(([id, t]) => arrived.get(id)! - t);
+}
+
+/**
+ * Asks the side to send STEADY_RATE texts a second for STEADY_SECONDS to `contact`; latencies
+ * from each request to the contact's phone holding the message (the simulator's clock, in ms).
+ */
+async function outboundSteady(
+  side: string,
+  contact: SimUser,
+  send: (text: string) => void | Promise<unknown>,
+): Promise<number[]> {
+  const asked = new Map<string, number>();
+  const replies: Promise<unknown>[] = [];
+  const start = now();
+  const count = STEADY_RATE * STEADY_SECONDS;
+  for (let i = 0; i < count; i++) {
+    await sleep(start + (i * 1000) / STEADY_RATE - now());
+    const text = `${side} out ${i}`;
+    asked.set(text, Date.now());
+    const reply = send(text);
+    if (reply) replies.push(reply);
+  }
+  await Promise.all(replies);
+  const received = () => new Map(contact.inbox.map((m) => [m.text ?? '', m.at]));
+  await waitUntil(
+    () => {
+      const got = received();
+      return [...asked.keys()].every((t) => got.has(t));
+    },
+    60_000,
+    `every outbound message of ${side}`,
+    5,
+  );
+  const got = received();
+  return [...asked].map(([text, t]) => got.get(text)! - t);
+}
+
 // ── baseline: bare Baileys ───────────────────────────────────────────────────────────────
 
 interface BareProcess {
@@ -110,7 +168,7 @@ function startBare(sim: Simulator, authDir: string, onQr?: (qr: string) => void)
         SIM_ROOT: sim.rootPublicKey.toString('hex'),
         AUTH_DIR: authDir,
       },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', 'inherit'],
     },
   );
   const arrived = new Map<string, number>();
@@ -155,8 +213,12 @@ async function benchBare(sim: Simulator, phone: SimUser, contact: SimUser): Prom
     const idleRssMiB = rssMiB(running!.child.pid!);
     const inbound = await inboundBurst(contact, phone.jid, running!.arrived);
     const peakRssMiB = memMiB(running!.child.pid!, 'VmHWM');
+    const steady = await inboundSteady(contact, phone.jid, running!.arrived);
+    const outbound = await outboundSteady('bare', contact, (text) => {
+      running!.child.stdin!.write(`${JSON.stringify({ send: { to: contact.jid, text } })}\n`);
+    });
     await stopBare(running!);
-    return { startToConnectedMs: times, idleRssMiB, peakRssMiB, inbound };
+    return { startToConnectedMs: times, idleRssMiB, peakRssMiB, inbound, steady, outbound };
   } finally {
     await rm(authDir, { recursive: true, force: true });
   }
@@ -215,7 +277,9 @@ async function benchWorker(
       sim,
       trustRoot: trustRootFile(sim, 'bench-worker'),
     };
-    const extra = { WA_S3_ENDPOINT: proxy.url };
+    // BENCH_WORKER_NODE_OPTIONS: e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the worker.
+    const nodeOptions = process.env.BENCH_WORKER_NODE_OPTIONS;
+    const extra = { WA_S3_ENDPOINT: proxy.url, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) };
     const subjects = channelSubjects(env.clinic, env.channel);
     const connectedAt = new Map<string, number>();
     nc.subscribe(subjects.status, {
@@ -262,16 +326,29 @@ async function benchWorker(
     const inbound = await inboundBurst(contact, phone.jid, arrived);
     const kmsAfter = (await scrape(running!)).kms;
     const peakRssMiB = memMiB(running!.child.pid!, 'VmHWM');
-    await messages.close();
     const s3PerMessage: Record<string, number> = {};
     for (const [method, n] of proxy.counts)
       s3PerMessage[method] = (n - (s3Before.get(method) ?? 0)) / MESSAGES;
+    const steady = await inboundSteady(contact, phone.jid, arrived);
+    let sends = 0;
+    const outbound = await outboundSteady('worker', contact, async (text) => {
+      const reply = await nc.request(
+        subjects.command('send'),
+        JSON.stringify({ idempotencyKey: `bench-${++sends}`, to: contact.pn, text }),
+        { timeout: 30_000 },
+      );
+      const body = reply.json<{ ok: boolean; error?: unknown }>();
+      if (!body.ok) throw new Error(`cmd.send refused: ${JSON.stringify(body)}`);
+    });
+    await messages.close();
     await stopWorker(running!);
     return {
       startToConnectedMs: times,
       idleRssMiB,
       peakRssMiB,
       inbound,
+      steady,
+      outbound,
       s3PerMessage,
       kmsPerMessage: (kmsAfter - kmsBefore) / MESSAGES,
       kmsPerStart,
@@ -292,41 +369,95 @@ export async function runSessionBench(stack: TestStack): Promise<void> {
     const contact = sim.contact('15550007000', 'Patient');
     const bare = await benchBare(sim, sim.phone('15550007001', 'Bare'), contact);
     const ours = await benchWorker(stack, nc, sim, sim.phone('15550007002', 'Worker'), contact);
-    const rows: string[][] = [
-      ['measure', 'baseline: bare Baileys (disk)', 'worker (S3+KMS, NATS)', 'worker/baseline'],
-    ];
-    const add = (name: string, b: number, w: number, digits = 0) =>
-      rows.push([name, b.toFixed(digits), w.toFixed(digits), (w / b).toFixed(2) + 'x']);
-    add(
-      `process start → connected, restored state (median of ${RESTARTS}), ms`,
-      median(bare.startToConnectedMs),
-      median(ours.startToConnectedMs),
+    const table = new GoalTable([
+      'measure',
+      'bare Baileys (disk)',
+      'worker (S3+KMS, NATS)',
+      'worker vs bare',
+    ]);
+    const ratio = (b: number, w: number) => `${(w / b).toFixed(2)}x`;
+    const p = (xs: number[], q: number) => percentile(xs, q);
+    const startB = median(bare.startToConnectedMs);
+    const startW = median(ours.startToConnectedMs);
+    table.add(
+      `start → Connected, restored state (median of ${RESTARTS}), ms`,
+      startB,
+      startW,
+      0,
+      ratio(startB, startW),
+      {
+        text: '≤ 1.3x',
+        met: startW / startB <= 1.3,
+      },
     );
-    add(`idle RSS once connected, MiB`, bare.idleRssMiB, ours.idleRssMiB, 1);
-    add(`peak RSS, start to end of the burst, MiB`, bare.peakRssMiB, ours.peakRssMiB, 1);
-    add(`inbound burst of ${MESSAGES}: messages/s`, bare.inbound.perSecond, ours.inbound.perSecond);
-    add(
-      'inbound latency p50, ms',
-      percentile(bare.inbound.latencies, 50),
-      percentile(ours.inbound.latencies, 50),
+    table.add(
+      'idle RSS once connected, MiB',
+      bare.idleRssMiB,
+      ours.idleRssMiB,
       1,
+      `+${(ours.idleRssMiB - bare.idleRssMiB).toFixed(1)} MiB`,
+      {
+        text: '≤ +15 MiB',
+        met: ours.idleRssMiB - bare.idleRssMiB <= 15,
+      },
     );
-    add(
-      'inbound latency p99, ms',
-      percentile(bare.inbound.latencies, 99),
-      percentile(ours.inbound.latencies, 99),
+    table.add(
+      'peak RSS to the end of the burst, MiB',
+      bare.peakRssMiB,
+      ours.peakRssMiB,
       1,
+      ratio(bare.peakRssMiB, ours.peakRssMiB),
+      {
+        text: '≤ 1.25x',
+        met: ours.peakRssMiB / bare.peakRssMiB <= 1.25,
+      },
     );
-    const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    const rateB = bare.inbound.perSecond;
+    const rateW = ours.inbound.perSecond;
+    table.add(`inbound burst of ${MESSAGES}: messages/s`, rateB, rateW, 0, ratio(rateB, rateW), {
+      text: '≥ 0.8x',
+      met: rateW / rateB >= 0.8,
+    });
+    for (const q of [50, 99]) {
+      const b = p(bare.inbound.latencies, q);
+      const w = p(ours.inbound.latencies, q);
+      table.add(`inbound burst latency p${q}, ms`, b, w, 1, ratio(b, w), {
+        text: '≤ 1.3x',
+        met: w / b <= 1.3,
+      });
+    }
+    for (const q of [50, 99]) {
+      const b = p(bare.steady, q);
+      const w = p(ours.steady, q);
+      table.add(
+        `inbound at ${STEADY_RATE}/s for ${STEADY_SECONDS} s, p${q}, ms`,
+        b,
+        w,
+        1,
+        ratio(b, w),
+        q === 99 ? { text: '≤ 50 ms', met: w <= 50 } : undefined,
+      );
+    }
+    for (const q of [50, 99]) {
+      const b = p(bare.outbound, q);
+      const w = p(ours.outbound, q);
+      table.add(
+        `outbound at ${STEADY_RATE}/s for ${STEADY_SECONDS} s (send → phone), p${q}, ms`,
+        b,
+        w,
+        1,
+        ratio(b, w),
+      );
+    }
     print(
-      `\nworker session end to end (simulator; inbound measured to messages.upsert for the baseline, to JetStream for the worker)`,
+      `\nworker session end to end (simulator; inbound measured to messages.upsert for bare Baileys, to the JetStream ack (read by a consumer) for the worker; outbound from sendMessage / the cmd.send request to the phone)`,
     );
-    for (const r of rows) print(r.map((c, i) => c.padEnd(w[i]!)).join('  '));
+    table.print(print);
     const s3 = Object.entries(ours.s3PerMessage)
       .map(([m, n]) => `${n.toFixed(2)} ${m}`)
       .join(', ');
     print(
-      `\nper inbound message (worker): S3 ${s3 || '0'}; KMS ${ours.kmsPerMessage.toFixed(3)} calls (KMS calls per worker start: ${ours.kmsPerStart})`,
+      `\nper inbound message in the burst (worker): S3 ${s3 || '0'}; KMS ${ours.kmsPerMessage.toFixed(3)} calls (KMS calls per worker start: ${ours.kmsPerStart})`,
     );
     print(
       `start → connected, every run (ms): baseline ${bare.startToConnectedMs.map((x) => x.toFixed(0)).join(', ')}; worker ${ours.startToConnectedMs.map((x) => x.toFixed(0)).join(', ')}`,

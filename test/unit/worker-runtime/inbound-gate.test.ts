@@ -13,6 +13,7 @@ import {
   type WAMessage,
 } from '@whiskeysockets/baileys';
 import pino from 'pino';
+import { GroupCommit } from '../../../worker/src/auth-store/group-commit.ts';
 import { InboundGate } from '../../../worker/src/session/inbound-gate.ts';
 
 /**
@@ -46,18 +47,47 @@ function memoryStore(log: string[], name: string) {
   return { store, data };
 }
 
-function party(name: string, log: string[], gate?: InboundGate) {
+/**
+ * The memory store behind a group commit, as ChannelState.pipeline uses it: set() returns once
+ * the change is visible to reads; the write (the logged commit) happens when its batch runs.
+ */
+function pipelined(inner: SignalKeyStore, data: Map<string, unknown>) {
+  const commits = new GroupCommit({ write: async (batch) => inner.set(batch.keys as SignalDataSet) });
+  const store: SignalKeyStore = {
+    get: async (type, ids) => {
+      const out: Record<string, unknown> = {};
+      for (const id of ids) {
+        const pending = commits.read(type, id);
+        const value = pending.found ? pending.value : data.get(`${type}/${id}`);
+        if (value !== undefined && value !== null) out[id] = structuredClone(value);
+      }
+      return out as never;
+    },
+    set: async (set: SignalDataSet) => {
+      if (commits.hasFailed) throw new Error('an earlier commit failed');
+      void commits.add({ keys: structuredClone(set) as never });
+    },
+  };
+  return { store, commits };
+}
+
+function party(name: string, log: string[], gate?: InboundGate, groupCommit = false) {
   const creds: AuthenticationCreds = initAuthCreds();
-  const { store, data } = memoryStore(log, name);
+  const memory = memoryStore(log, name);
+  const { data } = memory;
+  const pipe = groupCommit ? pipelined(memory.store, data) : undefined;
+  const store = pipe?.store ?? memory.store;
   const keys = addTransactionCapability(store, logger, { maxCommitRetries: 1, delayBetweenTriesMs: 0 });
   const make = gate ? gate.makeSignalRepository : DEFAULT_CONNECTION_CONFIG.makeSignalRepository;
   const repo = make({ creds, keys }, logger, async () => []);
-  return { creds, store, data, keys, repo };
+  return { creds, store: memory.store, data, keys, repo, commits: pipe?.commits };
 }
 
-async function setup(deliver: (m: WAMessage, s: AbortSignal) => Promise<void>) {
+async function setup(deliver: (m: WAMessage, s: AbortSignal) => Promise<void>, groupCommit = false) {
   const log: string[] = [];
   let unmatched = 0;
+  // The gate is made before bob's store (bob's repository is built around the gate).
+  const bobs: { commits?: GroupCommit } = {};
   const gate = new InboundGate({
     deliver: async (m, s) => {
       log.push(`deliver:${m.key.id}`);
@@ -65,9 +95,11 @@ async function setup(deliver: (m: WAMessage, s: AbortSignal) => Promise<void>) {
     },
     me: () => ({ id: BOB, lid: '' }),
     onUnmatched: () => unmatched++,
+    ...(groupCommit ? { commitAfter: (p: Promise<unknown>) => bobs.commits!.commitAfter(p) } : {}),
   });
   const alice = party('alice', log);
-  const bob = party('bob', log, gate);
+  const bob = party('bob', log, gate, groupCommit);
+  bobs.commits = bob.commits;
   const preKey = Curve.generateKeyPair();
   await bob.store.set({ 'pre-key': { '1': preKey } });
   await alice.repo.injectE2ESession({
@@ -168,5 +200,79 @@ describe('inbound gate on real Signal sessions', () => {
     await t.bob.repo.decryptMessage({ jid: ALICE, type, ciphertext });
     expect(delivered).toEqual([]);
     expect(t.unmatched()).toBe(1);
+  });
+});
+
+describe('inbound gate with group commit, on real Signal sessions', () => {
+  /** A deliver whose JetStream ack the test gives (or refuses) by hand. */
+  function manualAcks() {
+    const waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+    const deliver = (m: WAMessage) =>
+      new Promise<void>((resolve, reject) => void waiting.set(m.key.id!, { resolve, reject }));
+    return {
+      deliver,
+      ack: (id: string) => waiting.get(id)!.resolve(),
+      refuse: (id: string, e: Error) => waiting.get(id)!.reject(e),
+    };
+  }
+
+  test('decrypt returns before the JetStream ack; the commit waits for the acks, and two messages share one write', async () => {
+    const acks = manualAcks();
+    const t = await setup(acks.deliver, true);
+    const decrypted: string[] = [];
+    for (const [id, text] of [
+      ['B1', 'one'],
+      ['B2', 'two'],
+    ]) {
+      const { node, type, ciphertext } = await t.send(id!, text!);
+      t.log.push(`sent:${id}`); // t.send clears the log; keep the order visible
+      t.gate.observe(node);
+      const plaintext = await t.bob.repo.decryptMessage({ jid: ALICE, type, ciphertext });
+      decrypted.push(
+        proto.Message.decode(plaintext.subarray(0, plaintext.length - plaintext[plaintext.length - 1]!))
+          .conversation!,
+      );
+    }
+    // B2 (a follow-up "msg") decrypted from B1's ratchet state, which is not written yet.
+    expect(decrypted).toEqual(['one', 'two']);
+    expect(t.log).toEqual(['sent:B2', 'deliver:B2']);
+    expect(t.bob.data.has('pre-key/1')).toBe(true);
+    const durable = t.bob.commits!.whenDurable();
+    expect(durable).toBeDefined();
+    acks.ack('B1');
+    await new Promise((r) => setImmediate(r));
+    expect(t.log).toEqual(['sent:B2', 'deliver:B2']); // B2's ack is still missing: nothing written
+    acks.ack('B2');
+    await durable;
+    expect(t.log).toEqual(['sent:B2', 'deliver:B2', 'bob:commit:identity-key,pre-key,session']);
+    expect(t.bob.data.has('pre-key/1')).toBe(false);
+  });
+
+  test('a refused JetStream publish fails the commit; changes are refused until reset, then the message decrypts again', async () => {
+    const acks = manualAcks();
+    const t = await setup(acks.deliver, true);
+    const { node, type, ciphertext } = await t.send('C1', 'first try');
+    t.gate.observe(node);
+    await t.bob.repo.decryptMessage({ jid: ALICE, type, ciphertext });
+    const durable = t.bob.commits!.whenDurable()!;
+    acks.refuse('C1', new Error('NATS down'));
+    await expect(durable).rejects.toThrow('NATS down');
+    expect(t.log).toEqual(['deliver:C1']); // nothing written
+    expect(t.bob.data.has('pre-key/1')).toBe(true);
+
+    // Until the socket is replaced (reset), every change is refused.
+    t.gate.observe(node);
+    await expect(t.bob.repo.decryptMessage({ jid: ALICE, type, ciphertext })).rejects.toThrow();
+    acks.refuse('C1', new Error('socket closed')); // as the socket's end aborts a waiting delivery
+    await t.bob.commits!.settled();
+
+    t.bob.commits!.reset();
+    t.gate.observe(node);
+    const again = t.bob.repo.decryptMessage({ jid: ALICE, type, ciphertext });
+    await again;
+    acks.ack('C1');
+    await t.bob.commits!.whenDurable();
+    expect(t.log.at(-1)).toBe('bob:commit:identity-key,pre-key,session');
+    expect(t.bob.data.has('pre-key/1')).toBe(false);
   });
 });

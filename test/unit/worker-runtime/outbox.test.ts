@@ -163,4 +163,62 @@ describe('outbox (bounded buffer in front of JetStream)', () => {
         }),
     ).toThrow();
   });
+
+  test('with a window, several publishes are in flight at once and each event resolves in order', async () => {
+    const inFlight: { id: string; ack: () => void }[] = [];
+    const box = new Outbox({
+      capacity: 10,
+      highWater: 8,
+      lowWater: 2,
+      window: 3,
+      publish: (e) => new Promise<void>((ack) => inFlight.push({ id: e.msgId, ack })),
+      retryDelayMs: () => 1,
+      sleep: () => Promise.resolve(),
+    });
+    const resolved: string[] = [];
+    const enqueue = (n: number) => void box.enqueue(ev(n)).then(() => resolved.push(`id-${n}`));
+    enqueue(1); // goes out alone; what arrives while it is in flight goes out together next
+    for (const n of [2, 3, 4, 5]) enqueue(n);
+    await settle();
+    expect(inFlight.map((p) => p.id)).toEqual(['id-1']);
+    inFlight[0]!.ack();
+    await settle();
+    expect(inFlight.map((p) => p.id)).toEqual(['id-1', 'id-2', 'id-3', 'id-4']); // three at once
+    inFlight[3]!.ack();
+    inFlight[2]!.ack();
+    await settle();
+    expect(resolved).toEqual(['id-1']); // id-2 is not stored yet: nothing after it resolves
+    inFlight[1]!.ack();
+    await settle();
+    expect(resolved).toEqual(['id-1', 'id-2', 'id-3', 'id-4']);
+    expect(inFlight.map((p) => p.id)).toEqual(['id-1', 'id-2', 'id-3', 'id-4', 'id-5']);
+  });
+
+  test('with a window, a failed publish is retried from that event on; the ones before it stay resolved', async () => {
+    const sink = fakeSink();
+    let failNext = 'id-2';
+    const box = new Outbox({
+      capacity: 10,
+      highWater: 8,
+      lowWater: 2,
+      window: 3,
+      publish: async (e) => {
+        if (e.msgId === failNext) {
+          failNext = '';
+          throw new Error('timeout');
+        }
+        await sink.publish(e);
+      },
+      retryDelayMs: () => 1,
+      sleep: sink.sleep,
+    });
+    const all = Promise.all([1, 2, 3].map((n) => box.enqueue(ev(n))));
+    await settle();
+    expect(sink.stored).toEqual(['id-1', 'id-3']);
+    sink.retryAll();
+    await all;
+    // id-3 goes again after id-2 (JetStream drops the copy by its Nats-Msg-Id).
+    expect(sink.stored).toEqual(['id-1', 'id-3', 'id-2', 'id-3']);
+    expect(box.size).toBe(0);
+  });
 });

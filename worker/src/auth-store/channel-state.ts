@@ -29,6 +29,7 @@ import {
 } from '../../../contract/state-layout.ts';
 import { decodeJson, encodeJson, reviveKey } from './codec.ts';
 import { loadOrCreateDataKey } from './data-key.ts';
+import { CommitAbandonedError, GroupCommit, type CommitBatch } from './group-commit.ts';
 import { FencedJournal, type JournalRecord } from './journal.ts';
 import type { DataKeyProvider, EncryptionContext } from './key-provider.ts';
 import {
@@ -83,6 +84,8 @@ export class ChannelState {
   private snapshotSeq = 0;
   private compacting = false;
   private registered = false;
+  /** Every key transaction and creds save goes through one group commit (group-commit.ts). */
+  private readonly commits = new GroupCommit({ write: (batch) => this.writeBatch(batch) });
 
   constructor(options: ChannelStateOptions) {
     this.options = options;
@@ -146,60 +149,95 @@ export class ChannelState {
     }
   }
 
-  /** Appends through the journal, then compacts when enough records piled up since the last snapshot. */
-  private append(make: () => Omit<JournalRecord, 'v' | 'epoch' | 'at'> | null, apply: () => void) {
+  /**
+   * Writes one group-commit batch as one journal record, then compacts when enough records piled
+   * up since the last snapshot. Baileys rewrites unchanged keys on every message (LID mappings,
+   * device lists); what changes nothing durable is left out, and a batch that changes nothing
+   * needs no S3 write. Compared in write order, against what earlier records made durable.
+   */
+  private writeBatch({ keys, creds }: CommitBatch): Promise<void> {
     const journal = this.opened().journal;
-    return journal.append(make, () => {
-      apply();
-      if (journal.lastSeq - this.snapshotSeq >= this.compactEvery) void this.compact();
-    });
-  }
-
-  /** The Signal key store Baileys uses (it batches each transaction into one set()). */
-  readonly keys: SignalKeyStore = {
-    get: async <T extends keyof SignalDataTypeMap>(type: T, ids: string[]) => {
-      const bucket = this.durableKeys[type] ?? {};
-      const out: { [id: string]: SignalDataTypeMap[T] } = {};
-      for (const id of ids) {
-        const value = bucket[id];
-        if (value !== undefined && value !== null) out[id] = reviveKey(type, value) as SignalDataTypeMap[T];
-      }
-      return out;
-    },
-    set: async (data) => {
-      const mutations = data as unknown as KeyMutations;
-      if (Object.keys(mutations).length === 0) return;
-      // Freeze the values now: the record must be exactly what was asked, even if callers mutate later.
-      const frozen = decodeJson<KeyMutations>(encodeJson(mutations));
-      await this.append(
-        () => {
-          // Baileys rewrites unchanged keys on every message (LID mappings, device lists); a
-          // transaction that changes nothing durable needs no S3 write. Compared in write order,
-          // against what earlier records made durable.
-          const changed = changedMutations(this.durableKeys, frozen);
-          return changed && { keys: changed };
-        },
-        () => applyMutations(this.durableKeys, frozen),
-      );
-    },
-  };
-
-  /** Saves the whole current creds object (call on Baileys' creds.update). */
-  saveCreds(): Promise<void> {
-    const encoded = encodeJson(this.creds);
-    const snapshot = decodeJson<AuthenticationCreds>(encoded);
-    return this.append(
-      () =>
-        this.durableCreds && Buffer.compare(encoded, this.durableCreds) === 0 ? null : { creds: snapshot },
+    return journal.append(
       () => {
-        this.durableCreds = encoded;
-        if (snapshot.me?.id) this.registered = true;
+        const changed = keys ? changedMutations(this.durableKeys, keys) : null;
+        const credsChanged = creds && !(this.durableCreds && Buffer.compare(creds, this.durableCreds) === 0);
+        if (!changed && !credsChanged) return null;
+        return {
+          ...(changed ? { keys: changed } : {}),
+          ...(credsChanged ? { creds: decodeJson<AuthenticationCreds>(creds) } : {}),
+        };
+      },
+      () => {
+        if (keys) applyMutations(this.durableKeys, keys);
+        if (creds) {
+          this.durableCreds = creds;
+          if (decodeJson<AuthenticationCreds>(creds).me?.id) this.registered = true;
+        }
+        if (journal.lastSeq - this.snapshotSeq >= this.compactEvery) void this.compact();
       },
     );
   }
 
+  private readKeys = async <T extends keyof SignalDataTypeMap>(type: T, ids: string[]) => {
+    const bucket = this.durableKeys[type] ?? {};
+    const overlay = this.commits.busy;
+    const out: { [id: string]: SignalDataTypeMap[T] } = {};
+    for (const id of ids) {
+      // A change not yet durable is what the next transaction must build on (group-commit.ts).
+      const pending = overlay ? this.commits.read(type, id) : undefined;
+      const value = pending?.found ? pending.value : bucket[id];
+      if (value !== undefined && value !== null) out[id] = reviveKey(type, value) as SignalDataTypeMap[T];
+    }
+    return out;
+  };
+
+  /** Freezes a transaction's values now: the record must be exactly what was asked, even if callers mutate later. */
+  private static frozen(data: unknown): KeyMutations | undefined {
+    const mutations = data as KeyMutations;
+    if (Object.keys(mutations).length === 0) return undefined;
+    return decodeJson<KeyMutations>(encodeJson(mutations));
+  }
+
+  /** The Signal key store (Baileys batches each transaction into one set()): set() resolves once durable. */
+  readonly keys: SignalKeyStore = {
+    get: this.readKeys,
+    set: async (data) => {
+      const keys = ChannelState.frozen(data);
+      if (keys) await this.commits.add({ keys });
+    },
+  };
+
+  /**
+   * The same store for a socket whose outgoing frames wait for `whenDurable()`: set() returns as
+   * soon as the change is visible to reads, so the next message can decrypt while this one's
+   * write is in flight, and many transactions share one write (group-commit.ts).
+   */
+  readonly pipeline = {
+    keys: {
+      get: this.readKeys,
+      set: async (data) => {
+        const keys = ChannelState.frozen(data);
+        if (!keys) return;
+        if (this.commits.hasFailed) throw new CommitAbandonedError('an earlier commit failed');
+        void this.commits.add({ keys });
+      },
+    } satisfies SignalKeyStore as SignalKeyStore,
+    /** Resolves when every change so far is durable (rejects if one failed); undefined when none is pending. */
+    whenDurable: (): Promise<void> | undefined => this.commits.whenDurable(),
+    /** The next record is written only after `p` resolves (an inbound message's JetStream ack). */
+    commitAfter: (p: Promise<unknown>): void => this.commits.commitAfter(p),
+    /** A new socket: after a failed commit, take changes again, from the durable state. */
+    reset: (): void => this.commits.reset(),
+  };
+
+  /** Saves the whole current creds object (call on Baileys' creds.update); resolves once durable. */
+  saveCreds(): Promise<void> {
+    return this.commits.add({ creds: encodeJson(this.creds) });
+  }
+
   /** Resolves when every write started so far is durable; throws if the last one failed. */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
+    await this.commits.settled();
     return this.opened().journal.flush();
   }
 
@@ -209,6 +247,7 @@ export class ChannelState {
     this.compacting = true;
     try {
       const { objects, journal } = this.opened();
+      await this.commits.settled();
       await journal.settled();
       const seq = journal.lastSeq;
       await writeSnapshot(objects, { seq, creds: this.creds, keys: this.durableKeys });
@@ -242,6 +281,7 @@ export class ChannelState {
    * creds. Returns where the copies are.
    */
   async quarantine(reason: string): Promise<string> {
+    await this.commits.settled();
     await this.opened().journal.settled();
     const target = await copyToQuarantine(
       { store: this.options.store, location: this.location, base: this.base },
@@ -254,6 +294,7 @@ export class ChannelState {
 
   /** Deletes every live state object of the channel (not the lease), then starts over with fresh creds. */
   async erase(): Promise<void> {
+    await this.commits.settled();
     await this.opened().journal.settled();
     await this.startOver();
   }

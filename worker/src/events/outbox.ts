@@ -46,6 +46,14 @@ export interface OutboxOptions {
   /** …and off again at this many. */
   lowWater: number;
   publish: (event: OutboxEvent) => Promise<void>;
+  /**
+   * How many events may be in flight to JetStream at once (default 1). They are published in
+   * order on one connection, so JetStream stores them in order; each resolves in order. After a
+   * failure the pump publishes again from the first event that failed (later ones that were
+   * stored meanwhile are deduplicated by their Nats-Msg-Id), so only then can the stream's
+   * order differ from the outbox's.
+   */
+  window?: number;
   /** Delay before retry number `attempt` (1-based) of a failed publish. */
   retryDelayMs: (attempt: number) => number;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -147,31 +155,36 @@ export class Outbox {
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
+    const window = Math.max(1, this.opts.window ?? 1);
     try {
+      let attempt = 0;
       while (!this.closed && this.queue.length > 0) {
-        const head = this.queue[0]!;
-        let attempt = 0;
-        for (;;) {
+        const batch = this.queue.slice(0, window);
+        const results = await Promise.allSettled(batch.map((p) => this.opts.publish(p.event)));
+        if (this.closed) return; // close() already rejected everything that waited
+        let stored = 0;
+        while (stored < results.length && results[stored]!.status === 'fulfilled') stored++;
+        for (let i = 0; i < stored; i++) {
+          const head = this.queue.shift()!;
+          head.resolve();
+          this.opts.onPublished?.(head.event);
+        }
+        if (stored > 0) {
+          this.failureStart = undefined;
+          attempt = 0;
+          this.updatePressure();
+        }
+        if (stored < results.length) {
+          attempt += 1;
+          this.failureStart ??= Date.now();
+          const failed = results[stored] as PromiseRejectedResult;
+          this.opts.onPublishError?.(failed.reason, batch[stored]!.event, attempt);
           try {
-            await this.opts.publish(head.event);
-            this.failureStart = undefined;
-            break;
-          } catch (err) {
-            attempt += 1;
-            this.failureStart ??= Date.now();
-            this.opts.onPublishError?.(err, head.event, attempt);
-            try {
-              await this.opts.sleep(this.opts.retryDelayMs(attempt), this.abort.signal);
-            } catch {
-              return; // closed while waiting
-            }
-            if (this.closed) return;
+            await this.opts.sleep(this.opts.retryDelayMs(attempt), this.abort.signal);
+          } catch {
+            return; // closed while waiting
           }
         }
-        this.queue.shift();
-        head.resolve();
-        this.opts.onPublished?.(head.event);
-        this.updatePressure();
       }
     } finally {
       this.pumping = false;

@@ -41,6 +41,9 @@ export interface SinkDeps {
 
 const encoder = new TextEncoder();
 
+/** JetStream publishes in flight at once (outbox.ts `window`). */
+const PUBLISH_WINDOW = 64;
+
 export class EventSink {
   readonly outbox: Outbox;
   private readonly deps: SinkDeps;
@@ -63,6 +66,8 @@ export class EventSink {
       highWater,
       lowWater: Math.floor(highWater / 2),
       publish: (e) => this.breaker.fire(e),
+      // Group commit sends a burst's messages together: publish them together (one round trip).
+      window: PUBLISH_WINDOW,
       retryDelayMs: (attempt) => Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)),
       sleep: (ms, signal) =>
         new Promise<void>((resolve, reject) => {

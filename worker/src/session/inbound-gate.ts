@@ -60,6 +60,13 @@ export interface InboundGateOptions {
   /** Our own ids, for decodeMessageNode/cleanMessage (from the live creds). */
   me: () => { id: string; lid: string };
   onUnmatched?: () => void;
+  /**
+   * Group commit (auth-store/group-commit.ts): when given, the gate does not wait for the
+   * JetStream ack inside the transaction; it makes the transaction's commit wait for it instead
+   * (`commitAfter`), and the socket holds the receipt until that commit is durable. The order
+   * stays JetStream ack → Signal commit → receipt, but the next message decrypts meanwhile.
+   */
+  commitAfter?: (stored: Promise<unknown>) => void;
 }
 
 export class InboundGate {
@@ -124,10 +131,19 @@ export class InboundGate {
         if (part.index === part.record.lastIndex) {
           const message = this.assemble(part.record);
           if (message) {
-            await this.opts.deliver(message, signal);
+            const stored = this.opts.deliver(message, signal);
+            if (this.opts.commitAfter) {
+              this.opts.commitAfter(stored);
+              // Its failure fails the commit (and so the receipt); nothing else waits on it here.
+              stored.catch(() => undefined);
+            } else {
+              await stored;
+            }
             this.remember(message.key.id!);
           }
         }
+        // The socket ended meanwhile: roll back rather than commit for a socket that is gone.
+        if (signal.aborted) throw signal.reason;
         return plaintext;
       }, txKey);
     };

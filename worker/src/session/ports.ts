@@ -69,9 +69,26 @@ export interface AuthStatePort {
 }
 
 /** The loaded auth state as the whole worker uses it (auth-store-setup.ts builds it from the store). */
+/**
+ * Group commit (auth-store/group-commit.ts) as a socket uses it: key writes that return before
+ * they are durable, and the promise every outgoing frame waits for.
+ */
+export interface CommitPipeline {
+  /** The key store whose set() returns once the change is visible to reads, before it is durable. */
+  keys: SignalKeyStore;
+  /** Resolves when every change so far is durable (rejects if one failed); undefined when none is pending. */
+  whenDurable(): Promise<void> | undefined;
+  /** The next record is written only after `p` resolves (an inbound message's JetStream ack). */
+  commitAfter(p: Promise<unknown>): void;
+  /** A new socket: after a failed commit, take changes again, from the durable state. */
+  reset(): void;
+}
+
 export interface AuthStateHandle extends AuthStatePort {
   /** The live creds object and key store (replaced after quarantine/erase). */
   current(): { creds: AuthenticationCreds; keys: SignalKeyStore };
+  /** Group commit, for the socket (absent: every key write is awaited until durable). */
+  pipeline?: CommitPipeline;
   /** Persists the whole current creds object; single-flight in the store. */
   saveCreds(): Promise<void>;
   /** The channel's stored attachments (sealed like the state; media/media-store.ts). */

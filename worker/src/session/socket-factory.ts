@@ -18,8 +18,9 @@ import type CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.ts';
 import { boundedCacheStore } from './bounded-cache.ts';
+import { holdFramesUntilDurable } from './durable-frames.ts';
 import type { InboundGate } from './inbound-gate.ts';
-import type { SessionSocket } from './ports.ts';
+import type { CommitPipeline, SessionSocket } from './ports.ts';
 
 export interface SocketFactoryOptions {
   /**
@@ -38,6 +39,11 @@ export interface SocketFactoryOptions {
   storeBreaker?: <T>(call: () => Promise<T>) => Promise<T>;
   /** A key commit failed (after Baileys' own retries): the socket must be restarted. */
   onStoreFailure: (err: unknown) => void;
+  /**
+   * Group commit: key writes return before they are durable and every outgoing frame waits
+   * until they are (durable-frames.ts). Absent: each key write is awaited until durable.
+   */
+  pipeline?: CommitPipeline;
 }
 
 /**
@@ -56,8 +62,12 @@ export function makeSocketFactory(options: SocketFactoryOptions): (gate: Inbound
   // Retry counts survive reconnects so a peer that keeps failing cannot make us retry forever.
   const msgRetryCounterCache = boundedCacheStore(5_000, 60 * 60_000);
   return (gate) => {
-    const { creds, keys } = options.auth();
-    return makeWASocket({
+    const { creds, keys: durableKeys } = options.auth();
+    const { pipeline } = options;
+    // A new socket starts from the durable state: a commit that failed under the last one is dropped.
+    pipeline?.reset();
+    const keys = pipeline ? pipeline.keys : durableKeys;
+    const sock = makeWASocket({
       auth: {
         creds,
         keys: instrumentKeys(keys, options.metrics, options.onStoreFailure, options.storeBreaker),
@@ -78,7 +88,14 @@ export function makeSocketFactory(options: SocketFactoryOptions): (gate: Inbound
       generateHighQualityLinkPreview: false,
       ...(options.waWebSocketUrl ? { waWebSocketUrl: options.waWebSocketUrl } : {}),
       ...(options.waWebVersion ? { version: [...options.waWebVersion] as [number, number, number] } : {}),
-    }) as unknown as SessionSocket;
+    });
+    if (pipeline) {
+      holdFramesUntilDurable(sock.ws, {
+        whenDurable: pipeline.whenDurable,
+        onFailure: options.onStoreFailure,
+      });
+    }
+    return sock as unknown as SessionSocket;
   };
 }
 
