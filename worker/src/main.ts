@@ -4,10 +4,11 @@
  * Start-up order matters:
  *   1. configuration (exit 2 with every problem listed if it is wrong);
  *   2. logs, metrics, the HTTP endpoints (liveness must answer while the rest starts);
- *   3. NATS, the streams, the event sink; status Pending is published;
+ *   3. NATS and the event sink; status Pending is published;
  *   4. the lease — nothing touches the auth state or WhatsApp before this pod holds it;
  *   5. the auth state from S3 (KMS decrypts the data key once);
- *   6. the session and the command server.
+ *   6. the session and the command server, once the streams are checked too (that runs
+ *      beside 4-5: it needs NATS only, and they need S3 and KMS only).
  * Steps 4-5 wait, with backoff and a status naming the cause, while S3 or KMS are away
  * (channel-hold.ts); only what a retry cannot fix (a foreign data key, a corrupt object) stops
  * the worker. A lease lost to an outage closes the session; the worker takes the lease back
@@ -95,14 +96,20 @@ async function main(): Promise<number> {
     },
     logger,
   );
-  try {
-    const jsm = await nats.nc.jetstreamManager();
-    await ensureClinicStreamAtStart(jsm, config.clinicId, logger, config.clinicStreamRetentionDays);
-    await ensureSendLogAtStart(jsm, config.clinicId, config.idempotencyWindowHours, logger);
-  } catch (err) {
-    // NATS went away right after connecting: the stream is checked again at the next start.
-    logger.warn({ err, cause: failureCause(err) }, 'cannot reach JetStream to check the clinic stream');
-  }
+  // The stream checks (a few JetStream requests) run while the lease and the state load: they
+  // must be done before the session starts, not before the lease (docs/worker.md, start-up).
+  const streamsChecked = (async () => {
+    try {
+      const jsm = await nats.nc.jetstreamManager();
+      await Promise.all([
+        ensureClinicStreamAtStart(jsm, config.clinicId, logger, config.clinicStreamRetentionDays),
+        ensureSendLogAtStart(jsm, config.clinicId, config.idempotencyWindowHours, logger),
+      ]);
+    } catch (err) {
+      // NATS went away right after connecting: the stream is checked again at the next start.
+      logger.warn({ err, cause: failureCause(err) }, 'cannot reach JetStream to check the clinic stream');
+    }
+  })();
   // Binding looks nothing up (no request): the bucket is checked when the first send uses it.
   const sendLog = await KvSendLog.open(nats.nc, config.clinicId, config.channelId);
   const sink = createSink(config, nats, logger, metrics, (high) => {
@@ -146,6 +153,7 @@ async function main(): Promise<number> {
   } catch (err) {
     return finish(failedToTake(err, report, logger));
   }
+  await streamsChecked;
   for (;;) {
     if (!held || stop.signal.aborted) {
       await held?.lease.release().catch(() => undefined);

@@ -9,7 +9,7 @@
  * message stored in JetStream, read by an ordered consumer). For the worker, the S3 requests
  * (counted by an HTTP proxy in front of MinIO) and KMS calls (its own metric) per message.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
@@ -30,6 +30,7 @@ import { startSimulator, type Simulator, type SimUser } from '../../../wa-sim/si
 import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import { waitUntil } from '../../../wa-sim/wait.ts';
 import { GoalTable } from '../goal-table.ts';
+import { workerNodeOptions } from '../../../operator/src/pod.ts';
 import {
   pairNewChannel,
   realStorage,
@@ -256,6 +257,16 @@ async function scrape(worker: WorkerProcess): Promise<{ kms: number }> {
   return { kms };
 }
 
+/** What the worker image's build does (worker/Dockerfile): fills the compile cache once. */
+function warmCompileCache(dir: string): void {
+  const run = spawnSync(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'worker/src/warm-compile-cache.ts')],
+    { env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: dir }, encoding: 'utf8' },
+  );
+  if (run.status !== 0) throw new Error(`warm-compile-cache failed: ${run.stderr}`);
+}
+
 async function stopWorker(w: WorkerProcess): Promise<void> {
   w.kill('SIGTERM');
   await w.exited;
@@ -269,7 +280,9 @@ async function benchWorker(
   contact: SimUser,
 ): Promise<WorkerSideResult> {
   const proxy = await countingProxy(stack.s3.endpoint);
+  const compileCache = await mkdtemp(join(tmpdir(), 'bench-compile-cache-'));
   try {
+    warmCompileCache(compileCache);
     const env: ChannelEnv = {
       clinic: 'bench',
       channel: 'front-desk',
@@ -277,9 +290,14 @@ async function benchWorker(
       sim,
       trustRoot: trustRootFile(sim, 'bench-worker'),
     };
-    // BENCH_WORKER_NODE_OPTIONS: e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the worker.
-    const nodeOptions = process.env.BENCH_WORKER_NODE_OPTIONS;
-    const extra = { WA_S3_ENDPOINT: proxy.url, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) };
+    // BENCH_WORKER_NODE_OPTIONS (added): e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the worker.
+    const extra = {
+      WA_S3_ENDPOINT: proxy.url,
+      // As the operator runs it: NODE_OPTIONS for the default 384 MiB limit (operator/src/pod.ts),
+      // and, as in the image, the compile cache filled before the first start (worker/Dockerfile).
+      NODE_OPTIONS: `${workerNodeOptions(268)} ${process.env.BENCH_WORKER_NODE_OPTIONS ?? ''}`.trim(),
+      NODE_COMPILE_CACHE: compileCache,
+    };
     const subjects = channelSubjects(env.clinic, env.channel);
     const connectedAt = new Map<string, number>();
     nc.subscribe(subjects.status, {
@@ -356,6 +374,7 @@ async function benchWorker(
   } finally {
     proxy.server.closeAllConnections();
     proxy.server.close();
+    await rm(compileCache, { recursive: true, force: true });
   }
 }
 

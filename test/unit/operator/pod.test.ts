@@ -153,7 +153,7 @@ describe('worker pod', () => {
 
   test("V8's heap follows the container's memory limit; an explicit NODE_OPTIONS wins", () => {
     expect(envOf(channel()).NODE_OPTIONS).toBe(
-      '--max-old-space-size=268 --disable-warning=ExperimentalWarning',
+      '--max-old-space-size=268 --max-semi-space-size=2 --disable-warning=ExperimentalWarning',
     );
     const raised = channel({ worker: { resources: { limits: { memory: '1Gi' } } } });
     expect(envOf(raised).NODE_OPTIONS).toMatch(/^--max-old-space-size=716 /);
