@@ -97,7 +97,9 @@ export function createWorker(parts: WorkerParts): Worker {
   const { config, logger, metrics, sink, auth, lease } = parts;
   const gate = new InboundGate({
     deliver: sink.deliverInbound,
-    ...(auth.pipeline ? { commitAfter: auth.pipeline.commitAfter } : {}),
+    ...(auth.pipeline
+      ? { pipeline: { prepare: sink.prepareInbound, commitAfter: auth.pipeline.commitAfter } }
+      : {}),
     me: () => {
       const me = auth.current().creds.me;
       return { id: me?.id ?? '', lid: me?.lid ?? '' };

@@ -95,7 +95,17 @@ async function setup(deliver: (m: WAMessage, s: AbortSignal) => Promise<void>, g
     },
     me: () => ({ id: BOB, lid: '' }),
     onUnmatched: () => unmatched++,
-    ...(groupCommit ? { commitAfter: (p: Promise<unknown>) => bobs.commits!.commitAfter(p) } : {}),
+    ...(groupCommit
+      ? {
+          pipeline: {
+            prepare: async (m: WAMessage, s: AbortSignal) => async () => {
+              log.push(`deliver:${m.key.id}`);
+              await deliver(m, s);
+            },
+            commitAfter: (p: Promise<unknown>) => bobs.commits!.commitAfter(p),
+          },
+        }
+      : {}),
   });
   const alice = party('alice', log);
   const bob = party('bob', log, gate, groupCommit);

@@ -119,7 +119,6 @@ export class EventSink {
     );
   }
 
-  /** The inbound gate's `deliver`: resolves once the message is in JetStream. */
   /**
    * Stores a message's attachment before the message is published (media/inbound-media.ts), so
    * `msg.in` carries its reference; set once the worker is composed. Never throws.
@@ -127,12 +126,31 @@ export class EventSink {
   captureMedia:
     ((message: WAMessage, signal: AbortSignal) => Promise<InboundMessageEvent['media']>) | undefined;
 
+  /** The inbound gate's `deliver`: resolves once the message is in JetStream. */
   deliverInbound = async (message: WAMessage, signal: AbortSignal): Promise<void> => {
-    if (!isPublishable(message)) return;
+    const publish = await this.prepareInbound(message, signal);
+    await publish?.();
+  };
+
+  /**
+   * The part of delivering that must happen before the message's Signal commit is even queued:
+   * storing its attachment, which may ask WhatsApp for a re-upload through the socket (so it must
+   * not wait behind a commit, as the publish does under group commit). Resolves with the publish
+   * (which resolves once the message is in JetStream), or undefined for a message not published.
+   */
+  prepareInbound = async (
+    message: WAMessage,
+    signal: AbortSignal,
+  ): Promise<(() => Promise<void>) | undefined> => {
+    if (!isPublishable(message)) return undefined;
     // Inside the inbound gate: the receipt waits for the attachment too, so a crash mid-download
     // leaves the message unacknowledged and WhatsApp delivers it again.
     const media = await this.captureMedia?.(message, signal);
     const event = inboundMessageEvent(this.deps.ids, message, media);
+    return () => this.publishInbound(event, signal);
+  };
+
+  private async publishInbound(event: InboundMessageEvent, signal: AbortSignal): Promise<void> {
     const data = encoder.encode(JSON.stringify(event));
     // A message is never dropped for lack of room: it waits (unacknowledged) until there is room.
     for (;;) {
@@ -151,7 +169,7 @@ export class EventSink {
         // Full (so above high water): loop back and wait for the backlog to drain.
       }
     }
-  };
+  }
 
   /** A message Baileys emitted that did not pass the gate (fallback; already acknowledged). */
   publishUngated(message: WAMessage): void {

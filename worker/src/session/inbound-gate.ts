@@ -65,8 +65,14 @@ export interface InboundGateOptions {
    * JetStream ack inside the transaction; it makes the transaction's commit wait for it instead
    * (`commitAfter`), and the socket holds the receipt until that commit is durable. The order
    * stays JetStream ack → Signal commit → receipt, but the next message decrypts meanwhile.
+   * What must happen before the commit is even queued (storing an attachment, which may ask
+   * WhatsApp for a re-upload through the socket whose frames wait for commits) is `prepare`,
+   * still awaited inside the transaction; it resolves with the publish, or undefined.
    */
-  commitAfter?: (stored: Promise<unknown>) => void;
+  pipeline?: {
+    prepare: (message: WAMessage, signal: AbortSignal) => Promise<(() => Promise<void>) | undefined>;
+    commitAfter: (stored: Promise<unknown>) => void;
+  };
 }
 
 export class InboundGate {
@@ -131,13 +137,17 @@ export class InboundGate {
         if (part.index === part.record.lastIndex) {
           const message = this.assemble(part.record);
           if (message) {
-            const stored = this.opts.deliver(message, signal);
-            if (this.opts.commitAfter) {
-              this.opts.commitAfter(stored);
-              // Its failure fails the commit (and so the receipt); nothing else waits on it here.
-              stored.catch(() => undefined);
+            const { pipeline } = this.opts;
+            if (pipeline) {
+              const publish = await pipeline.prepare(message, signal);
+              const stored = publish?.();
+              if (stored) {
+                pipeline.commitAfter(stored);
+                // Its failure fails the commit (and so the receipt); nothing else waits on it here.
+                stored.catch(() => undefined);
+              }
             } else {
-              await stored;
+              await this.opts.deliver(message, signal);
             }
             this.remember(message.key.id!);
           }
