@@ -204,6 +204,14 @@ describe('verbs through the worker, seen by the phones', () => {
       });
       expect(got.message.extendedTextMessage?.contextInfo?.mentionedJid).toEqual([patients[1]!.jid]);
     }
+    // Each participant's read receipt reaches msg.update, naming the participant.
+    await eventually('a read receipt from each of the three', async () => {
+      const reads = (await storedUpdates(suite.nc, env.clinic, env.channel))
+        .map((u) => u.event)
+        .filter((u) => u.id === sent.messageId && u.update === 'read');
+      const from = new Set(reads.map((u) => u.participant?.replace(/:\d+@/, '@')));
+      return patients.every((p) => from.has(p.jid) || from.has(p.lidJid));
+    });
     // A reaction to someone's group message names its sender.
     const theirs = await patients[2]!.sendMessage(group.jid, { conversation: 'thanks' });
     await eventually('the group message stored', async () =>
