@@ -22,6 +22,7 @@ import { eraseContact, exportContact } from './commands/contact.ts';
 import { getMedia, MEDIA_KINDS, sendFile } from './commands/media.ts';
 import { parseTarget } from './target.ts';
 import { addVerbCommands } from './commands/verbs.ts';
+import { stateCommands } from './commands/state/commands.ts';
 
 const program = new Command('wa')
   .description('Watch and drive WhatsApp channels over NATS.')
@@ -375,6 +376,8 @@ nats
   .action(async (opts: BootstrapOptions) => {
     console.log(await bootstrapToFolder(opts));
   });
+
+program.addCommand(stateCommands(() => globals().json));
 
 try {
   await program.parseAsync(process.argv);

@@ -6,6 +6,7 @@
  *   sealed-objects.ts  every other object sealed under it, bound to its key
  *   journal.ts         the fenced journal: one record per transaction, written once per slot
  *   snapshots.ts       snapshot compaction and retention
+ *   state-reader.ts    reading the stored state: the latest snapshot and the journal after it
  *   quarantine.ts      quarantine and erasure
  *
  * The object layout is contract/state-layout.ts; docs/state-store.md explains the guarantees:
@@ -45,7 +46,8 @@ import type { ObjectStore } from './object-store.ts';
 import { listLiveState } from './live-state.ts';
 import { copyToQuarantine, removeStateObjects } from './quarantine.ts';
 import { SealedObjects } from './sealed-objects.ts';
-import { pruneCovered, readLatestSnapshot, writeSnapshot } from './snapshots.ts';
+import { pruneCovered, writeSnapshot } from './snapshots.ts';
+import { readStoredState } from './state-reader.ts';
 import { FencedError } from './state-errors.ts';
 
 export interface ChannelStateOptions {
@@ -125,17 +127,14 @@ export class ChannelState {
   /** The latest snapshot, then every journal record after it. */
   private async load(objects: SealedObjects, journal: FencedJournal): Promise<void> {
     const live = await listLiveState(objects.store, this.base);
-    const names = live.map((o) => o.key.slice(this.base.length));
-    const snapshot = await readLatestSnapshot(objects, names);
-    let creds = snapshot?.creds ?? null;
-    const keys: KeyMap = snapshot?.keys ?? {};
-    this.snapshotSeq = snapshot?.seq ?? 0;
-    await journal.replay(names, this.snapshotSeq, (record) => {
-      if (record.creds) creds = record.creds;
-      if (record.keys) applyMutations(keys, record.keys);
-    });
-    this.durableKeys = keys;
-    this.creds = creds ?? initAuthCreds();
+    const stored = await readStoredState(
+      objects,
+      live.map((o) => o.key.slice(this.base.length)),
+    );
+    journal.resumeAfter(stored.lastSeq);
+    this.snapshotSeq = stored.snapshotSeq;
+    this.durableKeys = stored.keys;
+    this.creds = stored.creds ?? initAuthCreds();
     this.registered = Boolean(this.creds.me?.id);
     raisePreKeyCounters(this.creds, this.durableKeys);
   }

@@ -13,7 +13,7 @@ import { listLiveState } from './live-state.ts';
 import { PreconditionFailedError, type ObjectStore } from './object-store.ts';
 import { FencedError, StateIntegrityError } from './state-errors.ts';
 
-interface DataKeyRecord {
+export interface DataKeyRecord {
   v: 1;
   keyId: string;
   context: EncryptionContext;
@@ -29,6 +29,23 @@ export interface DataKeyPlace {
   context: EncryptionContext;
 }
 
+/** Parses a stored `datakey` object; UnreadableObjectError (naming `key`) when it is not one. */
+export function parseDataKeyRecord(key: string, body: Uint8Array): DataKeyRecord {
+  let parsed: Partial<DataKeyRecord>;
+  try {
+    parsed = JSON.parse(Buffer.from(body).toString('utf8')) as Partial<DataKeyRecord>;
+  } catch {
+    throw new UnreadableObjectError(key, 'not a data key record');
+  }
+  if (typeof parsed.wrapped !== 'string' || parsed.wrapped === '')
+    throw new UnreadableObjectError(key, 'not a data key record (no wrapped key)');
+  return parsed as DataKeyRecord;
+}
+
+export function encodeDataKeyRecord(record: DataKeyRecord): Uint8Array {
+  return Buffer.from(JSON.stringify(record));
+}
+
 /** The plaintext data key: unwrapped by KMS, or generated (and stored) for a channel with no state. */
 export async function loadOrCreateDataKey({
   store,
@@ -39,12 +56,7 @@ export async function loadOrCreateDataKey({
   const key = `${base}${DATA_KEY_OBJECT}`;
   const stored = await store.get(key);
   if (stored) {
-    let parsed: Pick<DataKeyRecord, 'wrapped'>;
-    try {
-      parsed = JSON.parse(Buffer.from(stored.body).toString('utf8')) as DataKeyRecord;
-    } catch {
-      throw new UnreadableObjectError(key, 'not a data key record');
-    }
+    const parsed = parseDataKeyRecord(key, stored.body);
     return keyProvider.unwrap(Buffer.from(parsed.wrapped, 'base64'), context);
   }
   // No data key: only a channel with no live state at all may start fresh (a quarantined copy
@@ -64,7 +76,7 @@ export async function loadOrCreateDataKey({
     wrapped: Buffer.from(created.wrapped).toString('base64'),
   };
   try {
-    await store.put(key, Buffer.from(JSON.stringify(record)), { ifAbsent: true });
+    await store.put(key, encodeDataKeyRecord(record), { ifAbsent: true });
   } catch (err) {
     // Another worker created the channel's key first: it holds the channel now.
     if (err instanceof PreconditionFailedError) throw new FencedError(key);

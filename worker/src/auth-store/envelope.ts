@@ -24,10 +24,13 @@ export interface ObjectPlace {
 export class UnreadableObjectError extends Error {
   readonly code = 'StateObjectUnreadable';
   readonly objectKey: string;
+  /** What is wrong with it, without the key (for a list of objects that names each). */
+  readonly why: string;
   constructor(key: string, why: string) {
     super(`state object ${key} cannot be read: ${why}; it was left untouched`);
     this.name = 'UnreadableObjectError';
     this.objectKey = key;
+    this.why = why;
   }
 }
 

@@ -57,27 +57,9 @@ export class FencedJournal {
     return this.fenced;
   }
 
-  /**
-   * Reads, in order, every record after `afterSeq` among the channel's `names` (relative to its
-   * prefix). A gap is an integrity error: a record of the state would be skipped.
-   */
-  async replay(names: string[], afterSeq: number, apply: (record: JournalRecord) => void): Promise<void> {
-    const slots = names
-      .map((name) => ({ name, parsed: parseSequencedName(name) }))
-      .filter((s) => s.parsed?.dir === JOURNAL_DIR && s.parsed.seq > afterSeq)
-      .map((s) => ({ name: s.name, seq: s.parsed!.seq }))
-      .sort((a, b) => a.seq - b.seq);
-    let expected = afterSeq + 1;
-    for (const slot of slots) {
-      if (slot.seq !== expected) {
-        throw new StateIntegrityError(
-          `journal slot ${journalSlotName(expected)} under ${this.objects.base} is missing (found ${slot.name})`,
-        );
-      }
-      apply(decodeJson<JournalRecord>(await this.objects.read(slot.name)));
-      expected++;
-    }
-    this.last = expected - 1;
+  /** Continues the journal after slot `lastSeq`, the last one read (state-reader.ts). */
+  resumeAfter(lastSeq: number): void {
+    this.last = lastSeq;
   }
 
   /**
@@ -161,4 +143,33 @@ export class FencedJournal {
       throw new FencedError(key);
     }
   }
+}
+
+/**
+ * Reads, in order, every journal record after `afterSeq` among the channel's `names` (relative to
+ * its prefix); returns the last sequence number read. A gap is an integrity error: a record of the
+ * state would be skipped. Shared by the worker's load and the `wa state` checks (no lease needed).
+ */
+export async function replayJournal(
+  objects: SealedObjects,
+  names: string[],
+  afterSeq: number,
+  apply: (record: JournalRecord) => void,
+): Promise<number> {
+  const slots = names
+    .map((name) => ({ name, parsed: parseSequencedName(name) }))
+    .filter((s) => s.parsed?.dir === JOURNAL_DIR && s.parsed.seq > afterSeq)
+    .map((s) => ({ name: s.name, seq: s.parsed!.seq }))
+    .sort((a, b) => a.seq - b.seq);
+  let expected = afterSeq + 1;
+  for (const slot of slots) {
+    if (slot.seq !== expected) {
+      throw new StateIntegrityError(
+        `journal slot ${journalSlotName(expected)} under ${objects.base} is missing (found ${slot.name})`,
+      );
+    }
+    apply(decodeJson<JournalRecord>(await objects.read(slot.name)));
+    expected++;
+  }
+  return expected - 1;
 }

@@ -3,7 +3,14 @@
  * encryption context {clinic, channel}. KMS is asked once to create it (first start
  * of a channel) and once per worker start to unwrap it, never per write.
  */
-import { DecryptCommand, GenerateDataKeyCommand, KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import {
+  DecryptCommand,
+  DescribeKeyCommand,
+  GenerateDataKeyCommand,
+  KMSClient,
+  ReEncryptCommand,
+  type KMSClientConfig,
+} from '@aws-sdk/client-kms';
 
 export interface EncryptionContext {
   clinic: string;
@@ -96,14 +103,64 @@ export class KmsDataKeyProvider implements DataKeyProvider {
   }
 
   async unwrap(wrapped: Uint8Array, context: EncryptionContext): Promise<Uint8Array> {
+    return (await this.unwrapNamingKey(wrapped, context)).plaintext;
+  }
+
+  /** Like unwrap, and which KMS key (its ARN) wrapped it: what `wa state verify` and `rewrap` report. */
+  async unwrapNamingKey(
+    wrapped: Uint8Array,
+    context: EncryptionContext,
+  ): Promise<{ plaintext: Uint8Array; keyArn: string }> {
     this.calls++;
     try {
       const res = await this.client.send(
         new DecryptCommand({ CiphertextBlob: wrapped, EncryptionContext: { ...context } }),
       );
-      return res.Plaintext!;
+      return { plaintext: res.Plaintext!, keyArn: res.KeyId ?? '' };
     } catch (err) {
       throw refusedByKms(err) ? new KeyUnwrapError(context, err) : new KmsUnreachableError(err);
+    }
+  }
+
+  /**
+   * The same data key wrapped under `toKeyId` instead (KMS ReEncrypt, same encryption context):
+   * the plaintext never leaves KMS, and the objects sealed under the data key stay as they are.
+   */
+  async rewrap(
+    wrapped: Uint8Array,
+    context: EncryptionContext,
+    toKeyId: string,
+  ): Promise<{ wrapped: Uint8Array; fromKeyArn: string; toKeyArn: string }> {
+    this.calls++;
+    try {
+      const res = await this.client.send(
+        new ReEncryptCommand({
+          CiphertextBlob: wrapped,
+          SourceEncryptionContext: { ...context },
+          DestinationKeyId: toKeyId,
+          DestinationEncryptionContext: { ...context },
+        }),
+      );
+      return { wrapped: res.CiphertextBlob!, fromKeyArn: res.SourceKeyId ?? '', toKeyArn: res.KeyId ?? '' };
+    } catch (err) {
+      throw refusedByKms(err) ? new KeyUnwrapError(context, err) : new KmsUnreachableError(err);
+    }
+  }
+
+  /** The ARN of a key id, alias or ARN; KeyGenerateError-like refusal when KMS does not know it. */
+  async keyArn(keyId: string): Promise<string> {
+    this.calls++;
+    try {
+      const res = await this.client.send(new DescribeKeyCommand({ KeyId: keyId }));
+      return res.KeyMetadata!.Arn!;
+    } catch (err) {
+      if (!refusedByKms(err)) throw new KmsUnreachableError(err);
+      throw new Error(
+        `KMS does not know the key ${keyId}: ${(err as Error).name}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
