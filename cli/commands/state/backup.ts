@@ -6,9 +6,9 @@
  * are each written once and never changed (docs/state-store.md, "Fencing"); a worker appends
  * slot n+1 only after slot n is stored, and writes a snapshot before it deletes the journal
  * slots the snapshot covers. A listing therefore sees a snapshot and an unbroken run of journal
- * slots after it: the state as of its last slot. What can break a copy is an object deleted
- * between the listing and its read (a compaction or a quarantine running meanwhile): then the
- * copy is thrown away and taken again. Either way the copy is read back from the folder and
+ * slots after it: the state as of its last slot. The copy takes just that (neededObjects). What
+ * can still break it is an object deleted between the listing and its read (two compactions, or
+ * a quarantine, meanwhile): then the copy is thrown away and taken again. Either way the copy is read back from the folder and
  * checked as a worker would load it (check.ts) before it counts.
  *
  * The folder holds the objects under their own keys (the layout of local mode's state folder,
@@ -18,7 +18,16 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { channelStatePrefix, LEASE_OBJECT } from '../../../contract/state-layout.ts';
+import {
+  channelStatePrefix,
+  DATA_KEY_OBJECT,
+  LEASE_OBJECT,
+  MEDIA_DIR,
+  parseSequencedName,
+  SENT_MESSAGES_DIR,
+  SNAPSHOT_DIR,
+} from '../../../contract/state-layout.ts';
+import type { ListedObject } from '../../../worker/src/auth-store/object-store.ts';
 import { LocalDiskObjectStore } from '../../../worker/src/auth-store/local-disk-object-store.ts';
 import { CliError } from '../../connection.ts';
 import { checkChannel, type Problem } from './check.ts';
@@ -53,6 +62,38 @@ async function assertNewFolder(dir: string): Promise<void> {
   }
 }
 
+/**
+ * What a copy needs of a listing, in the order it is copied: the data key, the newest snapshot,
+ * the journal slots after it, then the rest (sent messages, quarantined copies). Not the lease
+ * (it names a worker, not state); not media, the clinic's files with their own retention, outside
+ * the session (contract/state-layout.ts); not the journal slots and snapshots the newest snapshot
+ * covers. Those are what the worker deletes first: a slot after the newest snapshot, and that
+ * snapshot, go only after two more compactions, so a copy that skips the rest seldom races one.
+ */
+function neededObjects(base: string, listed: ListedObject[]): ListedObject[] {
+  const named = listed
+    .map((o) => ({ o, name: o.key.slice(base.length) }))
+    .filter(({ name }) => name !== LEASE_OBJECT && !name.startsWith(`${MEDIA_DIR}/`));
+  const newestSnapshot = Math.max(
+    0,
+    ...named
+      .map(({ name }) => parseSequencedName(name))
+      .flatMap((p) => (p?.dir === SNAPSHOT_DIR ? [p.seq] : [])),
+  );
+  const rank = (name: string) => {
+    if (name === DATA_KEY_OBJECT) return [0, 0];
+    const seq = parseSequencedName(name);
+    if (seq?.dir === SNAPSHOT_DIR) return seq.seq === newestSnapshot ? [1, 0] : undefined;
+    if (seq) return seq.seq > newestSnapshot ? [2, seq.seq] : undefined;
+    return [3, 0];
+  };
+  return named
+    .map(({ o, name }) => ({ o, rank: rank(name) }))
+    .filter((x): x is { o: ListedObject; rank: number[] } => x.rank !== undefined)
+    .sort((a, b) => a.rank[0]! - b.rank[0]! || a.rank[1]! - b.rank[1]!)
+    .map((x) => x.o);
+}
+
 export async function backupChannel(
   access: StateAccess,
   target: ChannelTarget,
@@ -67,7 +108,7 @@ export async function backupChannel(
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const copy = new LocalDiskObjectStore(dir);
-    const listed = (await source.list(base)).filter((o) => o.key !== `${base}${LEASE_OBJECT}`);
+    const listed = neededObjects(base, await source.list(base));
     if (listed.length === 0)
       throw new CliError(`${describeTarget(target)} has no stored state: nothing to back up`);
     const objects: BackupManifest['objects'] = [];
@@ -75,6 +116,8 @@ export async function backupChannel(
     for (const o of listed) {
       const stored = await source.get(o.key);
       if (!stored) {
+        // A sent message trimmed meanwhile is simply no longer part of the state.
+        if (o.key.startsWith(`${base}${SENT_MESSAGES_DIR}/`)) continue;
         vanished = o.key;
         break;
       }

@@ -10,9 +10,9 @@ import { proto } from '@whiskeysockets/baileys';
 import {
   channelStatePrefix,
   DATA_KEY_OBJECT,
-  isLiveStateName,
   JOURNAL_DIR,
   LEASE_OBJECT,
+  MEDIA_DIR,
   parseSequencedName,
   QUARANTINE_DIR,
   QUARANTINE_REASON_OBJECT,
@@ -89,6 +89,8 @@ export async function checkState(
   store: ObjectStore,
   location: ChannelStateLocation,
   kms: KeyUnwrapper,
+  /** Objects sealed under the same data key that are not session state (media): opened too. */
+  alsoOpen: string[] = [],
 ): Promise<StateCheck & { dataKey?: Uint8Array }> {
   const base = channelStatePrefix(location);
   const names = (await listLiveState(store, base)).map((o) => o.key.slice(base.length));
@@ -119,7 +121,7 @@ export async function checkState(
     return result;
   }
   const objects = new SealedObjects({ store, dataKey, ...contextOf(location), base });
-  for (const name of names) {
+  for (const name of [...names, ...alsoOpen]) {
     if (name === DATA_KEY_OBJECT) continue;
     let plaintext: Uint8Array;
     try {
@@ -169,8 +171,9 @@ export interface ChannelCheck {
 }
 
 /**
- * Every object of a channel's prefix: the live state, each quarantined copy (read under the keys
- * it was sealed for, with its own copy of the data key), and the lease.
+ * Every object of a channel's prefix: the live state, its media (sealed under the same data key),
+ * each quarantined copy (read under the keys it was sealed for, with its own copy of the data
+ * key), and the lease.
  */
 export async function checkChannel(
   store: ObjectStore,
@@ -179,7 +182,9 @@ export async function checkChannel(
 ): Promise<ChannelCheck> {
   const base = channelStatePrefix(location);
   const all = await store.list(base);
-  const { dataKey: _unused, ...live } = await checkState(store, location, kms);
+  const names = all.map((o) => o.key.slice(base.length));
+  const media = names.filter((name) => name.startsWith(`${MEDIA_DIR}/`));
+  const { dataKey: _unused, ...live } = await checkState(store, location, kms, media);
   const problems = [...live.problems];
   let lease: ChannelCheck['lease'];
   if (all.some((o) => o.key === `${base}${LEASE_OBJECT}`)) {
@@ -191,9 +196,8 @@ export async function checkChannel(
     }
   }
   const copies = new Map<string, string[]>();
-  for (const o of all) {
-    const name = o.key.slice(base.length);
-    if (isLiveStateName(name) || name === LEASE_OBJECT) continue;
+  for (const name of names) {
+    if (!name.startsWith(`${QUARANTINE_DIR}/`)) continue;
     const [, time, ...rest] = name.split('/');
     const inner = rest.join('/');
     if (inner === QUARANTINE_REASON_OBJECT || inner === '') continue;

@@ -7,7 +7,7 @@ import {
   PutBucketVersioningCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { channelStatePrefix } from '../../../contract/state-layout.ts';
+import { channelStatePrefix, mediaFolderName } from '../../../contract/state-layout.ts';
 import { LocalDiskObjectStore } from '../../../worker/src/auth-store/local-disk-object-store.ts';
 import { SealedObjects } from '../../../worker/src/auth-store/sealed-objects.ts';
 import { readStoredState } from '../../../worker/src/auth-store/state-reader.ts';
@@ -85,6 +85,11 @@ test('verify checks every object of a channel and of a clinic, and names the one
   const front = await linkedChannel('verify-front', 4);
   await front.state.compact();
   await front.state.keys.set({ session: { late: Buffer.from('after the snapshot') } } as never);
+  // An attachment, sealed under the same data key as the worker's media store does: not session
+  // state, but checked too.
+  const objects = front.state.sealedObjects();
+  const piece = `${mediaFolderName('in:ABC')}part/0`;
+  await storage.store.put(objects.key(piece), objects.seal(piece, Buffer.from('a photo')));
   await front.lease.release();
   const back = await linkedChannel('verify-back', 2);
   await back.lease.release();
@@ -116,14 +121,15 @@ test('a backup taken while the worker writes and compacts is one state: a journa
   const writer = await linkedChannel('backup-live', 1);
   let written = 1;
   let writing = true;
-  // Compaction every 3 records, and no journal kept past a snapshot: slots keep vanishing.
+  // Compaction every 10 records, and no journal kept past a snapshot: slots and snapshots keep
+  // vanishing while the copy is taken (a worker compacts every 500 and keeps slots 30 s).
   const loop = (async () => {
     while (writing) {
       written++;
       await writer.state.keys.set({
         session: { [`s${written}`]: Buffer.from(`session ${written}`) },
       } as never);
-      if (written % 3 === 0) await writer.state.compact();
+      if (written % 10 === 0) await writer.state.compact();
     }
   })();
   const dir = join(await mkdtemp(join(tmpdir(), 'wa-backup-')), 'copy');
