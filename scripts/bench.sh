@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run bench [section…]: runs each benchmark section (test/bench/<section>/run.ts) on Node 24.
 # Every section starts the real servers it needs, measures a baseline in the same
-# process, and prints a table. Sections: worker, operator (default: all found).
+# process, and prints a table. Sections: worker, operator, media (default: all found).
 source "$(dirname "$0")/lib.sh"
 sections=("$@")
 if [[ ${#sections[@]} -eq 0 ]]; then

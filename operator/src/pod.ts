@@ -169,6 +169,9 @@ function heapFor(limit: string | undefined): V1EnvVar[] {
   return [{ name: 'NODE_OPTIONS', value: workerNodeOptions(mib) }];
 }
 
+/** The worker's in-memory /tmp: room for one outgoing attachment of up to 100 MB and then some. */
+export const WORKER_TMP_SIZE = '256Mi';
+
 export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig): V1Pod {
   const spec = channel.spec;
   const worker = spec.worker ?? {};
@@ -186,6 +189,11 @@ export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig)
     });
     mounts.push({ name: 'nats-creds', mountPath: NATS_CREDS_DIR, readOnly: true });
   }
+  // Baileys writes an outgoing attachment's encrypted copy to the temporary folder while it sends
+  // it; the root filesystem is read-only. In memory, so no attachment ever touches the node's
+  // disk; it counts toward the memory limit (docs/worker.md, "Media").
+  volumes.push({ name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: WORKER_TMP_SIZE } });
+  mounts.push({ name: 'tmp', mountPath: '/tmp' });
   const envFrom = config.worker.envSecret
     ? [{ secretRef: { name: perClinic(config.worker.envSecret, spec.clinicId) } }]
     : undefined;

@@ -256,6 +256,7 @@ function composeMedia(
   const commands = new MediaCommands({
     store,
     inbound,
+    maxBytes: config.mediaMaxBytes,
     published: (id, chat, media) =>
       sink.publishUpdates([
         {

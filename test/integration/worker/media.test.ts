@@ -184,6 +184,27 @@ test('the backend uploads a 5 MB PDF and sends it and a voice note; the phone ge
   );
   expect(gotVoice.media).toMatchObject({ kind: 'audio', ptt: true, mimetype: 'audio/ogg; codecs=opus' });
   expect(sha256(gotVoice.media!.data!)).toBe(sha256(voice));
+  // An image goes without a thumbnail (no image library in the worker) and arrives whole.
+  const image = randomBytes(50_000);
+  const sendImage = await command(suite.nc, env.clinic, env.channel, 'send', {
+    idempotencyKey: 'media-out-3',
+    to: `+${PATIENT}`,
+    media: { kind: 'image', data: image.toString('base64'), caption: 'prescription' },
+  });
+  expect(sendImage).toMatchObject({ ok: true });
+  const gotImage = await patient.waitForMessage(
+    (m) => sendImage.ok && m.id === sendImage.result.messageId && !m.ownCopy,
+    30_000,
+  );
+  expect(gotImage.media).toMatchObject({ kind: 'image', caption: 'prescription', mimetype: 'image/jpeg' });
+  expect(sha256(gotImage.media!.data!)).toBe(sha256(image));
+  // A stored file that does not exist is NotFound, and nothing is sent.
+  const missing = await command(suite.nc, env.clinic, env.channel, 'send', {
+    idempotencyKey: 'media-out-4',
+    to: `+${PATIENT}`,
+    media: { kind: 'document', stored: 'up:nope' },
+  });
+  expect(missing).toMatchObject({ ok: false, error: { code: 'NotFound' } });
 });
 
 test('a failed download is still published, marked failed; media-fetch gets it later, re-uploaded by the phone', async () => {

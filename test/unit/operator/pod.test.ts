@@ -226,10 +226,12 @@ describe('worker pod', () => {
           defaultMode: 0o440,
         },
       },
+      { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '256Mi' } },
     ]);
     const c = pod.spec!.containers[0]!;
     expect(c.volumeMounts).toEqual([
       { name: 'nats-creds', mountPath: '/var/run/secrets/whatsapp/nats', readOnly: true },
+      { name: 'tmp', mountPath: '/tmp' },
     ]);
     expect(c.envFrom).toEqual([{ secretRef: { name: 's3-clinic-a' } }]);
     expect(envOf(channel(), configOf({ WA_WORKER_NATS_SECRET: 'x' })).NATS_CREDS_FILE).toBe(

@@ -24,6 +24,8 @@ const DEFAULT_MIME: Record<MediaKind, string> = {
 export interface MediaCommandDeps {
   store: MediaStore;
   inbound: InboundMedia;
+  /** The channel's media size limit, for uploads too (WA_MEDIA_MAX_BYTES). */
+  maxBytes: number;
   /** A failed attachment was fetched again: published as a `msg.update` of kind `media`. */
   published: (messageId: string, chat: string, media: NonNullable<InboundMessageEvent['media']>) => void;
 }
@@ -48,7 +50,8 @@ export class MediaCommands {
 
   async get(ref: string, offset: number, length: number): Promise<Record<string, unknown>> {
     const { manifest, data } = await this.#deps.store.read(ref, offset, length);
-    if (offset > manifest.size) throw new MediaRangeError(offset, manifest.size);
+    if (offset > manifest.size)
+      throw new MediaRangeError(`/offset: ${offset} is past the end of the file (${manifest.size} bytes)`);
     return {
       media: ref,
       offset,
@@ -76,6 +79,11 @@ export class MediaCommands {
     mimetype: string | undefined,
   ): Promise<Record<string, unknown>> {
     const ref = `up:${uploadId}`;
+    // Pieces are all the size of piece 0 but the last: a piece this far in means at least this much.
+    if (part * data.length > this.#deps.maxBytes || (part === 0 && data.length > this.#deps.maxBytes))
+      throw new MediaRangeError(
+        `/part: the file would pass this channel's media limit of ${this.#deps.maxBytes} bytes`,
+      );
     await this.#deps.store.putUploadPart(ref, part, data);
     if (!last) return { media: ref, part, stored: data.length };
     const manifest = await this.#deps.store.completeUpload(ref, part, {
@@ -110,10 +118,11 @@ export class MediaCommands {
   }
 }
 
+/** A media command that asks for what cannot be: past the end of a file, over the size limit. */
 export class MediaRangeError extends Error {
   readonly code = 'InvalidCommand';
-  constructor(offset: number, size: number) {
-    super(`/offset: ${offset} is past the end of the file (${size} bytes)`);
+  constructor(message: string) {
+    super(message);
     this.name = 'MediaRangeError';
   }
 }

@@ -21,6 +21,8 @@ import {
 } from '@whiskeysockets/baileys';
 
 const MAC_BYTES = 10;
+/** Plaintext bytes held back until the checks passed: at least one AES block. */
+const HELD_BYTES = 16;
 
 /** The fields of an image/video/audio/document/sticker message a download needs. */
 export type DownloadableMedia = Pick<
@@ -97,6 +99,8 @@ export async function* verifiedDownload(
   const decipher = createDecipheriv('aes-256-cbc', cipherKey, iv);
   // The last MAC_BYTES seen so far: they are the MAC if the stream ends now.
   let tail = Buffer.alloc(0);
+  // Plaintext not yet released: the end of the file, until every check passed.
+  let held = Buffer.alloc(0);
   try {
     for await (const chunk of response.body) {
       const data = tail.length ? Buffer.concat([tail, chunk]) : Buffer.from(chunk);
@@ -109,9 +113,15 @@ export async function* verifiedDownload(
       encHash.update(body);
       mac.update(body);
       const plain = decipher.update(body);
-      if (plain.length) {
-        plainHash.update(plain);
-        yield plain;
+      plainHash.update(plain);
+      // The last block of plaintext waits for the checks (the decipher alone may already have
+      // released everything, when the padding is a whole block).
+      const ready = held.length ? Buffer.concat([held, plain]) : plain;
+      if (ready.length > HELD_BYTES) {
+        held = Buffer.from(ready.subarray(ready.length - HELD_BYTES));
+        yield ready.subarray(0, ready.length - HELD_BYTES);
+      } else {
+        held = ready;
       }
     }
   } catch (err) {
@@ -133,7 +143,8 @@ export async function* verifiedDownload(
   plainHash.update(last);
   if (media.fileSha256?.length && !plainHash.digest().equals(Buffer.from(media.fileSha256)))
     throw new MediaIntegrityError('fileSha256 mismatch');
-  if (last.length) yield last;
+  const end = Buffer.concat([held, last]);
+  if (end.length) yield end;
 }
 
 function describe(err: unknown): string {

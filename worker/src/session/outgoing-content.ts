@@ -49,11 +49,20 @@ export function baileysContent(jid: string, content: OutgoingContent, self?: str
 function mediaContent(media: OutgoingMedia): AnyMessageContent {
   const { source, mimetype } = media;
   const caption = media.caption ? { caption: media.caption } : {};
+  // No thumbnail: without an image library Baileys cannot make one, and asking makes it keep a
+  // plaintext copy of the file in the temporary folder while it tries (docs/worker.md, "Media").
+  const noThumbnail = { jpegThumbnail: '' };
   switch (media.kind) {
     case 'image':
-      return { image: source, mimetype, ...caption };
+      return { image: source, mimetype, ...caption, ...noThumbnail };
     case 'video':
-      return { video: source, mimetype, ...caption, ...(media.seconds ? { seconds: media.seconds } : {}) };
+      return {
+        video: source,
+        mimetype,
+        ...caption,
+        ...noThumbnail,
+        ...(media.seconds ? { seconds: media.seconds } : {}),
+      };
     case 'audio':
       return {
         audio: source,
