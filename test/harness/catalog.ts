@@ -74,6 +74,15 @@ export const SERVERS = {
     goPackage: 'github.com/prometheus/prometheus/cmd/promtool',
     ldflags: ['-X github.com/prometheus/common/version.Version=3.16.0'],
   },
+  // Not a server of the product: the smallest OpenTelemetry Collector (OTLP receiver, file
+  // exporter), whose main package is the wrapper module itself; the trace tests send to it.
+  otelcol: {
+    name: 'otelcol',
+    version: 'v0.161.0',
+    moduleDir: join(goModulesDir, 'otelcol'),
+    goPackage: 'wa-operator.test/servers/otelcol',
+    ldflags: [],
+  },
 } as const satisfies Record<string, ServerBinary>;
 
 export type ServerKey = keyof typeof SERVERS;

@@ -22,7 +22,7 @@ export interface TestStack {
   bins: Binaries;
 }
 
-/** Paths of the server binaries and of the tools tests call (kubectl, helm, hadolint, promtool). */
+/** Paths of the server binaries and of the tools tests call (kubectl, helm, hadolint, promtool, otelcol). */
 export type Binaries = Record<ServerKey | 'hadolint', string>;
 
 export type ServerChoice = 'nats' | 's3' | 'kms' | 'kube';
@@ -56,6 +56,7 @@ export async function ensureAllBinaries(
   if (choice.length === ALL_SERVERS.length) {
     bins.hadolint = await ensureHadolint(log);
     bins.promtool = await ensureServerBinary(SERVERS.promtool, log);
+    bins.otelcol = await ensureServerBinary(SERVERS.otelcol, log);
   }
   return bins;
 }

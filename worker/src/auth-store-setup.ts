@@ -20,7 +20,12 @@ import { LeaseLostError } from './auth-store/lease-record.ts';
 import { LocalDiskObjectStore } from './auth-store/local-disk-object-store.ts';
 import { KeyFileError, LocalKeyFileProvider } from './auth-store/local-key-file-provider.ts';
 import { SentMessageStore } from './auth-store/message-store.ts';
-import { ObjectStoreError, S3ObjectStore, type ObjectStore } from './auth-store/object-store.ts';
+import {
+  ObjectStoreError,
+  PreconditionFailedError,
+  S3ObjectStore,
+  type ObjectStore,
+} from './auth-store/object-store.ts';
 import { FencedError, StateIntegrityError } from './auth-store/state-errors.ts';
 import { channelStatePrefix, type WorkerConfig } from './config.ts';
 import type { Metrics } from './ops/metrics.ts';
@@ -29,6 +34,35 @@ import type { AuthStateHandle, LeaseHandle } from './session/ports.ts';
 export interface ChannelLeaseHandle extends LeaseHandle {
   readonly lease: ChannelLease;
   readonly store: ObjectStore;
+}
+
+/**
+ * Times every object store call into `wa_worker_store_operation_seconds` by operation and
+ * outcome: ok, conflict (a conditional write refused: the lease at work, not a failure) or error.
+ */
+function timedObjectStore(inner: ObjectStore, metrics: Metrics): ObjectStore {
+  const time = async <T>(op: string, call: () => Promise<T>): Promise<T> => {
+    const end = metrics.storeLatency.startTimer({ op });
+    try {
+      const out = await call();
+      end({ outcome: 'ok' });
+      return out;
+    } catch (err) {
+      end({ outcome: err instanceof PreconditionFailedError ? 'conflict' : 'error' });
+      throw err;
+    }
+  };
+  return {
+    location: inner.location,
+    get: (key) => time('get', () => inner.get(key)),
+    put: (key, body, condition) => time('put', () => inner.put(key, body, condition)),
+    list: (prefix) => time('list', () => inner.list(prefix)),
+    delete: (key) => time('delete', () => inner.delete(key)),
+    getStream: (key) => time('get', () => inner.getStream(key)),
+    putStream: (key, body, options) => time('put', () => inner.putStream(key, body, options)),
+    // The S3 client's sockets go with the store (acquireChannelLease, channel-hold.ts).
+    ...{ destroy: () => (inner as { destroy?: () => void }).destroy?.() },
+  } as ObjectStore;
 }
 
 function objectStore(config: WorkerConfig): ObjectStore {
@@ -75,8 +109,12 @@ function countedKeyProvider(inner: DataKeyProvider, metrics: Metrics): DataKeyPr
   };
 }
 
-export async function acquireChannelLease(config: WorkerConfig, logger: Logger): Promise<ChannelLeaseHandle> {
-  const store = objectStore(config);
+export async function acquireChannelLease(
+  config: WorkerConfig,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<ChannelLeaseHandle> {
+  const store = timedObjectStore(objectStore(config), metrics);
   const lease = new ChannelLease(store, channelStatePrefix(config), {
     holder: config.leaseHolder,
     ttlMs: config.timeouts.leaseTtlMs,

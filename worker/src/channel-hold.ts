@@ -86,7 +86,7 @@ export class ChannelHold {
 
   private async takeOnce(): Promise<HeldChannel> {
     const lease = await this.attempt('take the channel lease', 'S3', () =>
-      acquireChannelLease(this.deps.config, this.deps.logger),
+      acquireChannelLease(this.deps.config, this.deps.logger, this.deps.metrics),
     );
     return this.open(lease);
   }

@@ -21,6 +21,7 @@ import { makeBreaker } from './ops/breakers.ts';
 import { runningWorkerHealth } from './ops/health.ts';
 import type { HealthSource } from './ops/http.ts';
 import { baileysLogger } from './ops/log.ts';
+import { AckSpans, tracedSession } from './ops/traced-session.ts';
 import type { Metrics } from './ops/metrics.ts';
 import { dependencyReadiness } from './session/dependency-readiness.ts';
 import { InboundGate } from './session/inbound-gate.ts';
@@ -134,6 +135,8 @@ export function createWorker(parts: WorkerParts): Worker {
     },
   });
   const version = announcedVersion(config.waWebVersion);
+  // The `whatsapp.ack` spans of sends (with tracing on), ended by the server's acks.
+  const acks = new AckSpans(config.sendAckTimeoutMs);
   const supervisor: Supervisor = new Supervisor({
     options: {
       reconnect: {
@@ -169,7 +172,10 @@ export function createWorker(parts: WorkerParts): Worker {
           sink,
           saveCreds: () => auth.saveCreds(),
           onStoreFailure,
-          onServerAck: (id) => supervisor.messageAcked(id),
+          onServerAck: (id) => {
+            acks.acked(id);
+            supervisor.messageAcked(id);
+          },
           metrics,
           logger,
         }),
@@ -194,7 +200,7 @@ export function createWorker(parts: WorkerParts): Worker {
     maxBytes: config.maxCommandBytes,
     idempotencyCapacity: config.idempotencyCapacity,
     sendLog: parts.sendLog,
-    session: supervisor,
+    session: tracedSession(supervisor, acks),
     media: media?.commands,
     metrics,
     logger: logger.child({ module: 'commands' }),

@@ -42,6 +42,11 @@ export interface WorkerConfig {
   };
   kms: { keyId: string; region: string; endpoint: string | undefined };
   /**
+   * AWS_CREDENTIAL_EXPIRATION, read by the AWS SDK with static session credentials from the
+   * environment; the worker only reports it (wa_worker_credential_expiry_timestamp_seconds).
+   */
+  awsCredentialExpiration: string | undefined;
+  /**
    * Local mode (docs/local-mode.md): the state in this folder instead of S3 (WA_STATE_DIR), and
    * data keys wrapped by this key file instead of KMS (WA_KEY_FILE). Absolute paths, or undefined.
    */
@@ -188,6 +193,7 @@ export function parseWorkerConfig(env: Env): ConfigResult {
       region: text('WA_KMS_REGION') ?? s3Region,
       endpoint: url('WA_KMS_ENDPOINT', ['http:', 'https:']),
     },
+    awsCredentialExpiration: text('AWS_CREDENTIAL_EXPIRATION'),
     nats: {
       // Each server checked; the operator passes its own NATS_URL, a comma-separated list too.
       servers: natsServers(required('NATS_URL', 'the NATS server') ?? '').map(

@@ -32,6 +32,7 @@ import { createSink, createWorker, type Worker } from './compose-worker.ts';
 import { StatusPublisher } from './events/status-publisher.ts';
 import { startingWorkerHealth } from './ops/health.ts';
 import { startHttpServer } from './ops/http.ts';
+import { startTracing, type Tracing } from './ops/tracing.ts';
 import { createLogger, interceptConsole } from './ops/log.ts';
 import { createMetrics } from './ops/metrics.ts';
 import { applyTrustRoot, loadTrustRoot } from './session/trust-root.ts';
@@ -43,6 +44,9 @@ import { REASONS } from './session/reconnect-policy.ts';
 
 /** 3 is "another worker owns the channel" and nothing else (docs/worker.md). */
 const EXIT = { ok: 0, failed: 1, config: 2, channelTaken: 3 } as const;
+
+/** The tracing SDK when OTEL_* turns it on (ops/tracing.ts); its buffered spans go out at exit. */
+let tracing: Tracing | undefined;
 
 async function main(): Promise<number> {
   const parsed = parseWorkerConfig(process.env);
@@ -57,11 +61,20 @@ async function main(): Promise<number> {
     level: config.logLevel,
   });
   interceptConsole(logger);
+  tracing = await startTracing(process.env, {
+    clinicId: config.clinicId,
+    channelId: config.channelId,
+    worker: config.leaseHolder,
+  });
+  if (tracing) logger.info('tracing on: spans go to the OTLP endpoint of the OTEL_* environment');
   process.on('unhandledRejection', (err) =>
     logger.error({ err, cause: failureCause(err) }, 'unhandled rejection'),
   );
 
-  const metrics = createMetrics({ clinic: config.clinicId, channel: config.channelId });
+  const metrics = createMetrics(
+    { clinic: config.clinicId, channel: config.channelId },
+    { natsCredsFile: config.nats.credsFile, awsEnvExpiration: config.awsCredentialExpiration },
+  );
   // Every status, Pending and a start-up Error included, goes through this one producer.
   const status = new StatusPublisher(metrics);
   // The worker exists only after the lease and the state; health answers before that.
@@ -233,8 +246,17 @@ function closeServer(server: Server): Promise<void> {
 
 export type { WorkerConfig, Logger, NatsHandle };
 
+/** Sends the spans still buffered, for at most 3 s, then exits. */
+async function exit(code: number): Promise<never> {
+  await Promise.race([
+    tracing?.shutdown().catch(() => undefined),
+    new Promise((r) => setTimeout(r, 3_000).unref()),
+  ]);
+  process.exit(code);
+}
+
 main().then(
-  (code) => process.exit(code),
+  (code) => exit(code),
   (err: unknown) => {
     // Before the logger exists, or a failure of the logging itself: the console still says why.
     const cause = failureCause(err);

@@ -10,16 +10,26 @@ import { testStack } from '../../harness/stack.ts';
 import { realStorage } from '../auth-store/fixtures.ts';
 import { applyChannel, prepareNamespace } from '../operator/fixtures.ts';
 import { workerBaseEnv } from '../worker/worker-harness.ts';
-import { exposedMetricNames, metricNamesIn, metricNamesInRuleFile } from './rule-metrics.ts';
+import { dashboardFiles, dashboardQueries } from './dashboards.ts';
+import { documentedMetrics, exposedFamilies, type MetricFamily } from './metrics-table.ts';
+import {
+  exposedMetricNames,
+  metricNamesIn,
+  metricNamesInRuleFile,
+  recordedNamesInRuleFile,
+} from './rule-metrics.ts';
 
 /**
- * Every metric the chart's alert rules use is served on /metrics by a real worker process or a
- * real operator process (`node worker/src/main.ts`, `node operator/src/main.ts`) against the real
- * servers: rename a metric in the code, or misspell one in a rule, and this fails.
+ * What a real worker process and a real operator process (`node worker/src/main.ts`,
+ * `node operator/src/main.ts`, against the real servers) serve on /metrics, held against
+ * everything that names a metric: the chart's alert rules, its dashboards, and docs/metrics.md.
+ * Rename a metric in the code, add one without documenting it, or misspell one in a rule or a
+ * panel, and this fails.
  */
 const stack = testStack();
 const kubectl = adminKubectl();
 const rulesFile = join(repoRoot, 'charts/whatsapp-operator/files/prometheus-rules.yaml');
+const metricsDoc = join(repoRoot, 'docs/metrics.md');
 const clinic = `obs-${Date.now().toString(36)}`;
 const children: NodeChild[] = [];
 
@@ -92,12 +102,15 @@ test('the rule file names metrics, and the parser finds them', async () => {
         'sum(increase(b_total{x=~"y|z"}[15m])) / c or vector(0)',
     ).sort(),
   ).toEqual(['a_total', 'b_total', 'c']);
+  expect(() => metricNamesIn('sum(rate(a_total[5m])')).toThrow(/does not parse/);
   const names = await metricNamesInRuleFile(rulesFile);
   expect(names.length).toBeGreaterThan(10);
   for (const n of names) expect(n).toMatch(/^wa_(worker|operator)_[a-z_]+$/);
 });
 
-test('every metric an alert rule uses is served by a real worker or a real operator', async () => {
+const scraped = { worker: '', operator: '' };
+
+beforeAll(async () => {
   const ns = `${clinic}-ns`;
   await prepareNamespace(kubectl, ns, [`whatsapp.clinic.dev/clinic=${clinic}`]);
   const [workerUrl, operatorUrl] = await Promise.all([startWorker(), startOperator(ns)]);
@@ -105,32 +118,81 @@ test('every metric an alert rule uses is served by a real worker or a real opera
   // The operator's own series: it leads (a single replica) and reports a channel's conditions.
   await applyChannel(kubectl, stack.workDir, ns, 'reception', { clinicId: clinic });
   // The worker serves /metrics before its event sink exists (start-up step 2 and 3, worker.md).
-  let worker = '';
   await eventually(
     'the worker to report its outbox capacity',
     async () => {
-      worker = await scrape(workerUrl);
-      return /^wa_worker_outbox_capacity\{clinic="[^"]+",channel="reception"\} 1000$/m.test(worker);
+      scraped.worker = await scrape(workerUrl);
+      return /^wa_worker_outbox_capacity\{clinic="[^"]+",channel="reception"\} 1000$/m.test(scraped.worker);
     },
     30_000,
   );
-  let operator = '';
   await eventually(
     'the operator to lead and report the channel conditions',
     async () => {
-      operator = await scrape(operatorUrl);
+      scraped.operator = await scrape(operatorUrl);
       return (
-        /^wa_operator_leader 1$/m.test(operator) &&
+        /^wa_operator_leader 1$/m.test(scraped.operator) &&
         new RegExp(
           `^wa_operator_channel_condition\\{namespace="${ns}",channel="reception",clinic="${clinic}",type="WorkerRunning",status="False",reason="[A-Za-z]+"\\} 1$`,
           'm',
-        ).test(operator)
+        ).test(scraped.operator)
       );
     },
     30_000,
   );
+}, 120_000);
 
-  const served = new Set([...exposedMetricNames(worker), ...exposedMetricNames(operator)]);
-  const missing = (await metricNamesInRuleFile(rulesFile)).filter((n) => !served.has(n));
+function served(): Set<string> {
+  return new Set([...exposedMetricNames(scraped.worker), ...exposedMetricNames(scraped.operator)]);
+}
+
+test('every metric an alert rule uses is served by a real worker or a real operator', async () => {
+  const missing = (await metricNamesInRuleFile(rulesFile)).filter((n) => !served().has(n));
   expect(missing).toEqual([]);
+});
+
+test('every metric a dashboard panel or variable uses is served (or recorded by the chart rules)', async () => {
+  const known = new Set([...served(), ...(await recordedNamesInRuleFile(rulesFile))]);
+  const missing: string[] = [];
+  let count = 0;
+  for (const file of await dashboardFiles())
+    for (const q of await dashboardQueries(file))
+      for (const name of metricNamesIn(q.expr)) {
+        count++;
+        if (!known.has(name)) missing.push(`${q.dashboard} "${q.where}": ${name}`);
+      }
+  expect(count).toBeGreaterThan(30);
+  expect(missing).toEqual([]);
+});
+
+/** Families as compared with docs/metrics.md: name, type, and the labels served (a subset of those documented). */
+function compare(documented: Map<string, MetricFamily>, exposed: Map<string, MetricFamily>) {
+  const names = (m: Map<string, MetricFamily>) => [...m.keys()].sort();
+  expect(names(exposed)).toEqual(names(documented));
+  for (const [name, family] of exposed) {
+    const doc = documented.get(name)!;
+    expect({ name, type: family.type }).toEqual({ name, type: doc.type });
+    const undocumented = [...family.labels].filter((l) => !doc.labels.has(l));
+    expect({ name, undocumented }).toEqual({ name, undocumented: [] });
+  }
+}
+
+test("docs/metrics.md's worker table is exactly the worker's metrics, with their types and labels", async () => {
+  const exposed = exposedFamilies(
+    scraped.worker,
+    (n) => n.startsWith('wa_worker_') || n === 'process_resident_memory_bytes',
+    ['clinic', 'channel'],
+  );
+  expect(exposed.size).toBeGreaterThan(15);
+  compare(await documentedMetrics(metricsDoc, 'Worker'), exposed);
+});
+
+test("docs/metrics.md's operator table is exactly the operator's own metrics, with their types and labels", async () => {
+  const exposed = exposedFamilies(
+    scraped.operator,
+    (n) => n.startsWith('wa_operator_') && !/^wa_operator_(process|nodejs)_/.test(n),
+    [],
+  );
+  expect(exposed.size).toBeGreaterThan(5);
+  compare(await documentedMetrics(metricsDoc, 'Operator'), exposed);
 });

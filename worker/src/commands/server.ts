@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'pino';
 import {
+  COMMAND_VERBS,
   MAX_MEDIA_COMMAND_BYTES,
   MEDIA_CARRYING_VERBS,
   parseSubject,
@@ -18,6 +19,7 @@ import { MediaNotFoundError, UploadShapeError } from '../media/media-store.ts';
 import { MediaDownloadError, MediaIntegrityError } from '../media/verified-download.ts';
 import { AuditTrail, requestActor } from '../../../contract/index.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import { contextFromHeaders, headersFor, inSpan, SpanKind, SpanStatusCode } from '../ops/tracing.ts';
 import {
   GroupNotFoundError,
   NotConnectedError,
@@ -95,10 +97,39 @@ export class CommandServer {
     await Promise.allSettled([...this.inflight]);
   }
 
-  private async handle(msg: Msg): Promise<void> {
+  /**
+   * One command in one span, a child of the backend's request when its headers carry a trace
+   * (W3C traceparent); the reply's headers carry the span, so the backend's trace goes on.
+   */
+  private handle(msg: Msg): Promise<void> {
+    const verb = parseSubject(msg.subject)!.verb!;
+    const known = (COMMAND_VERBS as readonly string[]).includes(verb) ? verb : 'unknown';
+    return inSpan(
+      `cmd.${known}`,
+      {
+        kind: SpanKind.SERVER,
+        parent: contextFromHeaders(msg.headers),
+        attributes: {
+          'messaging.system': 'nats',
+          'messaging.destination.name': msg.subject,
+          'wa.command.verb': known,
+        },
+      },
+      async (span) => {
+        const reply = await this.answer(msg);
+        if (!reply.ok) {
+          span.setAttribute('wa.command.error', reply.error.code);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: reply.error.code });
+        }
+      },
+    );
+  }
+
+  private async answer(msg: Msg): Promise<Reply> {
     // Always parses: the subscription is this channel's own `wa.<clinic>.<channel>.cmd.*`.
     const target = parseSubject(msg.subject)!;
     const verb = target.verb!;
+    const started = performance.now();
     let reply: Reply;
     let label = 'invalid';
     if (!this.accepting) {
@@ -122,6 +153,7 @@ export class CommandServer {
     }
     const outcome = reply.ok ? 'ok' : reply.error.code;
     this.deps.metrics.commands.inc({ verb: label, outcome });
+    this.deps.metrics.commandDuration.observe({ verb: label }, (performance.now() - started) / 1000);
     this.audit.record({
       clinicId: target.clinicId,
       channelId: target.channelId,
@@ -130,7 +162,12 @@ export class CommandServer {
       outcome,
       details: { verb: verb.slice(0, 32) },
     });
-    if (msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify(reply)));
+    this.deps.logger.debug({ verb: label, outcome }, 'command answered');
+    if (msg.reply) {
+      const headers = headersFor();
+      msg.respond(new TextEncoder().encode(JSON.stringify(reply)), headers ? { headers } : undefined);
+    }
+    return reply;
   }
 
   private async execute(command: Command): Promise<Reply> {

@@ -11,6 +11,7 @@
  * for events already acknowledged by Baileys when the pressure signal fires; if even that runs
  * out, `enqueue` refuses (and the refusal is counted) instead of growing without bound.
  */
+import type { MsgHdrs } from 'nats';
 
 /** Which event an outbox entry carries, for metrics and logs (the subject's kind is the contract's EventKind). */
 export type OutboxEventKind = 'message' | 'update' | 'status';
@@ -21,6 +22,8 @@ export interface OutboxEvent {
   /** JetStream deduplication id (Nats-Msg-Id). */
   msgId: string;
   data: Uint8Array;
+  /** NATS headers stored with the event: the W3C trace context of an inbound message (tracing on). */
+  headers?: MsgHdrs;
 }
 
 export class OutboxFullError extends Error {

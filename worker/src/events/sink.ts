@@ -7,10 +7,11 @@
  * so retries and redeliveries are stored once.
  */
 import type { WAMessage } from '@whiskeysockets/baileys';
-import type { JetStreamClient, NatsConnection } from 'nats';
+import type { JetStreamClient, MsgHdrs, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type CircuitBreaker from 'opossum';
 import type { Metrics } from '../ops/metrics.ts';
+import { context, endSpan, headersFor, inSpan, SpanKind, startSpan } from '../ops/tracing.ts';
 import type { PairingPayload, StatusReport } from '../session/ports.ts';
 import { Outbox, OutboxFullError, type OutboxEventKind, type OutboxEvent } from './outbox.ts';
 import {
@@ -44,6 +45,18 @@ const encoder = new TextEncoder();
 /** JetStream publishes in flight at once (outbox.ts `window`). */
 const PUBLISH_WINDOW = 64;
 
+/** The `msg.in` span of an inbound message (its id is WhatsApp's; no contact is named). */
+function inboundSpanOptions(subject: string, messageId: string) {
+  return {
+    kind: SpanKind.PRODUCER,
+    attributes: {
+      'messaging.system': 'nats',
+      'messaging.destination.name': subject,
+      'messaging.message.id': messageId,
+    },
+  };
+}
+
 export class EventSink {
   readonly outbox: Outbox;
   private readonly deps: SinkDeps;
@@ -57,7 +70,11 @@ export class EventSink {
     this.deps = deps;
     this.js = deps.nc.jetstream();
     this.breaker = deps.makeBreaker(async (e) => {
-      await this.js.publish(e.subject, e.data, { msgID: e.msgId, timeout: 5_000 });
+      await this.js.publish(e.subject, e.data, {
+        msgID: e.msgId,
+        timeout: 5_000,
+        ...(e.headers ? { headers: e.headers } : {}),
+      });
     });
     deps.metrics.outboxCapacity.set(deps.capacity);
     const highWater = Math.max(1, Math.floor(deps.capacity * 0.8));
@@ -84,7 +101,12 @@ export class EventSink {
       onPublishError: (err, e, attempt) => {
         deps.metrics.publishFailures.inc();
         if (attempt === 1 || attempt % 20 === 0) {
-          deps.logger.warn({ err, kind: e.kind, attempt }, 'JetStream publish failed; retrying');
+          // Outside the message's span: its trace id comes from the headers it carries.
+          const trace = e.headers?.get('traceparent').split('-')[1];
+          deps.logger.warn(
+            { err, kind: e.kind, attempt, ...(trace ? { trace_id: trace } : {}) },
+            'JetStream publish failed; retrying',
+          );
         }
       },
       onPublished: (e) => {
@@ -137,20 +159,47 @@ export class EventSink {
    * storing its attachment, which may ask WhatsApp for a re-upload through the socket (so it must
    * not wait behind a commit, as the publish does under group commit). Resolves with the publish
    * (which resolves once the message is in JetStream), or undefined for a message not published.
+   *
+   * The message's trace starts here, where it is decrypted: the `msg.in` span lasts (through its
+   * attachment's download) until JetStream stored it, and travels in the stored message's
+   * headers to the clinic's backend.
    */
   prepareInbound = async (
     message: WAMessage,
     signal: AbortSignal,
   ): Promise<(() => Promise<void>) | undefined> => {
     if (!isPublishable(message)) return undefined;
-    // Inside the inbound gate: the receipt waits for the attachment too, so a crash mid-download
-    // leaves the message unacknowledged and WhatsApp delivers it again.
-    const media = await this.captureMedia?.(message, signal);
-    const event = inboundMessageEvent(this.deps.ids, message, media);
-    return () => this.publishInbound(event, signal);
+    const { span, ctx } = startSpan(
+      'msg.in',
+      inboundSpanOptions(this.deps.subjects.msgIn, message.key.id ?? ''),
+    );
+    try {
+      // Inside the inbound gate: the receipt waits for the attachment too, so a crash mid-download
+      // leaves the message unacknowledged and WhatsApp delivers it again.
+      const media = await context.with(ctx, () => this.captureMedia?.(message, signal));
+      const event = inboundMessageEvent(this.deps.ids, message, media);
+      const headers = headersFor(ctx);
+      return () =>
+        context
+          .with(ctx, () => this.publishInbound(event, signal, headers))
+          .then(
+            () => endSpan(span),
+            (err: unknown) => {
+              endSpan(span, err);
+              throw err;
+            },
+          );
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
   };
 
-  private async publishInbound(event: InboundMessageEvent, signal: AbortSignal): Promise<void> {
+  private async publishInbound(
+    event: InboundMessageEvent,
+    signal: AbortSignal,
+    headers?: MsgHdrs,
+  ): Promise<void> {
     const data = encoder.encode(JSON.stringify(event));
     // A message is never dropped for lack of room: it waits (unacknowledged) until there is room.
     for (;;) {
@@ -161,6 +210,7 @@ export class EventSink {
           subject: this.deps.subjects.msgIn,
           msgId: event.id,
           data,
+          ...(headers ? { headers } : {}),
         });
         this.deps.metrics.outboxSize.set(this.outbox.size);
         return await abortable(stored, signal);
@@ -174,11 +224,12 @@ export class EventSink {
   /** A message Baileys emitted that did not pass the gate (fallback; already acknowledged). */
   publishUngated(message: WAMessage): void {
     if (!isPublishable(message)) return;
-    void (async () => {
+    const subject = this.deps.subjects.msgIn;
+    void inSpan('msg.in', inboundSpanOptions(subject, message.key.id ?? ''), async () => {
       const media = await this.captureMedia?.(message, AbortSignal.timeout(10 * 60_000));
       const event = inboundMessageEvent(this.deps.ids, message, media);
-      await this.enqueue('message', this.deps.subjects.msgIn, event.id, event);
-    })().catch(() => undefined);
+      await this.enqueue('message', subject, event.id, event, headersFor());
+    }).catch(() => undefined);
   }
 
   publishUpdates(events: MessageUpdateEvent[]): void {
@@ -205,8 +256,20 @@ export class EventSink {
     }
   }
 
-  private enqueue(kind: OutboxEventKind, subject: string, msgId: string, payload: unknown): Promise<void> {
-    const done = this.outbox.enqueue({ kind, subject, msgId, data: encoder.encode(JSON.stringify(payload)) });
+  private enqueue(
+    kind: OutboxEventKind,
+    subject: string,
+    msgId: string,
+    payload: unknown,
+    headers?: MsgHdrs,
+  ): Promise<void> {
+    const done = this.outbox.enqueue({
+      kind,
+      subject,
+      msgId,
+      data: encoder.encode(JSON.stringify(payload)),
+      ...(headers ? { headers } : {}),
+    });
     this.deps.metrics.outboxSize.set(this.outbox.size);
     return done.catch((err: unknown) => {
       if (err instanceof OutboxFullError) {

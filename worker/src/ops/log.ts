@@ -5,6 +5,7 @@
  */
 import pino, { type Logger } from 'pino';
 import type { LogLevel } from '../config.ts';
+import { traceLogFields } from './tracing.ts';
 
 /** Paths pino replaces with "[redacted]" wherever they appear in a logged object. */
 export const REDACT_PATHS = [
@@ -55,6 +56,8 @@ export function createLogger(
       base: { clinic: opts.clinicId, channel: opts.channelId },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // The trace of the work a line belongs to (a command, an inbound message), when tracing is on.
+      mixin: traceLogFields,
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,

@@ -4,9 +4,16 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PHASES, type Phase } from '../session/phase-machine.ts';
+import { credentialExpiries, type CredentialSources } from './credential-expiry.ts';
+import { PhaseClock } from './phase-clock.ts';
 
-export function createMetrics(labels: { clinic: string; channel: string }) {
+export function createMetrics(
+  labels: { clinic: string; channel: string },
+  credentials: CredentialSources = {},
+) {
   const registry = new Registry();
+  // Made once the counter exists; the counter's collect() brings it up to date at each scrape.
+  const clock: { current?: PhaseClock } = {};
   registry.setDefaultLabels(labels);
   collectDefaultMetrics({ register: registry });
   const m = {
@@ -27,6 +34,27 @@ export function createMetrics(labels: { clinic: string; channel: string }) {
       help: 'Socket closes followed by a reconnect decision, by reason',
       labelNames: ['reason', 'decision'] as const,
       registers: [registry],
+    }),
+    // Seconds spent in each phase: rate(...{phase="Connected"}[w]) is the share of time connected,
+    // from which the chart's SLA recording rules and burn-rate alerts are computed.
+    phaseSeconds: new Counter({
+      name: 'wa_worker_phase_seconds_total',
+      help: 'Seconds spent in each session phase (Connected: the connected time for uptime and SLA)',
+      labelNames: ['phase'] as const,
+      registers: [registry],
+      collect() {
+        clock.current?.flush();
+      },
+    }),
+    credentialExpiry: new Gauge({
+      name: 'wa_worker_credential_expiry_timestamp_seconds',
+      help: 'When a credential the worker presents expires (unix seconds), by credential: nats, aws-env',
+      labelNames: ['credential'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const [credential, exp] of await credentialExpiries(credentials)) this.set({ credential }, exp);
+      },
     }),
     messagesIn: new Counter({
       name: 'wa_worker_messages_in_total',
@@ -97,6 +125,13 @@ export function createMetrics(labels: { clinic: string; channel: string }) {
       labelNames: ['verb', 'outcome'] as const,
       registers: [registry],
     }),
+    commandDuration: new Histogram({
+      name: 'wa_worker_command_duration_seconds',
+      help: 'Time from receiving a command to replying, by verb (errors: wa_worker_commands_total)',
+      labelNames: ['verb'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
     qrCodes: new Counter({
       name: 'wa_worker_qr_codes_total',
       help: 'QR codes and pairing codes published',
@@ -116,11 +151,13 @@ export function createMetrics(labels: { clinic: string; channel: string }) {
       registers: [registry],
     }),
   };
-  return m;
+  clock.current = new PhaseClock(m.phaseSeconds);
+  return { ...m, phaseClock: clock.current };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
 export function setPhase(metrics: Metrics, phase: Phase): void {
   for (const p of PHASES) metrics.phase.set({ phase: p }, p === phase ? 1 : 0);
+  metrics.phaseClock.enter(phase);
 }
