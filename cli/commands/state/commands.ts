@@ -9,7 +9,7 @@ import { CliError } from '../../connection.ts';
 import { backupChannel } from './backup.ts';
 import { checkChannel, type ChannelCheck } from './check.ts';
 import { planFromBackup, planPointInTime, restoreChannel } from './restore.ts';
-import { recordsNotUnder, rewrapChannel } from './rewrap.ts';
+import { historyNotUnder, recordsNotUnder, rewrapChannel } from './rewrap.ts';
 import { describeTarget, StateAccess, type StateAccessOptions } from './state-access.ts';
 
 function accessOptions(command: Command): Command {
@@ -154,6 +154,7 @@ export function stateCommands(json: () => boolean): Command {
               channel: describeTarget(target),
               records,
               left: await recordsNotUnder(access, target, toKeyArn),
+              history: await historyNotUnder(access, target, toKeyArn),
             });
           }
           return { toKeyArn, channels: out };
@@ -167,6 +168,11 @@ export function stateCommands(json: () => boolean): Command {
                 `${count('already')} already under ${report.toKeyArn}`,
             );
             for (const l of c.left) console.log(`    ${l.key}: still under ${l.under}`);
+            for (const h of c.history)
+              console.log(
+                `    history: ${h.key} version ${h.versionId} of ${h.lastModified.toISOString()} is under ${h.under} ` +
+                  "(a restore point from before; restores keep today's record when it opens the state)",
+              );
           }
         const left = report.channels.reduce((n, c) => n + c.left.length, 0);
         if (left > 0)

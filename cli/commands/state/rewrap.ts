@@ -19,6 +19,7 @@ import { KeyUnwrapError } from '../../../worker/src/auth-store/key-provider.ts';
 import { PreconditionFailedError } from '../../../worker/src/auth-store/object-store.ts';
 import { UnreadableObjectError } from '../../../worker/src/auth-store/envelope.ts';
 import type { ChannelTarget, StateAccess } from './state-access.ts';
+import { latestVersions, listVersions, readVersion, versioningEnabled } from './versions.ts';
 
 /** The `datakey` record of the live state and of each quarantined copy. */
 async function dataKeyRecords(access: StateAccess, target: ChannelTarget): Promise<string[]> {
@@ -113,4 +114,45 @@ export async function recordsNotUnder(
     }
   }
   return left;
+}
+
+export interface OldVersion {
+  key: string;
+  versionId: string;
+  lastModified: Date;
+  under: string;
+}
+
+/**
+ * Earlier versions of the channel's data key records (a versioned bucket keeps them) not wrapped
+ * under `toKeyArn`: restore points from before the re-wrap. They cannot be re-wrapped (a version
+ * never changes); a restore keeps today's record whenever it opens the restored set (restore.ts),
+ * so only a restore to another data key (before a quarantine started the channel over) needs them.
+ */
+export async function historyNotUnder(
+  access: StateAccess,
+  target: ChannelTarget,
+  toKeyArn: string,
+): Promise<OldVersion[]> {
+  if (!(await versioningEnabled(access.s3, target.bucket))) return [];
+  const records = new Set(await dataKeyRecords(access, target));
+  const latest = latestVersions(await listVersions(access.s3, target.bucket, channelStatePrefix(target)));
+  const old: OldVersion[] = [];
+  for (const v of await listVersions(access.s3, target.bucket, channelStatePrefix(target))) {
+    if (!records.has(v.key) || v.deleted || latest.get(v.key)?.versionId === v.versionId) continue;
+    const body = await readVersion(access.s3, target.bucket, v.key, v.versionId);
+    if (!body) continue;
+    let under: string;
+    try {
+      const record = parseDataKeyRecord(v.key, body);
+      under = (await access.kms.unwrapNamingKey(Buffer.from(record.wrapped, 'base64'), contextOf(target)))
+        .keyArn;
+    } catch (err) {
+      if (!(err instanceof KeyUnwrapError) && !(err instanceof UnreadableObjectError)) throw err;
+      under = `unknown: ${err.message}`;
+    }
+    if (under !== toKeyArn)
+      old.push({ key: v.key, versionId: v.versionId, lastModified: v.lastModified, under });
+  }
+  return old;
 }

@@ -7,6 +7,7 @@ import {
   PutBucketVersioningCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { CreateKeyCommand, DescribeKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { channelStatePrefix, mediaFolderName } from '../../../contract/state-layout.ts';
 import { LocalDiskObjectStore } from '../../../worker/src/auth-store/local-disk-object-store.ts';
 import { SealedObjects } from '../../../worker/src/auth-store/sealed-objects.ts';
@@ -225,6 +226,42 @@ test('restore --from a backup undoes a bad change; a backup of another channel i
   expect(await loadedFrom(storage.store, channel)).toEqual({ sessions: ['s1', 's2'], linked: true });
   const ok = await wa('state', 'verify', `${ns}/${channel}`);
   expect(ok.stdout).toMatch(/^ok /);
+}, 120_000);
+
+test('rewrap moves the live and the quarantined data key records to a new key: the old one disabled, both still open', async () => {
+  const channel = 'rewrap-one';
+  const { state, lease } = await linkedChannel(channel, 2);
+  await state.quarantine('set aside before the rotation');
+  await state.keys.set({ session: { fresh: Buffer.from('after the quarantine') } } as never);
+  await lease.release();
+  const kms = new KMSClient(storage.kmsConfig);
+  const { KeyMetadata } = await kms.send(new CreateKeyCommand({ Description: 'rotation target' }));
+  const oldArn = (await kms.send(new DescribeKeyCommand({ KeyId: storage.keyId }))).KeyMetadata!.Arn!;
+
+  const moved = await wa('state', 'rewrap', `${ns}/${channel}`, '--to-key', KeyMetadata!.KeyId!);
+  // The live record and the quarantined copy's.
+  expect(moved.stdout).toMatch(
+    new RegExp(`^ok  ${ns}/${channel} .*: 2 re-wrapped, 0 already under ${KeyMetadata!.Arn}`, 'm'),
+  );
+  // The versions before the re-wrap are still under the old key: reported, not counted as left.
+  expect(moved.stdout).toMatch(
+    new RegExp(`history: ${base(channel)}datakey version \\S+ of \\S+ is under ${oldArn}`),
+  );
+
+  await kms.send(new DisableKeyCommand({ KeyId: storage.keyId }));
+  // The worker's own load opens the state with the old key disabled, and so does verify, copies included.
+  const reopened = await openChannel(storage, clinic, channel, 'pod-after-rewrap');
+  expect(Buffer.from((await reopened.state.keys.get('session', ['fresh'])).fresh!).toString()).toBe(
+    'after the quarantine',
+  );
+  await reopened.lease.release();
+  const verified = await wa('state', 'verify', `${ns}/${channel}`);
+  expect(verified.stdout).toMatch(
+    new RegExp(`^ok .*data key under ${KeyMetadata!.Arn}; 1 quarantined copies`),
+  );
+  const again = await wa('state', 'rewrap', `${ns}/${channel}`, '--to-key', KeyMetadata!.KeyId!);
+  expect(again.stdout).toContain(': 0 re-wrapped, 2 already');
+  kms.destroy();
 }, 120_000);
 
 afterAll(() => s3.destroy());
