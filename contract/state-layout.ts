@@ -38,6 +38,8 @@ export const SNAPSHOT_DIR = 'snapshot';
 export const SENT_MESSAGES_DIR = 'messages';
 export const QUARANTINE_DIR = 'quarantine';
 export const MEDIA_DIR = 'media';
+/** Days a stored attachment is kept by default (the worker's WA_MEDIA_RETENTION_DAYS). */
+export const MEDIA_RETENTION_DAYS = 30;
 /** The note written beside a quarantined copy, saying why it was taken. */
 export const QUARANTINE_REASON_OBJECT = 'REASON';
 

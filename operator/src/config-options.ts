@@ -2,6 +2,7 @@
  * Every operator setting: its environment variable, its flag, and what it means (also the
  * --help text). A pure table; config.ts reads and checks the values.
  */
+import { MEDIA_RETENTION_DAYS } from '../../contract/state-layout.ts';
 import {
   AUDIT_RETENTION_DAYS,
   CLINIC_STREAM_RETENTION_DAYS,
@@ -115,6 +116,16 @@ export const OPTIONS = {
     env: 'WA_CLINIC_STREAM_RETENTION',
     flag: 'clinic-stream-retention',
     help: 'JSON object of clinicId to days, for clinics whose stream keeps events longer or shorter',
+  },
+  mediaRetention: {
+    env: 'WA_MEDIA_RETENTION_DAYS',
+    flag: 'media-retention-days',
+    help: `days workers keep stored attachments (${MEDIA_RETENTION_DAYS})`,
+  },
+  clinicMediaRetention: {
+    env: 'WA_MEDIA_RETENTION',
+    flag: 'media-retention',
+    help: 'JSON object of clinicId to days, for clinics whose attachments are kept longer or shorter',
   },
   idempotencyWindow: {
     env: 'WA_IDEMPOTENCY_WINDOW_HOURS',

@@ -3,6 +3,7 @@
  * sets the environment). A flag wins over its variable. Every problem is listed at
  * once, so a wrong install fails with one clear message instead of one per restart.
  */
+import { MEDIA_RETENTION_DAYS } from '../../contract/state-layout.ts';
 import { parseArgs } from 'node:util';
 import {
   AUDIT_RETENTION_DAYS,
@@ -94,6 +95,11 @@ export interface OperatorConfig {
     /** Clinics whose stream keeps events for another number of days. */
     clinicRetentionDays: Record<string, number>;
     idempotencyWindowHours: number;
+  };
+  /** How long workers keep stored attachments: the default and each clinic's own (media-settings.ts). */
+  media: {
+    retentionDays: number;
+    clinicRetentionDays: Record<string, number>;
   };
   /** How replacements caused by these settings roll across the channels (controller/rollout-plan.ts). */
   rollout: RolloutPolicy;
@@ -253,6 +259,10 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
         problem,
       ),
       idempotencyWindowHours: integer('idempotencyWindow', IDEMPOTENCY_WINDOW_HOURS, 1, 8_760),
+    },
+    media: {
+      retentionDays: integer('mediaRetention', MEDIA_RETENTION_DAYS, 1, MAX_RETENTION_DAYS),
+      clinicRetentionDays: clinicDays(text('clinicMediaRetention'), source('clinicMediaRetention'), problem),
     },
     rollout: {
       maxUnavailable: share('rolloutMaxUnavailable', '10%'),

@@ -10,6 +10,7 @@
  * changed pod (and the old pod is replaced, never run beside the new one).
  */
 import { clinicStreamWorkerEnv } from './clinic-stream-settings.ts';
+import { mediaWorkerEnv } from './media-settings.ts';
 import { createHash } from 'node:crypto';
 import type { V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { API_VERSION, KIND, LABELS, type WhatsAppChannel } from '../../contract/index.ts';
@@ -104,6 +105,7 @@ function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[]
           name,
           value,
         }))),
+    ...Object.entries(mediaWorkerEnv(config.media, spec.clinicId)).map(([name, value]) => ({ name, value })),
     { name: 'WA_S3_BUCKET', value: storage.bucket ?? config.s3.bucket },
     { name: 'WA_S3_PREFIX', value: storage.prefix ?? config.s3.prefix },
     { name: 'WA_S3_REGION', value: config.s3.region },

@@ -3,6 +3,7 @@
  * (docs/worker-env.md). `parseWorkerConfig` is pure: it never touches the process, so every
  * rule below is unit-tested, and it reports every problem at once instead of the first one.
  */
+import { MEDIA_RETENTION_DAYS } from '../../contract/state-layout.ts';
 import {
   CLINIC_STREAM_RETENTION_DAYS,
   IDEMPOTENCY_WINDOW_HOURS,
@@ -217,7 +218,8 @@ export function parseWorkerConfig(env: Env): ConfigResult {
     outboxCapacity: integer('WA_OUTBOX_CAPACITY', 1000, 10, 1_000_000),
     maxCommandBytes: integer('WA_MAX_COMMAND_BYTES', 64 * 1024, 1024, 1024 * 1024),
     mediaMaxBytes: integer('WA_MEDIA_MAX_BYTES', 100 * 1024 * 1024, 1024, 2 * 1024 * 1024 * 1024),
-    mediaRetentionMs: integer('WA_MEDIA_RETENTION_DAYS', 30, 1, 3_650) * 24 * 60 * 60 * 1000,
+    mediaRetentionMs:
+      integer('WA_MEDIA_RETENTION_DAYS', MEDIA_RETENTION_DAYS, 1, 3_650) * 24 * 60 * 60 * 1000,
     mediaDownloadTimeoutMs: seconds('WA_MEDIA_DOWNLOAD_TIMEOUT_SECONDS', 300, 5, 3_600),
     idempotencyCapacity: integer('WA_IDEMPOTENCY_CAPACITY', 10_000, 10, 1_000_000),
     idempotencyWindowHours: integer('WA_IDEMPOTENCY_WINDOW_HOURS', IDEMPOTENCY_WINDOW_HOURS, 1, 8_760),

@@ -41,6 +41,7 @@ describe('worker pod', () => {
       WA_WORKER_SIMULATOR_TRUST_ROOT: '/etc/wa-sim/root.hex',
       WA_CLINIC_STREAM_RETENTION_DAYS: '30',
       WA_IDEMPOTENCY_WINDOW_HOURS: '48',
+      WA_MEDIA_RETENTION_DAYS: '60',
     });
     const built = Object.keys(envOf(channel({ phoneNumber: '+5511987654321' }), everything)).sort();
     expect(built).toEqual(documented);
@@ -56,9 +57,23 @@ describe('worker pod', () => {
       'WA_TRUST_ROOT',
       'WA_CLINIC_STREAM_RETENTION_DAYS',
       'WA_IDEMPOTENCY_WINDOW_HOURS',
+      'WA_MEDIA_RETENTION_DAYS',
     ]) {
       expect(minimal).not.toContain(optional);
     }
+  });
+
+  test("media retention reaches every worker: the clinic's own days, else the default, only when not 30", () => {
+    const config = configOf({
+      WA_MEDIA_RETENTION_DAYS: '60',
+      WA_MEDIA_RETENTION: '{"clinic-a":90,"clinic-b":30}',
+    });
+    expect(envOf(channel(), config).WA_MEDIA_RETENTION_DAYS).toBe('90');
+    expect(envOf(channel({ clinicId: 'clinic-c' }), config).WA_MEDIA_RETENTION_DAYS).toBe('60');
+    expect(envOf(channel({ clinicId: 'clinic-b' }), config).WA_MEDIA_RETENTION_DAYS).toBeUndefined();
+    // Issued credentials change nothing here: the worker enforces it on its own media.
+    const issued = { ...config, natsIssuer: { dir: '/issuer', ttlSeconds: 3600 } };
+    expect(envOf(channel(), issued).WA_MEDIA_RETENTION_DAYS).toBe('90');
   });
 
   test("the clinic stream's retention and the send log's window reach workers that create them, only when not the defaults", () => {

@@ -31,6 +31,7 @@ test('every variable the operator sets in a pod is on the list extra env may not
     WA_WORKER_SIMULATOR_TRUST_ROOT: '/etc/wa-sim/root.hex',
     WA_CLINIC_STREAM_RETENTION_DAYS: '30',
     WA_IDEMPOTENCY_WINDOW_HOURS: '48',
+    WA_MEDIA_RETENTION_DAYS: '60',
   });
   if (!r.ok) throw new Error(r.errors.join());
   const channel: WhatsAppChannel = {
