@@ -353,3 +353,23 @@ test('wa send --file and wa media get move files both ways, checked by SHA-256',
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a file over the channel's media limit is announced too-large and not downloaded", async () => {
+  const small = suite.envFor('media-small');
+  const paired = await suite.pair(small, 'pod-small', '5511900000032', { WA_MEDIA_MAX_BYTES: '100000' });
+  paired.watch.stop();
+  const patient = suite.sim.contact(PATIENT, 'Patient');
+  const downloads = suite.sim.media.stats().downloads;
+  const sent = await patient.sendMedia('5511900000032', {
+    kind: 'video',
+    data: randomBytes(150_000),
+    mimetype: 'video/mp4',
+  });
+  const event = await eventually(`msg.in ${sent.id}`, async () => {
+    const all = await storedInbound(suite.nc, small.clinic, small.channel);
+    return all.find((m) => m.msgId === sent.id)?.event;
+  });
+  expect(event.media).toMatchObject({ state: 'too-large', kind: 'video', size: 150_000 });
+  expect(event.media!.error).toMatch(/limit of 100000 bytes/);
+  expect(suite.sim.media.stats().downloads).toBe(downloads);
+});
