@@ -53,6 +53,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 quietLibsignal();
+// Under load the simulator can reject a waiter of a connection that closed mid-exchange with no
+// one listening (wa-sim/server/client-session.ts); the bench counts and reports those instead of dying.
+const unhandled: string[] = [];
+process.on('unhandledRejection', (err) => unhandled.push(err instanceof Error ? err.message : String(err)));
 const running = await startStack(() => {}, ['nats', 's3', 'kms']);
 await publishStack(running.stack);
 const workers: WorkerProcess[] = [];
@@ -176,6 +180,7 @@ try {
     table.addRow([`${name}: messages lost of ${r.sent}`, String(r.lost)], { text: '0', met: r.lost === 0 });
   }
   table.addRow(['workers that exited', String(exited)], { text: '0', met: exited === 0 });
+  if (unhandled.length) table.addRow(['unhandled rejections in the bench (simulator)', unhandled.join('; ')]);
   print(`\nfleet of ${FLEET} workers on one machine (real processes, simulator, NATS, MinIO, local-kms)`);
   table.print(print);
 } finally {

@@ -305,7 +305,9 @@ try {
 
 /** Writes per channel by kind, from the operator's wa_operator_api_writes_total. */
 function writeKinds(metricsText: string, channels: number): string {
-  return [...metricsText.matchAll(/^wa_operator_api_writes_total\{[^}]*kind="([^"]+)"[^}]*\} (\d+(?:\.\d+)?)/gm)]
+  return [
+    ...metricsText.matchAll(/^wa_operator_api_writes_total\{[^}]*kind="([^"]+)"[^}]*\} (\d+(?:\.\d+)?)/gm),
+  ]
     .map((m) => `${m[1]} ${(Number(m[2]) / channels).toFixed(2)}`)
     .join(', ');
 }

@@ -70,8 +70,8 @@ export interface SideResult {
   inbound: { perSecond: number; latencies: number[] };
   /** Inbound at STEADY_RATE: the contact's send → messages.upsert / JetStream. */
   steady: number[];
-  /** Outbound at STEADY_RATE: the send request → the contact's phone has it. */
-  outbound: number[];
+  /** Outbound at STEADY_RATE: the send request → the contact's phone has it; and the sends refused. */
+  outbound: { latencies: number[]; refused: string[] };
 }
 
 export interface WorkerSideResult extends SideResult {
@@ -117,13 +117,15 @@ async function inboundSteady(contact: SimUser, to: string, arrived: Map<string, 
 /**
  * Asks the side to send STEADY_RATE texts a second for STEADY_SECONDS to `contact`; latencies
  * from each request to the contact's phone holding the message (the simulator's clock, in ms).
+ * A send the side refuses is counted (and reported), not waited for.
  */
 async function outboundSteady(
   side: string,
   contact: SimUser,
   send: (text: string) => void | Promise<unknown>,
-): Promise<number[]> {
+): Promise<{ latencies: number[]; refused: string[] }> {
   const asked = new Map<string, number>();
+  const refused: string[] = [];
   const replies: Promise<unknown>[] = [];
   const start = now();
   const count = STEADY_RATE * STEADY_SECONDS;
@@ -132,7 +134,13 @@ async function outboundSteady(
     const text = `${side} out ${i}`;
     asked.set(text, Date.now());
     const reply = send(text);
-    if (reply) replies.push(reply);
+    if (reply)
+      replies.push(
+        reply.catch((e: unknown) => {
+          asked.delete(text);
+          refused.push(e instanceof Error ? e.message : String(e));
+        }),
+      );
   }
   await Promise.all(replies);
   const received = () => new Map(contact.inbox.map((m) => [m.text ?? '', m.at]));
@@ -146,7 +154,7 @@ async function outboundSteady(
     5,
   );
   const got = received();
-  return [...asked].map(([text, t]) => got.get(text)! - t);
+  return { latencies: [...asked].map(([text, t]) => got.get(text)! - t), refused };
 }
 
 // ── baseline: bare Baileys ───────────────────────────────────────────────────────────────
@@ -356,7 +364,10 @@ async function benchWorker(
         { timeout: 30_000 },
       );
       const body = reply.json<{ ok: boolean; error?: unknown }>();
-      if (!body.ok) throw new Error(`cmd.send refused: ${JSON.stringify(body)}`);
+      if (!body.ok)
+        throw new Error(
+          `cmd.send refused: ${JSON.stringify(body)}; worker log:\n${running!.logs().slice(-4000)}`,
+        );
     });
     await messages.close();
     await stopWorker(running!);
@@ -458,8 +469,8 @@ export async function runSessionBench(stack: TestStack): Promise<void> {
       );
     }
     for (const q of [50, 99]) {
-      const b = p(bare.outbound, q);
-      const w = p(ours.outbound, q);
+      const b = p(bare.outbound.latencies, q);
+      const w = p(ours.outbound.latencies, q);
       table.add(
         `outbound at ${STEADY_RATE}/s for ${STEADY_SECONDS} s (send → phone), p${q}, ms`,
         b,
@@ -481,6 +492,8 @@ export async function runSessionBench(stack: TestStack): Promise<void> {
     print(
       `start → connected, every run (ms): baseline ${bare.startToConnectedMs.map((x) => x.toFixed(0)).join(', ')}; worker ${ours.startToConnectedMs.map((x) => x.toFixed(0)).join(', ')}`,
     );
+    if (ours.outbound.refused.length)
+      print(`worker sends refused: ${ours.outbound.refused.length}, first: ${ours.outbound.refused[0]}`);
     if (sim.problems().length) print(`simulator problems: ${sim.problems().join('; ')}`);
   } finally {
     await nc.close();
