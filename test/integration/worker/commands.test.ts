@@ -3,7 +3,11 @@ import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { testStack } from '../../harness/stack.ts';
 import { CommandServer, type Reply } from '../../../worker/src/commands/server.ts';
-import { channelSubjects, ensureIdempotencyBucket } from '../../../contract/index.ts';
+import {
+  channelSubjects,
+  ensureIdempotencyBucket,
+  MAX_MEDIA_COMMAND_BYTES,
+} from '../../../contract/index.ts';
 import { KvSendLog } from '../../../worker/src/commands/send-log.ts';
 import { createMetrics } from '../../../worker/src/ops/metrics.ts';
 import { InboundGate } from '../../../worker/src/session/inbound-gate.ts';
@@ -119,8 +123,20 @@ describe('worker commands over NATS', () => {
     ['bad pairing mode', 'pair', { mode: 'sms' }, 'InvalidCommand'],
     [
       'oversized',
+      'react',
+      {
+        idempotencyKey: 'k1',
+        to: '+5511999990000',
+        message: { id: 'ABC', fromMe: false },
+        emoji: 'x'.repeat(MAX),
+      },
+      'PayloadTooLarge',
+    ],
+    // send may carry file bytes, so its limit is MAX_MEDIA_COMMAND_BYTES, not the worker's maxBytes.
+    [
+      'oversized send',
       'send',
-      { idempotencyKey: 'k1', to: '+5511999990000', text: 'x'.repeat(MAX) },
+      { idempotencyKey: 'k1', to: '+5511999990000', text: 'x'.repeat(MAX_MEDIA_COMMAND_BYTES) },
       'PayloadTooLarge',
     ],
   ] as const)('%s → %s error reply, nothing changes', async (_name, verb, body, expected) => {
@@ -202,7 +218,8 @@ describe('worker commands over NATS', () => {
   });
 
   test('oversized payloads are refused without parsing (a megabyte of garbage)', async () => {
-    const r = await request('send', new Uint8Array(900 * 1024).fill(0x7b));
+    // Over send's media limit, within NATS' 1 MiB payload: the worker refuses it by size alone.
+    const r = await request('send', new Uint8Array(MAX_MEDIA_COMMAND_BYTES + 1024).fill(0x7b));
     expect(code(r)).toBe('PayloadTooLarge');
   });
 });
