@@ -57,6 +57,8 @@ export const CONDITION_TYPES = {
   reconciling: 'Reconciling',
   /** kstatus/Flux: cannot make progress without a human. */
   stalled: 'Stalled',
+  /** WhatsApp refused the channel's sends for rate; it sends below its policy until it recovers. */
+  rateLimited: 'RateLimited',
   /** The operator points workers at the protocol simulator, not WhatsApp (tests and demos). */
   testEndpoint: 'TestEndpoint',
 } as const;

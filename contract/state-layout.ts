@@ -10,6 +10,7 @@
  *   <prefix>/<clinic>/<channel>/media/<hash>/      one attachment: part/<n> (sealed 1 MiB pieces),
  *                                                  manifest (written last: the completion marker),
  *                                                  pending (what a retry needs after a failed download)
+ *   <prefix>/<clinic>/<channel>/contacts           the contacts the channel talked to (send pacing)
  *   <prefix>/<clinic>/<channel>/quarantine/<time>/ copies of a quarantined state, set aside
  *
  * Everything of a channel, quarantined copies included, is under its own prefix: the clinic's
@@ -36,6 +37,8 @@ export const LEASE_OBJECT = 'lease';
 export const JOURNAL_DIR = 'journal';
 export const SNAPSHOT_DIR = 'snapshot';
 export const SENT_MESSAGES_DIR = 'messages';
+/** The contacts the channel talked to, for the daily cap on first messages (sealed like the rest). */
+export const KNOWN_CONTACTS_OBJECT = 'contacts';
 export const QUARANTINE_DIR = 'quarantine';
 export const MEDIA_DIR = 'media';
 /** Days a stored attachment is kept by default (the worker's WA_MEDIA_RETENTION_DAYS). */

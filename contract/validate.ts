@@ -82,6 +82,8 @@ export const COMMAND_ERROR_CODES = {
   notFound: 'NotFound',
   /** A query to WhatsApp (check, group-info) failed or timed out; nothing changed, retry. */
   requestFailed: 'RequestFailed',
+  /** The channel's send pacing held the send back; the error carries retryAfterSeconds. */
+  rateLimited: 'RateLimited',
   internal: 'InternalError',
 } as const;
 export type CommandErrorCode = (typeof COMMAND_ERROR_CODES)[keyof typeof COMMAND_ERROR_CODES];

@@ -350,11 +350,16 @@ export type CommandReply =
           | 'OutcomeUnknown'
           | 'NotFound'
           | 'RequestFailed'
+          | 'RateLimited'
           | 'InternalError';
         /**
          * What went wrong, for a person.
          */
         message: string;
+        /**
+         * RateLimited only: when the send may be tried again.
+         */
+        retryAfterSeconds?: number;
       };
     };
 
@@ -442,6 +447,10 @@ export interface SendCommand {
      */
     seconds?: number;
   };
+  /**
+   * What the worker does when the channel's send policy holds this send back: 'wait' (default) queues it for its turn, up to spec.sendPolicy.maxWaitSeconds; 'refuse' answers RateLimited with retryAfterSeconds at once.
+   */
+  whenRateLimited?: 'wait' | 'refuse';
 }
 
 /**
@@ -870,6 +879,19 @@ export interface StatusEvent {
    * The WhatsApp Web client version the worker announces at login (such as 2.3000.1023223821): the operator's or the channel's setting, else the one built into Baileys. Optional: workers before it was added do not send it.
    */
   waWebVersion?: string;
+  /**
+   * The channel's send pacing. Optional: workers before send pacing do not send it.
+   */
+  pacing?: {
+    /**
+     * WhatsApp refused sends for rate recently: the channel sends below its policy until it recovers.
+     */
+    throttled: boolean;
+    /**
+     * The send rate in force (the policy's, or less while throttled).
+     */
+    ratePerMinute: number;
+  };
   /**
    * When the change happened.
    */

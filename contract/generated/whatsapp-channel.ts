@@ -61,6 +61,36 @@ export interface WhatsAppChannel {
       [k: string]: unknown;
     };
     /**
+     * How fast the channel may send (anti-ban pacing). Unset fields take safe defaults; docs/operations.md, "Send pacing".
+     */
+    sendPolicy?: {
+      /**
+       * Sends per minute in the long run (the token bucket's refill). Default 20.
+       */
+      ratePerMinute?: number;
+      /**
+       * Sends that may go back to back after a quiet period (the token bucket's size). Default 5.
+       */
+      burst?: number;
+      /**
+       * First messages to contacts the number never talked to, in any 24 hours; 0 allows none. Default 50.
+       */
+      newContactsPerDay?: number;
+      /**
+       * Up to this many extra milliseconds, chosen at random, between two sends. Default 0 (none).
+       */
+      jitterMs?: number;
+      /**
+       * Sends that may wait for their turn; more are refused with RateLimited. Default 100.
+       */
+      queueLimit?: number;
+      /**
+       * The longest a send waits for its turn; one that would wait longer is refused with RateLimited and a retry-after. Default 30; at most 50 (a command's reply must come within 60 s).
+       */
+      maxWaitSeconds?: number;
+      [k: string]: unknown;
+    };
+    /**
      * Settings of the worker pod. Unset fields take the operator's defaults.
      */
     worker?: {
@@ -143,7 +173,7 @@ export interface WhatsAppChannel {
      */
     waWebVersion?: string;
     /**
-     * Ready, Paired, WorkerRunning, plus Reconciling and Stalled for kstatus (Flux).
+     * Ready, Paired, WorkerRunning, RateLimited (once the worker reports its send pacing), plus Reconciling and Stalled for kstatus (Flux).
      *
      * Items: A condition in the standard Kubernetes shape.
      */

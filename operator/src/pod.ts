@@ -79,6 +79,8 @@ export function channelWorkerEnv(
     WA_LOG_LEVEL: spec.worker?.logLevel ?? defaults.logLevel,
     NATS_URL: defaults.natsUrl,
     ...(waWebVersion === undefined ? {} : { WA_WEB_VERSION: waWebVersion }),
+    // The send policy as written in the spec; the worker fills in its safe defaults.
+    ...(spec.sendPolicy === undefined ? {} : { WA_SEND_POLICY: JSON.stringify(spec.sendPolicy) }),
   };
 }
 

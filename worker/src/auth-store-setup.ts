@@ -26,6 +26,8 @@ import {
   S3ObjectStore,
   type ObjectStore,
 } from './auth-store/object-store.ts';
+import { KNOWN_CONTACTS_OBJECT } from '../../contract/state-layout.ts';
+import { KnownContacts } from './pacing/known-contacts.ts';
 import { FencedError, StateIntegrityError } from './auth-store/state-errors.ts';
 import { channelStatePrefix, type WorkerConfig } from './config.ts';
 import type { Metrics } from './ops/metrics.ts';
@@ -174,9 +176,23 @@ export async function openChannelState(
   await state.open();
   const sentMessages = new SentMessageStore(state, store);
   await sentMessages.load();
+  // Sealed under the data key of the moment (an erasure makes a new one), like every object.
+  const contactsObject = () => state.sealedObjects();
+  const knownContacts = await KnownContacts.open({
+    read: async () => {
+      const objects = contactsObject();
+      const stored = await store.get(objects.key(KNOWN_CONTACTS_OBJECT));
+      return stored ? objects.open(KNOWN_CONTACTS_OBJECT, stored.body) : undefined;
+    },
+    write: async (body: Uint8Array) => {
+      const objects = contactsObject();
+      await store.put(objects.key(KNOWN_CONTACTS_OBJECT), objects.seal(KNOWN_CONTACTS_OBJECT, body));
+    },
+  });
   return {
     sentMessages,
     media: new MediaStore(() => state.sealedObjects()),
+    knownContacts,
     current: () => ({ creds: state.creds, keys: state.keys }),
     pipeline: state.pipeline,
     saveCreds: () => state.saveCreds(),

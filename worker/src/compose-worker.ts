@@ -32,6 +32,7 @@ import {
   type ReconnectParams,
 } from './session/reconnect-policy.ts';
 import { watchEventSink } from './session/sink-watchdog.ts';
+import { createPacing } from './pacing/compose-pacing.ts';
 import { makeSocketFactory } from './session/socket-factory.ts';
 import { Supervisor, type Finished } from './session/supervisor.ts';
 import { orderedShutdown } from './shutdown.ts';
@@ -176,6 +177,8 @@ export function createWorker(parts: WorkerParts): Worker {
             acks.acked(id);
             supervisor.messageAcked(id);
           },
+          onInboundFrom: (jid) => pacing.contacts.receivedFrom(jid, Date.now()),
+          onSendRefused: (code) => pacing.ackRefused(code),
           metrics,
           logger,
         }),
@@ -194,6 +197,9 @@ export function createWorker(parts: WorkerParts): Worker {
 
   const media = auth.media ? composeMedia(config, auth.media, supervisor, sink, metrics, logger) : undefined;
 
+  const pacing = createPacing(config, auth, metrics, logger.child({ module: 'pacing' }), (p) =>
+    parts.status.setPacing(p),
+  );
   const commands = new CommandServer({
     nc: parts.nc,
     subject: channelSubjects(config.clinicId, config.channelId).commands,
@@ -202,6 +208,7 @@ export function createWorker(parts: WorkerParts): Worker {
     sendLog: parts.sendLog,
     session: tracedSession(supervisor, acks),
     media: media?.commands,
+    pacing: pacing.sends,
     metrics,
     logger: logger.child({ module: 'commands' }),
   });

@@ -14,6 +14,7 @@ import {
 } from '../../contract/index.ts';
 import { environment, SettingsReader } from '../../contract/settings-reader.ts';
 import { channelStatePrefix as statePrefixOf } from '../../contract/state-layout.ts';
+import { DEFAULT_SEND_POLICY, parseSendPolicy, type SendPolicy } from './pacing/send-policy.ts';
 
 export const PAIRING_MODES = ['qr', 'code'] as const;
 export type PairingMode = (typeof PAIRING_MODES)[number];
@@ -94,6 +95,8 @@ export interface WorkerConfig {
   shutdownGraceMs: number;
   /** The timeouts that decide how long an outage is ridden out with the session open (docs/worker.md). */
   timeouts: OutageTimeouts;
+  /** WA_SEND_POLICY: the channel's spec.sendPolicy (pacing/send-policy.ts), defaults filled in. */
+  sendPolicy: SendPolicy;
 }
 
 /** docs/worker.md "Outages" says how long an S3 outage each of these survives. */
@@ -165,6 +168,8 @@ export function parseWorkerConfig(env: Env): ConfigResult {
   const waWebVersionText = text('WA_WEB_VERSION');
   const waWebVersion = waWebVersionText === undefined ? undefined : parseWaWebVersion(waWebVersionText);
   if (waWebVersion && !waWebVersion.ok) problem(`WA_WEB_VERSION=${waWebVersion.error}`);
+  const sendPolicy = parseSendPolicy(text('WA_SEND_POLICY'));
+  if (!sendPolicy.ok) problem(sendPolicy.error);
   const holder = text('WA_LEASE_HOLDER') ?? text('POD_NAME') ?? text('HOSTNAME');
   if (holder === undefined) problem('WA_LEASE_HOLDER (or POD_NAME/HOSTNAME) is required: the lease identity');
 
@@ -231,6 +236,7 @@ export function parseWorkerConfig(env: Env): ConfigResult {
     ),
     shutdownGraceMs: seconds('WA_SHUTDOWN_GRACE_SECONDS', 25, 1, 600),
     timeouts: outageTimeouts(seconds, errors),
+    sendPolicy: sendPolicy.ok ? sendPolicy.policy : DEFAULT_SEND_POLICY,
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
 }

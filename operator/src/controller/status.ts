@@ -196,6 +196,7 @@ export function desiredStatus(o: Observed): WhatsAppChannelStatus {
           message: 'no error that needs a person',
         },
     ...(o.testEndpoint === undefined ? [] : [testEndpointCondition(o.testEndpoint)]),
+    ...(report?.pacing && worker.running ? [rateLimitedCondition(report.pacing)] : []),
   ];
 
   const previous = new Map((channel.status?.conditions ?? []).map((c) => [c.type, c]));
@@ -222,6 +223,29 @@ export function desiredStatus(o: Observed): WhatsAppChannelStatus {
   // version would be stale, so without a live report the field is left out.
   if (report?.waWebVersion) status.waWebVersion = report.waWebVersion;
   return status;
+}
+
+/**
+ * The worker's send pacing (status.v1 `pacing`): True while WhatsApp's refusals for rate keep the
+ * channel below its spec.sendPolicy. Only from a worker that reports pacing (older ones do not).
+ */
+function rateLimitedCondition(pacing: NonNullable<StatusEvent['pacing']>): Cond {
+  const type = CONDITION_TYPES.rateLimited;
+  return pacing.throttled
+    ? {
+        type,
+        status: 'True',
+        reason: 'WhatsAppRateLimit',
+        message:
+          `WhatsApp refused sends for rate (rate-overlimit): the channel sends at most ` +
+          `${pacing.ratePerMinute} messages a minute and recovers by itself over minutes`,
+      }
+    : {
+        type,
+        status: 'False',
+        reason: 'WithinPolicy',
+        message: `sends are paced by spec.sendPolicy (${pacing.ratePerMinute} a minute)`,
+      };
 }
 
 /**

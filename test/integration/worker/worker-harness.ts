@@ -91,6 +91,9 @@ export async function startWorker(
     ...(env.mediaCa ? { NODE_EXTRA_CA_CERTS: env.mediaCa } : {}),
     WA_HTTP_PORT: String(httpPort),
     WA_LOG_LEVEL: 'info',
+    // Tests that are not about send pacing send bursts of 100 and more to one contact; the
+    // pacing tests (worker/send-pacing.test.ts) pass their own policy.
+    WA_SEND_POLICY: JSON.stringify({ ratePerMinute: 600, burst: 100, newContactsPerDay: 10_000 }),
     ...extra,
   });
   return { ...worker, holder, httpPort };

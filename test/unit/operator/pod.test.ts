@@ -43,7 +43,9 @@ describe('worker pod', () => {
       WA_IDEMPOTENCY_WINDOW_HOURS: '48',
       WA_MEDIA_RETENTION_DAYS: '60',
     });
-    const built = Object.keys(envOf(channel({ phoneNumber: '+5511987654321' }), everything)).sort();
+    const built = Object.keys(
+      envOf(channel({ phoneNumber: '+5511987654321', sendPolicy: { ratePerMinute: 6 } }), everything),
+    ).sort();
     expect(built).toEqual(documented);
     // The optional ones are absent when not configured.
     const minimal = Object.keys(envOf(channel()));
@@ -58,6 +60,7 @@ describe('worker pod', () => {
       'WA_CLINIC_STREAM_RETENTION_DAYS',
       'WA_IDEMPOTENCY_WINDOW_HOURS',
       'WA_MEDIA_RETENTION_DAYS',
+      'WA_SEND_POLICY',
     ]) {
       expect(minimal).not.toContain(optional);
     }
@@ -104,6 +107,12 @@ describe('worker pod', () => {
     );
     expect(envOf(channel({ worker: { waWebVersion: '2.3000.2022' } })).WA_WEB_VERSION).toBe('2.3000.2022');
     expect(envOf(channel()).WA_WEB_VERSION).toBeUndefined();
+  });
+
+  test("the channel's send policy reaches the worker as written; without one, no variable (the worker's defaults)", () => {
+    const policy = { ratePerMinute: 6, newContactsPerDay: 10, maxWaitSeconds: 20 };
+    expect(JSON.parse(String(envOf(channel({ sendPolicy: policy })).WA_SEND_POLICY))).toEqual(policy);
+    expect(envOf(channel()).WA_SEND_POLICY).toBeUndefined();
   });
 
   test('the identity is per pod incarnation: name and uid from the downward API', () => {

@@ -306,6 +306,22 @@ test('TestEndpoint: every channel shows the simulator endpoint while the operato
   );
 });
 
+test("RateLimited follows the worker's pacing report, and is absent for a worker that reports none", () => {
+  const throttled = status({
+    report: report('Connected', { pacing: { throttled: true, ratePerMinute: 10 } }),
+  });
+  expect(cond(throttled, 'RateLimited')).toMatchObject({
+    status: 'True',
+    reason: 'WhatsAppRateLimit',
+    message: expect.stringContaining('at most 10 messages a minute'),
+  });
+  // Ready is not touched: a slowed-down channel still works.
+  expect(cond(throttled, 'Ready').status).toBe('True');
+  const calm = status({ report: report('Connected', { pacing: { throttled: false, ratePerMinute: 20 } }) });
+  expect(cond(calm, 'RateLimited')).toMatchObject({ status: 'False', reason: 'WithinPolicy' });
+  expect(status({ report: report('Connected') }).conditions!.map((c) => c.type)).not.toContain('RateLimited');
+});
+
 test('a blocked channel (its image is not allowed): no worker, Ready and Stalled name the reason', () => {
   const s = status({ pod: undefined, blocked: { reason: 'ImageNotAllowed', message: 'use ours' } });
   expect(summary(s)).toMatchObject({

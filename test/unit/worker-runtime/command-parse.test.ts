@@ -21,8 +21,18 @@ describe('command parsing', () => {
         to: '+5511999990000',
         jid: '5511999990000@s.whatsapp.net',
         text: 'hi',
+        whenRateLimited: 'wait',
       },
     });
+  });
+
+  test('a send may prefer to be refused rather than wait for its turn; any other value is invalid', () => {
+    const body = { idempotencyKey: 'k', to: '+5511999990000', text: 'hi' };
+    const refuse = parseCommand('send', enc({ ...body, whenRateLimited: 'refuse' }), MAX);
+    expect(refuse.ok && refuse.command.verb === 'send' && refuse.command.whenRateLimited).toBe('refuse');
+    const bad = parseCommand('send', enc({ ...body, whenRateLimited: 'later' }), MAX);
+    expect(bad.ok ? undefined : bad.error.code).toBe('InvalidCommand');
+    expect(bad.ok ? '' : bad.error.message).toContain('/whenRateLimited');
   });
 
   test.each([

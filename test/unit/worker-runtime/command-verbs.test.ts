@@ -39,6 +39,7 @@ describe('verbs: what a valid command becomes', () => {
       text: 'hi @5511999990000',
       replyTo: { id: 'ABC123', fromMe: false, participant: ALICE, text: 'the question' },
       mentions: [ALICE],
+      whenRateLimited: 'wait',
     });
   });
 

@@ -60,6 +60,25 @@ describe('worker configuration', () => {
     );
   });
 
+  test("WA_SEND_POLICY: the safe defaults when absent, the spec's fields when given, an error naming a bad field", () => {
+    const defaults = parseWorkerConfig(minimal);
+    expect(defaults.ok && defaults.config.sendPolicy).toMatchObject({
+      ratePerMinute: 20,
+      newContactsPerDay: 50,
+    });
+    const given = parseWorkerConfig({
+      ...minimal,
+      WA_SEND_POLICY: '{"ratePerMinute":6,"maxWaitSeconds":10}',
+    });
+    expect(given.ok && given.config.sendPolicy).toMatchObject({
+      ratePerMinute: 6,
+      maxWaitMs: 10_000,
+      burst: 5,
+    });
+    const bad = parseWorkerConfig({ ...minimal, WA_SEND_POLICY: '{"burst":0}' });
+    expect(bad.ok ? [] : bad.errors).toEqual(['WA_SEND_POLICY: burst must be an integer from 1 to 100']);
+  });
+
   test('NATS_URL may list several servers, as the operator passes its own on; each is checked', () => {
     const r = parseWorkerConfig({ ...minimal, NATS_URL: 'nats://a:4222, tls://b:4222' });
     if (!r.ok) throw new Error(r.errors.join('\n'));

@@ -47,6 +47,8 @@ export type SendCommand = {
   /** The quoted message, with the quoted text when the caller gave it. */
   replyTo?: (MessageRef & { text?: string | undefined }) | undefined;
   mentions?: string[] | undefined;
+  /** When pacing holds the send back: wait for its turn (default) or be refused at once. */
+  whenRateLimited: 'wait' | 'refuse';
 };
 
 /** Commands that send a message to a chat: remembered per idempotency key in the send log. */
@@ -128,6 +130,7 @@ export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): 
             ? { replyTo: c.body.replyTo?.text ? { ...replyTo, text: c.body.replyTo.text } : replyTo }
             : {}),
           ...(c.body.mentions?.length ? { mentions: c.body.mentions } : {}),
+          whenRateLimited: c.body.whenRateLimited ?? 'wait',
         },
       };
     }

@@ -20,6 +20,8 @@ import { MediaDownloadError, MediaIntegrityError } from '../media/verified-downl
 import { AuditTrail, requestActor } from '../../../contract/index.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { contextFromHeaders, headersFor, inSpan, SpanKind, SpanStatusCode } from '../ops/tracing.ts';
+import type { Permit } from '../pacing/governor.ts';
+import { RateLimitedError, type SendPacing } from '../pacing/paced-send.ts';
 import {
   GroupNotFoundError,
   NotConnectedError,
@@ -28,7 +30,7 @@ import {
   type SessionPort,
 } from '../session/session-port.ts';
 import { IdempotencyCache } from './idempotency.ts';
-import type { SendLog, StoredOutcome } from './send-log.ts';
+import type { Claim, SendLog, StoredOutcome } from './send-log.ts';
 import {
   ERROR_CODES,
   parseCommand,
@@ -47,6 +49,15 @@ const err = (code: CommandError['code'], message: string): Reply => ({
   ok: false,
   error: { code, message },
 });
+const rateLimited = (e: RateLimitedError): Reply => ({
+  v: 1,
+  ok: false,
+  error: {
+    code: ERROR_CODES.rateLimited,
+    message: e.message,
+    retryAfterSeconds: Math.ceil(e.retryAfterMs / 1000),
+  },
+});
 
 export interface CommandServerDeps {
   nc: NatsConnection;
@@ -62,6 +73,8 @@ export interface CommandServerDeps {
   media?: MediaCommands | undefined;
   /** Limit for commands that carry file bytes (send, media-upload); default MAX_MEDIA_COMMAND_BYTES. */
   maxMediaBytes?: number;
+  /** The channel's send pacing (pacing/): every send asks it first. None: sends are not paced. */
+  pacing?: SendPacing | undefined;
   metrics: Metrics;
   logger: Logger;
 }
@@ -93,6 +106,8 @@ export class CommandServer {
   /** Stops taking commands (SIGTERM); commands already running finish and are answered. */
   async stop(): Promise<void> {
     this.accepting = false;
+    // Sends waiting for their turn are answered RateLimited now, not after the grace period.
+    this.deps.pacing?.stop();
     await this.sub?.drain().catch(() => undefined);
     await Promise.allSettled([...this.inflight]);
   }
@@ -268,7 +283,16 @@ export class CommandServer {
     try {
       // In memory first: a retry while the first run is still going waits for it here.
       const out = await this.sends.run(command.idempotencyKey, fingerprint, () =>
-        this.sendOnce(command, fingerprint),
+        this.deps.pacing
+          ? this.deps.pacing.paced(
+              // Reactions, edits and deletions are messages too: paced alike, and they wait their turn.
+              {
+                jid: command.jid,
+                whenRateLimited: command.verb === 'send' ? command.whenRateLimited : 'wait',
+              },
+              (permit) => this.sendOnce(command, fingerprint, permit),
+            )
+          : this.sendOnce(command, fingerprint, undefined),
       );
       if (out.kind === 'conflict') return err(ERROR_CODES.idempotencyConflict, KEY_REUSED);
       const { reply, fromLog } = out.result;
@@ -276,6 +300,7 @@ export class CommandServer {
     } catch (e) {
       if (e instanceof NotConnectedError) return err(ERROR_CODES.notConnected, e.message);
       if (e instanceof SendRefused) return err(e.code, e.message);
+      if (e instanceof RateLimitedError) return rateLimited(e);
       throw e;
     }
   }
@@ -295,10 +320,19 @@ export class CommandServer {
   private async sendOnce(
     command: MessageCommand,
     fingerprint: string,
+    permit: Permit | undefined,
   ): Promise<{ reply: Reply; fromLog: boolean }> {
     const { sendLog, session, logger } = this.deps;
     const key = command.idempotencyKey;
-    const claim = await sendLog.claim(key, fingerprint);
+    let claim: Claim;
+    try {
+      claim = await sendLog.claim(key, fingerprint);
+    } catch (e) {
+      permit?.notSent();
+      throw e;
+    }
+    // Only a claimed key sends: a replay or a refusal gives the pacing permit back.
+    if (claim.kind !== 'claimed') permit?.notSent();
     switch (claim.kind) {
       case 'conflict':
         throw new SendRefused(ERROR_CODES.idempotencyConflict, KEY_REUSED);
@@ -321,6 +355,7 @@ export class CommandServer {
       this.deps.metrics.messagesOut.inc();
       outcome = { ok: true, messageId: sent.id, timestamp: sent.timestamp };
     } catch (e) {
+      permit?.notSent();
       // Nothing is remembered for a failed send: every try of this key goes out under the same
       // message id (sendMessageId), and WhatsApp keeps one message per id, so a retry can
       // never make a second copy, even when the failed try's stanza did leave (Baileys commits
@@ -333,6 +368,9 @@ export class CommandServer {
         );
       if (e instanceof NotConnectedError) throw e;
       if (e instanceof MediaNotFoundError) throw new SendRefused(ERROR_CODES.notFound, e.message);
+      // WhatsApp said "too fast" before the message left (rate-overlimit on the device query):
+      // the pacing slows the channel down and sends it again, or answers RateLimited.
+      if (this.deps.pacing?.isWhatsAppRateLimit(e)) throw this.deps.pacing.refusedByWhatsApp(e);
       logger.warn(
         { err: e },
         'send failed; a retry with the same idempotencyKey sends it again, under the same id',
@@ -342,6 +380,12 @@ export class CommandServer {
         `${e instanceof Error ? e.message : String(e)}; retry with the same idempotencyKey (the message keeps its id, so it is never delivered twice)`,
       );
     }
+    // A first message makes the contact known (durably) before the reply: the daily cap counts it.
+    await permit
+      ?.sent()
+      .catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not store the new contact; the daily cap may undercount it'),
+      );
     // Before the reply: a worker that dies after this point has left the answer for the retry.
     await sendLog
       .complete(key, claim.revision, fingerprint, outcome)

@@ -218,6 +218,7 @@ export function statusEvent(
     degraded: r.degraded,
     ...(r.lastConnectedAt ? { lastConnectedAt: r.lastConnectedAt } : {}),
     ...(ids.waWebVersion ? { waWebVersion: ids.waWebVersion } : {}),
+    ...(r.pacing ? { pacing: { throttled: r.pacing.throttled, ratePerMinute: r.pacing.ratePerMinute } } : {}),
     at: now.toISOString(),
     seq,
   };

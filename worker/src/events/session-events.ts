@@ -19,6 +19,10 @@ export interface SessionEventDeps {
   saveCreds: () => Promise<void>;
   onStoreFailure: (err: unknown) => void;
   onServerAck: (messageId: string) => void;
+  /** A contact wrote to the channel (it is no longer a new contact for the send pacing). */
+  onInboundFrom?: ((jid: string) => void) | undefined;
+  /** The server refused a message we sent with this ack error code (pacing reads 429 and 463). */
+  onSendRefused?: ((code: string) => void) | undefined;
   metrics: Metrics;
   logger: Logger;
 }
@@ -52,7 +56,11 @@ export function attachSessionEvents(socket: SessionSocket, deps: SessionEventDep
         continue;
       }
       // Messages sent by this worker come back as upserts too; they are not inbound.
-      if (m.key.fromMe || !m.key.id || deps.gate.wasDelivered(m.key.id)) continue;
+      if (m.key.fromMe || !m.key.id) continue;
+      // One-to-one chats only: a group member is not a contact the number talked to.
+      for (const jid of [m.key.remoteJid, m.key.remoteJidAlt])
+        if (jid && (jid.endsWith('@s.whatsapp.net') || jid.endsWith('@lid'))) deps.onInboundFrom?.(jid);
+      if (deps.gate.wasDelivered(m.key.id)) continue;
       // Not seen by the gate (no <enc> child, e.g. a placeholder resend): Baileys already
       // acknowledged it, so publish now; the outbox still retries until JetStream has it.
       deps.sink.publishUngated(m);
@@ -61,6 +69,9 @@ export function attachSessionEvents(socket: SessionSocket, deps: SessionEventDep
   const onUpdate = (updates: BaileysEventMap['messages.update']) => {
     for (const u of updates) {
       if (u.key.fromMe && u.key.id && typeof u.update.status === 'number') deps.onServerAck(u.key.id);
+      const code = u.update.messageStubParameters?.[0];
+      if (u.key.fromMe && u.update.status === proto.WebMessageInfo.Status.ERROR && typeof code === 'string')
+        deps.onSendRefused?.(code);
     }
     deps.sink.publishUpdates(messageUpdateEvents(deps.ids, updates, Date.now()));
   };

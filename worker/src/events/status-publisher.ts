@@ -15,6 +15,8 @@ export class StatusPublisher implements StatusPort {
   private readonly metrics: Metrics;
   private sink: Pick<EventSink, 'publishStatus'> | undefined;
   private lastPhase: Phase = 'Pending';
+  private lastReport: StatusReport | undefined;
+  private pacing: StatusReport['pacing'];
 
   /** Created with the metrics, before NATS: the phase metric says Pending from the start. */
   constructor(metrics: Metrics) {
@@ -33,11 +35,24 @@ export class StatusPublisher implements StatusPort {
   }
 
   publish(report: StatusReport): void {
+    report = { ...report, ...(this.pacing ? { pacing: this.pacing } : {}) };
+    this.lastReport = report;
     this.lastPhase = report.phase;
     setPhase(this.metrics, report.phase);
     this.metrics.degraded.set(report.degraded ? 1 : 0);
     if (!this.sink) throw new Error('status published before the event sink exists');
     this.sink.publishStatus(report);
+  }
+
+  /**
+   * The send pacing's state (pacing/governor.ts). A change of `throttled` publishes the last
+   * status again with it, so the channel's RateLimited condition follows without a phase change;
+   * a new rate alone rides along with the next status.
+   */
+  setPacing(pacing: NonNullable<StatusReport['pacing']>): void {
+    const flipped = this.pacing?.throttled !== pacing.throttled;
+    this.pacing = pacing;
+    if (flipped && this.lastReport && this.sink) this.publish(this.lastReport);
   }
 
   /** Start-up, before a session exists: Pending while taking the lease, Error if it cannot start. */

@@ -144,6 +144,38 @@ export function createMetrics(
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    sendQueueDepth: new Gauge({
+      name: 'wa_worker_send_queue_depth',
+      help: 'Sends waiting for their turn under the send policy (pacing)',
+      registers: [registry],
+    }),
+    sendRate: new Gauge({
+      name: 'wa_worker_send_rate_per_minute',
+      help: "The send rate in force: the policy's, or less after WhatsApp refused for rate",
+      registers: [registry],
+    }),
+    sendThrottled: new Gauge({
+      name: 'wa_worker_send_throttled',
+      help: '1 while the channel sends below its policy because WhatsApp refused for rate',
+      registers: [registry],
+    }),
+    sendsRateLimited: new Counter({
+      name: 'wa_worker_sends_rate_limited_total',
+      help: 'Sends refused with RateLimited, by what held them back',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    whatsappRateRefusals: new Counter({
+      name: 'wa_worker_whatsapp_rate_refusals_total',
+      help: 'Refusals for rate by WhatsApp itself (rate-overlimit, ack errors 429 and 463)',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    newContactsToday: new Gauge({
+      name: 'wa_worker_new_contacts_24h',
+      help: 'First messages to new contacts in the last 24 hours (the daily cap counts these)',
+      registers: [registry],
+    }),
     breakerState: new Gauge({
       name: 'wa_worker_circuit_open',
       help: '1 while the circuit breaker in front of a dependency is open',

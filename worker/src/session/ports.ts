@@ -4,6 +4,7 @@
  * the unit tests wire them to fakes.
  */
 import type { MediaStore } from '../media/media-store.ts';
+import type { KnownContacts } from '../pacing/known-contacts.ts';
 import type {
   AnyMessageContent,
   AuthenticationCreds,
@@ -98,6 +99,8 @@ export interface AuthStateHandle extends AuthStatePort {
     get(id: string): Promise<proto.IMessage | undefined>;
     put(id: string, message: proto.IMessage): Promise<void>;
   };
+  /** The contacts the channel talked to, loaded from their sealed object (pacing/known-contacts.ts). */
+  knownContacts?: KnownContacts;
 }
 
 export interface LeasePort {
@@ -130,6 +133,8 @@ export interface StatusReport {
   reconnects: number;
   degraded: boolean;
   lastConnectedAt: string | undefined;
+  /** The send pacing's state, added by the status publisher (status-publisher.ts). */
+  pacing?: { throttled: boolean; ratePerMinute: number } | undefined;
 }
 
 export interface Clock {
