@@ -169,6 +169,12 @@ program
   )
   .option('--reply-to-mine', 'with --reply-to: the quoted message is one this channel sent', false)
   .option('--mention <jid...>', 'mention these users (groups); write them as @<number> in the text')
+  .addOption(
+    new Option(
+      '--when-rate-limited <what>',
+      "when the channel's send pacing holds the message back: wait for its turn (raise --timeout to 60) or refuse at once",
+    ).choices(['wait', 'refuse']),
+  )
   .action(
     async (
       targetText: string,
@@ -184,6 +190,7 @@ program
         replyToSender?: string;
         replyToMine: boolean;
         mention?: string[];
+        whenRateLimited?: string;
       },
     ) => {
       const target = parseTarget(targetText, true) as { clinicId: string; channelId: string };
@@ -205,7 +212,13 @@ program
               nc,
               target,
               'send',
-              { idempotencyKey, to, text, ...replyAndMentions(opts) },
+              {
+                idempotencyKey,
+                to,
+                text,
+                ...replyAndMentions(opts),
+                ...(opts.whenRateLimited ? { whenRateLimited: opts.whenRateLimited } : {}),
+              },
               timeoutMs(),
             ),
       );

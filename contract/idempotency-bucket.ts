@@ -45,6 +45,22 @@ export function idempotencyRecordKey(channelId: string, idempotencyKey: string):
   return `${assertToken('channelId', channelId)}.${digest}`;
 }
 
+/**
+ * The key of the clinic's shared send budget (worker/src/pacing/clinic-budget.ts) in the same
+ * bucket: it starts with `_`, which no channel id can, so it is no channel's record.
+ */
+export const CLINIC_SEND_BUDGET_KEY = '_clinic.send-budget';
+
+/** A clinic's send budget when the operator sets none: per minute, and back to back. */
+export const DEFAULT_CLINIC_SEND_BUDGET = { ratePerMinute: 120, burst: 30 } as const;
+/** The bounds of each field of a clinic's send budget (operator and worker check the same). */
+export const CLINIC_SEND_BUDGET_LIMITS = { ratePerMinute: [1, 60_000], burst: [1, 10_000] } as const;
+
+/** `$KV.IDEM_<CLINIC>._clinic.send-budget`: the subject every worker of the clinic may write. */
+export function clinicSendBudgetSubject(clinicId: string): string {
+  return `$KV.${idempotencyBucketName(clinicId)}.${CLINIC_SEND_BUDGET_KEY}`;
+}
+
 export function idempotencyBucketConfig(
   clinicId: string,
   windowHours = IDEMPOTENCY_WINDOW_HOURS,

@@ -88,6 +88,10 @@ export {
 } from './clinic-stream.ts';
 export {
   IDEMPOTENCY_WINDOW_HOURS,
+  CLINIC_SEND_BUDGET_KEY,
+  CLINIC_SEND_BUDGET_LIMITS,
+  DEFAULT_CLINIC_SEND_BUDGET,
+  clinicSendBudgetSubject,
   ensureIdempotencyBucket,
   idempotencyBucketConfig,
   idempotencyBucketName,

@@ -25,6 +25,7 @@ import { defaultTrustRoot, type TrustRoot } from './protocol/cert-chain.ts';
 import type { ClientVersionPolicy } from './server/client-versions.ts';
 import type { ConnectionLog } from './server/connection-log.ts';
 import { ENDINGS, type EndingName } from './server/endings.ts';
+import type { RateLimitPolicy, RateLimitRefusal } from './server/rate-limits.ts';
 import { Hub, type HubOptions } from './server/hub.ts';
 import { listen } from './server/listener.ts';
 import { waitUntil } from './wait.ts';
@@ -256,6 +257,19 @@ export interface Simulator {
    */
   setClientVersions(policy: ClientVersionPolicy): void;
   clientVersions(): ClientVersionPolicy;
+  /**
+   * WhatsApp's "too fast": the next `times` device queries, or those over `perMinute` per
+   * companion device, are answered `429 rate-overlimit` (server/rate-limits.ts). `{}` turns it off.
+   */
+  rateOverlimit(policy: RateLimitPolicy): void;
+  /** The policy in force and every refusal so far (device, time). */
+  rateLimits(): { policy: RateLimitPolicy; refusals: RateLimitRefusal[] };
+  /**
+   * What the simulated phones received from companions (own copies left out), oldest first:
+   * recipient, sender, message id and when the phone decrypted it (ms since the epoch). With
+   * `from`, only messages from that account's number.
+   */
+  received(from?: string): PhoneDelivery[];
   /** Problems the simulator saw (decrypt failures, unknown targets, handler errors). */
   problems(): string[];
   /** Queries only the generic fallback answered. */
@@ -263,8 +277,20 @@ export interface Simulator {
   stop(): Promise<void>;
 }
 
+/** One message a simulated phone received (Simulator.received). */
+export interface PhoneDelivery {
+  /** The receiving phone's number. */
+  to: string;
+  /** The sender's account JID. */
+  from: string;
+  id: string;
+  at: number;
+}
+
 export {
   ENDINGS,
+  type RateLimitPolicy,
+  type RateLimitRefusal,
   type EndingName,
   type ClientVersionPolicy,
   type MediaKind,
@@ -339,6 +365,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     refuseLogins: (device, code, times = 1) => hub.refuseLogins(device, code, times),
     setClientVersions: (policy) => hub.clientVersions.set(policy),
     clientVersions: () => hub.clientVersions.get(),
+    rateOverlimit: (policy) => hub.rateLimits.set(policy),
+    rateLimits: () => ({ policy: hub.rateLimits.get(), refusals: [...hub.rateLimits.refusals] }),
+    received: (from) =>
+      hub.directory
+        .accounts()
+        .flatMap((account) =>
+          account.mailbox.inbox
+            .filter((m) => !m.ownCopy && (from === undefined || m.from === `${from}@s.whatsapp.net`))
+            .map((m) => ({ to: account.pn, from: m.from, id: m.id, at: m.at })),
+        )
+        .sort((a, b) => a.at - b.at),
     problems: () => [...hub.problems],
     unhandledQueries: () => [...hub.unhandledIqs],
     stop: async () => {

@@ -41,6 +41,11 @@ export function printReply(
     if (!reply.ok) process.exitCode = 1;
     return;
   }
-  if (!reply.ok) throw new CliError(`${reply.error.code}: ${reply.error.message}`);
+  if (!reply.ok) {
+    const retry = reply.error.retryAfterSeconds;
+    throw new CliError(
+      `${reply.error.code}: ${reply.error.message}${retry ? ` (retry in ${retry} s with the same --idempotency-key)` : ''}`,
+    );
+  }
   console.log(success(reply.result as Record<string, unknown>));
 }

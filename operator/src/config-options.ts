@@ -127,6 +127,13 @@ export const OPTIONS = {
     flag: 'media-retention',
     help: 'JSON object of clinicId to days, for clinics whose attachments are kept longer or shorter',
   },
+  clinicSendBudget: {
+    env: 'WA_CLINIC_SEND_BUDGET',
+    flag: 'clinic-send-budget',
+    help:
+      'JSON object of clinicId (or "*" for every clinic) to {ratePerMinute, burst}: the send budget ' +
+      'the channels of a clinic share (default {"ratePerMinute":120,"burst":30})',
+  },
   idempotencyWindow: {
     env: 'WA_IDEMPOTENCY_WINDOW_HOURS',
     flag: 'idempotency-window-hours',

@@ -3,7 +3,7 @@
  * WhatsApp Web version, the allowed worker repositories, the simulator pair, per-clinic days.
  * Each reports through `problem` and returns what config.ts keeps.
  */
-import { parseWaWebVersion } from '../../contract/index.ts';
+import { CLINIC_SEND_BUDGET_LIMITS, parseWaWebVersion } from '../../contract/index.ts';
 import { imageRepository, REPOSITORY } from './worker-image.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -96,4 +96,54 @@ export function clinicDays(
     return {};
   }
   return Object.fromEntries(days) as Record<string, number>;
+}
+
+export interface SendBudget {
+  ratePerMinute: number;
+  burst: number;
+}
+
+/**
+ * WA_CLINIC_SEND_BUDGET: `{"*": {...}, "clinic-a": {...}}`, a clinic's own budget or the one for
+ * every clinic (`*`), each `{ratePerMinute, burst}` within the contract's bounds.
+ */
+export function clinicSendBudgets(
+  raw: string | undefined,
+  source: string,
+  problem: (message: string) => void,
+): Record<string, SendBudget> {
+  if (raw === undefined) return {};
+  const shape = `${source} must be a JSON object of clinic ids (or "*") to {"ratePerMinute":1-${CLINIC_SEND_BUDGET_LIMITS.ratePerMinute[1]},"burst":1-${CLINIC_SEND_BUDGET_LIMITS.burst[1]}}, such as {"*":{"ratePerMinute":60,"burst":10}}`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    problem(shape);
+    return {};
+  }
+  const budgets: Record<string, SendBudget> = {};
+  for (const [clinic, value] of Object.entries(parsed)) {
+    const v = value as Record<string, unknown> | null;
+    const fields = v && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : undefined;
+    const within = (name: keyof SendBudget) => {
+      const n = v?.[name];
+      const [min, max] = CLINIC_SEND_BUDGET_LIMITS[name];
+      return Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
+    };
+    if (
+      !(clinic === '*' || DNS_LABEL.test(clinic)) ||
+      !fields ||
+      fields.some((f) => f !== 'ratePerMinute' && f !== 'burst') ||
+      !within('ratePerMinute') ||
+      !within('burst')
+    ) {
+      problem(shape);
+      return {};
+    }
+    budgets[clinic] = { ratePerMinute: v!.ratePerMinute as number, burst: v!.burst as number };
+  }
+  return budgets;
 }

@@ -17,6 +17,8 @@ import {
   allowedRepositories,
   BUCKET,
   clinicDays,
+  clinicSendBudgets,
+  type SendBudget,
   DNS_LABEL,
   LOG_LEVELS,
   MAX_RETENTION_DAYS,
@@ -103,6 +105,11 @@ export interface OperatorConfig {
   };
   /** How replacements caused by these settings roll across the channels (controller/rollout-plan.ts). */
   rollout: RolloutPolicy;
+  /**
+   * The send budget the channels of a clinic share (WA_CLINIC_SEND_BUDGET): by clinic id, `*` for
+   * every clinic; a clinic in neither gets the worker's default (clinic-send-budget.ts).
+   */
+  clinicSendBudgets: Record<string, SendBudget>;
   resyncMs: number;
   concurrency: number;
   httpPort: number;
@@ -280,6 +287,7 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
       maxFailed: share('rolloutMaxFailed', '0'),
       healthTimeoutMs: integer('rolloutHealthTimeout', 300, 10, 86_400) * 1000,
     },
+    clinicSendBudgets: clinicSendBudgets(text('clinicSendBudget'), source('clinicSendBudget'), problem),
     resyncMs: integer('resync', 300, 10, 86_400) * 1000,
     concurrency: integer('concurrency', 8, 1, 256),
     httpPort: integer('httpPort', 8080, 0, 65_535),

@@ -9,6 +9,7 @@
  * A hash of the pod spec goes into an annotation, so a changed spec is seen as a
  * changed pod (and the old pod is replaced, never run beside the new one).
  */
+import { clinicSendBudgetWorkerEnv } from './clinic-send-budget.ts';
 import { clinicStreamWorkerEnv } from './clinic-stream-settings.ts';
 import { mediaWorkerEnv } from './media-settings.ts';
 import { createHash } from 'node:crypto';
@@ -100,6 +101,10 @@ function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[]
     ...(config.worker.natsSecret
       ? [{ name: 'NATS_CREDS_FILE', value: `${NATS_CREDS_DIR}/${config.worker.natsSecret.key}` }]
       : []),
+    // The clinic's shared send budget, when it is not the worker's default.
+    ...Object.entries(clinicSendBudgetWorkerEnv(config.clinicSendBudgets, spec.clinicId)).map(
+      ([name, value]) => ({ name, value }),
+    ),
     // A worker creates its clinic's stream and send log only without issued credentials.
     ...(config.natsIssuer
       ? []

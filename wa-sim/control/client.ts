@@ -12,9 +12,10 @@ import type {
 } from '../messaging/records.ts';
 import type { MediaToSend, ReceivedMedia } from '../media/media-message.ts';
 import type { ClientVersionPolicy } from '../server/client-versions.ts';
+import type { RateLimitPolicy, RateLimitRefusal } from '../server/rate-limits.ts';
 import type { ConnectionRecord, Overlap } from '../server/connection-log.ts';
 import type { EndingName } from '../server/endings.ts';
-import type { DeviceInfo, SimGroup } from '../simulator.ts';
+import type { DeviceInfo, PhoneDelivery, SimGroup } from '../simulator.ts';
 import type { RemoteAction } from './http-api.ts';
 import { waitUntil } from '../wait.ts';
 
@@ -151,6 +152,21 @@ export class SimulatorClient {
 
   clientVersions(): Promise<ClientVersionPolicy> {
     return this.#call('GET', '/client-versions');
+  }
+
+  /** WhatsApp's 429 rate-overlimit on device queries (Simulator.rateOverlimit); `{}` turns it off. */
+  rateOverlimit(policy: RateLimitPolicy): Promise<{ policy: RateLimitPolicy; refusals: RateLimitRefusal[] }> {
+    return this.#call('PUT', '/rate-overlimit', policy);
+  }
+
+  rateLimits(): Promise<{ policy: RateLimitPolicy; refusals: RateLimitRefusal[] }> {
+    return this.#call('GET', '/rate-overlimit');
+  }
+
+  /** What the simulated phones received from companions, with times (Simulator.received). */
+  async received(from?: string): Promise<PhoneDelivery[]> {
+    return (await this.#call<{ received: PhoneDelivery[] }>('GET', `/received${from ? `?from=${from}` : ''}`))
+      .received;
   }
 
   connections(device?: string): Promise<ConnectionsView> {

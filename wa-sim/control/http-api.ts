@@ -10,6 +10,7 @@ import { proto } from '@whiskeysockets/baileys';
 import type { MediaKind, MediaToSend } from '../media/media-message.ts';
 import type { ReceiptPolicy, ReceivedMessage } from '../messaging/records.ts';
 import type { ClientVersionPolicy } from '../server/client-versions.ts';
+import type { RateLimitPolicy } from '../server/rate-limits.ts';
 import { ENDINGS, isEndingName } from '../server/endings.ts';
 import type { Simulator, SimUser } from '../simulator.ts';
 
@@ -292,6 +293,25 @@ function routes(sim: Simulator): Array<[method: string, pattern: RegExp, handler
         return sim.clientVersions();
       },
     ],
+    ['GET', /^\/rate-overlimit$/, () => sim.rateLimits()],
+    [
+      'PUT',
+      /^\/rate-overlimit$/,
+      (_p, body) => {
+        sim.rateOverlimit(rateLimitPolicy(body));
+        return sim.rateLimits();
+      },
+    ],
+    [
+      'GET',
+      /^\/received$/,
+      (_p, _b, query) => {
+        const from = query.get('from') ?? undefined;
+        if (from !== undefined && !/^[0-9]{6,20}$/.test(from))
+          throw new HttpError(400, '"from" is a phone number, digits only');
+        return { received: sim.received(from) };
+      },
+    ],
     [
       'GET',
       /^\/connections$/,
@@ -358,4 +378,19 @@ export async function startControlServer(
         server.close(() => resolve());
       }),
   };
+}
+
+/** `{times?, perMinute?}`: each a non-negative integer when present; `{}` turns the limit off. */
+function rateLimitPolicy(body: Record<string, unknown>): RateLimitPolicy {
+  const policy: RateLimitPolicy = {};
+  for (const field of ['times', 'perMinute'] as const) {
+    const value = body[field];
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || (value as number) < 0)
+      throw new HttpError(400, `"${field}" is a non-negative integer`);
+    policy[field] = value as number;
+  }
+  const unknown = Object.keys(body).filter((k) => k !== 'times' && k !== 'perMinute');
+  if (unknown.length > 0) throw new HttpError(400, `unknown field "${unknown[0]}" (times, perMinute)`);
+  return policy;
 }

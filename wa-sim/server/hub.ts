@@ -32,6 +32,7 @@ import type { Connection, ConnectionHooks } from './connection.ts';
 import { ConnectionLog } from './connection-log.ts';
 import { applyEnding, loginFailure, type EndingName } from './endings.ts';
 import { answerIq } from './iq-handlers.ts';
+import { RateLimits } from './rate-limits.ts';
 
 export interface HubOptions {
   qrRefs: number;
@@ -69,6 +70,8 @@ export class Hub implements ConnectionHooks {
   readonly groups: Groups;
   /** Which WhatsApp Web versions may log in (changeable while running). */
   readonly clientVersions: ClientVersions;
+  /** WhatsApp's rate-overlimit answer, when a test switches it on (rate-limits.ts). */
+  readonly rateLimits = new RateLimits();
   /** The media upload/download host (set once it listens, before any client connects). */
   media!: MediaHost;
   readonly #options: HubOptions;
@@ -208,6 +211,9 @@ export class Hub implements ConnectionHooks {
       if (companion) this.#preKeyTaken(companion);
     },
     unhandled: (description: string) => this.unhandledIqs.push(description),
+    overLimit: (session: ClientSession) =>
+      session.companion !== undefined &&
+      this.rateLimits.refuses(deviceJid(session.companion.account, session.companion.device)),
   };
 
   #login(session: ClientSession, noiseKey: Buffer, payload: proto.ClientPayload): void {

@@ -24,6 +24,8 @@ export interface IqHost {
   unhandled(description: string): void;
   /** `w:g2`: group metadata. */
   groupQuery(session: ClientSession, iq: BinaryNode): BinaryNode;
+  /** Whether this query is over the rate limit (rate-limits.ts): then it gets 429 rate-overlimit. */
+  overLimit(session: ClientSession): boolean;
 }
 
 const PRIVACY_DEFAULTS: Record<string, string> = {
@@ -92,6 +94,7 @@ export function answerIq(host: IqHost, session: ClientSession, iq: BinaryNode): 
       if (firstChild(iq)?.tag === 'active') host.activated(session);
       return iqResult(id);
     case 'usync':
+      if (host.overLimit(session)) return iqError(id, 429, 'rate-overlimit');
       return answerUsync(host.directory, iq);
     case 'w:g2':
       if (iq.attrs.type === 'get' && child(iq, 'query')) return host.groupQuery(session, iq);

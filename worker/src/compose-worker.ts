@@ -33,6 +33,7 @@ import {
 } from './session/reconnect-policy.ts';
 import { watchEventSink } from './session/sink-watchdog.ts';
 import { createPacing } from './pacing/compose-pacing.ts';
+import type { ClinicBudget } from './pacing/governor.ts';
 import { makeSocketFactory } from './session/socket-factory.ts';
 import { Supervisor, type Finished } from './session/supervisor.ts';
 import { orderedShutdown } from './shutdown.ts';
@@ -66,6 +67,8 @@ export interface WorkerParts {
   status: StatusPublisher;
   /** The channel's durable record of sends (commands/send-log.ts). */
   sendLog: SendLog;
+  /** The clinic's send budget shared by its channels (pacing/clinic-budget.ts); none: not shared. */
+  clinicBudget?: ClinicBudget | undefined;
   reconnect?: Partial<ReconnectParams>;
 }
 
@@ -197,8 +200,13 @@ export function createWorker(parts: WorkerParts): Worker {
 
   const media = auth.media ? composeMedia(config, auth.media, supervisor, sink, metrics, logger) : undefined;
 
-  const pacing = createPacing(config, auth, metrics, logger.child({ module: 'pacing' }), (p) =>
-    parts.status.setPacing(p),
+  const pacing = createPacing(
+    config,
+    auth,
+    metrics,
+    logger.child({ module: 'pacing' }),
+    (p) => parts.status.setPacing(p),
+    parts.clinicBudget,
   );
   const commands = new CommandServer({
     nc: parts.nc,

@@ -14,7 +14,13 @@ import {
 } from '../../contract/index.ts';
 import { environment, SettingsReader } from '../../contract/settings-reader.ts';
 import { channelStatePrefix as statePrefixOf } from '../../contract/state-layout.ts';
-import { DEFAULT_SEND_POLICY, parseSendPolicy, type SendPolicy } from './pacing/send-policy.ts';
+import { DEFAULT_CLINIC_BUDGET, type ClinicBudgetSettings } from './pacing/clinic-budget.ts';
+import {
+  DEFAULT_SEND_POLICY,
+  parseClinicBudget,
+  parseSendPolicy,
+  type SendPolicy,
+} from './pacing/send-policy.ts';
 
 export const PAIRING_MODES = ['qr', 'code'] as const;
 export type PairingMode = (typeof PAIRING_MODES)[number];
@@ -97,6 +103,8 @@ export interface WorkerConfig {
   timeouts: OutageTimeouts;
   /** WA_SEND_POLICY: the channel's spec.sendPolicy (pacing/send-policy.ts), defaults filled in. */
   sendPolicy: SendPolicy;
+  /** WA_CLINIC_SEND_BUDGET: the clinic's budget shared by its channels (pacing/clinic-budget.ts). */
+  clinicSendBudget: ClinicBudgetSettings;
 }
 
 /** docs/worker.md "Outages" says how long an S3 outage each of these survives. */
@@ -170,6 +178,8 @@ export function parseWorkerConfig(env: Env): ConfigResult {
   if (waWebVersion && !waWebVersion.ok) problem(`WA_WEB_VERSION=${waWebVersion.error}`);
   const sendPolicy = parseSendPolicy(text('WA_SEND_POLICY'));
   if (!sendPolicy.ok) problem(sendPolicy.error);
+  const clinicBudget = parseClinicBudget(text('WA_CLINIC_SEND_BUDGET'), DEFAULT_CLINIC_BUDGET);
+  if (!clinicBudget.ok) problem(clinicBudget.error);
   const holder = text('WA_LEASE_HOLDER') ?? text('POD_NAME') ?? text('HOSTNAME');
   if (holder === undefined) problem('WA_LEASE_HOLDER (or POD_NAME/HOSTNAME) is required: the lease identity');
 
@@ -237,6 +247,7 @@ export function parseWorkerConfig(env: Env): ConfigResult {
     shutdownGraceMs: seconds('WA_SHUTDOWN_GRACE_SECONDS', 25, 1, 600),
     timeouts: outageTimeouts(seconds, errors),
     sendPolicy: sendPolicy.ok ? sendPolicy.policy : DEFAULT_SEND_POLICY,
+    clinicSendBudget: clinicBudget.ok ? clinicBudget.budget : DEFAULT_CLINIC_BUDGET,
   };
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
 }

@@ -27,6 +27,7 @@ import {
   type NatsHandle,
 } from './events/nats.ts';
 import { KvSendLog } from './commands/send-log.ts';
+import { KvClinicBudget } from './pacing/clinic-budget.ts';
 import { workerInboxPrefix } from '../../contract/index.ts';
 import { createSink, createWorker, type Worker } from './compose-worker.ts';
 import { StatusPublisher } from './events/status-publisher.ts';
@@ -125,6 +126,13 @@ async function main(): Promise<number> {
   })();
   // Binding looks nothing up (no request): the bucket is checked when the first send uses it.
   const sendLog = await KvSendLog.open(nats.nc, config.clinicId, config.channelId);
+  // The clinic's send budget lives in the same bucket, bound the same way (pacing/clinic-budget.ts).
+  const clinicBudget = await KvClinicBudget.open(
+    nats.nc,
+    config.clinicId,
+    config.clinicSendBudget,
+    logger.child({ module: 'pacing' }),
+  );
   const sink = createSink(config, nats, logger, metrics, (high) => {
     if (high) current.worker?.supervisor.sinkUnavailable();
   });
@@ -173,7 +181,18 @@ async function main(): Promise<number> {
       return finish(EXIT.ok);
     }
     const { lease, auth } = held;
-    const worker = createWorker({ config, nc: nats.nc, auth, lease, logger, metrics, sink, status, sendLog });
+    const worker = createWorker({
+      config,
+      nc: nats.nc,
+      auth,
+      lease,
+      logger,
+      metrics,
+      sink,
+      status,
+      sendLog,
+      clinicBudget,
+    });
     current.worker = worker;
     // The LeaseLost status says why: "lease could not be renewed: S3 unreachable (…)".
     const stopListening = lease.lease.onLost((loss) =>

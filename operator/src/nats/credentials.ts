@@ -22,6 +22,7 @@ import {
   channelSubjects,
   clinicStreamName,
   clinicWildcard,
+  clinicSendBudgetSubject,
   idempotencyStreamName,
   idempotencySubjectPrefix,
   workerInboxPrefix,
@@ -210,6 +211,7 @@ export function clinicBackendPermissions(clinicId: string): UserPermissions {
 export function workerPermissions(clinicId: string, channelId: string): UserPermissions {
   const own = channelSubjects(clinicId, channelId);
   const sendLog = idempotencySubjectPrefix(clinicId, channelId);
+  const budget = clinicSendBudgetSubject(clinicId);
   return {
     pub: {
       allow: [
@@ -230,6 +232,10 @@ export function workerPermissions(clinicId: string, channelId: string): UserPerm
         // key names at most: no record).
         `${sendLog}.>`,
         jsApi(`DIRECT.GET.${idempotencyStreamName(clinicId)}.${sendLog}.>`),
+        // The clinic's send budget, one key every channel of the clinic shares (send pacing:
+        // worker/src/pacing/clinic-budget.ts); a token bucket's state, no message and no contact.
+        budget,
+        jsApi(`DIRECT.GET.${idempotencyStreamName(clinicId)}.${budget}`),
         jsApi(`STREAM.INFO.${idempotencyStreamName(clinicId)}`),
       ],
     },

@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import { headers, type NatsConnection } from 'nats';
 import {
+  clinicSendBudgetSubject,
   idempotencyBucketName,
   idempotencyRecordKey,
   idempotencyStreamName,
   idempotencySubjectPrefix,
   workerInboxPrefix,
 } from '../../../contract/index.ts';
+import type { Logger } from 'pino';
 import { KvSendLog } from '../../../worker/src/commands/send-log.ts';
+import { KvClinicBudget } from '../../../worker/src/pacing/clinic-budget.ts';
 import { publishVerdict, startTrustedNats, type TrustedNats } from './nats-fixture.ts';
 
 /**
@@ -87,6 +90,37 @@ describe('send log confinement on nats-server', () => {
     ).rejects.toThrow(/rollup/i);
     // Back's record survives.
     expect(await backLog.claim('appt-rollup', fingerprint)).toMatchObject({ kind: 'in-flight' });
+  });
+
+  test("the clinic's send budget is one bucket the clinic's workers share, and no other clinic's worker reaches it", async () => {
+    const quiet = { warn: () => undefined } as unknown as Logger;
+    // Burst 2, one token a minute: two sends of the clinic, whichever channel, then none.
+    const settings = { ratePerMinute: 1, burst: 2 };
+    const frontBudget = await KvClinicBudget.open(front, n.clinicA, settings, quiet);
+    const backBudget = await KvClinicBudget.open(back, n.clinicA, settings, quiet);
+    expect(await frontBudget.take()).toEqual({ ok: true });
+    expect(await backBudget.take()).toEqual({ ok: true });
+    const third = await frontBudget.take();
+    expect(third.ok).toBe(false);
+    expect(!third.ok && third.waitMs).toBeGreaterThan(50_000);
+    // A worker of clinic B can neither read nor write clinic A's budget.
+    const other = await n.connectAs((await n.issuer.issueWorker(n.clinicB, 'front', 600)).creds, {
+      inboxPrefix: workerInboxPrefix(n.clinicB, 'front'),
+    });
+    try {
+      const subject = clinicSendBudgetSubject(n.clinicA);
+      for (const [target, body] of [
+        [subject, JSON.stringify({ tokens: 1000, at: Date.now() })],
+        [`$JS.API.DIRECT.GET.${idempotencyStreamName(n.clinicA)}.${subject}`, ''],
+      ] as const) {
+        expect(await publishVerdict(other, target, new TextEncoder().encode(body))).toMatch(
+          /PERMISSIONS_VIOLATION/,
+        );
+      }
+    } finally {
+      await other.close();
+    }
+    expect((await backBudget.take()).ok).toBe(false);
   });
 
   test('a clinic backend cannot reach the send log', async () => {

@@ -94,6 +94,7 @@ export async function startWorker(
     // Tests that are not about send pacing send bursts of 100 and more to one contact; the
     // pacing tests (worker/send-pacing.test.ts) pass their own policy.
     WA_SEND_POLICY: JSON.stringify({ ratePerMinute: 600, burst: 100, newContactsPerDay: 10_000 }),
+    WA_CLINIC_SEND_BUDGET: JSON.stringify({ ratePerMinute: 60_000, burst: 10_000 }),
     ...extra,
   });
   return { ...worker, holder, httpPort };

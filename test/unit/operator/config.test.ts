@@ -117,6 +117,34 @@ describe('operator configuration', () => {
     );
   });
 
+  test("the clinics' shared send budgets: none by default, per clinic or '*', clear errors", () => {
+    const none = parseOperatorConfig(required);
+    expect(none.ok && none.config.clinicSendBudgets).toEqual({});
+    const r = parseOperatorConfig({
+      ...required,
+      WA_CLINIC_SEND_BUDGET:
+        '{"*":{"ratePerMinute":60,"burst":10},"clinic-a":{"ratePerMinute":300,"burst":50}}',
+    });
+    if (!r.ok) throw new Error(r.errors.join());
+    expect(r.config.clinicSendBudgets).toEqual({
+      '*': { ratePerMinute: 60, burst: 10 },
+      'clinic-a': { ratePerMinute: 300, burst: 50 },
+    });
+    for (const bad of [
+      '{"clinic-a":{"ratePerMinute":0,"burst":1}}',
+      '{"clinic-a":{"ratePerMinute":10}}',
+      '{"clinic-a":{"ratePerMinute":10,"burst":2,"jitter":1}}',
+      '{"Clinic_A":{"ratePerMinute":10,"burst":2}}',
+      '{"clinic-a":5}',
+      '[1]',
+      'nope',
+    ]) {
+      expect(errorsOf({ ...required, WA_CLINIC_SEND_BUDGET: bad }).join()).toMatch(
+        /WA_CLINIC_SEND_BUDGET must be a JSON object of clinic ids \(or "\*"\) to \{"ratePerMinute"/,
+      );
+    }
+  });
+
   test('the fleet WhatsApp Web version: unset by default, three positive integers, or a clear error', () => {
     const unset = parseOperatorConfig(required);
     if (!unset.ok) throw new Error(unset.errors.join());

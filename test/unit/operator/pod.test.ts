@@ -42,6 +42,7 @@ describe('worker pod', () => {
       WA_CLINIC_STREAM_RETENTION_DAYS: '30',
       WA_IDEMPOTENCY_WINDOW_HOURS: '48',
       WA_MEDIA_RETENTION_DAYS: '60',
+      WA_CLINIC_SEND_BUDGET: '{"*":{"ratePerMinute":60,"burst":10}}',
     });
     const built = Object.keys(
       envOf(channel({ phoneNumber: '+5511987654321', sendPolicy: { ratePerMinute: 6 } }), everything),
@@ -61,6 +62,7 @@ describe('worker pod', () => {
       'WA_IDEMPOTENCY_WINDOW_HOURS',
       'WA_MEDIA_RETENTION_DAYS',
       'WA_SEND_POLICY',
+      'WA_CLINIC_SEND_BUDGET',
     ]) {
       expect(minimal).not.toContain(optional);
     }
@@ -113,6 +115,19 @@ describe('worker pod', () => {
     const policy = { ratePerMinute: 6, newContactsPerDay: 10, maxWaitSeconds: 20 };
     expect(JSON.parse(String(envOf(channel({ sendPolicy: policy })).WA_SEND_POLICY))).toEqual(policy);
     expect(envOf(channel()).WA_SEND_POLICY).toBeUndefined();
+  });
+
+  test("the clinic's send budget: its own, else '*', else none (the worker's default, which is not repeated)", () => {
+    const config = configOf({
+      WA_CLINIC_SEND_BUDGET:
+        '{"*":{"ratePerMinute":60,"burst":10},"clinic-b":{"ratePerMinute":300,"burst":50},"clinic-c":{"ratePerMinute":120,"burst":30}}',
+    });
+    expect(envOf(channel(), config).WA_CLINIC_SEND_BUDGET).toBe('{"ratePerMinute":60,"burst":10}');
+    expect(envOf(channel({ clinicId: 'clinic-b' }), config).WA_CLINIC_SEND_BUDGET).toBe(
+      '{"ratePerMinute":300,"burst":50}',
+    );
+    expect(envOf(channel({ clinicId: 'clinic-c' }), config).WA_CLINIC_SEND_BUDGET).toBeUndefined();
+    expect(envOf(channel()).WA_CLINIC_SEND_BUDGET).toBeUndefined();
   });
 
   test('the identity is per pod incarnation: name and uid from the downward API', () => {

@@ -1,8 +1,13 @@
 /** The send governor's pure parts, driven by explicit times (no real clock anywhere). */
 import { AdaptiveRate } from '../../../worker/src/pacing/adaptive-rate.ts';
+import { takeFromBudget } from '../../../worker/src/pacing/clinic-budget.ts';
 import { contactOf, KnownContacts, type SealedBlob } from '../../../worker/src/pacing/known-contacts.ts';
 import { DAY_MS, NewContactCap } from '../../../worker/src/pacing/new-contact-cap.ts';
-import { DEFAULT_SEND_POLICY, parseSendPolicy } from '../../../worker/src/pacing/send-policy.ts';
+import {
+  DEFAULT_SEND_POLICY,
+  parseClinicBudget,
+  parseSendPolicy,
+} from '../../../worker/src/pacing/send-policy.ts';
 import { TokenBucket } from '../../../worker/src/pacing/token-bucket.ts';
 
 describe('token bucket', () => {
@@ -207,5 +212,44 @@ describe('send policy (WA_SEND_POLICY)', () => {
     expect(parseSendPolicy('{"rate":1}')).toEqual({ ok: false, error: 'WA_SEND_POLICY: unknown field rate' });
     expect(parseSendPolicy('[1]').ok).toBe(false);
     expect(parseSendPolicy('{').ok).toBe(false);
+  });
+});
+
+describe("the clinic's shared budget (its stored state)", () => {
+  const settings = { ratePerMinute: 60, burst: 2 };
+
+  test('no state yet is a full bucket; each take stores what is left', () => {
+    const first = takeFromBudget(undefined, settings, 1_000);
+    expect(first).toEqual({ ok: true, next: { tokens: 1, at: 1_000 } });
+    const second = takeFromBudget(first.ok ? first.next : undefined, settings, 1_000);
+    expect(second).toEqual({ ok: true, next: { tokens: 0, at: 1_000 } });
+    expect(takeFromBudget({ tokens: 0, at: 1_000 }, settings, 1_250)).toEqual({ ok: false, waitMs: 750 });
+    expect(takeFromBudget({ tokens: 0, at: 1_000 }, settings, 2_000)).toEqual({
+      ok: true,
+      next: { tokens: 0, at: 2_000 },
+    });
+  });
+
+  test('refills up to the burst only; a taker whose clock is behind the stored time adds nothing', () => {
+    expect(takeFromBudget({ tokens: 0, at: 0 }, settings, 3_600_000)).toEqual({
+      ok: true,
+      next: { tokens: 1, at: 3_600_000 },
+    });
+    expect(takeFromBudget({ tokens: 0.5, at: 10_000 }, settings, 5_000)).toEqual({ ok: false, waitMs: 500 });
+  });
+
+  test('WA_CLINIC_SEND_BUDGET: the default when absent, the fields when given, errors naming the field', () => {
+    const defaults = { ratePerMinute: 120, burst: 30 };
+    expect(parseClinicBudget(undefined, defaults)).toEqual({ ok: true, budget: defaults });
+    expect(parseClinicBudget('{"ratePerMinute":60,"burst":10}', defaults)).toEqual({
+      ok: true,
+      budget: { ratePerMinute: 60, burst: 10 },
+    });
+    expect(parseClinicBudget('{"burst":0}', defaults)).toEqual({
+      ok: false,
+      error: 'WA_CLINIC_SEND_BUDGET: burst must be an integer from 1 to 10000',
+    });
+    expect(parseClinicBudget('{"rate":1}', defaults).ok).toBe(false);
+    expect(parseClinicBudget('x', defaults).ok).toBe(false);
   });
 });

@@ -285,6 +285,8 @@ export class SendGovernor {
         const wait = Math.max(this.bucket.waitMs(now), this.notBefore - now);
         if (wait > 0) return this.schedule(wait);
         const clinic = await this.takeClinic();
+        // Stopped, or every waiter expired, while the clinic's budget was asked.
+        if (this.stopped || this.queue.length === 0) return;
         if (!clinic.ok) return this.schedule(clinic.waitMs);
         now = this.deps.timers.now();
         if (!this.takeToken(now)) continue;

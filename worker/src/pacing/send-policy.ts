@@ -4,6 +4,7 @@
  * that sends a few messages per second, or writes to hundreds of strangers a day, is what
  * WhatsApp's abuse systems ban (docs/operations.md, "Send pacing").
  */
+import { CLINIC_SEND_BUDGET_LIMITS } from '../../../contract/index.ts';
 export interface SendPolicy {
   /** Sends per minute in the long run (the token bucket's refill). */
   ratePerMinute: number;
@@ -87,4 +88,35 @@ export function parseSendPolicy(
     policy[field] = value;
   }
   return { ok: true, policy };
+}
+
+/**
+ * Reads WA_CLINIC_SEND_BUDGET: `{"ratePerMinute":…,"burst":…}`, the clinic's budget shared by all
+ * its channels (clinic-budget.ts), as the operator passes it; absent: the default.
+ */
+export function parseClinicBudget(
+  json: string | undefined,
+  defaults: { ratePerMinute: number; burst: number },
+): { ok: true; budget: { ratePerMinute: number; burst: number } } | { ok: false; error: string } {
+  if (json === undefined || json.trim() === '') return { ok: true, budget: { ...defaults } };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    return { ok: false, error: 'WA_CLINIC_SEND_BUDGET is not JSON' };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    return { ok: false, error: 'WA_CLINIC_SEND_BUDGET must be a JSON object {"ratePerMinute":…,"burst":…}' };
+  const budget = { ...defaults };
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    const range = CLINIC_SEND_BUDGET_LIMITS[name as keyof typeof CLINIC_SEND_BUDGET_LIMITS];
+    if (!range) return { ok: false, error: `WA_CLINIC_SEND_BUDGET: unknown field ${name}` };
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < range[0] || value > range[1])
+      return {
+        ok: false,
+        error: `WA_CLINIC_SEND_BUDGET: ${name} must be an integer from ${range[0]} to ${range[1]}`,
+      };
+    budget[name as keyof typeof budget] = value;
+  }
+  return { ok: true, budget };
 }

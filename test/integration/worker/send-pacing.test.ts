@@ -1,0 +1,168 @@
+import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
+import type { CommandReply } from '../../../contract/index.ts';
+import { channelStatePrefix } from '../../../contract/state-layout.ts';
+import { bucketAllows, busiestWindow, spanMs } from './phone-timing.ts';
+import { command, eventually, WorkerSuite, type ChannelEnv } from './worker-harness.ts';
+
+/**
+ * Send pacing through a real worker process against the simulator, measured where it matters:
+ * at the phones (the simulator's receive log and its timestamps), not from the worker's counters.
+ *
+ * - WhatsApp answering rate-overlimit: the channel slows down (halves, no burst), reports it in
+ *   its status (`pacing.throttled`, the operator's RateLimited condition), and loses nothing;
+ * - a burst of 200 sends to new contacts: the daily cap lets exactly its number through, each
+ *   once, and the phones receive them no faster than the token bucket allows; the cap survives a
+ *   worker restart (the known contacts are stored sealed, not in plaintext).
+ */
+
+quietLibsignal();
+const suite = new WorkerSuite('wpace');
+
+/** Sends may wait up to 50 s for their turn: the request waits longer than that. */
+const send = (env: ChannelEnv, body: Record<string, unknown>): Promise<CommandReply> =>
+  command(suite.nc, env.clinic, env.channel, 'send', body, 70_000);
+
+const policy = (p: Record<string, number>) => ({ WA_SEND_POLICY: JSON.stringify(p) });
+
+test('WhatsApp answers rate-overlimit: the channel halves its rate, shows it, and delivers every message once', async () => {
+  const PHONE = '5511900000071';
+  const env = suite.envFor('overlimit');
+  const { watch } = await suite.pair(
+    env,
+    'pod-o1',
+    PHONE,
+    policy({ ratePerMinute: 120, burst: 2, newContactsPerDay: 100, maxWaitSeconds: 50 }),
+  );
+  const contacts = Array.from({ length: 6 }, (_, i) => suite.sim.contact(`55119710000${i}`));
+  // The next two device queries (the first two sends to someone new) get 429 rate-overlimit.
+  suite.sim.rateOverlimit({ times: 2 });
+
+  const replies = Promise.all(
+    contacts.map((c, i) => send(env, { idempotencyKey: `ol-${i}`, to: `+${c.pn}`, text: `overlimit ${i}` })),
+  );
+  // While the channel is slowed down, a command that prefers not to wait is refused at once.
+  await eventually('the channel reports it is throttled', async () =>
+    watch.status.find((s) => s.pacing?.throttled === true),
+  );
+  const impatient = await send(env, {
+    idempotencyKey: 'ol-impatient',
+    to: `+${contacts[0]!.pn}`,
+    text: 'no waiting',
+    whenRateLimited: 'refuse',
+  });
+  expect(impatient).toMatchObject({ ok: false, error: { code: 'RateLimited' } });
+  expect(!impatient.ok && impatient.error.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+  expect(!impatient.ok && impatient.error.message).toMatch(/WhatsApp refused/);
+
+  // Nothing lost: every send was answered ok, after the worker sent it again at the slower rate.
+  const answered = await replies;
+  for (const r of answered) expect(r).toMatchObject({ ok: true });
+  const refusals = suite.sim.rateLimits().refusals;
+  expect(refusals).toHaveLength(2);
+
+  const received = await eventually('six messages at the phones', async () => {
+    const got = suite.sim.received(PHONE);
+    return got.length >= 6 && got;
+  });
+  // Each contact exactly once, with the id its command was answered with; the refused one never.
+  expect(received).toHaveLength(6);
+  expect(received.map((d) => d.to).sort()).toEqual(contacts.map((c) => c.pn).sort());
+  expect(new Set(received.map((d) => d.id))).toEqual(
+    new Set(answered.map((r) => (r.ok ? (r.result.messageId as string) : ''))),
+  );
+  expect(contacts[0]!.inbox.some((m) => m.text === 'no waiting')).toBe(false);
+
+  // Slowed down, measured at the phones: after the refusal the bucket was empty and refilled at
+  // 60 a minute (half of 120), so the n-th message arrived at least n seconds after it.
+  const refusedAt = refusals[0]!.at;
+  const times = received.map((d) => d.at).sort((a, b) => a - b);
+  times.forEach((at, n) => expect(at - refusedAt).toBeGreaterThanOrEqual((n + 1) * 1_000 - 50));
+  const throttled = watch.status.find((s) => s.pacing?.throttled === true)!;
+  expect(throttled.pacing).toEqual({ throttled: true, ratePerMinute: 60 });
+  expect(throttled.phase).toBe('Connected');
+  expect(watch.invalid).toEqual([]);
+  expect(suite.sim.problems()).toEqual([]);
+  watch.stop();
+});
+
+test('a burst of 200 sends to new contacts: the daily cap lets exactly its number through, spread by the bucket at the phones', async () => {
+  const PHONE = '5511900000072';
+  const RATE = 300; // a minute: one every 200 ms
+  const BURST = 10;
+  const CAP = 150;
+  const env = suite.envFor('burst');
+  const limits = {
+    ratePerMinute: RATE,
+    burst: BURST,
+    newContactsPerDay: CAP,
+    queueLimit: 200,
+    maxWaitSeconds: 50,
+  };
+  const { worker, watch } = await suite.pair(env, 'pod-b1', PHONE, policy(limits));
+  watch.stop();
+  const contacts = Array.from({ length: 200 }, (_, i) =>
+    suite.sim.contact(`5511972${String(i).padStart(5, '0')}`),
+  );
+
+  const replies = await Promise.all(
+    contacts.map((c, i) => send(env, { idempotencyKey: `b-${i}`, to: `+${c.pn}`, text: `burst ${i}` })),
+  );
+  const sent = replies.flatMap((r, i) =>
+    r.ok ? [{ to: contacts[i]!.pn, id: r.result.messageId as string }] : [],
+  );
+  const refused = replies.flatMap((r) => (r.ok ? [] : [r.error]));
+  expect(sent).toHaveLength(CAP);
+  expect(refused).toHaveLength(200 - CAP);
+  for (const e of refused) {
+    expect(e).toMatchObject({ code: 'RateLimited', message: expect.stringContaining('newContactsPerDay') });
+    expect(e.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+  }
+
+  // At the phones: each of the 150 exactly once, nobody else.
+  const received = await eventually(
+    `${CAP} messages at the phones`,
+    async () => {
+      const got = suite.sim.received(PHONE);
+      return got.length >= CAP && got;
+    },
+    60_000,
+  );
+  expect(received).toHaveLength(CAP);
+  expect(received.map((d) => `${d.to} ${d.id}`).sort()).toEqual(sent.map((s) => `${s.to} ${s.id}`).sort());
+
+  // Spread by the token bucket: in any window of W ms the phones got at most BURST + RATE·W
+  // (W widened by a second for the difference in send-to-phone latency between messages); an
+  // unpaced worker delivers the 150 within a few seconds.
+  for (const windowMs of [1_000, 5_000, 10_000]) {
+    const allowed = bucketAllows({ burst: BURST, ratePerMinute: RATE }, windowMs);
+    const most = busiestWindow(received, windowMs);
+    // Fails exactly when `most` is over `allowed`, and the diff names the window.
+    expect({ windowMs, most }).toEqual({ windowMs, most: Math.min(most, allowed) });
+  }
+  expect(spanMs(received)).toBeGreaterThanOrEqual(((CAP - BURST) * 60_000) / RATE - 1_000);
+
+  // The cap survives a restart: the contacts are stored (sealed) with the state, not in memory.
+  worker.kill('SIGTERM');
+  await worker.exited;
+  const raw = await env.storage.store.get(
+    `${channelStatePrefix({ prefix: 'wa', clinicId: env.clinic, channelId: env.channel })}contacts`,
+  );
+  expect(raw).not.toBeNull();
+  const asText = Buffer.from(raw!.body).toString('latin1');
+  for (const c of contacts.slice(0, 20)) expect(asText).not.toContain(c.pn);
+  await suite.startWorker(env, 'pod-b2', policy(limits));
+  const again = await eventually('the restarted worker answers', async () => {
+    const r = await send(env, {
+      idempotencyKey: 'b-after',
+      to: '+551197399999',
+      text: 'one more stranger',
+    }).catch(() => undefined);
+    return r && !(r.ok === false && r.error.code === 'NotConnected') && r;
+  });
+  expect(again).toMatchObject({ ok: false, error: { code: 'RateLimited' } });
+  // Someone the number already wrote to is not a new contact: that still goes.
+  await expect(
+    send(env, { idempotencyKey: 'b-known', to: `+${sent[0]!.to}`, text: 'follow-up' }),
+  ).resolves.toMatchObject({ ok: true });
+  expect(suite.sim.problems()).toEqual([]);
+});
