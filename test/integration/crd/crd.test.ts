@@ -106,6 +106,16 @@ describe('the WhatsAppChannel CRD on a real API server', () => {
       { clinicId: 'a', channelId: 'x', worker: { waWebVersion: '2.3000.4294967296' } },
       'spec.worker.waWebVersion must be three positive integers',
     ],
+    [
+      'a send rate of zero',
+      { clinicId: 'a', channelId: 'x', sendPolicy: { ratePerMinute: 0 } },
+      'spec.sendPolicy.ratePerMinute',
+    ],
+    [
+      'a send wait longer than a command reply may take',
+      { clinicId: 'a', channelId: 'x', sendPolicy: { maxWaitSeconds: 120 } },
+      'spec.sendPolicy.maxWaitSeconds',
+    ],
   ])('rejects %s, naming the field', async (_what, spec, field) => {
     const name = `bad-${Math.random().toString(36).slice(2, 8)}`;
     const error = await apply(channel(name, spec)).then(

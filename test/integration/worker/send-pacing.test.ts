@@ -99,7 +99,6 @@ test('a burst of 200 sends to new contacts: the daily cap lets exactly its numbe
     maxWaitSeconds: 50,
   };
   const { worker, watch } = await suite.pair(env, 'pod-b1', PHONE, policy(limits));
-  watch.stop();
   const contacts = Array.from({ length: 200 }, (_, i) =>
     suite.sim.contact(`5511972${String(i).padStart(5, '0')}`),
   );
@@ -111,8 +110,16 @@ test('a burst of 200 sends to new contacts: the daily cap lets exactly its numbe
     r.ok ? [{ to: contacts[i]!.pn, id: r.result.messageId as string }] : [],
   );
   const refused = replies.flatMap((r) => (r.ok ? [] : [r.error]));
-  expect(sent).toHaveLength(CAP);
-  expect(refused).toHaveLength(200 - CAP);
+  // Every refusal is the daily cap's; everything else was sent (the first error shown if not).
+  expect({
+    sent: sent.length,
+    refused: refused.length,
+    other: refused.find((e) => !e.message.includes('newContactsPerDay')),
+  }).toEqual({
+    sent: CAP,
+    refused: 200 - CAP,
+    other: undefined,
+  });
   for (const e of refused) {
     expect(e).toMatchObject({ code: 'RateLimited', message: expect.stringContaining('newContactsPerDay') });
     expect(e.retryAfterSeconds).toBeGreaterThanOrEqual(1);
@@ -151,18 +158,22 @@ test('a burst of 200 sends to new contacts: the daily cap lets exactly its numbe
   const asText = Buffer.from(raw!.body).toString('latin1');
   for (const c of contacts.slice(0, 20)) expect(asText).not.toContain(c.pn);
   await suite.startWorker(env, 'pod-b2', policy(limits));
-  const again = await eventually('the restarted worker answers', async () => {
-    const r = await send(env, {
-      idempotencyKey: 'b-after',
-      to: '+551197399999',
-      text: 'one more stranger',
-    }).catch(() => undefined);
-    return r && !(r.ok === false && r.error.code === 'NotConnected') && r;
+  await watch.waitStatus(
+    'the restarted worker Connected',
+    (s) => s.worker === 'pod-b2' && s.phase === 'Connected',
+  );
+  watch.stop();
+  const stranger = await send(env, {
+    idempotencyKey: 'b-after',
+    to: '+551197399999',
+    text: 'one more stranger',
   });
-  expect(again).toMatchObject({ ok: false, error: { code: 'RateLimited' } });
+  expect(stranger.ok ? 'sent' : stranger.error).toMatchObject({
+    code: 'RateLimited',
+    message: expect.stringContaining('newContactsPerDay'),
+  });
   // Someone the number already wrote to is not a new contact: that still goes.
-  await expect(
-    send(env, { idempotencyKey: 'b-known', to: `+${sent[0]!.to}`, text: 'follow-up' }),
-  ).resolves.toMatchObject({ ok: true });
+  const known = await send(env, { idempotencyKey: 'b-known', to: `+${sent[0]!.to}`, text: 'follow-up' });
+  expect(known.ok ? 'sent' : known.error).toBe('sent');
   expect(suite.sim.problems()).toEqual([]);
-});
+}, 300_000); // pairing, 200 commands paced over about 30 s and a restart: over 120 s on a busy machine

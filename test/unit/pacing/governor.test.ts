@@ -162,6 +162,16 @@ describe('send governor', () => {
     expect(() => again.notSent()).toThrow(/settled twice/);
   });
 
+  test('a send WhatsApp refused for rate gives its new-contact place back, but not its token', async () => {
+    const { gov } = governor({ ratePerMinute: 1, burst: 1, newContactsPerDay: 1 });
+    const permit = await gov.admit(jid(1), 'refuse');
+    gov.whatsappRefused();
+    permit.notSent({ refund: false });
+    const err = await gov.admit(jid(2), 'refuse').catch((e: unknown) => e);
+    // Refused for rate (no token), not for the cap (the place is free again).
+    expect((err as RateLimitedError).reason).toBe('rate');
+  });
+
   test("WhatsApp's refusal halves the rate, empties the bucket, and the rate recovers over minutes", async () => {
     const { gov, timers } = governor({ ratePerMinute: 60, burst: 5, newContactsPerDay: 1000 });
     gov.whatsappRefused();

@@ -355,7 +355,13 @@ export class CommandServer {
       this.deps.metrics.messagesOut.inc();
       outcome = { ok: true, messageId: sent.id, timestamp: sent.timestamp };
     } catch (e) {
-      permit?.notSent();
+      // WhatsApp said "too fast" before the message left (rate-overlimit on the device query):
+      // the channel slows down at once (before anything else may take the token back), and the
+      // pacing sends it again in the slower queue, or answers RateLimited.
+      const tooFast = this.deps.pacing?.isWhatsAppRateLimit(e)
+        ? this.deps.pacing.refusedByWhatsApp(e)
+        : undefined;
+      permit?.notSent({ refund: tooFast === undefined });
       // Nothing is remembered for a failed send: every try of this key goes out under the same
       // message id (sendMessageId), and WhatsApp keeps one message per id, so a retry can
       // never make a second copy, even when the failed try's stanza did leave (Baileys commits
@@ -367,10 +373,8 @@ export class CommandServer {
           logger.warn({ err: error }, 'could not release a send claim; a retry will get OutcomeUnknown'),
         );
       if (e instanceof NotConnectedError) throw e;
+      if (tooFast) throw tooFast;
       if (e instanceof MediaNotFoundError) throw new SendRefused(ERROR_CODES.notFound, e.message);
-      // WhatsApp said "too fast" before the message left (rate-overlimit on the device query):
-      // the pacing slows the channel down and sends it again, or answers RateLimited.
-      if (this.deps.pacing?.isWhatsAppRateLimit(e)) throw this.deps.pacing.refusedByWhatsApp(e);
       logger.warn(
         { err: e },
         'send failed; a retry with the same idempotencyKey sends it again, under the same id',

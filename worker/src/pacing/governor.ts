@@ -47,8 +47,11 @@ export interface Permit {
   readonly newContact: boolean;
   /** The message left: a new contact is now known (durably, before the reply). */
   sent(): Promise<void>;
-  /** Nothing left (not connected, refused): the token and the new-contact place come back. */
-  notSent(): void;
+  /**
+   * Nothing left (not connected, refused): the new-contact place comes back, and the token too
+   * unless `refund` is false (WhatsApp refused for rate: the send must not go again at once).
+   */
+  notSent(options?: { refund?: boolean }): void;
 }
 
 /** The contacts store the governor records first messages in (known-contacts.ts). */
@@ -257,10 +260,10 @@ export class SendGovernor {
           await this.deps.contacts.flush();
         }
       },
-      notSent: () => {
+      notSent: (options) => {
         settle();
         this.cap.cancel(contact);
-        this.bucket.refund(this.deps.timers.now());
+        if (options?.refund !== false) this.bucket.refund(this.deps.timers.now());
         this.schedule(0);
       },
     };
