@@ -33,6 +33,17 @@ test('two channels of a clinic share its budget: together no faster than it, mea
     (await suite.pair(channel, `pod-budget-${i}`, phones[i]!, env)).watch.stop();
   }
   const patient = suite.sim.contact('5511973000001');
+  // One message from each channel first: the Signal sessions are set up (a first message takes
+  // longer to arrive than the next ones), then the clinic's bucket refills before the burst.
+  for (const [c, channel] of channels.entries()) {
+    const warm = { idempotencyKey: `warm-${c}`, to: `+${patient.pn}`, text: `hello from ${c}` };
+    expect(await command(suite.nc, channel.clinic, channel.channel, 'send', warm, 70_000)).toMatchObject({
+      ok: true,
+    });
+  }
+  await eventually('the first messages at the patient', async () => suite.sim.received().length >= 2);
+  await new Promise((r) => setTimeout(r, (CLINIC_BURST * 60_000) / CLINIC_RATE + 500));
+  const warmedUp = suite.sim.received().length;
 
   const replies = await Promise.all(
     channels.flatMap((channel, c) =>
@@ -52,7 +63,7 @@ test('two channels of a clinic share its budget: together no faster than it, mea
 
   const total = channels.length * PER_CHANNEL;
   const received: PhoneDelivery[] = await eventually(`${total} messages at the patient`, async () => {
-    const got = phones.flatMap((pn) => suite.sim.received(pn)).sort((a, b) => a.at - b.at);
+    const got = suite.sim.received().slice(warmedUp);
     return got.length >= total && got;
   });
   expect(received).toHaveLength(total);
@@ -69,6 +80,7 @@ test('two channels of a clinic share its budget: together no faster than it, mea
     const most = busiestWindow(received, windowMs);
     expect({ windowMs, most }).toEqual({ windowMs, most: Math.min(most, bucketAllows(clinic, windowMs)) });
   }
-  expect(spanMs(received)).toBeGreaterThanOrEqual(((total - CLINIC_BURST) * 60_000) / CLINIC_RATE - 1_000);
+  // Beyond the burst, one a second: the span is at least that, less the spread of latencies.
+  expect(spanMs(received)).toBeGreaterThanOrEqual(((total - CLINIC_BURST) * 60_000) / CLINIC_RATE - 2_000);
   expect(suite.sim.problems()).toEqual([]);
 });
