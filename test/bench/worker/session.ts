@@ -272,7 +272,7 @@ function warmCompileCache(dir: string): void {
     ['--disable-warning=ExperimentalWarning', join(repoRoot, 'worker/src/warm-compile-cache.ts')],
     { env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: dir }, encoding: 'utf8' },
   );
-  if (run.status !== 0) throw new Error(`warm-compile-cache failed: ${run.stderr}`);
+  if (run.status !== 0) throw new Error(`warm-compile-cache failed: ${run.error ?? run.stderr}`);
 }
 
 async function stopWorker(w: WorkerProcess): Promise<void> {
