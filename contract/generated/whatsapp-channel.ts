@@ -91,6 +91,16 @@ export interface WhatsAppChannel {
       [k: string]: unknown;
     };
     /**
+     * Attachments of this channel. Unset fields take the worker's defaults.
+     */
+    media?: {
+      /**
+       * The largest attachment, in bytes, the worker downloads (inbound) or stores for sending (cmd.media-upload); a larger inbound file reaches msg.in with media.state 'too-large', naming the limit, and is not downloaded. When unset, a fleet-wide WA_MEDIA_MAX_BYTES in the operator's WA_WORKER_EXTRA_ENV applies, else the worker's default of 104857600 (100 MiB). From 1024 to 2147483648 (2 GiB).
+       */
+      maxBytes?: number;
+      [k: string]: unknown;
+    };
+    /**
      * Settings of the worker pod. Unset fields take the operator's defaults.
      */
     worker?: {

@@ -82,6 +82,8 @@ export function channelWorkerEnv(
     ...(waWebVersion === undefined ? {} : { WA_WEB_VERSION: waWebVersion }),
     // The send policy as written in the spec; the worker fills in its safe defaults.
     ...(spec.sendPolicy === undefined ? {} : { WA_SEND_POLICY: JSON.stringify(spec.sendPolicy) }),
+    // Only when the spec sets it, so channels on the default keep their pod spec (and their pod).
+    ...(spec.media?.maxBytes === undefined ? {} : { WA_MEDIA_MAX_BYTES: String(spec.media.maxBytes) }),
   };
 }
 
@@ -90,14 +92,13 @@ function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[]
   const storage = spec.storage ?? {};
   const optional = (name: string, value: string | undefined): V1EnvVar[] =>
     value === undefined ? [] : [{ name, value }];
+  const channelEnv = channelWorkerEnv(spec, {
+    natsUrl: config.natsUrl,
+    logLevel: config.worker.logLevel,
+    waWebVersion: config.worker.waWebVersion,
+  });
   return [
-    ...Object.entries(
-      channelWorkerEnv(spec, {
-        natsUrl: config.natsUrl,
-        logLevel: config.worker.logLevel,
-        waWebVersion: config.worker.waWebVersion,
-      }),
-    ).map(([name, value]) => ({ name, value })),
+    ...Object.entries(channelEnv).map(([name, value]) => ({ name, value })),
     ...(config.worker.natsSecret
       ? [{ name: 'NATS_CREDS_FILE', value: `${NATS_CREDS_DIR}/${config.worker.natsSecret.key}` }]
       : []),
@@ -133,7 +134,11 @@ function workerEnv(channel: WhatsAppChannel, config: OperatorConfig): V1EnvVar[]
     ...optional('WA_WS_URL', config.worker.simulator?.url),
     ...optional('WA_TRUST_ROOT', config.worker.simulator?.trustRoot),
     ...('NODE_OPTIONS' in config.worker.extraEnv ? [] : heapFor(memoryLimit(channel, config))),
-    ...Object.entries(config.worker.extraEnv).map(([name, value]) => ({ name, value })),
+    // The channel's own setting beats the fleet's extra env (a fleet-wide WA_MEDIA_MAX_BYTES); the
+    // other variables of the channel are ones extra env may not set at all (worker-env-rules.ts).
+    ...Object.entries(config.worker.extraEnv)
+      .filter(([name]) => !(name in channelEnv))
+      .map(([name, value]) => ({ name, value })),
   ];
 }
 

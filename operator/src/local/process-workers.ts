@@ -79,18 +79,23 @@ export function localWorkerEnv(
   config: Omit<ProcessWorkersConfig, 'logFile'>,
 ): Record<string, string> {
   const s = channel.spec;
+  const channelEnv = channelWorkerEnv(s, {
+    natsUrl: config.natsUrl,
+    logLevel: config.workerLogLevel ?? 'info',
+    waWebVersion: config.waWebVersion,
+  });
   return {
     PATH: process.env.PATH ?? '',
-    ...channelWorkerEnv(s, {
-      natsUrl: config.natsUrl,
-      logLevel: config.workerLogLevel ?? 'info',
-      waWebVersion: config.waWebVersion,
-    }),
+    ...channelEnv,
     ...(config.natsCredsFile ? { NATS_CREDS_FILE: config.natsCredsFile } : {}),
     WA_STATE_DIR: config.objectsDir,
     WA_S3_PREFIX: s.storage?.prefix ?? 'wa',
     WA_KEY_FILE: config.keyFile,
     ...config.workerExtraEnv,
+    // As in a pod: the channel's own media limit beats a fleet-wide one in --worker-env.
+    ...(channelEnv.WA_MEDIA_MAX_BYTES === undefined
+      ? {}
+      : { WA_MEDIA_MAX_BYTES: channelEnv.WA_MEDIA_MAX_BYTES }),
   };
 }
 

@@ -116,6 +116,21 @@ describe('the WhatsAppChannel CRD on a real API server', () => {
       { clinicId: 'a', channelId: 'x', sendPolicy: { maxWaitSeconds: 120 } },
       'spec.sendPolicy.maxWaitSeconds',
     ],
+    [
+      "a media limit below the worker's minimum of 1024 bytes",
+      { clinicId: 'a', channelId: 'x', media: { maxBytes: 1023 } },
+      'spec.media.maxBytes',
+    ],
+    [
+      'a media limit over 2 GiB',
+      { clinicId: 'a', channelId: 'x', media: { maxBytes: 2147483649 } },
+      'spec.media.maxBytes',
+    ],
+    [
+      'a media limit that is not an integer',
+      { clinicId: 'a', channelId: 'x', media: { maxBytes: '100MB' } },
+      'spec.media.maxBytes',
+    ],
   ])('rejects %s, naming the field', async (_what, spec, field) => {
     const name = `bad-${Math.random().toString(36).slice(2, 8)}`;
     const error = await apply(channel(name, spec)).then(
@@ -171,6 +186,17 @@ describe('the WhatsAppChannel CRD on a real API server', () => {
       'AGE',
     ]);
     expect(row).toMatch(/^versioned\s+clinic-a\s+versioned\s+.*2\.3000\.1023223821\s+\S+$/);
+  });
+
+  test('a media limit is stored as given, from 1024 bytes up to 2 GiB', async () => {
+    for (const [name, maxBytes] of [
+      ['media-min', 1024],
+      ['media-max', 2147483648],
+    ] as const) {
+      await apply(channel(name, { clinicId: 'clinic-a', channelId: name, media: { maxBytes } }));
+      const { stdout } = await kubectl('get', 'wac', name, '-n', ns, '-o', 'jsonpath={.spec.media.maxBytes}');
+      expect(stdout).toBe(String(maxBytes));
+    }
   });
 
   test('the example manifests in deploy/examples are accepted (server dry run)', async () => {

@@ -62,6 +62,10 @@ describe('manifest validation', () => {
     expect(noPhone.ok ? '' : noPhone.errors.join()).toContain(
       "spec.phoneNumber: required when spec.pairing is 'code'",
     );
+    const tinyLimit = parseManifestFile(
+      channel('c', '  clinicId: a\n  channelId: c\n  media: {maxBytes: 1023}'),
+    );
+    expect(tinyLimit.ok ? '' : tinyLimit.errors.join()).toContain('spec.media.maxBytes: must be >= 1024');
     const wrongKind = parseManifestFile('apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {}');
     expect(wrongKind.ok ? '' : wrongKind.errors.join()).toContain('kind: must be WhatsAppChannel');
     const notYaml = parseManifestFile('spec: [unclosed');

@@ -52,11 +52,28 @@ test('asked to stop: stopping until it has exited, even while it still runs', ()
 
 describe('a local worker’s environment', () => {
   const config = { natsUrl: 'nats://127.0.0.1:4222', objectsDir: '/state/objects', keyFile: '/state/key' };
-  const channel = (worker?: { waWebVersion?: string }): WhatsAppChannel => ({
+  const channel = (worker?: { waWebVersion?: string }, media?: { maxBytes?: number }): WhatsAppChannel => ({
     apiVersion: 'whatsapp.clinic.dev/v1alpha1',
     kind: 'WhatsAppChannel',
     metadata: { name: 'front', namespace: 'clinic-a', uid: 'u1' },
-    spec: { clinicId: 'clinic-a', channelId: 'front', ...(worker ? { worker } : {}) },
+    spec: {
+      clinicId: 'clinic-a',
+      channelId: 'front',
+      ...(worker ? { worker } : {}),
+      ...(media ? { media } : {}),
+    },
+  });
+
+  test('a channel’s media limit reaches its worker and beats a fleet-wide one in --worker-env; unset, none', () => {
+    const fleet = { ...config, workerExtraEnv: { WA_MEDIA_MAX_BYTES: '20000000' } };
+    expect(localWorkerEnv(channel(undefined, { maxBytes: 5_000_000 }), config).WA_MEDIA_MAX_BYTES).toBe(
+      '5000000',
+    );
+    expect(localWorkerEnv(channel(undefined, { maxBytes: 5_000_000 }), fleet).WA_MEDIA_MAX_BYTES).toBe(
+      '5000000',
+    );
+    expect(localWorkerEnv(channel(), fleet).WA_MEDIA_MAX_BYTES).toBe('20000000');
+    expect(localWorkerEnv(channel(), config)).not.toHaveProperty('WA_MEDIA_MAX_BYTES');
   });
 
   test('the fleet’s WhatsApp Web version reaches every worker; a channel’s own version wins', () => {

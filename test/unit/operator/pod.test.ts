@@ -45,7 +45,14 @@ describe('worker pod', () => {
       WA_CLINIC_SEND_BUDGET: '{"*":{"ratePerMinute":60,"burst":10}}',
     });
     const built = Object.keys(
-      envOf(channel({ phoneNumber: '+5511987654321', sendPolicy: { ratePerMinute: 6 } }), everything),
+      envOf(
+        channel({
+          phoneNumber: '+5511987654321',
+          sendPolicy: { ratePerMinute: 6 },
+          media: { maxBytes: 5_000_000 },
+        }),
+        everything,
+      ),
     ).sort();
     expect(built).toEqual(documented);
     // The optional ones are absent when not configured.
@@ -63,6 +70,7 @@ describe('worker pod', () => {
       'WA_MEDIA_RETENTION_DAYS',
       'WA_SEND_POLICY',
       'WA_CLINIC_SEND_BUDGET',
+      'WA_MEDIA_MAX_BYTES',
     ]) {
       expect(minimal).not.toContain(optional);
     }
@@ -99,6 +107,25 @@ describe('worker pod', () => {
     const env = envOf(channel(), issued);
     expect(env.WA_CLINIC_STREAM_RETENTION_DAYS).toBeUndefined();
     expect(env.WA_IDEMPOTENCY_WINDOW_HOURS).toBeUndefined();
+  });
+
+  test("the media size limit is the channel's own, else a fleet-wide one in extra env, else unset (the worker's 100 MiB)", () => {
+    const mediaLimitsOf = (c: WhatsAppChannel, config = configOf()) =>
+      buildWorkerPod(c, config)
+        .spec!.containers[0]!.env!.filter((e) => e.name === 'WA_MEDIA_MAX_BYTES')
+        .map((e) => e.value);
+    const fleet = configOf({ WA_WORKER_EXTRA_ENV: JSON.stringify({ WA_MEDIA_MAX_BYTES: '20000000' }) });
+    const own = channel({ media: { maxBytes: 5_000_000 } });
+    expect(mediaLimitsOf(own)).toEqual(['5000000']);
+    // The channel's value replaces the fleet's: one variable, never two the kubelet must choose from.
+    expect(mediaLimitsOf(own, fleet)).toEqual(['5000000']);
+    expect(mediaLimitsOf(channel(), fleet)).toEqual(['20000000']);
+    expect(mediaLimitsOf(channel())).toEqual([]);
+    // Channels that leave it unset keep their pod: the hash is the one they had before.
+    const hash = (c: WhatsAppChannel) =>
+      buildWorkerPod(c, configOf()).metadata!.annotations![SPEC_HASH_ANNOTATION];
+    expect(hash(channel({ media: {} }))).toBe(hash(channel()));
+    expect(hash(own)).not.toBe(hash(channel()));
   });
 
   test("the WhatsApp Web version is the channel's own, else the fleet's, else unset (Baileys' built-in)", () => {
