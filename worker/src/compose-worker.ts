@@ -180,7 +180,7 @@ export function createWorker(parts: WorkerParts): Worker {
             acks.acked(id);
             supervisor.messageAcked(id);
           },
-          onInboundFrom: (jid) => pacing.contacts.receivedFrom(jid, Date.now()),
+          onInboundFrom: (jid) => pacing.inboundFrom(jid),
           onSendRefused: (code) => pacing.ackRefused(code),
           metrics,
           logger,

@@ -2,7 +2,7 @@ import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import type { CommandReply } from '../../../contract/index.ts';
 import { channelStatePrefix } from '../../../contract/state-layout.ts';
 import { bucketAllows, busiestWindow, spanMs } from './phone-timing.ts';
-import { command, eventually, WorkerSuite, type ChannelEnv } from './worker-harness.ts';
+import { command, eventually, storedInbound, WorkerSuite, type ChannelEnv } from './worker-harness.ts';
 
 /**
  * Send pacing through a real worker process against the simulator, measured where it matters:
@@ -192,3 +192,35 @@ test('a burst of 200 sends to new contacts: the daily cap lets exactly its numbe
   expect(known.ok ? 'sent' : known.error).toBe('sent');
   expect(suite.sim.problems()).toEqual([]);
 }, 300_000); // pairing, 200 commands paced over about 30 s and a restart: over 120 s on a busy machine
+
+test('a contact who wrote first is no new contact: with a cap of 0 the reply still goes, also after a restart', async () => {
+  const PHONE = '5511900000073';
+  const env = suite.envFor('cap-zero');
+  const limits = policy({ newContactsPerDay: 0 });
+  const { worker, watch } = await suite.pair(env, 'pod-z1', PHONE, limits);
+  const patient = suite.sim.contact('5511974000001');
+  const stranger = await send(env, { idempotencyKey: 'z-stranger', to: '+5511974000002', text: 'hello?' });
+  expect(stranger.ok ? 'sent' : stranger.error.code).toBe('RateLimited');
+
+  await patient.sendText(PHONE, 'Can I book for Tuesday?');
+  await eventually('the patient message stored', async () => {
+    const stored = await storedInbound(suite.nc, env.clinic, env.channel);
+    return stored.length > 0;
+  });
+  const reply = await send(env, { idempotencyKey: 'z-reply', to: `+${patient.pn}`, text: 'Yes, 10:30' });
+  expect(reply.ok ? 'sent' : reply.error).toBe('sent');
+
+  // The contact was stored (sealed) when it wrote: the next worker knows it too.
+  worker.kill('SIGTERM');
+  await worker.exited;
+  await suite.startWorker(env, 'pod-z2', limits);
+  await watch.waitStatus(
+    'the restarted worker Connected',
+    (s) => s.worker === 'pod-z2' && s.phase === 'Connected',
+  );
+  watch.stop();
+  const again = await send(env, { idempotencyKey: 'z-reply-2', to: `+${patient.pn}`, text: 'See you then' });
+  expect(again.ok ? 'sent' : again.error).toBe('sent');
+  await eventually('both replies at the patient', async () => suite.sim.received(PHONE).length >= 2);
+  expect(suite.sim.received(PHONE).map((d) => d.to)).toEqual([patient.pn, patient.pn]);
+});

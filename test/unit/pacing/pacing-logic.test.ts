@@ -156,7 +156,8 @@ describe('known contacts', () => {
     const blob = new MemoryBlob();
     const first = await KnownContacts.open(blob);
     first.sentTo('15550001001@s.whatsapp.net', 100);
-    first.receivedFrom('15550001002:2@s.whatsapp.net', 200);
+    expect(first.receivedFrom('15550001002:2@s.whatsapp.net', 200)).toBe(true);
+    expect(first.receivedFrom('15550001002@s.whatsapp.net', 250)).toBe(false);
     first.sentTo('15550001002@s.whatsapp.net', 300);
     await first.flush();
     const again = await KnownContacts.open(blob);

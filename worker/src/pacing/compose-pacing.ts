@@ -17,6 +17,8 @@ export interface Pacing {
   contacts: KnownContacts;
   /** A message's server ack carried an error code: 429/463 slow the channel down. */
   ackRefused(code: string): void;
+  /** A contact wrote to the channel: known (stored at once when new), so a reply is no first message. */
+  inboundFrom(jid: string): void;
 }
 
 export function createPacing(
@@ -55,6 +57,15 @@ export function createPacing(
     governor,
     sends,
     contacts,
+    inboundFrom: (jid) => {
+      if (!contacts.receivedFrom(jid, Date.now())) return;
+      // Writes are coalesced: a burst of new contacts costs a write or two, not one each.
+      contacts
+        .flush()
+        .catch((err: unknown) =>
+          logger.warn({ err }, 'could not store a new contact; it is stored with the next one'),
+        );
+    },
     ackRefused: (code) => {
       if (!RATE_REFUSAL_ACK_CODES.has(code)) return;
       metrics.whatsappRateRefusals.inc({ code });

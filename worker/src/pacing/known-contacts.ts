@@ -88,12 +88,16 @@ export class KnownContacts implements KnownContactsView {
     return times;
   }
 
-  /** A contact wrote to the channel: known from now on, and never a first message. */
-  receivedFrom(jid: string, now: number): void {
+  /**
+   * A contact wrote to the channel: known from now on, and never a first message. Returns
+   * whether it was new (the caller then stores it: a reply after a restart must still find it).
+   */
+  receivedFrom(jid: string, now: number): boolean {
     const contact = contactOf(jid);
-    if (this.contacts.has(contact)) return;
+    if (this.contacts.has(contact)) return false;
     this.contacts.set(contact, { t: now });
     this.changed(now);
+    return true;
   }
 
   /** The channel sent to a contact: a first message if it was not known. */
