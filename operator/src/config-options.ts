@@ -50,7 +50,7 @@ export const OPTIONS = {
   simulatorTrustRoot: {
     env: 'WA_WORKER_SIMULATOR_TRUST_ROOT',
     flag: 'worker-simulator-trust-root',
-    help: "tests only: the simulator's root key file, as the worker sees it",
+    help: "tests only: the simulator's root key (64 hex), or its file as the worker sees it",
   },
   serviceAccount: {
     env: 'WA_WORKER_SERVICE_ACCOUNT',

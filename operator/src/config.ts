@@ -55,7 +55,7 @@ export interface OperatorConfig {
     allowedRepositories: string[];
     /**
      * The WhatsApp Web protocol simulator (tests and demos only): its WebSocket URL and the path
-     * of its root key file in the worker. Every channel's status shows it (TestEndpoint).
+     * of its root key (64 hex, or a file path in the worker). Every channel's status shows it (TestEndpoint).
      */
     simulator: { url: string; trustRoot: string } | undefined;
     /** Unset = the namespace's `default` ServiceAccount (its token is never mounted). */
@@ -208,7 +208,12 @@ export function parseOperatorConfig(env: NodeJS.ProcessEnv, argv: string[] = [])
       ),
       simulator: simulator(
         url('simulatorUrl', ['ws:', 'wss:']),
-        settings.absolutePath('simulatorTrustRoot'),
+        // The key itself (a worker pod has no volume for a file), or a file path in the worker.
+        matching(
+          'simulatorTrustRoot',
+          /^(\/\S*|[0-9a-fA-F]{64})$/,
+          'the root key in 64 hex characters, or an absolute path in the worker',
+        ),
         [source('simulatorUrl'), source('simulatorTrustRoot')],
         problem,
       ),

@@ -24,13 +24,38 @@ function kubernetesVersionFlags(): string[] {
   ]);
 }
 
-const kube = (name: string): ServerBinary => ({
+/** The control plane's binaries, from test/servers/go/kubernetes; the node's (kubelet, kube-scheduler) from kubernetes-node. */
+const kube = (name: string, module = 'kubernetes'): ServerBinary => ({
   name,
   version: KUBERNETES_VERSION,
-  moduleDir: join(goModulesDir, 'kubernetes'),
+  moduleDir: join(goModulesDir, module),
   goPackage: `k8s.io/kubernetes/cmd/${name}`,
   ldflags: kubernetesVersionFlags(),
 });
+
+export const CNI_PLUGINS_VERSION = 'v1.9.1';
+
+/** One CNI plugin of github.com/containernetworking/plugins; the node harness links it under its type name. */
+const cniPlugin = (type: string, path: string): ServerBinary => ({
+  name: `cni-${type}`,
+  version: CNI_PLUGINS_VERSION,
+  moduleDir: join(goModulesDir, 'cni-plugins'),
+  goPackage: `github.com/containernetworking/plugins/plugins/${path}`,
+  ldflags: [],
+});
+
+/**
+ * The one-node cluster's own binaries (test/harness/node/), built only when a test starts the
+ * node: kubelet and kube-scheduler, and the CNI plugins of its pod network. containerd and
+ * runc are Debian's packages.
+ */
+export const NODE_BINARIES = {
+  kubelet: kube('kubelet', 'kubernetes-node'),
+  kubeScheduler: kube('kube-scheduler', 'kubernetes-node'),
+  cniBridge: cniPlugin('bridge', 'main/bridge'),
+  cniHostLocal: cniPlugin('host-local', 'ipam/host-local'),
+  cniLoopback: cniPlugin('loopback', 'main/loopback'),
+} as const satisfies Record<string, ServerBinary>;
 
 export const SERVERS = {
   natsServer: NATS_SERVER,

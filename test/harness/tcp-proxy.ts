@@ -33,6 +33,7 @@ export class TcpProxy {
   #downAtNextReply: (() => void) | undefined;
   #downAtNextWrite: { minBytes: number; done: () => void } | undefined;
   port = 0;
+  host = '127.0.0.1';
   bytesToServer = 0;
 
   private constructor(targetHost: string, targetPort: number) {
@@ -76,18 +77,22 @@ export class TcpProxy {
     });
   }
 
-  /** A proxy on a free local port in front of `target` (a URL: only its host and port count). */
-  static async start(target: string): Promise<TcpProxy> {
+  /**
+   * A proxy on a free local port in front of `target` (a URL: only its host and port count),
+   * listening on loopback, or on `host` (the one-node cluster's bridge address, for its pods).
+   */
+  static async start(target: string, host = '127.0.0.1'): Promise<TcpProxy> {
     const url = new URL(target);
     const proxy = new TcpProxy(url.hostname, Number(url.port));
-    await new Promise<void>((r) => proxy.#server.listen(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => proxy.#server.listen(0, host, () => r()));
+    proxy.host = host;
     proxy.port = (proxy.#server.address() as AddressInfo).port;
     return proxy;
   }
 
   /** The proxy as a plain-HTTP URL. */
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.host}:${this.port}`;
   }
 
   cut(): void {

@@ -16,11 +16,11 @@ export interface ControlPlanePki {
 }
 
 /**
- * A throw-away CA, a serving certificate for 127.0.0.1/localhost and the key pair
+ * A throw-away CA, a serving certificate for 127.0.0.1/localhost (and `extraIps`) and the key pair
  * that signs service-account tokens. openssl makes the certificates because Node
  * has no API to issue X.509 certificates.
  */
-export async function createControlPlanePki(dir: string): Promise<ControlPlanePki> {
+export async function createControlPlanePki(dir: string, extraIps: string[] = []): Promise<ControlPlanePki> {
   const p = (name: string) => join(dir, name);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   try {
@@ -49,7 +49,7 @@ export async function createControlPlanePki(dir: string): Promise<ControlPlanePk
     ]);
     await writeFile(
       p('server.ext'),
-      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n',
+      `subjectAltName=${['127.0.0.1', ...extraIps].map((ip) => `IP:${ip}`).join(',')},DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`,
     );
     await run('openssl', [
       'x509',

@@ -113,8 +113,18 @@ test('the simulator is an operator setting: both or neither, a ws URL and an abs
     errorsOf({ WA_WORKER_SIMULATOR_URL: 'https://sim/ws', WA_WORKER_SIMULATOR_TRUST_ROOT: 'root.hex' }),
   ).toEqual([
     'WA_WORKER_SIMULATOR_URL="https://sim/ws" must be a URL starting with ws: or wss:',
-    'WA_WORKER_SIMULATOR_TRUST_ROOT="root.hex" must be an absolute path',
+    'WA_WORKER_SIMULATOR_TRUST_ROOT="root.hex" is not valid: the root key in 64 hex characters, or an absolute path in the worker',
   ]);
+  const key = 'ab'.repeat(32);
+  const inline = parseOperatorConfig({
+    ...required,
+    WA_WORKER_SIMULATOR_URL: 'ws://10.0.0.1:9000/ws/chat',
+    WA_WORKER_SIMULATOR_TRUST_ROOT: key,
+  });
+  expect(inline.ok && inline.config.worker.simulator).toEqual({
+    url: 'ws://10.0.0.1:9000/ws/chat',
+    trustRoot: key,
+  });
 });
 
 test("the worker's outage timeouts are the platform's to tune through extra env (docs/worker.md, Outages)", () => {
