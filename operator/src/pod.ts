@@ -12,6 +12,7 @@
 import { clinicSendBudgetWorkerEnv } from './clinic-send-budget.ts';
 import { clinicStreamWorkerEnv } from './clinic-stream-settings.ts';
 import { mediaWorkerEnv } from './media-settings.ts';
+import { workerResources } from './worker-resources.ts';
 import { createHash } from 'node:crypto';
 import type { V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { API_VERSION, KIND, LABELS, type WhatsAppChannel } from '../../contract/index.ts';
@@ -260,10 +261,7 @@ export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig)
           env: workerEnv(channel, config),
           ...(envFrom ? { envFrom } : {}),
           ports: [{ name: 'http', containerPort: WORKER_HTTP_PORT }],
-          resources: {
-            requests: { ...config.worker.resources.requests, ...quantities(worker.resources?.requests) },
-            limits: { ...config.worker.resources.limits, ...quantities(worker.resources?.limits) },
-          },
+          resources: workerResources(config.worker.resources, worker.resources),
           livenessProbe: {
             httpGet: { path: '/livez', port: 'http' },
             periodSeconds: 10,
@@ -289,9 +287,4 @@ export function buildWorkerPod(channel: WhatsAppChannel, config: OperatorConfig)
       : { [CHANNEL_GENERATION_ANNOTATION]: String(channel.metadata.generation) }),
   };
   return pod;
-}
-
-/** The CRD allows integer quantities (`cpu: 1`); the pod API wants strings. */
-function quantities(values: Record<string, unknown> | undefined): Record<string, string> {
-  return Object.fromEntries(Object.entries(values ?? {}).map(([k, v]) => [k, String(v)]));
 }
