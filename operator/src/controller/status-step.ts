@@ -1,7 +1,8 @@
 /**
  * The status step: computes the channel's status (status.ts) from the channel, the neutral
  * observation of its worker and that worker's last report, and writes it only if it differs,
- * so a steady state writes nothing. A phase change is also an Event.
+ * so a steady state writes nothing. A phase change is also an Event, except a new channel's
+ * first `Pending` (see `announcesPhase`).
  */
 import type { Logger } from 'pino';
 import type { WhatsAppChannel, WhatsAppChannelStatus } from '../../../contract/index.ts';
@@ -86,7 +87,7 @@ export class StatusStep {
     });
     if (!statusDiffers(channel.status, status)) return { result: undefined, status };
     await this.channels.applyStatus(channel, status);
-    if (status.phase !== channel.status?.phase) {
+    if (announcesPhase(channel.status?.phase, status.phase)) {
       const warn = status.phase === 'Error' || status.phase === 'Disconnected';
       void this.channels.event(
         channel,
@@ -97,4 +98,16 @@ export class StatusStep {
     }
     return { result: undefined, status };
   }
+}
+
+/**
+ * Whether a phase change is also an Event. Every change is, except a new channel's first status
+ * when it is `Pending`: that Event would only repeat the channel's creation (the phase is in the
+ * status and in `kubectl get wac`), and it cost one API write per channel (issue 18). A first
+ * status that is anything else (Error, Suspended, a worker's report) is still an Event, and so
+ * is every later change, `Pending` again included.
+ */
+export function announcesPhase(before: string | undefined, after: string | undefined): boolean {
+  if (after === before) return false;
+  return !(before === undefined && (after ?? 'Pending') === 'Pending');
 }

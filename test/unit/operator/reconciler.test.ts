@@ -14,6 +14,7 @@ import type {
 } from '../../../operator/src/controller/ports.ts';
 import { PROGRESS_ANNOTATIONS } from '../../../operator/src/controller/progress.ts';
 import { Reconciler, type ReconcilerDeps } from '../../../operator/src/controller/reconciler.ts';
+import { announcesPhase } from '../../../operator/src/controller/status-step.ts';
 import { RolloutGate } from '../../../operator/src/controller/rollout-gate.ts';
 import { ROLLOUT_ANNOTATION, ROLLOUT_LABEL } from '../../../operator/src/controller/rollout-marks.ts';
 import type { RolloutPolicy } from '../../../operator/src/controller/rollout-plan.ts';
@@ -167,6 +168,33 @@ test('a new channel: the finalizer, then the worker, then the status; a steady s
   for (let i = 0; i < 4; i++) await r.reconcile('n/front');
   expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning', 'event Connected']);
   expect(store.channel!.status!.phase).toBe('Connected');
+});
+
+test("a new channel's first Pending is no Event (its creation says as much); the worker's Connected is", async () => {
+  const r = reconciler();
+  const reportsBefore = report.worker;
+  // The worker has not reported yet: its identity is not the report's.
+  (report as { worker: string }).worker = 'not-yet';
+  try {
+    for (let i = 0; i < 4; i++) await r.reconcile('n/front');
+    expect(store.channel!.status!.phase).toBe('Pending');
+    expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning']);
+  } finally {
+    (report as { worker: string }).worker = reportsBefore;
+  }
+  log.length = 0;
+  await r.reconcile('n/front');
+  expect(log).toEqual(['status PodRunning', 'event Connected']);
+});
+
+test('every phase change but the first Pending is an Event, Pending again included', () => {
+  expect(announcesPhase(undefined, 'Pending')).toBe(false);
+  expect(announcesPhase(undefined, undefined)).toBe(false);
+  expect(announcesPhase(undefined, 'Error')).toBe(true);
+  expect(announcesPhase(undefined, 'Connected')).toBe(true);
+  expect(announcesPhase('Connected', 'Pending')).toBe(true);
+  expect(announcesPhase('Suspended', 'Pending')).toBe(true);
+  expect(announcesPhase('Pending', 'Pending')).toBe(false);
 });
 
 test('a refused start shows in the status once, written by the reconcile (the worker step writes no status)', async () => {
