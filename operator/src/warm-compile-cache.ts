@@ -6,9 +6,9 @@
  * simply compiled at start, as without the cache. The worker image does the same
  * (worker/src/warm-compile-cache.ts).
  */
-import { flushCompileCache, getCompileCacheDir } from 'node:module';
+import { warmCompileCache } from '../../contract/compile-cache.ts';
 
-await Promise.all([
+await warmCompileCache([
   import('./config.ts'),
   import('./controller/controller.ts'),
   import('./health.ts'),
@@ -16,10 +16,3 @@ await Promise.all([
   import('./kube/leader-election.ts'),
   import('./metrics.ts'),
 ]);
-flushCompileCache();
-const dir = getCompileCacheDir();
-if (!dir) {
-  console.error('warm-compile-cache: NODE_COMPILE_CACHE is not set (or the cache could not be enabled)');
-  process.exit(1);
-}
-process.stdout.write(`compile cache written to ${dir}\n`);

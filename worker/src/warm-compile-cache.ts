@@ -5,9 +5,9 @@
  * (about two thirds of the worker's start-up CPU before; docs/worker.md, "Performance").
  * A module missing from this list is simply compiled at start, as without the cache.
  */
-import { flushCompileCache, getCompileCacheDir } from 'node:module';
+import { warmCompileCache } from '../../contract/compile-cache.ts';
 
-await Promise.all([
+await warmCompileCache([
   import('./config.ts'),
   import('./events/nats.ts'),
   import('./commands/send-log.ts'),
@@ -21,10 +21,3 @@ await Promise.all([
   import('./channel-hold.ts'),
   import('./auth-store-setup.ts'),
 ]);
-flushCompileCache();
-const dir = getCompileCacheDir();
-if (!dir) {
-  console.error('warm-compile-cache: NODE_COMPILE_CACHE is not set (or the cache could not be enabled)');
-  process.exit(1);
-}
-process.stdout.write(`compile cache written to ${dir}\n`);
