@@ -6,6 +6,7 @@
  * message it names). Pure: a malformed, oversized or unknown command changes nothing.
  */
 import { createHash } from 'node:crypto';
+import type { MediaKind } from '../media/media-store.ts';
 import {
   COMMAND_ERROR_CODES,
   parseCommandBytes,
@@ -26,7 +27,7 @@ export type PresenceState = 'composing' | 'recording' | 'paused' | 'available' |
 
 /** An attachment of a send: bytes in the command, or a file the channel stored. */
 export type SendMedia = {
-  kind: 'image' | 'video' | 'audio' | 'document' | 'sticker';
+  kind: MediaKind;
   data?: Buffer | undefined;
   stored?: string | undefined;
   mimetype?: string | undefined;

@@ -8,6 +8,7 @@
  */
 import { Readable } from 'node:stream';
 import type { InboundMessageEvent } from '../../../contract/index.ts';
+import type { SendMedia } from '../commands/parse.ts';
 import type { OutgoingMedia } from '../session/session-port.ts';
 import type { InboundMedia, MediaRef } from './inbound-media.ts';
 import { MediaNotFoundError, type MediaKind, type MediaStore } from './media-store.ts';
@@ -30,16 +31,8 @@ export interface MediaCommandDeps {
   published: (messageId: string, chat: string, media: NonNullable<InboundMessageEvent['media']>) => void;
 }
 
-export interface SendMediaRequest {
-  kind: MediaKind;
-  data?: Buffer | undefined;
-  stored?: string | undefined;
-  mimetype?: string | undefined;
-  fileName?: string | undefined;
-  caption?: string | undefined;
-  ptt?: boolean | undefined;
-  seconds?: number | undefined;
-}
+/** An attachment of a send, as the command parser gives it. */
+export type SendMediaRequest = SendMedia;
 
 export class MediaCommands {
   readonly #deps: MediaCommandDeps;
