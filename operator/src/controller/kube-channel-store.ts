@@ -2,7 +2,7 @@
  * The cluster's `ChannelStore` (ports.ts): channels from the watch cache, writes through the
  * API (finalizers and progress annotations by JSON merge patch conditional on the
  * resourceVersion, status by server-side apply, Events). After each write to a channel its
- * cache entry is stale until it shows a newer version (freshness.ts).
+ * cache entry is stale until it shows that write (freshness.ts, `showsWrite`).
  */
 import type { WhatsAppChannel, WhatsAppChannelStatus } from '../../../contract/index.ts';
 import { apiMessage, type KubeClient } from '../kube/client.ts';
@@ -85,7 +85,7 @@ export class KubeChannelStore implements ChannelStore {
       );
   }
 
-  /** A write to the channel; afterwards its cache entry is stale until it shows a newer version. */
+  /** A write to the channel; afterwards its cache entry is stale until it shows this write. */
   private async write(
     channel: WhatsAppChannel,
     what: string,
@@ -93,9 +93,29 @@ export class KubeChannelStore implements ChannelStore {
   ): Promise<void> {
     this.onWrite(what);
     const before = channel.metadata.resourceVersion;
-    const written = await write();
+    const written = (await write())?.metadata?.resourceVersion;
     // A write that changed nothing (the server had it already) keeps the version: nothing to wait for.
-    if (written?.metadata?.resourceVersion === before) return;
-    this.fresh.expect(keyOf(channel), (c) => !c || c.metadata.resourceVersion !== before);
+    if (written === before) return;
+    this.fresh.expect(keyOf(channel), (c) => !c || showsWrite(c.metadata.resourceVersion, before, written));
   }
+}
+
+/**
+ * Whether a cached version includes our write. "Not the version we read" is not enough:
+ * another write that landed between our read and our write (a status written just before a
+ * deletion) shows in the cache as a newer version *without* ours, and a progress annotation
+ * trusted missing there repeats its step (a second logout). The written version, or one after it,
+ * is. Resource versions are etcd revisions (decimal, increasing) on every API server; one that
+ * is not decimal falls back to "changed since our read".
+ */
+export function showsWrite(
+  cached: string | undefined,
+  read: string | undefined,
+  written: string | undefined,
+): boolean {
+  if (cached === written) return true;
+  const decimal = /^[0-9]+$/;
+  if (cached && written && decimal.test(cached) && decimal.test(written))
+    return BigInt(cached) > BigInt(written);
+  return cached !== read;
 }
