@@ -5,12 +5,8 @@
  * worker's quarantined copies, which hold the wrapped data key and so stay decryptable while
  * any of them is left.
  */
-import {
-  DeleteObjectsCommand,
-  ListObjectVersionsCommand,
-  S3Client,
-  type ObjectIdentifier,
-} from '@aws-sdk/client-s3';
+import type * as S3Sdk from '@aws-sdk/client-s3';
+import type { ObjectIdentifier, S3Client } from '@aws-sdk/client-s3';
 import { channelStatePrefix, type ChannelStateLocation } from '../../../contract/state-layout.ts';
 
 export interface ChannelLocation extends ChannelStateLocation {
@@ -39,16 +35,38 @@ export interface S3EraserOptions {
  * report success.
  */
 export class S3ChannelStateEraser implements ChannelStateEraser {
-  private readonly s3: S3Client;
+  private readonly options: S3EraserOptions;
+  /**
+   * The SDK and its client, loaded at the first erasure: most operators never erase anything
+   * (only a deleted `Logout` channel does), and the SDK is ~8 MiB of the operator's resident
+   * memory once loaded (docs/operator.md, "Measured"). The image's compile cache holds it, so
+   * the first erasure does not compile it (warm-compile-cache.ts).
+   */
+  private client: Promise<{ sdk: typeof S3Sdk; s3: S3Client }> | undefined;
 
   constructor(o: S3EraserOptions) {
-    const timeout = o.requestTimeoutMs ?? 10_000;
-    this.s3 = new S3Client({
-      region: o.region,
-      maxAttempts: 2,
-      requestHandler: { connectionTimeout: timeout, requestTimeout: timeout },
-      ...(o.endpoint ? { endpoint: o.endpoint, forcePathStyle: true } : {}),
-    });
+    this.options = o;
+  }
+
+  private connect(): Promise<{ sdk: typeof S3Sdk; s3: S3Client }> {
+    this.client ??= import('@aws-sdk/client-s3').then(
+      (sdk) => {
+        const o = this.options;
+        const timeout = o.requestTimeoutMs ?? 10_000;
+        const s3 = new sdk.S3Client({
+          region: o.region,
+          maxAttempts: 2,
+          requestHandler: { connectionTimeout: timeout, requestTimeout: timeout },
+          ...(o.endpoint ? { endpoint: o.endpoint, forcePathStyle: true } : {}),
+        });
+        return { sdk, s3 };
+      },
+      (err: unknown) => {
+        this.client = undefined; // the next erasure tries again
+        throw err;
+      },
+    );
+    return this.client;
   }
 
   describe(location: ChannelLocation): string {
@@ -57,13 +75,14 @@ export class S3ChannelStateEraser implements ChannelStateEraser {
 
   async erase(location: ChannelLocation): Promise<number> {
     const prefix = channelStatePrefix(location);
+    const { sdk, s3 } = await this.connect();
     let erased = 0;
     // Bounded: a writer that keeps adding objects (it should be stopped by now) fails the erase.
     for (let round = 0; round < 1_000; round++) {
-      const batch = await this.listVersions(location.bucket, prefix);
+      const batch = await this.listVersions(sdk, s3, location.bucket, prefix);
       if (batch.length === 0) return erased;
-      const result = await this.s3.send(
-        new DeleteObjectsCommand({
+      const result = await s3.send(
+        new sdk.DeleteObjectsCommand({
           Bucket: location.bucket,
           Delete: { Objects: batch, Quiet: true },
         }),
@@ -82,9 +101,14 @@ export class S3ChannelStateEraser implements ChannelStateEraser {
   }
 
   /** Up to 1,000 object versions and delete markers under the prefix (one DeleteObjects batch). */
-  private async listVersions(bucket: string, prefix: string): Promise<ObjectIdentifier[]> {
-    const page = await this.s3.send(
-      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000 }),
+  private async listVersions(
+    sdk: typeof S3Sdk,
+    s3: S3Client,
+    bucket: string,
+    prefix: string,
+  ): Promise<ObjectIdentifier[]> {
+    const page = await s3.send(
+      new sdk.ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000 }),
     );
     return [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]
       .filter((v) => v.Key?.startsWith(prefix))
@@ -94,7 +118,8 @@ export class S3ChannelStateEraser implements ChannelStateEraser {
       }));
   }
 
+  /** Closes the client's connections, if it was ever loaded. */
   destroy(): void {
-    this.s3.destroy();
+    void this.client?.then(({ s3 }) => s3.destroy()).catch(() => undefined);
   }
 }
