@@ -63,16 +63,31 @@ afterEach(async () => {
   nc = undefined;
 });
 
-/** `natsUrl` undefined: NATS is never reachable. */
-async function setUp(ns: string, natsUrl: string | undefined, s3Endpoint = stack.s3.endpoint) {
+/**
+ * `natsUrl` undefined: NATS is never reachable. `logoutTimeoutSeconds`: how long the operator waits
+ * for the logout reply (1 s keeps the NATS-down test short; a test whose logout handler looks at the
+ * cluster before it answers needs longer on a loaded machine, or a late reply is a failed logout,
+ * retried, and the handler sees a second one).
+ */
+async function setUp(
+  ns: string,
+  natsUrl: string | undefined,
+  s3Endpoint = stack.s3.endpoint,
+  logoutTimeoutSeconds = 1,
+) {
   await prepareNamespace(kubectl, ns);
   if (natsUrl) nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
-  controller = await startOperator(ns, natsUrl, s3Endpoint);
+  controller = await startOperator(ns, natsUrl, s3Endpoint, logoutTimeoutSeconds);
   return nc!;
 }
 
 /** The operator's controller for `ns` (a leader: a second one started later is the next leader). */
-function startOperator(ns: string, natsUrl: string | undefined, s3Endpoint = stack.s3.endpoint) {
+function startOperator(
+  ns: string,
+  natsUrl: string | undefined,
+  s3Endpoint = stack.s3.endpoint,
+  logoutTimeoutSeconds = 1,
+) {
   return startController(
     kc,
     testConfig({
@@ -81,7 +96,7 @@ function startOperator(ns: string, natsUrl: string | undefined, s3Endpoint = sta
       WA_S3_BUCKET: storage.bucket,
       WA_S3_ENDPOINT: s3Endpoint,
       WA_DELETION_TIMEOUT_SECONDS: '6',
-      WA_LOGOUT_TIMEOUT_SECONDS: '1',
+      WA_LOGOUT_TIMEOUT_SECONDS: String(logoutTimeoutSeconds),
     }),
     nc ?? new Promise<NatsConnection>(() => {}),
     pino({ level: 'silent' }),
@@ -133,7 +148,8 @@ async function recordReady(ns: string) {
 
 test('Logout: logs the worker out, removes the pod, erases the state in S3, then releases the finalizer', async () => {
   const ns = `del-${Date.now().toString(36)}`;
-  const conn = await setUp(ns, stack.nats.url);
+  // Its logout handler runs kubectl and lists S3 before it answers.
+  const conn = await setUp(ns, stack.nats.url, stack.s3.endpoint, 5);
   const pod = await createChannel(ns, 'leaving', 'clinic-del', 'Logout');
   await setPodStatus(kubectl, pod, RUNNING);
   publishStatus(conn, pod, 'Connected', 1, { account: '5511987654321:1@s.whatsapp.net' });
