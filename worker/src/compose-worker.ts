@@ -78,8 +78,10 @@ export function createSink(
   logger: Logger,
   metrics: Metrics,
   onPressure: (high: boolean) => void,
+  startAfter?: Promise<unknown>,
 ): EventSink {
   return new EventSink({
+    ...(startAfter ? { startAfter } : {}),
     nc: nats.nc,
     connected: nats.connected,
     subjects: channelSubjects(config.clinicId, config.channelId),

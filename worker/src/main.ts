@@ -133,9 +133,18 @@ async function main(): Promise<number> {
     config.clinicSendBudget,
     logger.child({ module: 'pacing' }),
   );
-  const sink = createSink(config, nats, logger, metrics, (high) => {
-    if (high) current.worker?.supervisor.sinkUnavailable();
-  });
+  // Events queue at once but are published only after the stream check: a status published
+  // before a new clinic's stream exists would fail and hold every later event in retries.
+  const sink = createSink(
+    config,
+    nats,
+    logger,
+    metrics,
+    (high) => {
+      if (high) current.worker?.supervisor.sinkUnavailable();
+    },
+    streamsChecked,
+  );
   status.sendTo(sink);
   status.publishStartup('Pending', 'Starting');
 

@@ -53,6 +53,29 @@ function make(sink: ReturnType<typeof fakeSink>, pressure: boolean[] = []) {
 }
 
 describe('outbox (bounded buffer in front of JetStream)', () => {
+  test('publishes nothing before startAfter settles (the stream check), then everything queued, in order', async () => {
+    const sink = fakeSink();
+    let streamChecked!: () => void;
+    const startAfter = new Promise<void>((resolve) => (streamChecked = resolve));
+    const box = new Outbox({
+      capacity: 10,
+      highWater: 6,
+      lowWater: 2,
+      publish: sink.publish,
+      retryDelayMs: () => 1,
+      sleep: sink.sleep,
+      startAfter,
+    });
+    const done = Promise.all([1, 2].map((n) => box.enqueue(ev(n))));
+    await settle();
+    expect(sink.attempts).toBe(0);
+    expect(box.size).toBe(2);
+    streamChecked();
+    await done;
+    expect(sink.stored).toEqual(['id-1', 'id-2']);
+    expect(sink.attempts).toBe(2); // no failed publish, so no retry
+  });
+
   test('publishes in order and resolves each event when stored', async () => {
     const sink = fakeSink();
     const box = make(sink);

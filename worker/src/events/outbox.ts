@@ -63,6 +63,12 @@ export interface OutboxOptions {
   onPressure?: (high: boolean) => void;
   onPublishError?: (err: unknown, event: OutboxEvent, attempt: number) => void;
   onPublished?: (event: OutboxEvent) => void;
+  /**
+   * Nothing is published before this settles (events queue meanwhile). The worker passes its
+   * clinic stream check: a publish before the stream exists fails, and its retries (with backoff,
+   * through the circuit breaker) would hold every later event back for seconds.
+   */
+  startAfter?: Promise<unknown>;
 }
 
 interface Pending {
@@ -77,6 +83,8 @@ export class Outbox {
   private readonly roomWaiters = new Set<() => void>();
   private readonly abort = new AbortController();
   private pumping = false;
+  /** Whether `startAfter` has settled (publishing may begin). */
+  private started = false;
   private pressure = false;
   private closed = false;
   private failureStart: number | undefined;
@@ -160,6 +168,10 @@ export class Outbox {
     this.pumping = true;
     const window = Math.max(1, this.opts.window ?? 1);
     try {
+      if (this.opts.startAfter && !this.started) {
+        await this.opts.startAfter.catch(() => undefined);
+        this.started = true;
+      }
       let attempt = 0;
       while (!this.closed && this.queue.length > 0) {
         const batch = this.queue.slice(0, window);

@@ -30,6 +30,8 @@ export interface SinkDeps {
   /** `waWebVersion`: the WhatsApp Web version this worker announces, carried in every status event. */
   ids: { clinicId: string; channelId: string; worker: string; waWebVersion?: string };
   capacity: number;
+  /** Publishing starts once this settles (Outbox `startAfter`). */
+  startAfter?: Promise<unknown>;
   metrics: Metrics;
   logger: Logger;
   makeBreaker: (publish: (e: OutboxEvent) => Promise<void>) => CircuitBreaker<[OutboxEvent], void>;
@@ -85,6 +87,7 @@ export class EventSink {
       publish: (e) => this.breaker.fire(e),
       // Group commit sends a burst's messages together: publish them together (one round trip).
       window: PUBLISH_WINDOW,
+      ...(deps.startAfter ? { startAfter: deps.startAfter } : {}),
       retryDelayMs: (attempt) => Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)),
       sleep: (ms, signal) =>
         new Promise<void>((resolve, reject) => {
