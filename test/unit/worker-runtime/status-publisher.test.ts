@@ -8,6 +8,22 @@ async function gauge(metrics: ReturnType<typeof createMetrics>, name: string) {
 }
 
 describe('status publisher (the one producer of status)', () => {
+  test('pacing: the first unthrottled report rides along with the next status; a flip of throttled republishes', () => {
+    const status = new StatusPublisher(createMetrics({ clinic: 'c', channel: 'main' }));
+    const sent: StatusReport[] = [];
+    status.sendTo({ publishStatus: (report) => void sent.push(report) });
+    status.publishStartup('Pending', 'Starting');
+    status.setPacing({ throttled: false, ratePerMinute: 20 });
+    expect(sent).toHaveLength(1); // not a second Pending
+    status.publishStartup('Pending', 'Starting');
+    expect(sent[1]!.pacing).toEqual({ throttled: false, ratePerMinute: 20 });
+    status.setPacing({ throttled: true, ratePerMinute: 10 });
+    expect(sent).toHaveLength(3);
+    expect(sent[2]).toMatchObject({ phase: 'Pending', pacing: { throttled: true, ratePerMinute: 10 } });
+    status.setPacing({ throttled: true, ratePerMinute: 5 }); // a new rate alone waits for the next status
+    expect(sent).toHaveLength(3);
+  });
+
   test('the phase metric says Pending from the start, before anything can be published', async () => {
     const metrics = createMetrics({ clinic: 'c', channel: 'main' });
     const status = new StatusPublisher(metrics);

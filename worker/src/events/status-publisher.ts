@@ -50,7 +50,9 @@ export class StatusPublisher implements StatusPort {
    * a new rate alone rides along with the next status.
    */
   setPacing(pacing: NonNullable<StatusReport['pacing']>): void {
-    const flipped = this.pacing?.throttled !== pacing.throttled;
+    // No pacing known yet counts as not throttled: the first report of an unthrottled channel
+    // rides along with the next status instead of repeating the current one.
+    const flipped = (this.pacing?.throttled ?? false) !== pacing.throttled;
     this.pacing = pacing;
     if (flipped && this.lastReport && this.sink) this.publish(this.lastReport);
   }
