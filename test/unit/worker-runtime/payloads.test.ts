@@ -1,6 +1,8 @@
 import { proto, type WAMessage } from '@whiskeysockets/baileys';
 import { validatePayload } from '../../../contract/index.ts';
 import {
+  foldedReceipts,
+  foldedStatusUpdates,
   inboundMessageEvent,
   isPublishable,
   messageUpdateEvents,
@@ -208,4 +210,43 @@ describe('every payload the worker publishes conforms to the contract schemas', 
       expect(validatePayload('qr', json)).toEqual({ ok: true, value: json });
     }
   });
+});
+
+describe('receipts folded into an upsert of our own message (Baileys event buffer)', () => {
+  const key = { id: '3EB0AAA', remoteJid: '5511999990000@s.whatsapp.net', fromMe: true };
+  const { PENDING, SERVER_ACK, DELIVERY_ACK, READ } = proto.WebMessageInfo.Status;
+
+  test('a read folded into the upsert reports delivered and read', () => {
+    const updates = foldedStatusUpdates({ key, status: READ } as WAMessage);
+    expect(updates.map((u) => u.update.status)).toEqual([DELIVERY_ACK, READ]);
+    const events = messageUpdateEvents({ clinicId: 'c', channelId: 'ch' }, updates, 0);
+    expect(events.map((e) => [e.id, e.update, e.fromMe])).toEqual([
+      ['3EB0AAA', 'delivered', true],
+      ['3EB0AAA', 'read', true],
+    ]);
+  });
+
+  test("the upsert of a send as it leaves (pending, server ack) and other people's messages report nothing", () => {
+    expect(foldedStatusUpdates({ key, status: PENDING } as WAMessage)).toEqual([]);
+    expect(foldedStatusUpdates({ key, status: SERVER_ACK } as WAMessage)).toEqual([]);
+    expect(foldedStatusUpdates({ key: { ...key, fromMe: false }, status: READ } as WAMessage)).toEqual([]);
+    expect(foldedStatusUpdates({ key } as WAMessage)).toEqual([]);
+  });
+});
+
+test('per-participant receipts folded into the upsert of our group message are reported per participant', () => {
+  const key = { id: '3EB0BBB', remoteJid: '120363000000000001@g.us', fromMe: true };
+  const m = {
+    key,
+    userReceipt: [
+      { userJid: '5511900000001@s.whatsapp.net', receiptTimestamp: 10, readTimestamp: 12 },
+      { userJid: '5511900000002@s.whatsapp.net', receiptTimestamp: 11 },
+    ],
+  } as WAMessage;
+  const events = receiptEvents({ clinicId: 'c', channelId: 'ch' }, foldedReceipts(m));
+  expect(events.map((e) => [e.participant, e.update])).toEqual([
+    ['5511900000001@s.whatsapp.net', 'read'],
+    ['5511900000002@s.whatsapp.net', 'delivered'],
+  ]);
+  expect(foldedReceipts({ ...m, key: { ...key, fromMe: false } } as WAMessage)).toEqual([]);
 });

@@ -170,6 +170,29 @@ export function messageUpdateEvents(
   return out;
 }
 
+/**
+ * The receipts folded into an upsert of a message we sent. While Baileys buffers events (the
+ * first connection's wait for history sync, up to 20 s), an update to a message upserted in the
+ * same buffer is merged into that upsert instead of being emitted as `messages.update`: the
+ * patient's "delivered" and "read" of a reply sent in that window would otherwise never reach
+ * the backend. Every level up to the folded status is reported (read implies delivered); the
+ * events' dedup ids make a later separate update of the same level a no-op.
+ */
+export function foldedStatusUpdates(m: WAMessage): WAMessageUpdate[] {
+  const status = m.status;
+  if (!m.key.fromMe || !m.key.id || typeof status !== 'number') return [];
+  const { DELIVERY_ACK, READ, PLAYED } = proto.WebMessageInfo.Status;
+  return [DELIVERY_ACK, READ, PLAYED]
+    .filter((level) => level <= status)
+    .map((level) => ({ key: m.key, update: { status: level } }));
+}
+
+/** The per-participant receipts (groups) the same buffer folds into our message's upsert. */
+export function foldedReceipts(m: WAMessage): MessageUserReceiptUpdate[] {
+  if (!m.key.fromMe || !m.key.id) return [];
+  return (m.userReceipt ?? []).map((receipt) => ({ key: m.key, receipt }));
+}
+
 /** `message-receipt.update` (per-participant receipts in groups) → events. */
 export function receiptEvents(
   ids: { clinicId: string; channelId: string },

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.ts';
 import type { InboundGate } from '../session/inbound-gate.ts';
 import type { SessionSocket } from '../session/ports.ts';
-import { messageUpdateEvents, receiptEvents } from './payloads.ts';
+import { foldedReceipts, foldedStatusUpdates, messageUpdateEvents, receiptEvents } from './payloads.ts';
 import type { EventSink } from './sink.ts';
 
 export interface SessionEventDeps {
@@ -55,8 +55,16 @@ export function attachSessionEvents(socket: SessionSocket, deps: SessionEventDep
         deps.metrics.decryptFailures.inc({ error: decryptErrorLabel(m.messageStubParameters?.[0]) });
         continue;
       }
-      // Messages sent by this worker come back as upserts too; they are not inbound.
-      if (m.key.fromMe || !m.key.id) continue;
+      // Messages sent by this worker come back as upserts too; they are not inbound, but may
+      // carry receipts that Baileys' event buffer folded into them (foldedStatusUpdates).
+      if (m.key.fromMe) {
+        const folded = foldedStatusUpdates(m);
+        if (folded.length > 0) deps.sink.publishUpdates(messageUpdateEvents(deps.ids, folded, Date.now()));
+        const receipts = foldedReceipts(m);
+        if (receipts.length > 0) deps.sink.publishUpdates(receiptEvents(deps.ids, receipts));
+        continue;
+      }
+      if (!m.key.id) continue;
       // One-to-one chats only: a group member is not a contact the number talked to.
       for (const jid of [m.key.remoteJid, m.key.remoteJidAlt])
         if (jid && (jid.endsWith('@s.whatsapp.net') || jid.endsWith('@lid'))) deps.onInboundFrom?.(jid);
