@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { ManagedProcess } from '../process.ts';
 import { freePort } from '../ports.ts';
 import { startEtcd } from '../servers/etcd.ts';
-import { httpsOk, kubeconfigYaml } from '../servers/kubernetes.ts';
+import { apiServerSecurityArgs, httpsOk, kubeconfigYaml } from '../servers/kubernetes.ts';
 import { createControlPlanePki } from '../servers/pki.ts';
 import type { PodNetwork } from './host.ts';
 
@@ -84,20 +84,11 @@ export async function startControlPlane(
           `--bind-address=${net.apiServerIp}`,
           `--advertise-address=${net.apiServerIp}`,
           '--secure-port=443',
-          `--tls-cert-file=${pki.serverCertFile}`,
-          `--tls-private-key-file=${pki.serverKeyFile}`,
-          `--client-ca-file=${pki.caFile}`,
-          `--token-auth-file=${tokenFile}`,
+          ...apiServerSecurityArgs(pki, tokenFile, dir),
           '--authorization-mode=Node,RBAC',
           '--enable-admission-plugins=NodeRestriction',
           `--service-cluster-ip-range=${net.serviceRange}`,
-          '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-          `--service-account-key-file=${pki.serviceAccountPublicKeyFile}`,
-          `--service-account-signing-key-file=${pki.serviceAccountPrivateKeyFile}`,
           '--kubelet-preferred-address-types=InternalIP',
-          '--profiling=false',
-          '--enable-priority-and-fairness=false',
-          `--cert-dir=${join(dir, 'certs')}`,
         ],
         logFile: join(dir, 'kube-apiserver.log'),
         ready: () => httpsOk(`${server}/readyz`, ca, tokens.admin),

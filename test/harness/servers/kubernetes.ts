@@ -28,6 +28,30 @@ export interface Binaries {
  * accounts. There is no scheduler and no kubelet: pods are stored, never run, and
  * tests play the kubelet by writing pod status themselves.
  */
+/**
+ * The kube-apiserver flags both test control planes share (this one and the one-node cluster's,
+ * node/control-plane.ts): TLS from the harness PKI, static tokens, service-account signing, and
+ * the features a test server does without. Authorization, ranges and ports differ per caller.
+ */
+export function apiServerSecurityArgs(
+  pki: Awaited<ReturnType<typeof createControlPlanePki>>,
+  tokenFile: string,
+  dir: string,
+): string[] {
+  return [
+    `--tls-cert-file=${pki.serverCertFile}`,
+    `--tls-private-key-file=${pki.serverKeyFile}`,
+    `--client-ca-file=${pki.caFile}`,
+    `--token-auth-file=${tokenFile}`,
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${pki.serviceAccountPublicKeyFile}`,
+    `--service-account-signing-key-file=${pki.serviceAccountPrivateKeyFile}`,
+    '--profiling=false',
+    '--enable-priority-and-fairness=false',
+    `--cert-dir=${join(dir, 'certs')}`,
+  ];
+}
+
 export async function startKubernetes(
   bins: Binaries,
   etcdUrl: string,
@@ -53,19 +77,10 @@ export async function startKubernetes(
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
       `--secure-port=${port}`,
-      `--tls-cert-file=${pki.serverCertFile}`,
-      `--tls-private-key-file=${pki.serverKeyFile}`,
-      `--client-ca-file=${pki.caFile}`,
-      `--token-auth-file=${tokenFile}`,
+      ...apiServerSecurityArgs(pki, tokenFile, dir),
       '--authorization-mode=RBAC',
       '--service-cluster-ip-range=10.96.0.0/16',
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${pki.serviceAccountPublicKeyFile}`,
-      `--service-account-signing-key-file=${pki.serviceAccountPrivateKeyFile}`,
       '--endpoint-reconciler-type=none',
-      '--profiling=false',
-      '--enable-priority-and-fairness=false',
-      `--cert-dir=${join(dir, 'certs')}`,
     ],
     logFile: join(dir, 'kube-apiserver.log'),
     ready: () => httpsOk(`${server}/readyz`, ca, token),
