@@ -1,8 +1,8 @@
 /**
  * The status step: computes the channel's status (status.ts) from the channel, the neutral
  * observation of its worker and that worker's last report, and writes it only if it differs,
- * so a steady state writes nothing. A phase change is also an Event, except a new channel's
- * first `Pending` (see `announcesPhase`).
+ * so a steady state writes nothing. A phase change is also an Event, except the steps of a
+ * routine start-up (see `announcesPhase`).
  */
 import type { Logger } from 'pino';
 import type { WhatsAppChannel, WhatsAppChannelStatus } from '../../../contract/index.ts';
@@ -101,13 +101,22 @@ export class StatusStep {
 }
 
 /**
- * Whether a phase change is also an Event. Every change is, except a new channel's first status
- * when it is `Pending`: that Event would only repeat the channel's creation (the phase is in the
- * status and in `kubectl get wac`), and it cost one API write per channel (issue 18). A first
- * status that is anything else (Error, Suspended, a worker's report) is still an Event, and so
- * is every later change, `Pending` again included.
+ * Whether a phase change is also an Event. Events mark what a person may want to know about: a
+ * QR code to scan, a pairing, a loss of connection or an error, a recovery, a suspension, a
+ * restart. A routine start-up is not among them: a new or restarted channel going `Pending` →
+ * `Connecting` → `Connected` with its saved session is in the status (phase, the `Ready`
+ * condition's transition time, `lastConnectedTime`) and in `kubectl get wac`; as Events it cost up
+ * to two API writes per channel for nothing a person acts on (issue 18). The restart itself is
+ * an Event (`Connected` → `Pending`), and so is `Connected` after `QRRequired`/`Pairing` (paired)
+ * or after `Disconnected`/`Error` (recovered).
  */
 export function announcesPhase(before: string | undefined, after: string | undefined): boolean {
-  if (after === before) return false;
-  return !(before === undefined && (after ?? 'Pending') === 'Pending');
+  const from = ROUTINE_START.indexOf(before ?? 'Pending');
+  const to = ROUTINE_START.indexOf(after ?? 'Pending');
+  if (before === undefined && to >= 0) return false; // a new channel's first status on the way
+  if (before !== undefined && before === after) return false;
+  return !(from >= 0 && to > from); // forward along the start-up: quiet; anything else: an Event
 }
+
+/** The phases of a start-up that needs no person (a saved session being restored), in order. */
+const ROUTINE_START: readonly string[] = ['Pending', 'Connecting', 'Connected'];

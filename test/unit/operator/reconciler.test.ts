@@ -166,7 +166,7 @@ beforeEach(() => {
 test('a new channel: the finalizer, then the worker, then the status; a steady state writes nothing', async () => {
   const r = reconciler();
   for (let i = 0; i < 4; i++) await r.reconcile('n/front');
-  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning', 'event Connected']);
+  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning']);
   expect(store.channel!.status!.phase).toBe('Connected');
 });
 
@@ -184,17 +184,31 @@ test("a new channel's first Pending is no Event (its creation says as much); the
   }
   log.length = 0;
   await r.reconcile('n/front');
-  expect(log).toEqual(['status PodRunning', 'event Connected']);
+  // A restored session's first Connected is routine: the status says it, no Event.
+  expect(log).toEqual(['status PodRunning']);
 });
 
-test('every phase change but the first Pending is an Event, Pending again included', () => {
+test('every phase change is an Event but the steps of a routine start-up', () => {
+  // A routine start-up, from a new channel or a restart: no Event.
   expect(announcesPhase(undefined, 'Pending')).toBe(false);
   expect(announcesPhase(undefined, undefined)).toBe(false);
+  expect(announcesPhase(undefined, 'Connected')).toBe(false);
+  expect(announcesPhase('Pending', 'Connecting')).toBe(false);
+  expect(announcesPhase('Pending', 'Connected')).toBe(false);
+  expect(announcesPhase('Connecting', 'Connected')).toBe(false);
+  expect(announcesPhase('Pending', 'Pending')).toBe(false);
+  // Leaving the path, a person's turn, a pairing, a recovery, a restart: an Event.
   expect(announcesPhase(undefined, 'Error')).toBe(true);
-  expect(announcesPhase(undefined, 'Connected')).toBe(true);
+  expect(announcesPhase(undefined, 'QRRequired')).toBe(true);
+  expect(announcesPhase('Connecting', 'QRRequired')).toBe(true);
+  expect(announcesPhase('Pairing', 'Connected')).toBe(true);
+  expect(announcesPhase('QRRequired', 'Connected')).toBe(true);
+  expect(announcesPhase('Disconnected', 'Connected')).toBe(true);
+  expect(announcesPhase('Error', 'Connecting')).toBe(true);
+  expect(announcesPhase('Connected', 'Disconnected')).toBe(true);
   expect(announcesPhase('Connected', 'Pending')).toBe(true);
   expect(announcesPhase('Suspended', 'Pending')).toBe(true);
-  expect(announcesPhase('Pending', 'Pending')).toBe(false);
+  expect(announcesPhase('Connected', 'Suspended')).toBe(true);
 });
 
 test('a refused start shows in the status once, written by the reconcile (the worker step writes no status)', async () => {
@@ -261,7 +275,7 @@ test('a spec change replaces the worker, and the new one is announced as replace
 test('a channel asking for an image the platform does not allow gets no worker, and Ready says why', async () => {
   const r = reconciler({ workerPolicy: noEvilImage });
   for (let i = 0; i < 3; i++) await r.reconcile('n/front');
-  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning', 'event Connected']);
+  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning']);
   // The spec now asks for a foreign image: the running worker goes, and none comes back.
   store.channel = { ...store.channel!, spec: { ...store.channel!.spec, worker: { image: 'evil:1' } } };
   log.length = 0;
