@@ -2,15 +2,18 @@
  * npm run bench -- fleet: many connected workers on one machine, each a real worker process
  * linked to its own simulated phone, sharing one NATS, one MinIO and one local-kms. Two outages:
  *
- * - NATS "restarted": every worker's NATS connection reset and new ones refused for
- *   BENCH_FLEET_NATS_DOWN_SECONDS (10), as a restart looks to a client (a TCP proxy in front of
- *   nats-server; JetStream's stored data stays, as it would on a restart with its file store);
- * - S3 unreachable for BENCH_FLEET_S3_DOWN_SECONDS (30), the same way in front of MinIO.
+ * - NATS restarted: the bench's own nats-server is stopped (SIGTERM), stays down for
+ *   BENCH_FLEET_NATS_DOWN_SECONDS (10) and is started again with the same configuration: the same
+ *   port and the same JetStream store folder, so the streams and their messages come back from disk;
+ * - S3 unreachable for BENCH_FLEET_S3_DOWN_SECONDS (30): a TCP proxy in front of MinIO resets every
+ *   connection and refuses new ones (MinIO keeps running; a restart would look the same to a client).
  *
  * During each outage a patient writes to every channel; once it is over, every channel gets one
  * more message. Printed per outage: the time from the end of the outage until every channel is
- * Connected again and every message of the round is in JetStream, and the messages lost (goal:
- * 0). BENCH_FLEET (40) sets the number of workers; each takes about 140 MiB of memory.
+ * Connected again and every message of the round is in JetStream (for NATS: from the moment the
+ * restarted server reports JetStream ready), and the messages lost (goal: 0). The channels' statuses
+ * are read from the clinic's stream, like the messages, so none is missed while the bench's own
+ * connection is away. BENCH_FLEET (40) sets the number of workers; each takes about 150 MiB of memory.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,7 +29,9 @@ import {
 } from '../../../contract/index.ts';
 import { workerNodeOptions } from '../../../operator/src/pod.ts';
 import { repoRoot } from '../../harness/paths.ts';
-import { publishStack, startStack } from '../../harness/stack.ts';
+import { ManagedProcess, httpOk } from '../../harness/process.ts';
+import { startNats } from '../../harness/servers/nats.ts';
+import { ensureAllBinaries, publishStack, startStack } from '../../harness/stack.ts';
 import { TcpProxy } from '../../harness/tcp-proxy.ts';
 import { startSimulator } from '../../../wa-sim/simulator.ts';
 import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
@@ -57,17 +62,28 @@ quietLibsignal();
 // one listening (wa-sim/server/client-session.ts); the bench counts and reports those instead of dying.
 const unhandled: string[] = [];
 process.on('unhandledRejection', (err) => unhandled.push(err instanceof Error ? err.message : String(err)));
-const running = await startStack(() => {}, ['nats', 's3', 'kms']);
+const running = await startStack(() => {}, ['s3', 'kms']);
+// NATS is the bench's own process (not the stack's), so it can be stopped and started again.
+const natsBin = (await ensureAllBinaries(() => {}, ['nats'])).natsServer;
+const natsStarted = await startNats(natsBin, running.stack.workDir).catch(async (err: unknown) => {
+  await running.stop();
+  throw err;
+});
+let natsServer: ManagedProcess = natsStarted.process;
+running.stack.nats = natsStarted.info;
 await publishStack(running.stack);
 const workers: WorkerProcess[] = [];
 const proxies: TcpProxy[] = [];
 const compileCache = await mkdtemp(join(tmpdir(), 'bench-fleet-cache-'));
 const sim = await startSimulator();
-const nc: NatsConnection = await connect({ servers: running.stack.nats.url });
+const nc: NatsConnection = await connect({
+  servers: running.stack.nats.url,
+  maxReconnectAttempts: -1,
+  reconnectTimeWait: 250,
+});
 try {
-  const natsProxy = await TcpProxy.start(running.stack.nats.url);
   const s3Proxy = await TcpProxy.start(running.stack.s3.endpoint);
-  proxies.push(natsProxy, s3Proxy);
+  proxies.push(s3Proxy);
   // As the worker image does at build time (worker/Dockerfile).
   spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'worker/src/warm-compile-cache.ts'], {
     cwd: repoRoot,
@@ -76,21 +92,15 @@ try {
   const storage = await realStorage('bench-fleet');
   const clinic = `fleet-${Date.now().toString(36)}`;
   const extra = {
-    NATS_URL: `nats://127.0.0.1:${natsProxy.port}`,
+    NATS_URL: running.stack.nats.url,
     WA_S3_ENDPOINT: `http://127.0.0.1:${s3Proxy.port}`,
     NODE_OPTIONS: workerNodeOptions(268),
     NODE_COMPILE_CACHE: compileCache,
     WA_LOG_LEVEL: 'warn',
   };
 
-  // The latest status of each channel and every inbound message stored, read directly from NATS.
+  // The latest status of each channel and every inbound message stored, read from the clinic's stream.
   const latest = new Map<string, StatusEvent>();
-  nc.subscribe(`wa.${clinic}.*.status`, {
-    callback: (_e, m) => {
-      const s = m.json<StatusEvent>();
-      latest.set(s.channelId, s);
-    },
-  });
   const stored = new Set<string>();
   const phones: string[] = [];
   const channels = Array.from({ length: FLEET }, (_, i) => `ch-${i}`);
@@ -117,11 +127,19 @@ try {
   const pairedMs = performance.now() - t0;
   const js = nc.jetstream();
   const consumer = await js.consumers.get(clinicStream(clinic).name, {
-    filterSubjects: channels.map((c) => channelSubjects(clinic, c).msgIn),
+    filterSubjects: channels.flatMap((c) => [
+      channelSubjects(clinic, c).msgIn,
+      channelSubjects(clinic, c).status,
+    ]),
   });
   const messages = await consumer.consume();
   void (async () => {
-    for await (const m of messages) stored.add(m.json<InboundMessageEvent>().id);
+    for await (const m of messages) {
+      if (m.subject.endsWith('.status')) {
+        const s = m.json<StatusEvent>();
+        latest.set(s.channelId, s);
+      } else stored.add(m.json<InboundMessageEvent>().id);
+    }
   })();
   const rssMiB = workers.reduce((sum, w) => sum + vmRssMiB(w.child.pid!), 0);
 
@@ -130,12 +148,13 @@ try {
   const round = async (label: string) =>
     Promise.all(phones.map(async (pn) => (await contact.sendText(pn, label)).id));
 
-  const outage = async (name: string, proxy: TcpProxy, downMs: number) => {
+  /** `down` takes the service away; `up` brings it back and resolves once it answers again. */
+  const outage = async (name: string, down: () => Promise<void>, up: () => Promise<void>, downMs: number) => {
     progress(`${name}: down for ${seconds(downMs)}`);
-    proxy.down();
+    await down();
     const during = await round(`${name} during`);
     await sleep(downMs);
-    proxy.up();
+    await up();
     const upAt = Date.now();
     const after = await round(`${name} after`);
     const all = [...during, ...after];
@@ -156,8 +175,29 @@ try {
     return { recoveredMs, lost, sent: all.length, notConnected };
   };
 
-  const nats = await outage('NATS', natsProxy, NATS_DOWN_MS);
-  const s3 = await outage('S3', s3Proxy, S3_DOWN_MS);
+  // The restart's own durations: SIGTERM → exited, and start → JetStream ready (its store read back).
+  let stopMs = 0;
+  let startMs = 0;
+  const nats = await outage(
+    'NATS',
+    async () => {
+      const t = performance.now();
+      await natsServer.stop();
+      stopMs = performance.now() - t;
+    },
+    async () => {
+      const t = performance.now();
+      natsServer = await restartNats();
+      startMs = performance.now() - t;
+    },
+    NATS_DOWN_MS,
+  );
+  const s3 = await outage(
+    'S3',
+    async () => s3Proxy.down(),
+    async () => s3Proxy.up(),
+    S3_DOWN_MS,
+  );
   await messages.close();
 
   const exited = workers.filter((w) => w.child.exitCode !== null || w.child.signalCode !== null).length;
@@ -167,12 +207,16 @@ try {
     `their RSS together / per worker`,
     `${rssMiB.toFixed(0)} / ${(rssMiB / FLEET).toFixed(0)} MiB`,
   ]);
-  for (const [name, downMs, r] of [
-    ['NATS unreachable (as restarted)', NATS_DOWN_MS, nats],
-    ['S3 unreachable', S3_DOWN_MS, s3],
+  for (const [name, downFor, r] of [
+    [
+      'NATS restarted',
+      `(down ${seconds(NATS_DOWN_MS)}; stop took ${seconds(stopMs)}, start to JetStream ready ${seconds(startMs)})`,
+      nats,
+    ],
+    ['S3 unreachable', seconds(S3_DOWN_MS), s3],
   ] as const) {
     table.addRow([
-      `${name} ${seconds(downMs)}: back → every channel Connected and publishing`,
+      `${name} ${downFor}: back → every channel Connected and publishing`,
       r.recoveredMs === undefined
         ? `not within ${seconds(RECOVERY_LIMIT_MS)} (${r.notConnected.length} not Connected)`
         : seconds(r.recoveredMs),
@@ -190,7 +234,19 @@ try {
   await nc.close();
   await sim.stop();
   await rm(compileCache, { recursive: true, force: true });
+  await natsServer.stop();
   await running.stop();
+}
+
+/** nats-server again with the configuration it was started with: the same port and JetStream store. */
+function restartNats(): Promise<ManagedProcess> {
+  return ManagedProcess.start({
+    name: 'nats-server (restarted)',
+    command: natsBin,
+    args: ['-c', natsStarted.info.configFile],
+    logFile: join(running.stack.workDir, 'nats', 'nats-restarted.log'),
+    ready: () => httpOk(`${natsStarted.info.monitorUrl}/healthz?js-enabled-only=true`),
+  });
 }
 
 function vmRssMiB(pid: number): number {
