@@ -99,9 +99,11 @@ try {
     WA_LOG_LEVEL: 'warn',
   };
 
-  // The latest status of each channel and every inbound message stored, read from the clinic's stream.
+  // The latest status of each channel and every inbound message stored, read from the clinic's stream,
+  // with when each channel last became Connected and when each message arrived (for the spread).
   const latest = new Map<string, StatusEvent>();
-  const stored = new Set<string>();
+  const connectedAt = new Map<string, number>();
+  const stored = new Map<string, number>();
   const phones: string[] = [];
   const channels = Array.from({ length: FLEET }, (_, i) => `ch-${i}`);
   const envOf = (channel: string): ChannelEnv => ({
@@ -137,8 +139,10 @@ try {
     for await (const m of messages) {
       if (m.subject.endsWith('.status')) {
         const s = m.json<StatusEvent>();
+        if (s.phase === 'Connected' && latest.get(s.channelId)?.phase !== 'Connected')
+          connectedAt.set(s.channelId, Date.now());
         latest.set(s.channelId, s);
-      } else stored.add(m.json<InboundMessageEvent>().id);
+      } else stored.set(m.json<InboundMessageEvent>().id, Date.now());
     }
   })();
   const rssMiB = workers.reduce((sum, w) => sum + vmRssMiB(w.child.pid!), 0);
@@ -169,10 +173,23 @@ try {
     }
     const lost = all.filter((id) => !stored.has(id)).length;
     const notConnected = channels.filter((c) => latest.get(c)?.phase !== 'Connected');
+    // Per channel: from the end of the outage until it was Connected and both its messages were
+    // stored (0 for a channel that stayed Connected and whose messages went through at once).
+    const perChannel = channels
+      .map((c, i) =>
+        Math.max(
+          0,
+          (connectedAt.get(c) ?? 0) - upAt,
+          (stored.get(during[i]!) ?? Infinity) - upAt,
+          (stored.get(after[i]!) ?? Infinity) - upAt,
+        ),
+      )
+      .sort((a, b) => a - b);
+    const spread = `first ${seconds(perChannel[0]!)}, median ${seconds(perChannel[perChannel.length >> 1]!)}`;
     progress(
       `${name}: ${recoveredMs === undefined ? 'NOT recovered' : `recovered in ${seconds(recoveredMs)}`}`,
     );
-    return { recoveredMs, lost, sent: all.length, notConnected };
+    return { recoveredMs, spread, lost, sent: all.length, notConnected };
   };
 
   // The restart's own durations: SIGTERM → exited, and start → JetStream ready (its store read back).
@@ -219,7 +236,7 @@ try {
       `${name} ${downFor}: back → every channel Connected and publishing`,
       r.recoveredMs === undefined
         ? `not within ${seconds(RECOVERY_LIMIT_MS)} (${r.notConnected.length} not Connected)`
-        : seconds(r.recoveredMs),
+        : `${seconds(r.recoveredMs)} (per channel: ${r.spread})`,
     ]);
     table.addRow([`${name}: messages lost of ${r.sent}`, String(r.lost)], { text: '0', met: r.lost === 0 });
   }
