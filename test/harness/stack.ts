@@ -84,7 +84,9 @@ export async function startStack(
   };
   try {
     const want = new Set(choice);
-    const [nats, minio, kms, kube] = await Promise.all([
+    // allSettled, not all: when one server fails to start, the others may still be starting, and
+    // stop() must run only after they have, or the ones that finish later keep running.
+    const settled = await Promise.allSettled([
       want.has('nats') ? startNats(bins.natsServer, workDir).then(keep) : undefined,
       want.has('s3') ? startMinio(bins.minio, workDir).then(keep) : undefined,
       want.has('kms') ? startKms(bins.localKms, workDir).then(keep) : undefined,
@@ -97,7 +99,16 @@ export async function startStack(
               return k;
             })
         : undefined,
-    ]);
+    ] as const);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const value = <T>(r: PromiseSettledResult<T>) => (r.status === 'fulfilled' ? r.value : undefined);
+    const [nats, minio, kms, kube] = [
+      value(settled[0]),
+      value(settled[1]),
+      value(settled[2]),
+      value(settled[3]),
+    ];
     const missing = <T>(what: string): T => ({ unavailable: what }) as T;
     const stack: TestStack = {
       workDir,

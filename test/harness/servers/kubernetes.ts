@@ -91,6 +91,7 @@ export async function startKubernetes(
   await writeFile(kubeconfig, kubeconfigYaml(server, pki.caFile, token), { mode: 0o600 });
 
   const kcmPort = await freePort();
+  // If the controller manager does not come up, the API server must not outlive this call.
   const controllerManager = await ManagedProcess.start({
     name: 'kube-controller-manager',
     command: bins.kubeControllerManager,
@@ -111,6 +112,9 @@ export async function startKubernetes(
     // Its serving certificate is self-signed; only liveness is asked here.
     ready: () => httpsOk(`https://127.0.0.1:${kcmPort}/healthz`, undefined, undefined),
     readyTimeoutMs: 60_000,
+  }).catch(async (err: unknown) => {
+    await apiserver.stop();
+    throw err;
   });
 
   return {

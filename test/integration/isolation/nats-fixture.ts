@@ -50,45 +50,53 @@ export async function startTrustedNats(): Promise<TrustedNats> {
   );
   const url = server.info.url;
   const open: NatsConnection[] = [];
-  const connectAs = async (creds: string, opts: Partial<ConnectionOptions> = {}) => {
-    const nc = await connect({
-      servers: url,
-      authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
-      maxReconnectAttempts: 0,
-      ...opts,
-    });
-    open.push(nc);
-    return nc;
+  const stop = async () => {
+    for (const nc of open) await nc.close().catch(() => undefined);
+    await server.process.stop();
   };
-  const issuer = new NatsCredentialIssuer(trust.issuerKeys);
-  const suffix = randomUUID().slice(0, 6);
-  const clinicA = `iso-a-${suffix}`;
-  const clinicB = `iso-b-${suffix}`;
-  const system = await connectAs(trust.systemCreds);
-  for (const clinic of [clinicA, clinicB]) {
-    await pushAccountJwt(system, (await issuer.clinicAccountJwt(clinic)).jwt);
+  // A set-up that fails half way (a connect timing out on a loaded machine) stops its server:
+  // the test file's afterAll never sees it.
+  try {
+    const connectAs = async (creds: string, opts: Partial<ConnectionOptions> = {}) => {
+      const nc = await connect({
+        servers: url,
+        authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+        maxReconnectAttempts: 0,
+        ...opts,
+      });
+      open.push(nc);
+      return nc;
+    };
+    const issuer = new NatsCredentialIssuer(trust.issuerKeys);
+    const suffix = randomUUID().slice(0, 6);
+    const clinicA = `iso-a-${suffix}`;
+    const clinicB = `iso-b-${suffix}`;
+    const system = await connectAs(trust.systemCreds);
+    for (const clinic of [clinicA, clinicB]) {
+      await pushAccountJwt(system, (await issuer.clinicAccountJwt(clinic)).jwt);
+    }
+    const platform = await connectAs(trust.platformCreds);
+    const jsm = await platform.jetstreamManager();
+    // As the operator does it (contract/clinic-stream.ts): the stream and the backends' consumer.
+    for (const clinic of [clinicA, clinicB]) {
+      await ensureClinicStream(jsm, clinic);
+      await ensureIdempotencyBucket(jsm, clinic);
+    }
+    await ensureAuditStream(jsm); // as the operator does at start
+    return {
+      url,
+      trust,
+      issuer,
+      clinicA,
+      clinicB,
+      platform,
+      connectAs,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
   }
-  const platform = await connectAs(trust.platformCreds);
-  const jsm = await platform.jetstreamManager();
-  // As the operator does it (contract/clinic-stream.ts): the stream and the backends' consumer.
-  for (const clinic of [clinicA, clinicB]) {
-    await ensureClinicStream(jsm, clinic);
-    await ensureIdempotencyBucket(jsm, clinic);
-  }
-  await ensureAuditStream(jsm); // as the operator does at start
-  return {
-    url,
-    trust,
-    issuer,
-    clinicA,
-    clinicB,
-    platform,
-    connectAs,
-    stop: async () => {
-      for (const nc of open) await nc.close().catch(() => undefined);
-      await server.process.stop();
-    },
-  };
 }
 
 /**
