@@ -105,6 +105,60 @@ describe('worker failures end to end', () => {
     watch.stop();
   });
 
+  test('a worker frozen past its lease deadline (a starved process) gives the lease up, takes it back and goes on by itself', async () => {
+    const phone = '5511900000015';
+    // A short lease (renewed every 2 s, given up 1 s before its 6 s expire) keeps the freeze short.
+    const { worker, device, watch } = await pairChannel('dental', 'pod-frozen', phone, {
+      WA_LEASE_TTL_SECONDS: '6',
+    });
+    const contact = suite.sim.contact('5511977770015', 'Patient');
+    const leaseKey = `wa/${clinic}/dental/lease`;
+    const epochOf = async () =>
+      (
+        JSON.parse(Buffer.from((await suite.storage.store.get(leaseKey))!.body).toString('utf8')) as {
+          epoch: number;
+        }
+      ).epoch;
+    const epochBefore = await epochOf();
+    const qrsBefore = watch.pairing.filter((p) => p.type === 'qr').length;
+    const statusesBefore = watch.status.length;
+
+    // SIGSTOP: no CPU at all, the extreme of an event loop starved by a loaded machine. No renewal
+    // runs; when the process runs again its lease has expired by its own clock.
+    worker.child.kill('SIGSTOP');
+    const sent: string[] = [];
+    try {
+      sent.push((await contact.sendText(phone, 'while the worker is frozen')).id);
+      await new Promise((r) => setTimeout(r, 9_000));
+    } finally {
+      worker.child.kill('SIGCONT');
+    }
+
+    // Fencing as designed: the session closes with the lease given up, and no exit (nobody else took it).
+    const lost = await watch.waitStatus(
+      'LeaseLost after the freeze',
+      (s) => s.reason === 'LeaseLost' && watch.status.indexOf(s) >= statusesBefore,
+    );
+    expect(lost.phase).toBe('Disconnected');
+    expect(lost.message).toMatch(/lease could not be renewed/);
+    await watch.waitStatus(
+      () =>
+        `Connected again after the freeze; worker log:\n${worker.logs().split('\n').slice(-30).join('\n')}`,
+      (s) => s.phase === 'Connected' && s.seq > lost.seq && s.worker === 'pod-frozen',
+    );
+    sent.push((await contact.sendText(phone, 'after the freeze')).id);
+    const stored = await eventually('both messages in JetStream', async () => {
+      const all = await storedInbound(suite.nc, clinic, 'dental');
+      return all.length >= 2 && all;
+    });
+    expect(stored.map((m) => m.msgId).sort()).toEqual([...sent].sort());
+    expect(await epochOf()).toBeGreaterThan(epochBefore); // taken back with a new epoch
+    expect(watch.pairing.filter((p) => p.type === 'qr')).toHaveLength(qrsBefore); // no new QR: the same link
+    expect(suite.sim.connections.maxConcurrent(device)).toBe(1);
+    expect(worker.child.exitCode).toBeNull();
+    watch.stop();
+  });
+
   test('transient endings (500, 428, 503) reconnect with the same state, never two connections', async () => {
     const phone = '5511900000012';
     const { device, watch } = await pairChannel('pharmacy', 'pod-t', phone);
