@@ -5,8 +5,9 @@
  * protocol simulator (wa-sim) and the operator in local mode on deploy/examples/
  * (two clinics). Then it plays the scenario, showing what the clinics see on NATS:
  * the QR code drawn in the terminal and scanned by the simulated phone, the pairing code
- * typed on the other clinic's phone, an inbound message, a reply sent with a NATS command
- * and received by the patient, and a worker killed with SIGKILL and restored without a QR.
+ * typed on the other clinic's phone, an inbound message, a picture the worker stores and the
+ * backend reads back over NATS (as `wa media get` does), a reply sent with a NATS command and
+ * received by the patient, and a worker killed with SIGKILL and restored without a QR.
  *
  *   --ci              play the scenario without a terminal, print ✔/✘ per step, exit 1 if one failed
  *   --real-whatsapp   workers talk to the real WhatsApp (scan the QR with a real phone); no script
@@ -15,14 +16,15 @@
  * Ctrl-C stops everything: the operator stops its workers (they release their leases),
  * then the simulator and nats-server stop. Nothing is left running.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { renderQr } from '../cli/commands/qr.ts';
 import { eventLine } from '../cli/format.ts';
+import { getMedia } from '../cli/commands/media.ts';
 import { requestCommand } from '../cli/commands/request.ts';
 import { channelSubjects, type WhatsAppChannel } from '../contract/index.ts';
 import { ManifestFolder } from '../operator/src/local/manifest-folder.ts';
@@ -56,6 +58,12 @@ if (ci && real) {
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const manifests = join(repoRoot, 'deploy', 'examples');
 const PATIENT = '15550002222';
+// The patient's picture: a real 8×8 PNG (167 bytes), small so the step costs well under a second.
+const PICTURE = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAbklEQVR42g3JQQHAQAgDwcrBBjawgY3YiI3YQM725jsfVVRTQy0lylSo++iimx56adGmQ7+YYpoZZhkxZsK82GKbHXZZsWbDvlChRoMWCRkFvXDhxoMXCxsHv0iRJkOWiJiEvLjimhtuOXHmwt0PWpp/gdxYfy8AAAAASUVORK5CYII=',
+  'base64',
+);
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 const say = (line: string) => console.log(ci ? `▶ ${line}` : `\x1b[1m▶ ${line}\x1b[0m`);
 const show = (line: string) => console.log(`  ${line}`);
@@ -131,15 +139,21 @@ async function main(): Promise<void> {
   if (!real) {
     say('starting the WhatsApp Web simulator: the phones of both clinics and a patient');
     const trustRoot = join(stateDir, 'simulator-root.hex');
+    // The simulator's media host is HTTPS under a test CA it makes at start; the workers trust
+    // it through NODE_EXTRA_CA_CERTS (read by Node at process start), as local mode allows.
+    const mediaCa = join(stateDir, 'simulator-media-ca.pem');
     sim = await spawnSimulator([
       '--trust-root-file',
       trustRoot,
+      '--media-ca-file',
+      mediaCa,
       ...channels.map(({ channel, phone }) => ['--user', `${phone}:${where(channel)}`]).flat(),
       '--user',
       `${PATIENT}:Patient`,
     ]);
     workerEnv.WA_WS_URL = sim.url;
     workerEnv.WA_TRUST_ROOT = trustRoot;
+    workerEnv.NODE_EXTRA_CA_CERTS = mediaCa;
   } else {
     say('workers connect to the real WhatsApp: scan the QR code with a real phone (Linked devices)');
   }
@@ -222,6 +236,48 @@ async function main(): Promise<void> {
     events.find((e) => e.subject === subjects.msgIn && e.body.text === question),
   );
   check(`inbound message on ${subjects.msgIn}`, inbound !== undefined);
+
+  // 3b. The patient sends a picture: the worker downloads it from the media host, checks it and
+  // stores it encrypted before msg.in goes out; the backend reads it back over NATS.
+  const caption = 'A photo of the rash, taken this morning';
+  say(`the patient +${PATIENT} sends a picture (${PICTURE.length} bytes) with the caption "${caption}"`);
+  await client.sendMedia(PATIENT, `${front.phone}@s.whatsapp.net`, {
+    kind: 'image',
+    data: PICTURE,
+    mimetype: 'image/png',
+    caption,
+    width: 8,
+    height: 8,
+  });
+  const withPicture = await within(30_000, () =>
+    events.find((e) => e.subject === subjects.msgIn && e.body.text === caption),
+  );
+  const media = withPicture?.body.media as
+    { state?: string; ref?: string; size?: number; sha256?: string; error?: string } | undefined;
+  const stored = media?.state === 'stored' && typeof media.ref === 'string';
+  check(
+    `picture on ${subjects.msgIn}, stored by the worker${stored ? ` (media ${media.ref}, ${media.size} bytes)` : ''}`,
+    stored,
+    withPicture ? `media: ${JSON.stringify(media)}` : 'no message with the caption',
+  );
+  if (stored) {
+    say(
+      `the clinic backend reads it back piece by piece, as wa media get does: request ${subjects.command('media-get')}`,
+    );
+    // The CLI's own code: media-get from offset 0 until eof, checked against msg.in's SHA-256,
+    // written to a file only once whole. The demo then compares it with the phone's original.
+    const saved = join(stateDir, 'received-picture.png');
+    const back = await getMedia(nats.nc, front.channel.spec, media.ref!, saved, 30_000).then(
+      async () => ({ bytes: await readFile(saved) }),
+      (err: Error) => ({ error: err.message }),
+    );
+    const same = 'bytes' in back && sha256(back.bytes) === sha256(PICTURE);
+    check(
+      `picture read back over NATS${'bytes' in back ? ` (${back.bytes.length} bytes)` : ''}, byte-identical to what the phone sent (SHA-256)`,
+      same,
+      'error' in back ? back.error : `received SHA-256 ${sha256(back.bytes)}, sent ${sha256(PICTURE)}`,
+    );
+  }
 
   // 4. The clinic backend replies with a NATS command; the patient's phone receives it.
   const answer = 'Yes: Tuesday 10:30 is free. See you then!';

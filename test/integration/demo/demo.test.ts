@@ -12,7 +12,7 @@ const run = promisify(execFile);
  * checks each step itself; this test checks that every step's ✔ line is there, and that
  * nothing is left running afterwards (the demo ends its whole process group).
  */
-test('npm run demo -- --ci: pairing by QR and by code, phases, inbound, reply, SIGKILL restore without a QR', async () => {
+test('npm run demo -- --ci: pairing by QR and by code, phases, inbound, a picture stored and read back, reply, SIGKILL restore without a QR', async () => {
   const result = await run(
     process.execPath,
     ['--disable-warning=ExperimentalWarning', join(repoRoot, 'scripts/demo.ts'), '--ci'],
@@ -26,6 +26,8 @@ test('npm run demo -- --ci: pairing by QR and by code, phases, inbound, reply, S
     /^✔ clinic-a\/front-desk: paired and Connected \(account \d+:\d+@s\.whatsapp\.net\)$/m,
     /^✔ operator: clinic-b\/reception Connected, clinic-a\/front-desk Connected/m,
     /^✔ inbound message on wa\.clinic-a\.front-desk\.msg\.in$/m,
+    /^✔ picture on wa\.clinic-a\.front-desk\.msg\.in, stored by the worker \(media in:\w+, 167 bytes\)$/m,
+    /^✔ picture read back over NATS \(167 bytes\), byte-identical to what the phone sent \(SHA-256\)$/m,
     /^✔ reply sent by the NATS command and received by the patient's phone/m,
     /^✔ clinic-a\/front-desk: worker killed, restarted by the operator and Connected again without a QR$/m,
   ];
