@@ -266,11 +266,15 @@ async function main(): Promise<void> {
     );
     // The CLI's own code: media-get from offset 0 until eof, checked against msg.in's SHA-256,
     // written to a file only once whole. The demo then compares it with the phone's original.
-    const saved = join(stateDir, 'received-picture.png');
-    const back = await getMedia(nats.nc, front.channel.spec, media.ref!, saved, 30_000).then(
-      async () => ({ bytes: await readFile(saved) }),
-      (err: Error) => ({ error: err.message }),
-    );
+    // The plaintext goes to a folder of its own, removed at once: never beside the encrypted state.
+    const readBack = await mkdtemp(join(tmpdir(), 'wa-demo-picture-'));
+    const saved = join(readBack, 'picture.png');
+    const back = await getMedia(nats.nc, front.channel.spec, media.ref!, saved, 30_000)
+      .then(
+        async () => ({ bytes: await readFile(saved) }),
+        (err: Error) => ({ error: err.message }),
+      )
+      .finally(() => rm(readBack, { recursive: true, force: true }));
     const same = 'bytes' in back && sha256(back.bytes) === sha256(PICTURE);
     check(
       `picture read back over NATS${'bytes' in back ? ` (${back.bytes.length} bytes)` : ''}, byte-identical to what the phone sent (SHA-256)`,

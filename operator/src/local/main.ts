@@ -46,7 +46,7 @@ const program = new Command('wa-local-operator')
   )
   .option(
     '--worker-env <KEY=VALUE>',
-    'extra worker environment (repeatable)',
+    "extra worker environment (repeatable), e.g. the simulator's WA_WS_URL, WA_TRUST_ROOT and NODE_EXTRA_CA_CERTS (its media CA)",
     keyValue,
     {} as Record<string, string>,
   )
