@@ -38,7 +38,7 @@ import { createLogger, interceptConsole } from './ops/log.ts';
 import { createMetrics } from './ops/metrics.ts';
 import { applyTrustRoot, loadTrustRoot } from './session/trust-root.ts';
 import { ChannelHold, StartFailure, type HeldChannel } from './channel-hold.ts';
-import { LeaseTakenError, type LeaseLoss } from './auth-store/lease-record.ts';
+import { LeaseTakenError, WorkerStalledError, type LeaseLoss } from './auth-store/lease-record.ts';
 import { describeFailure, failureCause } from './ops/failure-cause.ts';
 import type { Phase } from './session/phase-machine.ts';
 import { REASONS } from './session/reconnect-policy.ts';
@@ -240,8 +240,12 @@ async function main(): Promise<number> {
   }
 }
 
-/** "lease could not be renewed: S3 unreachable (…)": what the clinic sees in the LeaseLost status. */
+/**
+ * "lease could not be renewed: S3 unreachable (…)": what the clinic sees in the LeaseLost status;
+ * a worker that was itself stalled says so instead of blaming S3.
+ */
 function leaseLossMessage(loss: Extract<LeaseLoss, { kind: 'unrenewable' }>): string {
+  if (loss.error instanceof WorkerStalledError) return `lease could not be renewed: ${loss.error.message}`;
   return `lease could not be renewed: ${describeFailure('S3', loss.error)}`;
 }
 

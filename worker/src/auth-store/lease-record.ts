@@ -55,8 +55,32 @@ export type LeaseLoss =
 /** A renewal attempt that the store did not answer within its slot. */
 export class RenewalTimeoutError extends Error {
   readonly code = 'RenewalTimedOut';
-  constructor(key: string, ms: number) {
-    super(`no answer to the renewal of ${key} within ${ms} ms`);
+  constructor(key: string, ms: number, message = `no answer to the renewal of ${key} within ${ms} ms`) {
+    super(message);
     this.name = 'RenewalTimeoutError';
+  }
+}
+
+/**
+ * No renewal was confirmed in time because this process itself did not run: its timers fired a
+ * renewal period or more late (an event loop starved of CPU on a loaded node, a frozen container).
+ * Said so, so that nobody goes looking for an S3 outage that was not there.
+ */
+export class WorkerStalledError extends RenewalTimeoutError {
+  readonly lateMs: number;
+  /** `storeError`: what the store said to the last renewal, if it failed too (kept as the cause). */
+  constructor(key: string, renewEveryMs: number, lateMs: number, storeError?: unknown) {
+    super(
+      key,
+      renewEveryMs,
+      `this worker's own timers ran ${lateMs} ms late (its process was stalled or starved of CPU), ` +
+        `so no renewal of ${key} was confirmed in time` +
+        (storeError === undefined
+          ? ''
+          : `; the last renewal failed too: ${(storeError as Error).message ?? String(storeError)}`),
+    );
+    this.name = 'WorkerStalledError';
+    this.lateMs = lateMs;
+    if (storeError !== undefined) this.cause = storeError;
   }
 }

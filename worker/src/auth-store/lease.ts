@@ -17,6 +17,7 @@ import {
   LeaseLostError,
   LeaseTakenError,
   RenewalTimeoutError,
+  WorkerStalledError,
   type LeaseLoss,
   type LeaseRecord,
 } from './lease-record.ts';
@@ -43,6 +44,8 @@ export class ChannelLease {
   private timer: NodeJS.Timeout | undefined;
   /** Fires when the lease can no longer be proven held (expiry minus the margin, by the local clock). */
   private deadline: NodeJS.Timeout | undefined;
+  /** When the deadline above is due (ms, local clock): how late it ran tells a stalled process. */
+  private deadlineDueAt = Infinity;
   private lost = false;
   private loss: LeaseLoss | undefined;
   private renewal: Promise<void> | undefined;
@@ -210,16 +213,33 @@ export class ChannelLease {
   private armDeadline(): void {
     if (this.deadline) clearTimeout(this.deadline);
     if (!this.record) return;
-    const due = this.record.expiresAt - this.options.safetyMarginMs - this.options.now();
+    this.deadlineDueAt = this.record.expiresAt - this.options.safetyMarginMs;
+    const due = this.deadlineDueAt - this.options.now();
     this.deadline = setTimeout(() => this.giveUpIfExpiring(), Math.max(0, due));
     this.deadline.unref();
   }
 
   private giveUpIfExpiring(): void {
     if (this.lost || !this.record) return;
-    if (this.options.now() < this.record.expiresAt - this.options.safetyMarginMs) return this.armDeadline();
-    const error = this.lastRenewError ?? new RenewalTimeoutError(this.key, this.options.renewEveryMs);
-    this.markLost({ kind: 'unrenewable', detail: (error as Error).message ?? String(error), error });
+    const now = this.options.now();
+    if (now < this.record.expiresAt - this.options.safetyMarginMs) return this.armDeadline();
+    this.markLost({ kind: 'unrenewable', ...this.unrenewableCause(now) });
+  }
+
+  /**
+   * Why no renewal was confirmed. When the give-up ran a renewal period or more after it was due,
+   * this process did not run meanwhile (nothing of it ran, renewals included): that is said first,
+   * with the store's own error if the last renewal failed too. Otherwise the store's error, or
+   * that it did not answer in time.
+   */
+  private unrenewableCause(now: number): { detail: string; error: unknown } {
+    const storeError = this.lastRenewError instanceof RenewalTimeoutError ? undefined : this.lastRenewError;
+    const lateMs = now - this.deadlineDueAt;
+    const error =
+      lateMs >= this.options.renewEveryMs
+        ? new WorkerStalledError(this.key, this.options.renewEveryMs, Math.round(lateMs), storeError)
+        : (this.lastRenewError ?? new RenewalTimeoutError(this.key, this.options.renewEveryMs));
+    return { detail: (error as Error).message ?? String(error), error };
   }
 
   /**
