@@ -14,7 +14,7 @@ import { reuseConnections } from '../kube/connection-reuse.ts';
 import { keyOf, ResourceCache, type ResourceCacheOptions } from '../kube/resource-cache.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { StatusReports } from '../nats/status-reports.ts';
-import { WORKER_POD_SELECTOR } from '../pod.ts';
+import { WORKER_POD_SELECTOR, workerPodName } from '../pod.ts';
 import { S3ChannelStateEraser, type ChannelStateEraser } from '../storage/state-eraser.ts';
 import { imageRefusal } from '../worker-image.ts';
 import { AUDIT_STREAM, AuditTrail, ensureAuditStream } from '../../../contract/index.ts';
@@ -24,6 +24,7 @@ import { ChannelsByIdentity } from './channels-by-identity.ts';
 import { KubeChannelStore } from './kube-channel-store.ts';
 import { namespaceClinics } from './namespace-clinics.ts';
 import { PodRuntime } from './pod-runtime.ts';
+import { waitsForWorker } from './queue-order.ts';
 import { needsReconcile, slimManagedFields } from './predicate.ts';
 import { Reconciler } from './reconciler.ts';
 import { RolloutGate } from './rollout-gate.ts';
@@ -100,6 +101,13 @@ export async function startController(
       'reconcile failed; retrying with backoff',
     );
 
+  // A channel waiting for its worker pod goes before the others (queue-order.ts).
+  const enqueue = (key: string) => {
+    const c = channels.get(key);
+    const hasPod = c !== undefined && pods.get(`${c.metadata.namespace}/${workerPodName(c)}`) !== undefined;
+    if (c && waitsForWorker(c, hasPod)) queue.addFirst(key);
+    else queue.add(key);
+  };
   const onWrite = (what: string) => {
     bump(writes, what);
     metrics.writes.inc({ kind: what });
@@ -121,8 +129,8 @@ export async function startController(
       if (deleted) byIdentity.set(keyOf(c), undefined, undefined);
       else byIdentity.set(keyOf(c), c.spec?.clinicId, c.spec?.channelId);
       if (deleted || needsReconcile(previous, c, FIELD_MANAGER)) {
-        queue.add(keyOf(c));
-        for (const other of otherClaims(c)) queue.add(other);
+        enqueue(keyOf(c));
+        for (const other of otherClaims(c)) enqueue(other);
       } else ownStatusWrites++;
     },
     onProblem: cacheLog('channels'),
@@ -136,7 +144,7 @@ export async function startController(
     list: () => kube.listWorkerPods(ns),
     onChange: (p) => {
       const owner = p.metadata?.ownerReferences?.find((o) => o.controller);
-      if (owner) queue.add(`${p.metadata?.namespace}/${owner.name}`);
+      if (owner) enqueue(`${p.metadata?.namespace}/${owner.name}`);
     },
     onProblem: cacheLog('pods'),
     resyncMs: config.resyncMs,
@@ -149,7 +157,7 @@ export async function startController(
         kube,
         watchNamespace: ns,
         changed: (namespace) => {
-          for (const c of channels.values()) if (c.metadata.namespace === namespace) queue.add(keyOf(c));
+          for (const c of channels.values()) if (c.metadata.namespace === namespace) enqueue(keyOf(c));
         },
         onProblem: cacheLog('namespaces'),
         resyncMs: config.resyncMs,
@@ -164,7 +172,7 @@ export async function startController(
     channels: () => channels.values(),
     store: channelStore,
     wake: (keys) => {
-      for (const key of keys) queue.add(key);
+      for (const key of keys) enqueue(key);
     },
     logger,
   });
@@ -208,11 +216,11 @@ export async function startController(
       if (stopped) return;
       void keepAuditStream(connection, config.auditRetentionDays, logger);
       reports.start((r) => {
-        for (const key of byIdentity.keys(r.clinicId, r.channelId)) queue.add(key);
+        for (const key of byIdentity.keys(r.clinicId, r.channelId)) enqueue(key);
       });
       logger.info('listening to worker status on NATS');
       // Channels that waited for NATS (their status could not be known) go again.
-      for (const c of channels.values()) queue.add(keyOf(c));
+      for (const c of channels.values()) enqueue(keyOf(c));
     },
     (err: unknown) => logger.error({ err: String(err) }, 'NATS connection failed'),
   );

@@ -43,11 +43,24 @@ export class Finalization {
     this.deps = { ...deps, now: deps.now ?? Date.now };
   }
 
-  /** Adds the finalizer if missing; true if it wrote (the channel's change brings it back). */
-  async ensureFinalizer(channel: WhatsAppChannel): Promise<boolean> {
-    if (channel.metadata.finalizers?.includes(FINALIZER)) return false;
-    await this.deps.channels.setFinalizers(channel, [...(channel.metadata.finalizers ?? []), FINALIZER]);
-    return true;
+  /**
+   * Adds the finalizer if missing. Returns the channel to go on with: as it was, or as the
+   * write left it (the write's own result: fresh, and with the finalizer on it, so the worker
+   * may be created in the same reconcile); undefined when the store did not return it or it
+   * is not that channel any more (the channel's change brings it back).
+   */
+  async ensureFinalizer(channel: WhatsAppChannel): Promise<WhatsAppChannel | undefined> {
+    if (channel.metadata.finalizers?.includes(FINALIZER)) return channel;
+    const written = await this.deps.channels.setFinalizers(channel, [
+      ...(channel.metadata.finalizers ?? []),
+      FINALIZER,
+    ]);
+    const goOn =
+      written !== undefined &&
+      written.metadata.uid === channel.metadata.uid &&
+      !written.metadata.deletionTimestamp &&
+      written.metadata.finalizers?.includes(FINALIZER);
+    return goOn ? written : undefined;
   }
 
   /** Runs the deletion policy one step further; releases the finalizer at the end. */

@@ -10,6 +10,7 @@ import { keyOf, type ResourceCache } from '../kube/resource-cache.ts';
 import type { Logger } from 'pino';
 import type { ChannelsByIdentity } from './channels-by-identity.ts';
 import { Freshness } from './freshness.ts';
+import { slimManagedFields } from './predicate.ts';
 import type { ChannelStore } from './ports.ts';
 
 export class KubeChannelStore implements ChannelStore {
@@ -54,20 +55,20 @@ export class KubeChannelStore implements ChannelStore {
     this.fresh.forget(key);
   }
 
-  setFinalizers(channel: WhatsAppChannel, finalizers: string[]): Promise<void> {
+  setFinalizers(channel: WhatsAppChannel, finalizers: string[]): Promise<WhatsAppChannel | undefined> {
     return this.write(channel, 'finalizer', () => this.kube.setFinalizers(channel, finalizers));
   }
 
-  annotate(
+  async annotate(
     channel: WhatsAppChannel,
     annotations: Record<string, string | null>,
     labels?: Record<string, string | null>,
   ): Promise<void> {
-    return this.write(channel, 'progress', () => this.kube.setAnnotations(channel, annotations, labels));
+    await this.write(channel, 'progress', () => this.kube.setAnnotations(channel, annotations, labels));
   }
 
-  applyStatus(channel: WhatsAppChannel, status: WhatsAppChannelStatus): Promise<void> {
-    return this.write(channel, 'status', () => this.kube.applyStatus(channel, status));
+  async applyStatus(channel: WhatsAppChannel, status: WhatsAppChannelStatus): Promise<void> {
+    await this.write(channel, 'status', () => this.kube.applyStatus(channel, status));
   }
 
   /** Events are best effort (a terminating namespace refuses them): never fail a reconcile for one. */
@@ -85,18 +86,23 @@ export class KubeChannelStore implements ChannelStore {
       );
   }
 
-  /** A write to the channel; afterwards its cache entry is stale until it shows this write. */
+  /**
+   * A write to the channel; afterwards its cache entry is stale until it shows this write.
+   * Returns the channel as written (managedFields dropped, as the cache keeps it).
+   */
   private async write(
     channel: WhatsAppChannel,
     what: string,
     write: () => Promise<WhatsAppChannel>,
-  ): Promise<void> {
+  ): Promise<WhatsAppChannel | undefined> {
     this.onWrite(what);
     const before = channel.metadata.resourceVersion;
-    const written = (await write())?.metadata?.resourceVersion;
+    const result = await write();
+    const written = result?.metadata?.resourceVersion;
     // A write that changed nothing (the server had it already) keeps the version: nothing to wait for.
-    if (written === before) return;
-    this.fresh.expect(keyOf(channel), (c) => !c || showsWrite(c.metadata.resourceVersion, before, written));
+    if (written !== before)
+      this.fresh.expect(keyOf(channel), (c) => !c || showsWrite(c.metadata.resourceVersion, before, written));
+    return result?.metadata ? slimManagedFields(result) : undefined;
   }
 }
 

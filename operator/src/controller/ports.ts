@@ -69,7 +69,11 @@ export interface ChannelStore {
   staleFor(key: string, channel: WhatsAppChannel | undefined): number;
   /** The channel is gone: forget what was kept for it. */
   forget(key: string): void;
-  setFinalizers(channel: WhatsAppChannel, finalizers: string[]): Promise<void>;
+  /**
+   * Returns the channel as the write left it, when the store has it: the write's own result, fresh
+   * by definition, so the reconcile can go on with it instead of waiting for the store to show it.
+   */
+  setFinalizers(channel: WhatsAppChannel, finalizers: string[]): Promise<WhatsAppChannel | undefined>;
   /**
    * Sets (string) or removes (null) annotations: the reconciler's progress (progress.ts); and
    * labels, in the same write: a channel's place in a rollout (rollout-marks.ts, cluster mode).

@@ -6,7 +6,9 @@
  * 1. fresh enough? after its own writes it waits until the stores show them;
  * 2. deleting? the finalizer runs the deletion policy (finalization.ts); a Logout channel that
  *    does not own its identity is let go as Retain (identity-step.ts);
- * 3. the finalizer, added if missing (finalization.ts);
+ * 3. the finalizer, added if missing (finalization.ts); the reconcile goes on with the channel
+ *    the write returned (fresh by definition), so a new channel's worker is created in the
+ *    same reconcile, after its finalizer is on it;
  * 4. may it run its identity? (identity-step.ts: the clinic rule, the duplicate rule): if not,
  *    no credentials and no worker, and the status says why;
  * 5. the worker's NATS credentials (credentials-step.ts);
@@ -19,14 +21,20 @@
  * It writes only what differs, so a steady state makes no writes at all.
  */
 import type { Logger } from 'pino';
-import type { AuditTrail } from '../../../contract/index.ts';
+import type { AuditTrail, WhatsAppChannel } from '../../../contract/index.ts';
 import type { StatusReports } from '../nats/status-reports.ts';
 import { CredentialsStep, type Credentials } from './credentials-step.ts';
 import type { DeletionSteps } from './deletion.ts';
 import { Finalization } from './finalization.ts';
 import type { ClinicOfNamespace } from './identity.ts';
 import { IdentityStep } from './identity-step.ts';
-import { earliest, type ChannelStore, type ReconcileResult, type WorkerRuntime } from './ports.ts';
+import {
+  earliest,
+  type ChannelStore,
+  type ReconcileResult,
+  type WorkerObservation,
+  type WorkerRuntime,
+} from './ports.ts';
 import type { RolloutGate } from './rollout-gate.ts';
 import { StatusStep } from './status-step.ts';
 import { WorkerStep, type WorkerPolicy } from './worker-step.ts';
@@ -119,7 +127,15 @@ export class Reconciler {
       if (await this.identity.retainIfNotOwner(channel)) return;
       return this.finalization.finalize(channel, worker);
     }
-    if (await this.finalization.ensureFinalizer(channel)) return;
+    return this.run(await this.finalization.ensureFinalizer(channel), worker);
+  }
+
+  /** Steps 4-8, for a channel that has its finalizer (undefined: come back with the store's change). */
+  private async run(
+    channel: WhatsAppChannel | undefined,
+    worker: WorkerObservation | undefined,
+  ): Promise<ReconcileResult> {
+    if (!channel) return;
     const blocked = this.identity.check(channel);
     if (blocked) {
       if (await this.identity.hold(channel, worker, blocked)) return;

@@ -4,7 +4,10 @@
  *   once (an event during its run marks it dirty, and it runs once more afterwards);
  * - a failed key backs off exponentially (1 s doubling to 5 min, per key), unless the
  *   error asks for a shorter wait (RetryLater); a success resets its backoff;
- * - at most `concurrency` keys run together, in arrival order.
+ * - at most `concurrency` keys run together, in arrival order, except that keys added with
+ *   `addFirst` run before every key added with `add` (the controller puts channels that wait
+ *   for their worker there: a pod to create goes before the status writes of channels that
+ *   have theirs, docs/operator.md "Measured").
  */
 export type Handler = (key: string) => Promise<{ requeueAfterMs?: number } | void>;
 
@@ -24,11 +27,16 @@ export const BACKOFF_MAX_MS = 300_000;
 /** Node runs a timer longer than 2^31-1 ms (24.8 days) after 1 ms: longer waits are chained. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Which line a queued key waits in: `first` runs before `normal`. */
+type Lane = 'first' | 'normal';
+
 export class WorkQueue {
-  private readonly queued = new Set<string>();
-  private readonly order: string[] = [];
+  /** Each waiting key and its lane; the lanes' arrays may hold stale entries, skipped when taken. */
+  private readonly queued = new Map<string, Lane>();
+  private readonly lanes: Record<Lane, string[]> = { first: [], normal: [] };
   private readonly running = new Set<string>();
-  private readonly dirty = new Set<string>();
+  /** Keys added while they ran, and the lane to queue them in afterwards. */
+  private readonly dirty = new Map<string, Lane>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { timer: NodeJS.Timeout; at: number }>();
   private readonly handler: Handler;
@@ -53,6 +61,18 @@ export class WorkQueue {
 
   /** Runs `key` now, or after `delayMs` (an earlier pending timer for the key wins). */
   add(key: string, delayMs = 0): void {
+    this.enqueue(key, delayMs, 'normal');
+  }
+
+  /**
+   * Runs `key` before every key queued with `add` (in arrival order among these); a key already
+   * waiting in the normal line moves up. For work that others wait behind, not for retries.
+   */
+  addFirst(key: string): void {
+    this.enqueue(key, 0, 'first');
+  }
+
+  private enqueue(key: string, delayMs: number, lane: Lane): void {
     if (this.stopped) return;
     if (delayMs > 0) {
       const at = Date.now() + delayMs;
@@ -71,12 +91,13 @@ export class WorkQueue {
       return;
     }
     if (this.running.has(key)) {
-      this.dirty.add(key);
+      if (this.dirty.get(key) !== 'first') this.dirty.set(key, lane);
       return;
     }
-    if (this.queued.has(key)) return;
-    this.queued.add(key);
-    this.order.push(key);
+    const waiting = this.queued.get(key);
+    if (waiting === 'first' || waiting === lane) return;
+    this.queued.set(key, lane); // (a move up leaves a stale entry in the normal line: skipped)
+    this.lanes[lane].push(key);
     this.pump();
   }
 
@@ -86,7 +107,8 @@ export class WorkQueue {
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.queued.clear();
-    this.order.length = 0;
+    this.lanes.first.length = 0;
+    this.lanes.normal.length = 0;
     if (this.running.size === 0 || timeoutMs <= 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);
@@ -98,12 +120,25 @@ export class WorkQueue {
   }
 
   private pump(): void {
-    while (!this.stopped && this.running.size < this.concurrency && this.order.length > 0) {
-      const key = this.order.shift()!;
+    while (!this.stopped && this.running.size < this.concurrency) {
+      const key = this.next();
+      if (key === undefined) return;
       this.queued.delete(key);
       this.running.add(key);
       void this.run(key);
     }
+  }
+
+  /** The next key to run: the first line before the normal one, skipping stale entries. */
+  private next(): string | undefined {
+    for (const lane of ['first', 'normal'] as const) {
+      const line = this.lanes[lane];
+      while (line.length > 0) {
+        const key = line.shift()!;
+        if (this.queued.get(key) === lane) return key;
+      }
+    }
+    return undefined;
   }
 
   private async run(key: string): Promise<void> {
@@ -119,7 +154,11 @@ export class WorkQueue {
       this.add(key, err instanceof RetryLater ? Math.max(1, Math.min(backoff, err.retryAfterMs)) : backoff);
     } finally {
       this.running.delete(key);
-      if (this.dirty.delete(key)) this.add(key);
+      const again = this.dirty.get(key);
+      if (again) {
+        this.dirty.delete(key);
+        this.enqueue(key, 0, again);
+      }
       this.pump();
       if (this.stopped && this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
     }

@@ -139,11 +139,16 @@ export class LocalChannelStore implements ChannelStore {
 
   forget(): void {}
 
-  async setFinalizers(channel: WhatsAppChannel, finalizers: string[]): Promise<void> {
+  async setFinalizers(channel: WhatsAppChannel, finalizers: string[]): Promise<WhatsAppChannel | undefined> {
     const rec = this.own(channel);
-    if (!rec) return;
-    if (rec.metadata.deletionTimestamp && finalizers.length === 0) return this.remove(keyOf(rec));
-    this.update(rec, { ...rec, metadata: { ...rec.metadata, finalizers } });
+    if (!rec) return undefined;
+    if (rec.metadata.deletionTimestamp && finalizers.length === 0) {
+      this.remove(keyOf(rec));
+      return undefined;
+    }
+    const next = { ...rec, metadata: { ...rec.metadata, finalizers } };
+    this.update(rec, next);
+    return next;
   }
 
   async annotate(

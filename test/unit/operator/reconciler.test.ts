@@ -35,10 +35,13 @@ class MemoryStore implements ChannelStore {
   claimsOf = () => [...(this.channel ? [this.channel] : []), ...this.others];
   staleFor = () => 0;
   forget = () => {};
+  /** Whether setFinalizers returns the written channel (as the API server's response does). */
+  returnsWrite = true;
   async setFinalizers(_c: WhatsAppChannel, finalizers: string[]) {
     log.push(`finalizers ${finalizers.join(',') || '-'}`);
     if (this.channel!.metadata.deletionTimestamp && finalizers.length === 0) this.channel = undefined;
     else this.channel = { ...this.channel!, metadata: { ...this.channel!.metadata, finalizers } };
+    return this.returnsWrite ? this.channel : undefined;
   }
   async annotate(
     _c: WhatsAppChannel,
@@ -170,6 +173,37 @@ test('a new channel: the finalizer, then the worker, then the status; a steady s
   expect(store.channel!.status!.phase).toBe('Connected');
 });
 
+test('a new channel: its worker is created in the reconcile that adds the finalizer, after it, from the written channel', async () => {
+  const r = reconciler();
+  await r.reconcile('n/front');
+  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start']);
+  // The status waits for the next reconcile (the runtime's change brings it back).
+  await r.reconcile('n/front');
+  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning', 'event Connected']);
+});
+
+test('a finalizer write the store does not return ends the reconcile: the worker waits for the store to show it', async () => {
+  store.returnsWrite = false;
+  const r = reconciler();
+  await r.reconcile('n/front');
+  expect(log).toEqual([`finalizers ${FINALIZER}`]);
+  expect(workers.worker).toBeUndefined();
+  await r.reconcile('n/front');
+  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start']);
+});
+
+test('a finalizer write that returns the channel being deleted creates no worker', async () => {
+  const r = reconciler();
+  const original = store.setFinalizers.bind(store);
+  store.setFinalizers = async (c, finalizers) => {
+    const written = await original(c, finalizers);
+    return { ...written!, metadata: { ...written!.metadata, deletionTimestamp: new Date().toISOString() } };
+  };
+  await r.reconcile('n/front');
+  expect(log).toEqual([`finalizers ${FINALIZER}`]);
+  expect(workers.worker).toBeUndefined();
+});
+
 test("a new channel's first Pending is no Event (its creation says as much); the worker's Connected is", async () => {
   const r = reconciler();
   const reportsBefore = report.worker;
@@ -214,7 +248,6 @@ test('every phase change is an Event but the steps of a routine start-up', () =>
 test('a refused start shows in the status once, written by the reconcile (the worker step writes no status)', async () => {
   workers.refuse = 'exceeded quota: pods=10';
   const r = reconciler();
-  await r.reconcile('n/front');
   await expect(r.reconcile('n/front')).rejects.toThrow('cannot create the worker pod: exceeded quota');
   await expect(r.reconcile('n/front')).rejects.toThrow('exceeded quota');
   expect(log).toEqual([

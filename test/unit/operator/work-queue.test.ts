@@ -132,6 +132,49 @@ describe('work queue', () => {
     });
   });
 
+  test('keys added first run before the others, in their own arrival order; a waiting key moves up once', async () => {
+    const order: string[] = [];
+    const finished = countdown(5);
+    const q = new WorkQueue(async (key) => {
+      order.push(key);
+      await tick(1);
+      finished.done();
+    }, 1);
+    q.add('a'); // runs at once (the queue is free)
+    q.add('b');
+    q.add('c');
+    q.addFirst('x');
+    q.addFirst('c'); // waiting in the normal line: moves up, and runs once
+    q.add('x'); // already first: stays there
+    expect(q.depth).toBe(3);
+    q.add('d');
+    await finished.all;
+    await tick(5); // a stale entry of "c" left in the normal line would run it a second time here
+    expect(order).toEqual(['a', 'x', 'c', 'b', 'd']);
+  });
+
+  test('a key added first while it runs runs again first, before keys added earlier', async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const finished = countdown(4);
+    const q = new WorkQueue(async (key) => {
+      order.push(key);
+      if (order.length === 1) await gate;
+      finished.done();
+    }, 1);
+    q.add('a');
+    await tick();
+    q.add('b');
+    q.add('c');
+    q.add('a'); // while "a" runs: once more, in the normal line...
+    q.addFirst('a'); // ...unless something asks for it first
+    release();
+    await finished.all;
+    await tick(5);
+    expect(order).toEqual(['a', 'a', 'b', 'c']);
+  });
+
   test('stop waits for runs in progress, and takes no new work', async () => {
     let finished = false;
     const runs: string[] = [];
