@@ -23,6 +23,7 @@ import { LogoutAndErase } from './deletion.ts';
 import { ChannelsByIdentity } from './channels-by-identity.ts';
 import { KubeChannelStore } from './kube-channel-store.ts';
 import { namespaceClinics } from './namespace-clinics.ts';
+import { slimPod } from './pod-observation.ts';
 import { PodRuntime } from './pod-runtime.ts';
 import { waitsForWorker } from './queue-order.ts';
 import { needsReconcile, slimManagedFields } from './predicate.ts';
@@ -142,6 +143,7 @@ export async function startController(
     path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
     labelSelector: WORKER_POD_SELECTOR,
     list: () => kube.listWorkerPods(ns),
+    transform: slimPod,
     onChange: (p) => {
       const owner = p.metadata?.ownerReferences?.find((o) => o.controller);
       if (owner) enqueue(`${p.metadata?.namespace}/${owner.name}`);

@@ -74,6 +74,54 @@ export function observePod(pod: V1Pod): WorkerObservation {
   return { ...base, activity: 'starting', reason: waiting };
 }
 
+/**
+ * The pod as the pod cache keeps it (the cache's `transform`): only what `observePod` and the
+ * runtime read (names, uid, deletion, the operator's annotations, the controlling owner, and
+ * the status's phase, reason, scheduling condition and container states). The spec, most of a
+ * pod's size, is dropped: at 10,000 pods that is most of the operator's heap (issue 18).
+ */
+export function slimPod(pod: V1Pod): V1Pod {
+  const meta = pod.metadata ?? {};
+  const owner = meta.ownerReferences?.find((o) => o.controller);
+  const kept = (annotations: Record<string, string> | undefined) => {
+    const out: Record<string, string> = {};
+    for (const key of [SPEC_HASH_ANNOTATION, CHANNEL_GENERATION_ANNOTATION])
+      if (annotations?.[key] !== undefined) out[key] = annotations[key];
+    return out;
+  };
+  const status = pod.status;
+  const scheduled = status?.conditions?.find((c) => c.type === 'PodScheduled');
+  return {
+    metadata: {
+      name: meta.name,
+      namespace: meta.namespace,
+      uid: meta.uid,
+      resourceVersion: meta.resourceVersion,
+      ...(meta.deletionTimestamp ? { deletionTimestamp: meta.deletionTimestamp } : {}),
+      annotations: kept(meta.annotations),
+      ...(owner ? { ownerReferences: [owner] } : {}),
+    },
+    ...(status
+      ? {
+          status: {
+            phase: status.phase,
+            reason: status.reason,
+            ...(scheduled ? { conditions: [scheduled] } : {}),
+            containerStatuses: status.containerStatuses?.map((c) => ({
+              name: c.name,
+              image: c.image,
+              imageID: c.imageID,
+              ready: c.ready,
+              restartCount: c.restartCount,
+              state: c.state,
+              lastState: c.lastState,
+            })),
+          },
+        }
+      : {}),
+  };
+}
+
 function generation(value: string | undefined): number | undefined {
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }
