@@ -179,7 +179,7 @@ test('a new channel: its worker is created in the reconcile that adds the finali
   expect(log).toEqual([`finalizers ${FINALIZER}`, 'start']);
   // The status waits for the next reconcile (the runtime's change brings it back).
   await r.reconcile('n/front');
-  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning', 'event Connected']);
+  expect(log).toEqual([`finalizers ${FINALIZER}`, 'start', 'status PodRunning']);
 });
 
 test('a finalizer write the store does not return ends the reconcile: the worker waits for the store to show it', async () => {
