@@ -7,14 +7,14 @@
  * Exit codes: 0 after a graceful shutdown, 1 on a fatal error or a lost leader lease
  * (Kubernetes restarts the pod as a standby), 2 for invalid configuration.
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import type { NatsConnection } from 'nats';
 import pino from 'pino';
 import { openNatsConnection } from '../../contract/index.ts';
 import { helpText, parseOperatorConfig, wantsHelp } from './config.ts';
 import { startController, type Controller } from './controller/controller.ts';
 import { startHealthServer } from './health.ts';
-import { reuseConnections } from './kube/connection-reuse.ts';
+import { loadKubeConnection } from './kube/connection.ts';
+import { KubeHttp } from './kube/http.ts';
 import { LeaderElector } from './kube/leader-election.ts';
 import { createOperatorMetrics } from './metrics.ts';
 
@@ -32,15 +32,21 @@ const logger = pino({
   level: config.logLevel,
   base: { component: 'operator', replica: config.leader.identity },
 });
-const kc = new KubeConfig();
-kc.loadFromDefault();
-reuseConnections(kc);
+// The operator's own small client (kube/http.ts), not @kubernetes/client-node, which is loaded
+// only for a kubeconfig whose authentication the small client does not do (exec plugins, OIDC…).
+const kube = await loadKubeConnection({
+  onFallback: (reason) =>
+    logger.info({ reason }, 'kubeconfig authentication through @kubernetes/client-node'),
+}).catch((err: unknown) => {
+  logger.fatal({ err: String((err as Error)?.message ?? err) }, 'no Kubernetes configuration');
+  process.exit(1);
+});
 
 let controller: Controller | undefined;
 let nc: NatsConnection | undefined;
 let stopping = false;
 const elector = config.leader.enabled
-  ? new LeaderElector(kc, {
+  ? new LeaderElector(new KubeHttp(kube), {
       namespace: config.leader.namespace,
       name: config.leader.name,
       identity: config.leader.identity,
@@ -114,7 +120,7 @@ try {
   );
   if (!stopping) {
     if (!elector) metrics.leader.set(1); // the only replica, by configuration
-    controller = await startController(kc, config, connecting, logger, { metrics });
+    controller = await startController(kube, config, connecting, logger, { metrics });
     logger.info({ namespace: config.watchNamespace || '(all)' }, 'operator started');
   }
 } catch (err) {

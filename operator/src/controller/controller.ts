@@ -4,13 +4,14 @@
  * channel (except the operator's own status writes: predicate.ts), to its pod, or to its
  * worker's status report enqueues that channel.
  */
-import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import { GROUP, PLURAL, VERSION, type WhatsAppChannel } from '../../../contract/index.ts';
 import type { OperatorConfig } from '../config.ts';
 import { FIELD_MANAGER, KubeClient } from '../kube/client.ts';
-import { reuseConnections } from '../kube/connection-reuse.ts';
+import type { KubeConnection } from '../kube/connection.ts';
+import { KubeHttp } from '../kube/http.ts';
 import { keyOf, ResourceCache, type ResourceCacheOptions } from '../kube/resource-cache.ts';
 import { createOperatorMetrics, type OperatorMetrics } from '../metrics.ts';
 import { StatusReports } from '../nats/status-reports.ts';
@@ -65,7 +66,8 @@ const NAMESPACE_POLL_MS = 10_000;
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
 export async function startController(
-  kc: KubeConfig,
+  /** The API server (kube/connection.ts: loadKubeConnection). */
+  connection: KubeConnection,
   config: OperatorConfig,
   /** A connection, or the promise of one: the controller manages pods while NATS is still down. */
   natsConnection: NatsConnection | Promise<NatsConnection>,
@@ -74,11 +76,11 @@ export async function startController(
 ): Promise<Controller> {
   let nc: NatsConnection | undefined;
   let ownStatusWrites = 0;
-  reuseConnections(kc);
+  const http = new KubeHttp(connection);
   const writes = new Map<string, number>();
   const requests = new Map<string, number>();
   const metrics = options.metrics ?? createOperatorMetrics();
-  const kube = new KubeClient(kc, (kind) => {
+  const kube = new KubeClient(http, (kind) => {
     bump(requests, kind);
     metrics.requests.inc({ kind });
   });
@@ -122,7 +124,7 @@ export async function startController(
   const cacheLog = (cache: string) => (what: string, err?: unknown) =>
     logger.warn({ cache, ...(err ? { err: String((err as Error)?.message ?? err) } : {}) }, what);
   const channels = new ResourceCache<WhatsAppChannel>({
-    kc,
+    http,
     path: ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`,
     list: () => kube.listChannels(ns),
     transform: slimManagedFields,
@@ -139,7 +141,7 @@ export async function startController(
     ...options.cache,
   });
   const pods = new ResourceCache<V1Pod>({
-    kc,
+    http,
     path: ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
     labelSelector: WORKER_POD_SELECTOR,
     list: () => kube.listWorkerPods(ns),
@@ -155,7 +157,7 @@ export async function startController(
   // The clinic rule needs each namespace's clinic label; a relabel reconciles its channels.
   const namespaces = config.clinicNamespaceCheck
     ? namespaceClinics({
-        kc,
+        http,
         kube,
         watchNamespace: ns,
         changed: (namespace) => {
@@ -189,7 +191,7 @@ export async function startController(
     options.eraser ?? new S3ChannelStateEraser({ region: config.s3.region, endpoint: config.s3.endpoint });
   const audit = new AuditTrail('operator', () => nc, logger);
   const issuing = config.natsIssuer
-    ? await startCredentialIssuing(kc, config, audit, () => nc, logger)
+    ? await startCredentialIssuing(http, config, audit, () => nc, logger)
     : undefined;
   const reconciler = new Reconciler({
     channels: channelStore,

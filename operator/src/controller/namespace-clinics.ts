@@ -8,8 +8,9 @@
  *   `pollMs`, because a namespaced Role can grant `get` on its own namespace object but never a
  *   list or watch of namespaces (those are cluster-scoped requests).
  */
-import type { KubeConfig, V1Namespace } from '@kubernetes/client-node';
+import type { V1Namespace } from '@kubernetes/client-node';
 import type { KubeClient } from '../kube/client.ts';
+import type { KubeHttp } from '../kube/http.ts';
 import { ResourceCache, type ResourceCacheOptions } from '../kube/resource-cache.ts';
 import { CLINIC_NAMESPACE_LABEL } from './identity.ts';
 
@@ -31,7 +32,7 @@ const slim = (ns: V1Namespace): V1Namespace => ({
 });
 
 export function namespaceClinics(o: {
-  kc: KubeConfig;
+  http: KubeHttp;
   kube: KubeClient;
   /** One namespace, or '' for all. */
   watchNamespace: string;
@@ -44,7 +45,7 @@ export function namespaceClinics(o: {
   if (o.watchNamespace)
     return new PolledNamespace(o.kube, o.watchNamespace, o.changed, o.onProblem, o.pollMs);
   const cache = new ResourceCache<V1Namespace>({
-    kc: o.kc,
+    http: o.http,
     path: '/api/v1/namespaces',
     list: () => o.kube.listNamespaces(),
     transform: slim,

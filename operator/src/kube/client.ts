@@ -4,21 +4,18 @@
  * finalizers, server-side apply of channel status, create Events. Every call is
  * counted through `onRequest` (metrics, and the benchmark's requests per channel).
  */
-import {
-  KubernetesObjectApi,
-  PatchStrategy,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1Namespace,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import {
   API_VERSION,
+  GROUP,
   KIND,
+  PLURAL,
+  VERSION,
   type WhatsAppChannel,
   type WhatsAppChannelStatus,
 } from '../../../contract/index.ts';
 import { WORKER_POD_SELECTOR } from '../pod.ts';
+import type { KubeHttp } from './http.ts';
 import type { ListResult } from './resource-cache.ts';
 
 export const FIELD_MANAGER = 'whatsapp-operator';
@@ -45,16 +42,6 @@ export function apiMessage(err: unknown): string {
   return err instanceof Error ? err.message.split('\n')[0]! : String(err);
 }
 
-/** KubernetesObjectApi addressing the status subresource. */
-class StatusApi extends KubernetesObjectApi {
-  protected override async specUriPath(
-    spec: KubernetesObject,
-    action: 'create' | 'delete' | 'patch' | 'read' | 'list' | 'replace',
-  ): Promise<string> {
-    return `${await super.specUriPath(spec, action)}/status`;
-  }
-}
-
 export type RequestKind =
   | 'list-channels'
   | 'list-pods'
@@ -67,39 +54,52 @@ export type RequestKind =
   | 'list-namespaces'
   | 'get-namespace';
 
+/** Where a channel lives in the API: the collection (namespace '' = every namespace) or one object. */
+export function channelPath(namespace: string, name?: string): string {
+  const base = namespace
+    ? `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`
+    : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+  return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
+}
+
+/** A core/v1 collection or object: pods, events, secrets (namespace '' = every namespace). */
+export function corePath(plural: string, namespace: string, name?: string): string {
+  const base = namespace
+    ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/${plural}`
+    : `/api/v1/${plural}`;
+  return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
+}
+
+const MERGE_PATCH = 'application/merge-patch+json';
+export const APPLY_PATCH = 'application/apply-patch+yaml';
+
 export class KubeClient {
-  private readonly objects: KubernetesObjectApi;
-  private readonly status: StatusApi;
+  private readonly http: KubeHttp;
   private readonly onRequest: (kind: RequestKind) => void;
 
-  constructor(kc: KubeConfig, onRequest: (kind: RequestKind) => void = () => {}) {
-    this.objects = KubernetesObjectApi.makeApiClient(kc);
-    this.status = kc.makeApiClient(StatusApi);
+  constructor(http: KubeHttp, onRequest: (kind: RequestKind) => void = () => {}) {
+    this.http = http;
     this.onRequest = onRequest;
   }
 
   listChannels(namespace: string): Promise<ListResult<WhatsAppChannel>> {
-    return this.listAll<WhatsAppChannel>('list-channels', API_VERSION, KIND, namespace);
+    return this.listAll<WhatsAppChannel>('list-channels', channelPath(namespace));
   }
 
   listWorkerPods(namespace: string): Promise<ListResult<V1Pod>> {
-    return this.listAll<V1Pod>('list-pods', 'v1', 'Pod', namespace, WORKER_POD_SELECTOR);
+    return this.listAll<V1Pod>('list-pods', corePath('pods', namespace), WORKER_POD_SELECTOR);
   }
 
   /** Every namespace (their clinic labels: controller/namespace-clinics.ts). */
   listNamespaces(): Promise<ListResult<V1Namespace>> {
-    return this.listAll<V1Namespace>('list-namespaces', 'v1', 'Namespace', '');
+    return this.listAll<V1Namespace>('list-namespaces', '/api/v1/namespaces');
   }
 
   /** One namespace (a Role in that namespace may grant this); undefined if it does not exist. */
   async getNamespace(name: string): Promise<V1Namespace | undefined> {
     this.onRequest('get-namespace');
     try {
-      return (await this.objects.read({
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name },
-      })) as V1Namespace;
+      return await this.http.request<V1Namespace>('GET', `/api/v1/namespaces/${encodeURIComponent(name)}`);
     } catch (err) {
       if (apiStatus(err) === 404) return undefined;
       throw err;
@@ -110,12 +110,10 @@ export class KubeClient {
   async createPod(pod: V1Pod): Promise<V1Pod | undefined> {
     this.onRequest('create-pod');
     try {
-      return (await this.objects.create(
-        pod as KubernetesObject,
-        undefined,
-        undefined,
-        FIELD_MANAGER,
-      )) as V1Pod;
+      return await this.http.request<V1Pod>('POST', corePath('pods', pod.metadata!.namespace!), {
+        query: { fieldManager: FIELD_MANAGER },
+        body: { apiVersion: 'v1', kind: 'Pod', ...pod },
+      });
     } catch (err) {
       if (apiStatus(err) === 409) return undefined;
       throw err;
@@ -130,15 +128,14 @@ export class KubeClient {
     this.onRequest('delete-pod');
     const { namespace, name, uid } = pod.metadata!;
     try {
-      await this.objects.delete(
-        { apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name } },
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        'Background',
-        { preconditions: { uid } },
-      );
+      await this.http.request('DELETE', corePath('pods', namespace!, name!), {
+        body: {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          propagationPolicy: 'Background',
+          preconditions: { uid },
+        },
+      });
     } catch (err) {
       if (apiStatus(err) === 404 || apiStatus(err) === 409) return;
       throw err;
@@ -148,23 +145,16 @@ export class KubeClient {
   /** Replaces the finalizer list, conditional on the resourceVersion seen (409 if it moved on). */
   async setFinalizers(channel: WhatsAppChannel, finalizers: string[]): Promise<WhatsAppChannel> {
     this.onRequest('patch-finalizers');
-    return (await this.objects.patch(
-      {
+    const { name, namespace, resourceVersion } = channel.metadata;
+    return await this.http.request<WhatsAppChannel>('PATCH', channelPath(namespace!, name!), {
+      query: { fieldManager: FIELD_MANAGER },
+      contentType: MERGE_PATCH,
+      body: {
         apiVersion: API_VERSION,
         kind: KIND,
-        metadata: {
-          name: channel.metadata.name,
-          namespace: channel.metadata.namespace,
-          finalizers,
-          resourceVersion: channel.metadata.resourceVersion,
-        },
-      } as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      undefined,
-      PatchStrategy.MergePatch,
-    )) as unknown as WhatsAppChannel;
+        metadata: { name, namespace, finalizers, resourceVersion },
+      },
+    });
   }
 
   /**
@@ -178,41 +168,27 @@ export class KubeClient {
     labels?: Record<string, string | null>,
   ): Promise<WhatsAppChannel> {
     this.onRequest('patch-annotations');
-    return (await this.objects.patch(
-      {
+    const { name, namespace } = channel.metadata;
+    return await this.http.request<WhatsAppChannel>('PATCH', channelPath(namespace!, name!), {
+      query: { fieldManager: FIELD_MANAGER },
+      contentType: MERGE_PATCH,
+      body: {
         apiVersion: API_VERSION,
         kind: KIND,
-        metadata: {
-          name: channel.metadata.name,
-          namespace: channel.metadata.namespace,
-          annotations,
-          ...(labels ? { labels } : {}),
-        },
-      } as unknown as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      undefined,
-      PatchStrategy.MergePatch,
-    )) as unknown as WhatsAppChannel;
+        metadata: { name, namespace, annotations, ...(labels ? { labels } : {}) },
+      },
+    });
   }
 
   /** Server-side apply of the whole status under the operator's field manager. */
   async applyStatus(channel: WhatsAppChannel, status: WhatsAppChannelStatus): Promise<WhatsAppChannel> {
     this.onRequest('apply-status');
-    return (await this.status.patch(
-      {
-        apiVersion: API_VERSION,
-        kind: KIND,
-        metadata: { name: channel.metadata.name, namespace: channel.metadata.namespace },
-        status,
-      } as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    )) as unknown as WhatsAppChannel;
+    const { name, namespace } = channel.metadata;
+    return await this.http.request<WhatsAppChannel>('PATCH', `${channelPath(namespace!, name!)}/status`, {
+      query: { fieldManager: FIELD_MANAGER, force: true },
+      contentType: APPLY_PATCH,
+      body: { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status },
+    });
   }
 
   /** A core/v1 Event on the channel, for `kubectl describe wac` and event exporters. */
@@ -223,63 +199,48 @@ export class KubeClient {
     message: string,
   ): Promise<void> {
     this.onRequest('create-event');
-    const now = new Date();
-    await this.objects.create({
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { generateName: `${channel.metadata.name}.`, namespace: channel.metadata.namespace },
-      involvedObject: {
-        apiVersion: API_VERSION,
-        kind: KIND,
-        name: channel.metadata.name,
-        namespace: channel.metadata.namespace,
-        uid: channel.metadata.uid,
-        resourceVersion: channel.metadata.resourceVersion,
+    const now = new Date().toISOString();
+    await this.http.request('POST', corePath('events', channel.metadata.namespace!), {
+      body: {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${channel.metadata.name}.`, namespace: channel.metadata.namespace },
+        involvedObject: {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          name: channel.metadata.name,
+          namespace: channel.metadata.namespace,
+          uid: channel.metadata.uid,
+          resourceVersion: channel.metadata.resourceVersion,
+        },
+        reason,
+        message: message.slice(0, 1024),
+        type,
+        source: { component: FIELD_MANAGER },
+        reportingComponent: FIELD_MANAGER,
+        reportingInstance: process.env.POD_NAME ?? FIELD_MANAGER,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
       },
-      reason,
-      message: message.slice(0, 1024),
-      type,
-      source: { component: FIELD_MANAGER },
-      reportingComponent: FIELD_MANAGER,
-      reportingInstance: process.env.POD_NAME ?? FIELD_MANAGER,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-    } as KubernetesObject);
+    });
   }
 
-  private async listAll<T>(
-    kind: RequestKind,
-    apiVersion: string,
-    objectKind: string,
-    namespace: string,
-    labelSelector?: string,
-  ): Promise<ListResult<T>> {
+  /** A paged list (500 a page), counted once per page. */
+  private async listAll<T>(kind: RequestKind, path: string, labelSelector?: string): Promise<ListResult<T>> {
     const items: T[] = [];
     let resourceVersion = '';
     let cont: string | undefined;
     do {
       this.onRequest(kind);
-      const page = await this.objects.list(
-        apiVersion,
-        objectKind,
-        namespace || undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        labelSelector,
-        PAGE,
-        cont,
-      );
-      // Lists come back as client-node models (timestamps as Date); the watch sends plain
-      // JSON. The operator only reads names, labels, annotations, owners, uids, phases and
-      // reasons, and truth of deletionTimestamp, which both forms carry alike.
-      items.push(...(page.items as T[]));
-      const meta = page.metadata as
-        { resourceVersion?: string; _continue?: string; continue?: string } | undefined;
-      resourceVersion = meta?.resourceVersion ?? resourceVersion;
-      cont = meta?._continue || meta?.continue || undefined;
+      const page = await this.http.request<{
+        items?: T[];
+        metadata?: { resourceVersion?: string; continue?: string };
+      }>('GET', path, { query: { labelSelector, limit: PAGE, continue: cont } });
+      // Plain JSON, as the watch sends it (no Date objects, unlike client-node's models).
+      items.push(...(page.items ?? []));
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      cont = page.metadata?.continue || undefined;
     } while (cont);
     return { items, resourceVersion };
   }

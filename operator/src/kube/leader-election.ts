@@ -11,8 +11,55 @@
  * - lease times are MicroTime (microsecond precision): the API server rejects a plain
  *   timestamp, and no leader would ever be elected.
  */
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { apiStatus } from './client.ts';
+import type { KubeHttp } from './http.ts';
+
+/** The fields of a coordination.k8s.io/v1 Lease the election reads and writes. */
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+/** A MicroTime: RFC 3339 with six fractional digits (the API server rejects fewer). */
+export function microTime(date = new Date()): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/** The Leases of a namespace: read, create, replace (the only calls the election makes). */
+class LeaseApi {
+  private readonly http: KubeHttp;
+  private readonly collection: string;
+
+  constructor(http: KubeHttp, namespace: string) {
+    this.http = http;
+    this.collection = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  }
+
+  read(name: string): Promise<Lease> {
+    return this.http.request<Lease>('GET', `${this.collection}/${encodeURIComponent(name)}`);
+  }
+
+  create(lease: Lease): Promise<Lease> {
+    return this.http.request<Lease>('POST', this.collection, {
+      body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease },
+    });
+  }
+
+  /** Conditional on lease.metadata.resourceVersion (409 if another replica wrote first). */
+  replace(name: string, lease: Lease): Promise<Lease> {
+    return this.http.request<Lease>('PUT', `${this.collection}/${encodeURIComponent(name)}`, {
+      body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease },
+    });
+  }
+}
 
 export interface LeaderOptions {
   namespace: string;
@@ -27,17 +74,17 @@ export interface LeaderOptions {
 }
 
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
+  private readonly api: LeaseApi;
   private readonly o: Required<Omit<LeaderOptions, 'onProblem'>> & LeaderOptions;
   private leading = false;
   private stopped = false;
-  private lease: V1Lease | undefined;
+  private lease: Lease | undefined;
   /** The last record seen and when (local clock) it was first seen. */
   private observed: { record: string; at: number } | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
 
-  constructor(kc: KubeConfig, options: LeaderOptions) {
-    this.api = kc.makeApiClient(CoordinationV1Api);
+  constructor(http: KubeHttp, options: LeaderOptions) {
+    this.api = new LeaseApi(http, options.namespace);
     this.o = {
       renewEveryMs: Math.max(500, Math.floor(options.durationMs / 3)),
       renewDeadlineMs: Math.floor((options.durationMs * 2) / 3),
@@ -87,17 +134,13 @@ export class LeaderElector {
     if (!this.leading || !this.lease) return;
     this.leading = false;
     await this.api
-      .replaceNamespacedLease({
-        name: this.o.name,
-        namespace: this.o.namespace,
-        body: {
-          ...this.lease,
-          spec: {
-            ...this.lease.spec,
-            holderIdentity: undefined,
-            leaseDurationSeconds: 1,
-            renewTime: new V1MicroTime(),
-          },
+      .replace(this.o.name, {
+        ...this.lease,
+        spec: {
+          ...this.lease.spec,
+          holderIdentity: undefined,
+          leaseDurationSeconds: 1,
+          renewTime: microTime(),
         },
       })
       .catch((err: unknown) => this.o.onProblem?.('could not release the leader lease', err));
@@ -105,27 +148,24 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const durationSeconds = Math.ceil(this.o.durationMs / 1000);
-    let current: V1Lease;
+    let current: Lease;
     try {
-      current = await this.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+      current = await this.api.read(this.o.name);
     } catch (err) {
       if (apiStatus(err) !== 404) {
         this.o.onProblem?.('cannot read the leader lease', err);
         return false;
       }
-      const now = new V1MicroTime();
+      const now = microTime();
       try {
-        this.lease = await this.api.createNamespacedLease({
-          namespace: this.o.namespace,
-          body: {
-            metadata: { name: this.o.name, namespace: this.o.namespace },
-            spec: {
-              holderIdentity: this.o.identity,
-              leaseDurationSeconds: durationSeconds,
-              acquireTime: now,
-              renewTime: now,
-              leaseTransitions: 0,
-            },
+        this.lease = await this.api.create({
+          metadata: { name: this.o.name, namespace: this.o.namespace },
+          spec: {
+            holderIdentity: this.o.identity,
+            leaseDurationSeconds: durationSeconds,
+            acquireTime: now,
+            renewTime: now,
+            leaseTransitions: 0,
           },
         });
         return true;
@@ -143,20 +183,16 @@ export class LeaderElector {
       !spec.holderIdentity ||
       this.observed.at + (spec.leaseDurationSeconds ?? durationSeconds) * 1000 < Date.now();
     if (!mine && !expired) return false;
-    const now = new V1MicroTime();
+    const now = microTime();
     try {
-      this.lease = await this.api.replaceNamespacedLease({
-        name: this.o.name,
-        namespace: this.o.namespace,
-        body: {
-          ...current,
-          spec: {
-            ...spec,
-            holderIdentity: this.o.identity,
-            leaseDurationSeconds: durationSeconds,
-            renewTime: now,
-            ...(mine ? {} : { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
-          },
+      this.lease = await this.api.replace(this.o.name, {
+        ...current,
+        spec: {
+          ...spec,
+          holderIdentity: this.o.identity,
+          leaseDurationSeconds: durationSeconds,
+          renewTime: now,
+          ...(mine ? {} : { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
         },
       });
       return true;

@@ -15,7 +15,7 @@
  * - Every `resyncMs` every cached object is handed to `onChange` again (no API call), so a
  *   missed or failed reconcile is retried.
  */
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeHttp } from './http.ts';
 
 /** What the cache needs of an object. */
 export interface Named {
@@ -28,7 +28,7 @@ export interface ListResult<T> {
 }
 
 export interface ResourceCacheOptions<T> {
-  kc: KubeConfig;
+  http: KubeHttp;
   /** Collection path, e.g. /api/v1/pods or /apis/<group>/<version>/namespaces/<ns>/<plural>. */
   path: string;
   list: () => Promise<ListResult<T>>;
@@ -186,12 +186,7 @@ export class ResourceCache<T extends Named> {
       if (!this.stopped) this.afterWatch(expired, err);
     };
     const [min, max] = this.o.watchTimeoutSeconds;
-    const watch = new Watch(this.o.kc);
-    // client-node's inactivity timeout (private, 30 s in 2.0.x) is our silence limit.
-    if (!('requestTimeoutMs' in watch))
-      throw new Error('@kubernetes/client-node Watch changed: it has no requestTimeoutMs any more');
-    (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = this.o.silenceMs;
-    const controller = await watch.watch(
+    const controller = await this.o.http.watch(
       this.o.path,
       {
         resourceVersion: this.resourceVersion,
@@ -216,6 +211,7 @@ export class ResourceCache<T extends Named> {
         this.o.onChange(obj, type === 'DELETED', previous);
       },
       (err: unknown) => end(httpStatus(err) === 410, err),
+      this.o.silenceMs,
     );
     if (ended || generation !== this.generation) controller.abort();
     else this.watchAbort = controller;

@@ -15,13 +15,7 @@
  * Rotation needs no restart: the kubelet updates the mounted file, and the worker reads it
  * again at its next reconnect (nats-server disconnects it when the old JWT expires).
  */
-import {
-  KubernetesObjectApi,
-  PatchStrategy,
-  type KubeConfig,
-  type V1OwnerReference,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import type { V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import {
@@ -34,6 +28,8 @@ import {
 } from '../../../contract/index.ts';
 import type { AuditTrail } from '../../../contract/index.ts';
 import type { OperatorConfig } from '../config.ts';
+import { APPLY_PATCH, corePath } from '../kube/client.ts';
+import type { KubeHttp } from '../kube/http.ts';
 import { clinicRetentionDays } from '../clinic-stream-settings.ts';
 import { perChannel } from '../pod.ts';
 import type { IssuedCredential, NatsCredentialIssuer } from './credentials-issuer.ts';
@@ -56,11 +52,15 @@ export interface SecretWriter {
   apply(secret: V1Secret): Promise<void>;
 }
 
-export function kubeSecretWriter(kc: KubeConfig, fieldManager = 'whatsapp-operator'): SecretWriter {
-  const api = KubernetesObjectApi.makeApiClient(kc);
+export function kubeSecretWriter(http: KubeHttp, fieldManager = 'whatsapp-operator'): SecretWriter {
   return {
     apply: async (secret) => {
-      await api.patch(secret, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+      const { namespace, name } = secret.metadata!;
+      await http.request('PATCH', corePath('secrets', namespace!, name!), {
+        query: { fieldManager, force: true },
+        contentType: APPLY_PATCH,
+        body: { apiVersion: 'v1', kind: 'Secret', ...secret },
+      });
     },
   };
 }
@@ -242,7 +242,7 @@ export function systemConnection(
 
 /** The provisioner for the operator's configuration (`WA_NATS_ISSUER_DIR` set). */
 export async function startCredentialIssuing(
-  kc: KubeConfig,
+  http: KubeHttp,
   config: OperatorConfig,
   audit: AuditTrail,
   platform: () => NatsConnection | undefined,
@@ -256,7 +256,7 @@ export async function startCredentialIssuing(
     issuer,
     system: system.get,
     platform,
-    secrets: kubeSecretWriter(kc),
+    secrets: kubeSecretWriter(http),
     workerSecret: config.worker.natsSecret,
     ttlSeconds: config.natsIssuer.ttlSeconds,
     clinicStreams: config.clinicStreams,

@@ -27,6 +27,8 @@ import {
   type WhatsAppChannel,
 } from '../../../contract/index.ts';
 import { parseOperatorConfig } from '../../../operator/src/config.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
+import { KubeHttp } from '../../../operator/src/kube/http.ts';
 import { ResourceCache } from '../../../operator/src/kube/resource-cache.ts';
 import { buildWorkerPod } from '../../../operator/src/pod.ts';
 import { repoRoot } from '../../harness/paths.ts';
@@ -86,6 +88,7 @@ try {
   const kc = new KubeConfig();
   kc.loadFromFile(kube.kubeconfig);
   const api = KubernetesObjectApi.makeApiClient(kc);
+  const http = new KubeHttp(await loadKubeConnection({ kubeconfig: kube.kubeconfig }));
   await kubectl('apply', '--server-side', '-f', join(repoRoot, 'crds'));
   await kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`);
   for (const ns of ['bench-base', 'bench-op']) await kubectl('create', 'namespace', ns);
@@ -130,7 +133,7 @@ try {
     kind: string,
   ) => {
     const cache = new ResourceCache<T>({
-      kc,
+      http,
       path,
       list: async () => {
         const l = await api.list(apiVersion, kind, 'bench-op');

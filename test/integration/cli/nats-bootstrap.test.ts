@@ -9,6 +9,7 @@ import { channelSubjects } from '../../../contract/index.ts';
 import { freePort } from '../../../local-servers/free-port.ts';
 import { httpOk, ManagedProcess } from '../../../local-servers/managed-process.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { adminKubectl } from '../../harness/kubectl.ts';
 import { testStack } from '../../harness/stack.ts';
@@ -114,7 +115,7 @@ beforeAll(async () => {
   kc.loadFromFile(stack.kube.kubeconfig);
   const platform = await connectWith(await readFile(join(out, 'platform.creds'), 'utf8'));
   controller = await startController(
-    kc,
+    await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }),
     testConfig({
       WA_WATCH_NAMESPACE: ns,
       NATS_URL: url,

@@ -4,11 +4,11 @@
  * worker pods as processes, and real NATS, MinIO, local-kms and the WhatsApp Web simulator.
  */
 import { adminKubectl, type Kubectl } from '../../harness/kubectl.ts';
-import { KubeConfig } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import type { WhatsAppChannel } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
 import { testStack } from '../../harness/stack.ts';
 import { startSimulator, type Simulator } from '../../../wa-sim/simulator.ts';
 import { realStorage, stateStoreEnv } from '../auth-store/fixtures.ts';
@@ -44,8 +44,6 @@ export async function startProduct(
 ): Promise<Product> {
   const stack = testStack();
   const kubectl = adminKubectl();
-  const kc = new KubeConfig();
-  kc.loadFromFile(stack.kube.kubeconfig);
   // The operator's own S3 access, for erasing a channel's state (in a cluster: its IRSA role).
   process.env.AWS_ACCESS_KEY_ID = stack.s3.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = stack.s3.secretAccessKey;
@@ -78,8 +76,9 @@ export async function startProduct(
     WA_WORKER_SIMULATOR_TRUST_ROOT: trustRootFile(sim, name),
     ...operatorEnv,
   };
+  const connection = await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig });
   const operator = (env: Record<string, string>): Promise<Controller> =>
-    startController(kc, testConfig(env), Promise.resolve(nc), pino({ level: 'silent' }));
+    startController(connection, testConfig(env), Promise.resolve(nc), pino({ level: 'silent' }));
   let controller = await operator(baseEnv);
   const kubelet = new ProcessKubelet(kubectl, ns, containerCommand);
   kubelet.start();

@@ -1,8 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, ensureClinicStream, KIND, type WhatsAppChannel } from '../../../contract/index.ts';
 import { KubeClient } from '../../../operator/src/kube/client.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
+import { KubeHttp } from '../../../operator/src/kube/http.ts';
 import { ResourceCache } from '../../../operator/src/kube/resource-cache.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
@@ -105,8 +107,8 @@ class OfflineMeter {
   private caches: { stop(): void }[] = [];
   private recording = false;
 
-  async start(kc: KubeConfig, ns: string): Promise<void> {
-    const kube = new KubeClient(kc, () => {});
+  async start(http: KubeHttp, ns: string): Promise<void> {
+    const kube = new KubeClient(http, () => {});
     const record =
       (kind: 'pod' | 'channel') =>
       (obj: V1Pod | WhatsAppChannel, deleted: boolean, previous?: V1Pod | WhatsAppChannel) => {
@@ -115,14 +117,14 @@ class OfflineMeter {
         this.log.push({ rv: Number(obj.metadata!.resourceVersion), kind, deleted, obj, statusChanged });
       };
     const podCache = new ResourceCache<V1Pod>({
-      kc,
+      http,
       path: `/api/v1/namespaces/${ns}/pods`,
       list: () => kube.listWorkerPods(ns),
       onChange: record('pod'),
       resyncMs: 3_600_000,
     });
     const channelCache = new ResourceCache<WhatsAppChannel>({
-      kc,
+      http,
       path: `/apis/whatsapp.clinic.dev/v1alpha1/namespaces/${ns}/whatsappchannels`,
       list: () => kube.listChannels(ns),
       onChange: record('channel'),
@@ -266,10 +268,9 @@ test('a release that crash-loops: the rollout halts after the canary batch, the 
 
 test('a good release: every channel replaced, never more than the limits offline at once (measured from watches)', async () => {
   const before = await allConnectedOn(OLD);
-  const kc = new KubeConfig();
-  kc.loadFromFile(stack.kube.kubeconfig);
+  const http = new KubeHttp(await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }));
   const meter = new OfflineMeter();
-  await meter.start(kc, p.ns);
+  await meter.start(http, p.ns);
   try {
     await p.restartOperator({ WA_WORKER_IMAGE: GOOD });
     const after = await allConnectedOn(GOOD);

@@ -7,6 +7,7 @@ import type { NatsConnection } from 'nats';
 import pino from 'pino';
 import { auditSubject, channelSubjects, validatePayload, type AuditEvent } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
 import {
   CREDENTIAL_ANNOTATION_USER,
   clinicCredentialSecretName,
@@ -49,7 +50,7 @@ describe('NATS credentials issued by the operator', () => {
     const kc = new KubeConfig();
     kc.loadFromFile(stack.kube.kubeconfig);
     controller = await startController(
-      kc,
+      await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }),
       testConfig({
         WA_WATCH_NAMESPACE: ns,
         NATS_URL: n.url,

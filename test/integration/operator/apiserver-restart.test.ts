@@ -7,6 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
 import type { ManagedProcess } from '../../harness/process.ts';
 import { startEtcd } from '../../harness/servers/etcd.ts';
 import { startKubernetes } from '../../harness/servers/kubernetes.ts';
@@ -52,7 +53,7 @@ beforeAll(async () => {
   kc.loadFromFile(kubeconfig);
   nc = await connect({ servers: stack.nats.url });
   controller = await startController(
-    kc,
+    await loadKubeConnection({ kubeconfig: kubeconfig }),
     testConfig({ WA_WATCH_NAMESPACE: ns, NATS_URL: stack.nats.url }),
     nc,
     pino({ level: 'silent' }),

@@ -18,6 +18,7 @@ import {
   type WhatsAppChannel,
 } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startNats } from '../../harness/servers/nats.ts';
 import { eventually } from '../../harness/eventually.ts';
@@ -82,14 +83,14 @@ async function setUp(
 }
 
 /** The operator's controller for `ns` (a leader: a second one started later is the next leader). */
-function startOperator(
+async function startOperator(
   ns: string,
   natsUrl: string | undefined,
   s3Endpoint = stack.s3.endpoint,
   logoutTimeoutSeconds = 1,
 ) {
   return startController(
-    kc,
+    await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }),
     testConfig({
       WA_WATCH_NAMESPACE: ns,
       NATS_URL: natsUrl ?? 'nats://127.0.0.1:4222',

@@ -3,6 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
 import { applyChannel, prepareNamespace, testConfig } from './fixtures.ts';
@@ -20,9 +21,9 @@ const ns = `fo-${Date.now().toString(36)}`;
 let nc: NatsConnection;
 let controller: Controller | undefined;
 
-const start = () =>
+const start = async () =>
   startController(
-    kc,
+    await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }),
     testConfig({ WA_WATCH_NAMESPACE: ns, NATS_URL: stack.nats.url, WA_RESYNC_SECONDS: '3600' }),
     nc,
     pino({ level: 'silent' }),

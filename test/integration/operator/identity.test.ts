@@ -4,6 +4,8 @@ import { connect, type NatsConnection, type Subscription } from 'nats';
 import pino from 'pino';
 import { channelSubjects, type Condition, type WhatsAppChannel } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
+import { KubeHttp } from '../../../operator/src/kube/http.ts';
 import { namespaceClinics } from '../../../operator/src/controller/namespace-clinics.ts';
 import { KubeClient } from '../../../operator/src/kube/client.ts';
 import { eventually } from '../../harness/eventually.ts';
@@ -45,7 +47,7 @@ afterAll(async () => {
 async function setUp(ns: string, clinic: string) {
   await prepareNamespace(kubectl, ns, [`${CLINIC_LABEL}=${clinic}`]);
   controller = await startController(
-    kc,
+    await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }),
     testConfig({
       WA_WATCH_NAMESPACE: ns,
       WA_CLINIC_NAMESPACE_CHECK: 'true',
@@ -206,9 +208,10 @@ test('watching every namespace: the clinic labels come from a namespace watch, a
   await kubectl('create', 'namespace', ns);
   await relabel(ns, 'clinic-w');
   const changed: string[] = [];
+  const http = new KubeHttp(await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }));
   const clinics = namespaceClinics({
-    kc,
-    kube: new KubeClient(kc),
+    http,
+    kube: new KubeClient(http),
     watchNamespace: '',
     changed: (namespace) => changed.push(namespace),
     onProblem: () => undefined,

@@ -6,6 +6,7 @@ import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { FINALIZER, LABELS } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
 import {
@@ -53,7 +54,7 @@ beforeAll(async () => {
   await prepareNamespace(kubectl, ns, ['pod-security.kubernetes.io/enforce=restricted']);
   nc = await connect({ servers: stack.nats.url });
   controller = await startController(
-    kc,
+    await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }),
     testConfig({
       WA_WATCH_NAMESPACE: ns,
       NATS_URL: stack.nats.url,

@@ -5,6 +5,8 @@ import {
   type ListResult,
   type ResourceCacheOptions,
 } from '../../../operator/src/kube/resource-cache.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
+import { KubeHttp } from '../../../operator/src/kube/http.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
 import { TcpProxy } from '../../harness/tcp-proxy.ts';
@@ -21,6 +23,7 @@ direct.loadFromFile(stack.kube.kubeconfig);
 const api = direct.makeApiClient(CoreV1Api);
 let proxy: TcpProxy;
 let proxied: KubeConfig;
+let proxiedHttp: KubeHttp;
 const caches: ResourceCache<V1ConfigMap>[] = [];
 
 beforeAll(async () => {
@@ -30,6 +33,12 @@ beforeAll(async () => {
   proxied.loadFromFile(stack.kube.kubeconfig);
   const cluster = proxied.getCurrentCluster()!;
   proxied.clusters = [{ ...cluster, server: `https://127.0.0.1:${proxy.port}` }];
+  proxiedHttp = new KubeHttp(
+    await loadKubeConnection({
+      kubeconfig: stack.kube.kubeconfig,
+      server: `https://127.0.0.1:${proxy.port}`,
+    }),
+  );
 });
 afterAll(async () => {
   for (const c of caches) c.stop();
@@ -43,7 +52,7 @@ const listVia = (kc: KubeConfig) => async (): Promise<ListResult<V1ConfigMap>> =
 async function cache(options: Partial<ResourceCacheOptions<V1ConfigMap>> = {}) {
   const events: string[] = [];
   const c = new ResourceCache<V1ConfigMap>({
-    kc: proxied,
+    http: proxiedHttp,
     path: `/api/v1/namespaces/${ns}/configmaps`,
     list: listVia(proxied),
     onChange: (cm, deleted) => events.push(`${deleted ? 'deleted' : 'changed'} ${cm.metadata!.name}`),

@@ -3,6 +3,7 @@ import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { LABELS } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
+import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { adminKubectl } from '../../harness/kubectl.ts';
 import { testStack } from '../../harness/stack.ts';
@@ -65,7 +66,7 @@ beforeAll(async () => {
   await prepareNamespace(kubectl, ns, ['pod-security.kubernetes.io/enforce=restricted']);
   nc = await connect({ servers: stack.nats.url });
   controller = await startController(
-    kc,
+    await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }),
     testConfig({
       WA_WATCH_NAMESPACE: ns,
       NATS_URL: stack.nats.url,
