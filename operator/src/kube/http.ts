@@ -118,13 +118,15 @@ export class KubeHttp {
       }
       const lines = new LineSplitter();
       const deliver = (line: string) => {
-        let event: WatchEvent<T>;
+        // A line that is not JSON is skipped, and so is a handler's exception, as client-node's
+        // Watch does: one bad event must not end the watch (nor, thrown from a stream handler,
+        // the process).
         try {
-          event = JSON.parse(line) as WatchEvent<T>;
+          const event = JSON.parse(line) as WatchEvent<T>;
+          onEvent(event.type, event.object);
         } catch {
-          return; // not JSON: skipped, as client-node does
+          /* skipped */
         }
-        onEvent(event.type, event.object);
       };
       res.on('data', (chunk: Buffer) => {
         if (finished) return;
