@@ -12,6 +12,7 @@ import { LeaseTakenError } from './auth-store/lease-record.ts';
 import type { WorkerConfig } from './config.ts';
 import { describeFailure, failureCause } from './ops/failure-cause.ts';
 import type { Metrics } from './ops/metrics.ts';
+import type { StartupTimeline } from './ops/startup-timeline.ts';
 import type { AuthStateHandle } from './session/ports.ts';
 import {
   acquireChannelLease,
@@ -48,6 +49,8 @@ export interface ChannelHoldDeps {
   /** Aborted on SIGTERM: every wait ends, and take()/takeBack() return undefined. */
   stop: AbortSignal;
   report: WaitReport;
+  /** Notes when the lease is acquired (main.ts: the start-up timeline). */
+  timeline?: Pick<StartupTimeline, 'step'>;
   /** Backoff between attempts: 1 s doubling to this (default 10 s), with jitter. */
   maxDelayMs?: number;
   random?: () => number;
@@ -88,6 +91,7 @@ export class ChannelHold {
     const lease = await this.attempt('take the channel lease', 'S3', () =>
       acquireChannelLease(this.deps.config, this.deps.logger, this.deps.metrics),
     );
+    this.deps.timeline?.step('lease acquired');
     return this.open(lease);
   }
 

@@ -4,18 +4,22 @@
  * Start-up order matters:
  *   1. configuration (exit 2 with every problem listed if it is wrong);
  *   2. logs, metrics, the HTTP endpoints (liveness must answer while the rest starts);
- *   3. NATS and the event sink; status Pending is published;
- *   4. the lease — nothing touches the auth state or WhatsApp before this pod holds it;
- *   5. the auth state from S3 (KMS decrypts the data key once);
- *   6. the session and the command server, once the streams are checked too (that runs
- *      beside 4-5: it needs NATS only, and they need S3 and KMS only).
- * Steps 4-5 wait, with backoff and a status naming the cause, while S3 or KMS are away
+ *      status Pending, held by the status publisher until NATS is up and published first;
+ *   3. the lease — nothing touches the auth state or WhatsApp before this pod holds it —
+ *      then the auth state from S3 (KMS decrypts the data key once);
+ *   4. beside 3 (it needs NATS only, 3 needs S3 and KMS only): NATS, the event sink (Pending
+ *      and any wait reported by 3 go out, in order), the stream checks;
+ *   5. the session and the command server, once both 3 and 4 are done.
+ * Step 3 waits, with backoff and a status naming the cause, while S3 or KMS are away
  * (channel-hold.ts); only what a retry cannot fix (a foreign data key, a corrupt object) stops
  * the worker. A lease lost to an outage closes the session; the worker takes the lease back
  * when S3 answers and starts the session again from the stored state. A lease another worker
  * took means exit 3.
+ * The steps are noted, with the ms since the process started, in the start-up timeline
+ * (ops/startup-timeline.ts): debug lines, and one info line at the first Connected.
  * SIGTERM/SIGINT: stop taking commands, close the socket without logging out, flush creds,
- * drain events, release the lease, exit 0.
+ * drain events, release the lease, exit 0 (while NATS is still away at start: release the
+ * lease if it was taken meanwhile, exit 0).
  */
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
@@ -36,6 +40,7 @@ import { startHttpServer } from './ops/http.ts';
 import { startTracing, type Tracing } from './ops/tracing.ts';
 import { createLogger, interceptConsole } from './ops/log.ts';
 import { createMetrics } from './ops/metrics.ts';
+import { StartupTimeline } from './ops/startup-timeline.ts';
 import { applyTrustRoot, loadTrustRoot } from './session/trust-root.ts';
 import { ChannelHold, StartFailure, type HeldChannel } from './channel-hold.ts';
 import { LeaseTakenError, WorkerStalledError, type LeaseLoss } from './auth-store/lease-record.ts';
@@ -61,6 +66,8 @@ async function main(): Promise<number> {
     channelId: config.channelId,
     level: config.logLevel,
   });
+  const timeline = new StartupTimeline(logger);
+  timeline.step('modules loaded');
   interceptConsole(logger);
   tracing = await startTracing(process.env, {
     clinicId: config.clinicId,
@@ -100,16 +107,58 @@ async function main(): Promise<number> {
     applyTrustRoot(await loadTrustRoot(config.trustRootFile));
     logger.warn({ url: config.waWebSocketUrl }, 'trusting the WhatsApp protocol simulator root (test setup)');
   }
+  timeline.step('HTTP endpoints up');
 
-  const nats = await connectNats(
-    {
-      servers: config.nats.servers,
-      credsFile: config.nats.credsFile,
-      name: config.leaseHolder,
-      inboxPrefix: workerInboxPrefix(config.clinicId, config.channelId),
-    },
+  // Pending comes first: published at once, it waits in the status publisher until NATS is up.
+  status.publishStartup('Pending', 'Starting');
+  /** A status while no session runs (waiting for S3/KMS, a lost lease, a start-up Error). */
+  const report = (phase: Phase, reason: string, message?: string, degraded = false) =>
+    status.publish({
+      phase,
+      reason,
+      message,
+      account: undefined,
+      reconnects: 0,
+      degraded,
+      lastConnectedAt: undefined,
+    });
+  const hold = new ChannelHold({
+    config,
     logger,
-  );
+    metrics,
+    stop: stop.signal,
+    timeline,
+    // Waiting keeps the phase (Pending before the first session, Disconnected after one).
+    report: (reason, message) => report(status.phase, reason, message, true),
+  });
+  const took = (held: Promise<HeldChannel | undefined>) =>
+    Promise.race([held, stopSignal.then(() => undefined)]);
+  // The lease and the state need S3 and KMS only, NATS and the stream checks need NATS only:
+  // they run side by side, and the session starts once both are done (docs/worker.md, start-up).
+  const taking = settle(took(hold.take()));
+  void taking.then((t) => t.ok && t.value && timeline.step('state loaded'));
+
+  const connected = await Promise.race([
+    connectNats(
+      {
+        servers: config.nats.servers,
+        credsFile: config.nats.credsFile,
+        name: config.leaseHolder,
+        inboxPrefix: workerInboxPrefix(config.clinicId, config.channelId),
+      },
+      logger,
+    ),
+    stopSignal.then(() => undefined),
+  ]);
+  if (!connected) {
+    // Stopped while NATS was still away: give the channel back if it was taken meanwhile.
+    const taken = await taking;
+    if (taken.ok) await taken.value?.lease.release().catch(() => undefined);
+    await closeServer(http);
+    return EXIT.ok;
+  }
+  const nats = connected;
+  timeline.step('NATS connected');
   // The stream checks (a few JetStream requests) run while the lease and the state load: they
   // must be done before the session starts, not before the lease (docs/worker.md, start-up).
   const streamsChecked = (async () => {
@@ -123,6 +172,7 @@ async function main(): Promise<number> {
       // NATS went away right after connecting: the stream is checked again at the next start.
       logger.warn({ err, cause: failureCause(err) }, 'cannot reach JetStream to check the clinic stream');
     }
+    timeline.step('streams checked');
   })();
   // Binding looks nothing up (no request): the bucket is checked when the first send uses it.
   const sendLog = await KvSendLog.open(nats.nc, config.clinicId, config.channelId);
@@ -145,8 +195,8 @@ async function main(): Promise<number> {
     },
     streamsChecked,
   );
+  // Pending, and any wait for S3 or KMS reported meanwhile, go out now, in order.
   status.sendTo(sink);
-  status.publishStartup('Pending', 'Starting');
 
   const finish = async (code: number) => {
     await sink.close(3_000).catch(() => false);
@@ -155,35 +205,11 @@ async function main(): Promise<number> {
     return code;
   };
 
-  /** A status while no session runs (waiting for S3/KMS, a lost lease, a start-up Error). */
-  const report = (phase: Phase, reason: string, message?: string, degraded = false) =>
-    status.publish({
-      phase,
-      reason,
-      message,
-      account: undefined,
-      reconnects: 0,
-      degraded,
-      lastConnectedAt: undefined,
-    });
-  const hold = new ChannelHold({
-    config,
-    logger,
-    metrics,
-    stop: stop.signal,
-    // Waiting keeps the phase (Pending before the first session, Disconnected after one).
-    report: (reason, message) => report(status.phase, reason, message, true),
-  });
-  const took = (held: Promise<HeldChannel | undefined>) =>
-    Promise.race([held, stopSignal.then(() => undefined)]);
-
-  let held: HeldChannel | undefined;
-  try {
-    held = await took(hold.take());
-  } catch (err) {
-    return finish(failedToTake(err, report, logger));
-  }
+  const taken = await taking;
+  if (!taken.ok) return finish(failedToTake(taken.error, report, logger));
+  let held = taken.value;
   await streamsChecked;
+  void status.whenPhase('Connected').then(() => timeline.finish('Connected'));
   for (;;) {
     if (!held || stop.signal.aborted) {
       await held?.lease.release().catch(() => undefined);
@@ -210,6 +236,7 @@ async function main(): Promise<number> {
     // Pending was published before the lease; the supervisor starts from Pending too.
     worker.supervisor.start();
     worker.commands.start();
+    timeline.step('session started');
     logger.info(
       { registered: auth.isRegistered(), pairing: config.pairing, epoch: lease.lease.epoch },
       'worker started',
@@ -267,6 +294,14 @@ function failedToTake(
   logger.error({ err: cause, cause: failureCause(cause), reason }, `cannot load the auth state: ${message}`);
   report('Error', reason, message);
   return EXIT.failed;
+}
+
+/** A promise's outcome as a value: awaited later, a rejection meanwhile is not "unhandled". */
+function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  return p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -17,6 +17,7 @@ await warmCompileCache([
   import('./ops/http.ts'),
   import('./ops/log.ts'),
   import('./ops/metrics.ts'),
+  import('./ops/startup-timeline.ts'),
   import('./session/trust-root.ts'),
   import('./channel-hold.ts'),
   import('./auth-store-setup.ts'),

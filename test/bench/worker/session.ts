@@ -85,6 +85,8 @@ export interface WorkerSideResult extends SideResult {
   s3PerMessage: Record<string, number>;
   kmsPerMessage: number;
   kmsPerStart: number;
+  /** Each restart's start-up timeline from the worker's log (worker/src/ops/startup-timeline.ts). */
+  startTimelines: string[];
 }
 
 /** Sends the burst from `contact` and waits until `arrived` has every id; returns rate and latencies. */
@@ -272,6 +274,21 @@ async function scrape(worker: WorkerProcess): Promise<{ kms: number }> {
   return { kms };
 }
 
+/** "modules loaded 790, …, Connected 1,100": the worker's own start-up timeline, ms since its process start. */
+async function startTimeline(worker: WorkerProcess): Promise<string> {
+  const line = () =>
+    worker
+      .logs()
+      .split('\n')
+      .find((l) => l.includes('"msg":"start-up took'));
+  await waitUntil(() => line() !== undefined, 10_000, `${worker.holder}'s start-up timeline`, 2);
+  const { sinceStartMs } = JSON.parse(line()!) as { sinceStartMs: Record<string, number> };
+  return Object.entries(sinceStartMs)
+    .sort(([, a], [, b]) => a - b)
+    .map(([step, ms]) => `${step} ${ms}`)
+    .join(', ');
+}
+
 /** What the worker image's build does (worker/Dockerfile): fills the compile cache once. */
 function warmCompileCache(dir: string): void {
   const run = spawnSync(
@@ -329,6 +346,7 @@ async function benchWorker(
     const times: number[] = [];
     let running: WorkerProcess | undefined;
     let kmsPerStart = 0;
+    const startTimelines: string[] = [];
     for (let i = 1; i <= RESTARTS; i++) {
       if (running) await stopWorker(running);
       await waitUntil(() => phone.devices().every((d) => d.live === 0), 10_000, 'the old socket to close');
@@ -338,6 +356,7 @@ async function benchWorker(
       await waitUntil(() => connectedAt.has(holder), 60_000, `${holder} Connected`, 2);
       times.push(connectedAt.get(holder)! - t0);
       kmsPerStart = (await scrape(running)).kms;
+      startTimelines.push(await startTimeline(running));
     }
     await sleep(IDLE_MS);
     const idleRssMiB = rssMiB(running!.child.pid!);
@@ -388,6 +407,7 @@ async function benchWorker(
       s3PerMessage,
       kmsPerMessage: (kmsAfter - kmsBefore) / MESSAGES,
       kmsPerStart,
+      startTimelines,
     };
   } finally {
     proxy.server.closeAllConnections();
@@ -502,6 +522,8 @@ export async function runSessionBench(stack: TestStack): Promise<void> {
     print(
       `start → connected, every run (ms): baseline ${bare.startToConnectedMs.map((x) => x.toFixed(0)).join(', ')}; worker ${ours.startToConnectedMs.map((x) => x.toFixed(0)).join(', ')}`,
     );
+    print('worker start-up timelines, ms since its process start (worker/src/ops/startup-timeline.ts):');
+    for (const t of ours.startTimelines) print(`  ${t}`);
     if (ours.outbound.refused.length)
       print(`worker sends refused: ${ours.outbound.refused.length}, first: ${ours.outbound.refused[0]}`);
     if (sim.problems().length) print(`simulator problems: ${sim.problems().join('; ')}`);

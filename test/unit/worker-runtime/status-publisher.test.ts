@@ -29,7 +29,51 @@ describe('status publisher (the one producer of status)', () => {
     const status = new StatusPublisher(metrics);
     expect(status.phase).toBe('Pending');
     expect(await gauge(metrics, 'wa_worker_phase')).toEqual(['Pending']);
-    expect(() => status.publishStartup('Pending', 'Starting')).toThrow('before the event sink exists');
+  });
+
+  test('statuses published before the sink exists (NATS still connecting) go to it first, in order', async () => {
+    const metrics = createMetrics({ clinic: 'c', channel: 'main' });
+    const status = new StatusPublisher(metrics);
+    status.publishStartup('Pending', 'Starting');
+    status.publish({
+      phase: 'Pending',
+      reason: 'StoreUnavailable',
+      message: 'cannot take the channel lease: S3 unreachable',
+      account: undefined,
+      reconnects: 0,
+      degraded: true,
+      lastConnectedAt: undefined,
+    });
+    // The metrics follow at once; the events wait for the sink.
+    expect(await gauge(metrics, 'wa_worker_degraded')).toEqual(['set']);
+    const sent: StatusReport[] = [];
+    status.sendTo({ publishStatus: (report) => void sent.push(report) });
+    status.publishStartup('Error', 'DataKeyUndecryptable', 'KMS refused');
+    expect(sent.map((r) => [r.phase, r.reason])).toEqual([
+      ['Pending', 'Starting'],
+      ['Pending', 'StoreUnavailable'],
+      ['Error', 'DataKeyUndecryptable'],
+    ]);
+  });
+
+  test('whenPhase resolves at the first report of that phase, buffered or not', async () => {
+    const status = new StatusPublisher(createMetrics({ clinic: 'c', channel: 'main' }));
+    let connected = false;
+    const waiting = status.whenPhase('Connected').then(() => (connected = true));
+    status.publishStartup('Pending', 'Starting');
+    await Promise.resolve();
+    expect(connected).toBe(false);
+    status.publish({
+      phase: 'Connected',
+      reason: 'Connected',
+      message: undefined,
+      account: undefined,
+      reconnects: 0,
+      degraded: false,
+      lastConnectedAt: undefined,
+    });
+    await waiting;
+    expect(connected).toBe(true);
   });
 
   test('start-up and session reports reach the sink, the phase metric and the degraded gauge alike', async () => {

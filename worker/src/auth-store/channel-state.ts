@@ -102,11 +102,14 @@ export class ChannelState {
   async open(): Promise<void> {
     const { store, keyProvider, lease } = this.options;
     lease.assertValid();
+    // The first listing needs no key: it runs while KMS decrypts the data key (thrown below).
+    const listing = listLiveState(store, this.base);
+    listing.catch(() => undefined);
     const dataKey = await loadOrCreateDataKey({ store, keyProvider, base: this.base, context: this.context });
     this.objects = new SealedObjects({ store, dataKey, ...this.context, base: this.base });
     this.journal = new FencedJournal(this.objects, lease, (landed) => this.adoptLanded(landed));
     for (let attempt = 1; ; attempt++) {
-      await this.load(this.objects, this.journal);
+      await this.load(this.objects, this.journal, attempt === 1 ? listing : undefined);
       try {
         // The fence: from now on, no older holder can append to this journal.
         await this.journal.fence(this.creds);
@@ -124,9 +127,13 @@ export class ChannelState {
     return this.registered || Boolean(this.creds?.me?.id);
   }
 
-  /** The latest snapshot, then every journal record after it. */
-  private async load(objects: SealedObjects, journal: FencedJournal): Promise<void> {
-    const live = await listLiveState(objects.store, this.base);
+  /** The latest snapshot, then every journal record after it (`listing`: listed already). */
+  private async load(
+    objects: SealedObjects,
+    journal: FencedJournal,
+    listing?: ReturnType<typeof listLiveState>,
+  ): Promise<void> {
+    const live = await (listing ?? listLiveState(objects.store, this.base));
     const stored = await readStoredState(
       objects,
       live.map((o) => o.key.slice(this.base.length)),

@@ -145,31 +145,53 @@ export class FencedJournal {
   }
 }
 
+/** Journal reads kept in flight at once while a start replays the journal. */
+const REPLAY_READ_AHEAD = 8;
+
 /**
  * Reads, in order, every journal record after `afterSeq` among the channel's `names` (relative to
  * its prefix); returns the last sequence number read. A gap is an integrity error: a record of the
  * state would be skipped. Shared by the worker's load and the `wa state` checks (no lease needed).
+ *
+ * Up to 8 reads are in flight at once (each a GET, a round trip to S3 that would otherwise be
+ * waited for one after another), and each record is applied in order once the ones before it
+ * are; the first read that fails is thrown. Records are applied only once `applyAfter` (the
+ * snapshot, read beside them) is in.
  */
 export async function replayJournal(
   objects: SealedObjects,
   names: string[],
   afterSeq: number,
   apply: (record: JournalRecord) => void,
+  applyAfter?: Promise<unknown>,
 ): Promise<number> {
   const slots = names
     .map((name) => ({ name, parsed: parseSequencedName(name) }))
     .filter((s) => s.parsed?.dir === JOURNAL_DIR && s.parsed.seq > afterSeq)
     .map((s) => ({ name: s.name, seq: s.parsed!.seq }))
     .sort((a, b) => a.seq - b.seq);
-  let expected = afterSeq + 1;
-  for (const slot of slots) {
-    if (slot.seq !== expected) {
+  slots.forEach((slot, i) => {
+    if (slot.seq !== afterSeq + 1 + i) {
       throw new StateIntegrityError(
-        `journal slot ${journalSlotName(expected)} under ${objects.base} is missing (found ${slot.name})`,
+        `journal slot ${journalSlotName(afterSeq + 1 + i)} under ${objects.base} is missing (found ${slot.name})`,
       );
     }
-    apply(decodeJson<JournalRecord>(await objects.read(slot.name)));
-    expected++;
+  });
+  const reads: Promise<Uint8Array>[] = [];
+  const readAhead = (upTo: number) => {
+    for (let i = reads.length; i < Math.min(upTo, slots.length); i++) {
+      const read = objects.read(slots[i]!.name);
+      // Awaited in order below; one failing while an earlier one is awaited is not "unhandled".
+      read.catch(() => undefined);
+      reads.push(read);
+    }
+  };
+  readAhead(REPLAY_READ_AHEAD);
+  await applyAfter;
+  for (let i = 0; i < slots.length; i++) {
+    const body = await reads[i]!;
+    readAhead(i + 1 + REPLAY_READ_AHEAD);
+    apply(decodeJson<JournalRecord>(body));
   }
-  return expected - 1;
+  return afterSeq + slots.length;
 }

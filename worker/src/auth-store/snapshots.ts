@@ -27,16 +27,25 @@ export interface Snapshot {
   keys: KeyMap;
 }
 
+function latestSnapshotName(names: string[]) {
+  return names
+    .map((name) => ({ name, parsed: parseSequencedName(name) }))
+    .filter((s) => s.parsed?.dir === SNAPSHOT_DIR)
+    .sort((a, b) => a.parsed!.seq - b.parsed!.seq)
+    .at(-1);
+}
+
+/** The journal slot the newest snapshot among `names` covers, by its name (0: no snapshot). */
+export function latestSnapshotSeq(names: string[]): number {
+  return latestSnapshotName(names)?.parsed!.seq ?? 0;
+}
+
 /** The newest snapshot among the channel's `names` (relative to its prefix), or undefined. */
 export async function readLatestSnapshot(
   objects: SealedObjects,
   names: string[],
 ): Promise<Snapshot | undefined> {
-  const latest = names
-    .map((name) => ({ name, parsed: parseSequencedName(name) }))
-    .filter((s) => s.parsed?.dir === SNAPSHOT_DIR)
-    .sort((a, b) => a.parsed!.seq - b.parsed!.seq)
-    .at(-1);
+  const latest = latestSnapshotName(names);
   if (!latest) return undefined;
   const snapshot = decodeJson<Snapshot>(await objects.read(latest.name));
   if (snapshot.seq !== latest.parsed!.seq)

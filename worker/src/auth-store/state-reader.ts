@@ -8,7 +8,7 @@ import type { AuthenticationCreds } from '@whiskeysockets/baileys';
 import { replayJournal } from './journal.ts';
 import { applyMutations, type KeyMap } from './key-mutations.ts';
 import type { SealedObjects } from './sealed-objects.ts';
-import { readLatestSnapshot } from './snapshots.ts';
+import { latestSnapshotSeq, readLatestSnapshot } from './snapshots.ts';
 
 export interface StoredState {
   /** The journal slot the latest snapshot covers (0: no snapshot). */
@@ -25,13 +25,28 @@ export interface StoredState {
  * Throws UnreadableObjectError (naming the object) or StateIntegrityError (a missing slot).
  */
 export async function readStoredState(objects: SealedObjects, names: string[]): Promise<StoredState> {
-  const snapshot = await readLatestSnapshot(objects, names);
-  let creds = snapshot?.creds ?? null;
-  const keys: KeyMap = snapshot?.keys ?? {};
-  const snapshotSeq = snapshot?.seq ?? 0;
-  const lastSeq = await replayJournal(objects, names, snapshotSeq, (record) => {
-    if (record.creds) creds = record.creds;
-    if (record.keys) applyMutations(keys, record.keys);
+  // The snapshot and the journal after it are read side by side; the records are applied to
+  // the snapshot once it is in. The snapshot's name gives its slot (checked against its content).
+  const reading = readLatestSnapshot(objects, names);
+  reading.catch(() => undefined); // thrown below, where it is awaited
+  let snapshotSeq = 0;
+  let creds: AuthenticationCreds | null = null;
+  let keys: KeyMap = {};
+  const snapshotRead = reading.then((read) => {
+    snapshotSeq = read?.seq ?? 0;
+    creds = read?.creds ?? null;
+    keys = read?.keys ?? {};
   });
+  const lastSeq = await replayJournal(
+    objects,
+    names,
+    latestSnapshotSeq(names),
+    (record) => {
+      if (record.creds) creds = record.creds;
+      if (record.keys) applyMutations(keys, record.keys);
+    },
+    snapshotRead,
+  );
+  await snapshotRead;
   return { snapshotSeq, lastSeq, creds, keys };
 }

@@ -17,6 +17,9 @@ export class StatusPublisher implements StatusPort {
   private lastPhase: Phase = 'Pending';
   private lastReport: StatusReport | undefined;
   private pacing: StatusReport['pacing'];
+  /** Statuses published before the sink exists (Pending, a wait for S3 or KMS), in order. */
+  private readonly early: StatusReport[] = [];
+  private readonly phaseWaiters: { phase: Phase; resolve: () => void }[] = [];
 
   /** Created with the metrics, before NATS: the phase metric says Pending from the start. */
   constructor(metrics: Metrics) {
@@ -24,9 +27,19 @@ export class StatusPublisher implements StatusPort {
     setPhase(metrics, this.lastPhase);
   }
 
-  /** Status events go to `sink` from now on (once NATS is connected). */
+  /**
+   * Status events go to `sink` from now on (once NATS is connected); those published before go
+   * first, in the order they were published. Start-up takes the lease while NATS connects, so a
+   * wait for S3 can be reported before there is anywhere to send it.
+   */
   sendTo(sink: Pick<EventSink, 'publishStatus'>): void {
     this.sink = sink;
+    for (const report of this.early.splice(0)) sink.publishStatus(report);
+  }
+
+  /** Resolves the first time `phase` is published from now on (start-up's timeline). */
+  whenPhase(phase: Phase): Promise<void> {
+    return new Promise((resolve) => this.phaseWaiters.push({ phase, resolve }));
   }
 
   /** The last phase published. */
@@ -40,8 +53,14 @@ export class StatusPublisher implements StatusPort {
     this.lastPhase = report.phase;
     setPhase(this.metrics, report.phase);
     this.metrics.degraded.set(report.degraded ? 1 : 0);
-    if (!this.sink) throw new Error('status published before the event sink exists');
-    this.sink.publishStatus(report);
+    if (this.sink) this.sink.publishStatus(report);
+    else this.early.push(report);
+    for (let i = this.phaseWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.phaseWaiters[i]!;
+      if (waiter.phase !== report.phase) continue;
+      this.phaseWaiters.splice(i, 1);
+      waiter.resolve();
+    }
   }
 
   /**
