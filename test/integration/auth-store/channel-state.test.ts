@@ -320,6 +320,8 @@ describe('channel state on real S3 (MinIO) and KMS (local-kms)', () => {
     });
     for (let i = 0; i < 12; i++)
       await a.state.keys.set({ session: { [`s${i}`]: Buffer.from(`v${i}`) } } as never);
+    // The first call may only wait for an automatic compaction started by the writes (compactEvery
+    // 5) before the last of them; the second then covers every write.
     await a.state.compact();
     await a.state.compact();
     const objects = (await storage.store.list(`wa/${clinic}/compaction/`)).map((o) =>

@@ -84,7 +84,8 @@ export class ChannelState {
   /** The creds as last written (encoded), so a creds.update that changes nothing writes nothing. */
   private durableCreds: Uint8Array | undefined;
   private snapshotSeq = 0;
-  private compacting = false;
+  /** The compaction running now, if any. */
+  private compaction: Promise<void> | undefined;
   private registered = false;
   /** Every key transaction and creds save goes through one group commit (group-commit.ts). */
   private readonly commits = new GroupCommit({ write: (batch) => this.writeBatch(batch) });
@@ -247,10 +248,17 @@ export class ChannelState {
     return this.opened().journal.flush();
   }
 
-  /** Writes a snapshot and removes journal records it covers that are old enough to be safe to remove. */
-  async compact(): Promise<void> {
-    if (this.compacting) return;
-    this.compacting = true;
+  /**
+   * Writes a snapshot and removes journal records it covers that are old enough to be safe to
+   * remove. A call while a compaction runs waits for that one (it does not start a second): when
+   * it resolves, a compaction has finished, so a caller can rely on its effect.
+   */
+  compact(): Promise<void> {
+    this.compaction ??= this.compactOnce().finally(() => (this.compaction = undefined));
+    return this.compaction;
+  }
+
+  private async compactOnce(): Promise<void> {
     try {
       const { objects, journal } = this.opened();
       await this.commits.settled();
@@ -262,8 +270,6 @@ export class ChannelState {
       await pruneCovered(objects, previousSnapshot, this.keepJournalMs);
     } catch (err) {
       this.options.onCompactionError?.(err);
-    } finally {
-      this.compacting = false;
     }
   }
 
