@@ -1,12 +1,14 @@
 import { adminKubectl } from '../../harness/kubectl.ts';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { FINALIZER, LABELS } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
 import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
+import { KubeHttp } from '../../../operator/src/kube/http.ts';
+import { ResourceCache } from '../../../operator/src/kube/resource-cache.ts';
 import { eventually } from '../../harness/eventually.ts';
 import { testStack } from '../../harness/stack.ts';
 import {
@@ -26,8 +28,6 @@ import {
 const stack = testStack();
 const ns = `op-${Date.now().toString(36)}`;
 const kubectl = adminKubectl();
-const kc = new KubeConfig();
-kc.loadFromFile(stack.kube.kubeconfig);
 let nc: NatsConnection;
 let controller: Controller;
 
@@ -242,18 +242,32 @@ describe('operator on a real API server', () => {
     let live = 0;
     let maxLive = 0;
     const names = new Set<string>();
-    const watch = await new Watch(kc).watch(
-      `/api/v1/namespaces/${ns}/pods`,
-      { labelSelector: `${LABELS.channel}=front-desk` },
-      (type, pod: V1Pod) => {
+    // The operator's own list+watch cache: a watch the server (or a silence limit) ends is
+    // resumed from the last resourceVersion, so no pod event is missed however long the
+    // replacement takes (a one-shot watch ended after 30 s here and missed the new pod).
+    const http = new KubeHttp(await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }));
+    const selector = `${LABELS.channel}=front-desk`;
+    const watch = new ResourceCache<V1Pod>({
+      http,
+      path: `/api/v1/namespaces/${ns}/pods`,
+      labelSelector: selector,
+      list: async () => {
+        const l = await http.request<{ items: V1Pod[]; metadata: { resourceVersion: string } }>(
+          'GET',
+          `/api/v1/namespaces/${ns}/pods`,
+          { query: { labelSelector: selector } },
+        );
+        return { items: l.items, resourceVersion: l.metadata.resourceVersion };
+      },
+      onChange: (pod, deleted) => {
         const id = pod.metadata!.uid!;
-        if (type === 'DELETED') names.delete(id);
+        if (deleted) names.delete(id);
         else names.add(id);
         live = names.size;
         maxLive = Math.max(maxLive, live);
       },
-      () => undefined,
-    );
+    });
+    await watch.start();
     await eventually('the watch to see the pod', async () => live === 1);
     const old = await livePod('front-desk');
     await setPodStatus(kubectl, old, RUNNING);
@@ -274,7 +288,7 @@ describe('operator on a real API server', () => {
     const env = Object.fromEntries(replaced.spec!.containers[0]!.env!.map((e) => [e.name, e.value]));
     expect(env.WA_LOG_LEVEL).toBe('debug');
     await eventually('the watch to see it', async () => names.has(replaced.metadata!.uid!));
-    watch.abort();
+    watch.stop();
     expect(maxLive).toBe(1);
     const wac = await getJson('wac', 'front-desk');
     await eventually(
