@@ -3,7 +3,6 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectVersionsCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
-import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import {
@@ -22,6 +21,7 @@ import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startNats } from '../../harness/servers/nats.ts';
 import { eventually } from '../../harness/eventually.ts';
+import { watchCollection } from '../../harness/kube-watch.ts';
 import { testStack } from '../../harness/stack.ts';
 import { openChannel, realStorage } from '../auth-store/fixtures.ts';
 import {
@@ -40,8 +40,6 @@ import {
 const stack = testStack();
 const storage = await realStorage('op-delete');
 const kubectl = adminKubectl();
-const kc = new KubeConfig();
-kc.loadFromFile(stack.kube.kubeconfig);
 process.env.AWS_ACCESS_KEY_ID = stack.s3.accessKeyId;
 process.env.AWS_SECRET_ACCESS_KEY = stack.s3.secretAccessKey;
 const STATE = ['datakey', 'lease', 'journal/000000000001'];
@@ -134,17 +132,17 @@ const eventReasons = async (ns: string) =>
 /** Records every Ready condition the channels of `ns` show, until stopped. */
 async function recordReady(ns: string) {
   const seen: string[] = [];
-  const watch = await new Watch(kc).watch(
+  // Every change, however long the deletion takes (test/harness/kube-watch.ts).
+  const watch = await watchCollection<WhatsAppChannel>(
+    stack.kube.kubeconfig,
     `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`,
-    {},
-    (_type, wac: WhatsAppChannel) => {
+    (wac) => {
       const ready = wac.status?.conditions?.find((c) => c.type === 'Ready');
       const stalled = wac.status?.conditions?.find((c) => c.type === 'Stalled');
       if (ready) seen.push(`${ready.reason}|${stalled?.status}|${ready.message}`);
     },
-    () => undefined,
   );
-  return { seen, stop: () => watch.abort() };
+  return { seen, stop: watch.stop };
 }
 
 test('Logout: logs the worker out, removes the pod, erases the state in S3, then releases the finalizer', async () => {

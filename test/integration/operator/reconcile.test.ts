@@ -7,9 +7,8 @@ import pino from 'pino';
 import { FINALIZER, LABELS } from '../../../contract/index.ts';
 import { startController, type Controller } from '../../../operator/src/controller/controller.ts';
 import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
-import { KubeHttp } from '../../../operator/src/kube/http.ts';
-import { ResourceCache } from '../../../operator/src/kube/resource-cache.ts';
 import { eventually } from '../../harness/eventually.ts';
+import { watchCollection } from '../../harness/kube-watch.ts';
 import { testStack } from '../../harness/stack.ts';
 import {
   applyChannel,
@@ -242,32 +241,19 @@ describe('operator on a real API server', () => {
     let live = 0;
     let maxLive = 0;
     const names = new Set<string>();
-    // The operator's own list+watch cache: a watch the server (or a silence limit) ends is
-    // resumed from the last resourceVersion, so no pod event is missed however long the
-    // replacement takes (a one-shot watch ended after 30 s here and missed the new pod).
-    const http = new KubeHttp(await loadKubeConnection({ kubeconfig: stack.kube.kubeconfig }));
-    const selector = `${LABELS.channel}=front-desk`;
-    const watch = new ResourceCache<V1Pod>({
-      http,
-      path: `/api/v1/namespaces/${ns}/pods`,
-      labelSelector: selector,
-      list: async () => {
-        const l = await http.request<{ items: V1Pod[]; metadata: { resourceVersion: string } }>(
-          'GET',
-          `/api/v1/namespaces/${ns}/pods`,
-          { query: { labelSelector: selector } },
-        );
-        return { items: l.items, resourceVersion: l.metadata.resourceVersion };
-      },
-      onChange: (pod, deleted) => {
+    // Every pod event, however long the replacement takes (test/harness/kube-watch.ts).
+    const watch = await watchCollection<V1Pod>(
+      stack.kube.kubeconfig,
+      `/api/v1/namespaces/${ns}/pods`,
+      (pod, deleted) => {
         const id = pod.metadata!.uid!;
         if (deleted) names.delete(id);
         else names.add(id);
         live = names.size;
         maxLive = Math.max(maxLive, live);
       },
-    });
-    await watch.start();
+      `${LABELS.channel}=front-desk`,
+    );
     await eventually('the watch to see the pod', async () => live === 1);
     const old = await livePod('front-desk');
     await setPodStatus(kubectl, old, RUNNING);
