@@ -2,12 +2,16 @@
  * Validation of NATS payloads against the versioned JSON Schemas in contract/schemas/.
  * The schemas are compiled once, at first use. Commands are also checked for size and
  * JSON syntax first, so every refusal is a typed error a client can act on.
+ *
+ * ajv itself is loaded at first use too (a synchronous require of the CommonJS package): every
+ * process that imports the contract would otherwise load it, and the worker, which validates
+ * nothing, paid its import at every start (issue 18).
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type * as P from './generated/payloads.ts';
 import type { CommandVerb } from './subjects.ts';
 
@@ -104,8 +108,11 @@ export function payloadSchema(kind: PayloadKind): Record<string, unknown> {
 function compiled(kind: PayloadKind): ValidateFunction {
   if (!validators) {
     // strictRequired off: the oneOf branches require properties that the parent schema defines.
+    const require = createRequire(import.meta.url);
+    const { Ajv } = require('ajv') as typeof import('ajv');
+    const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
     const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
-    addFormats.default(ajv);
+    addFormats(ajv);
     validators = new Map(PAYLOAD_KINDS.map((k) => [k, ajv.compile(payloadSchema(k))]));
   }
   return validators.get(kind)!;
