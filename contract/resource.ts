@@ -49,6 +49,12 @@ export const PHASES = [
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
+/**
+ * The worker's status reason once a `logout` command unlinked its device. The operator reads it
+ * too: a deletion whose logout reply was lost learns from it that the logout happened.
+ */
+export const LOGGED_OUT_BY_COMMAND = 'LoggedOutByCommand';
+
 export const CONDITION_TYPES = {
   ready: 'Ready',
   paired: 'Paired',

@@ -33,6 +33,11 @@ export interface FinalizationDeps {
   timeoutMs: number;
   /** The channel is released: forget what was kept for it (reports, credentials). */
   released: (channel: WhatsAppChannel) => void;
+  /**
+   * Whether the channel's worker reported its device unlinked by a `logout` command (and none
+   * linked since): then the logout is done, even if its reply never arrived.
+   */
+  loggedOut?: ((channel: WhatsAppChannel) => boolean) | undefined;
   now?: (() => number) | undefined;
 }
 
@@ -40,7 +45,7 @@ export class Finalization {
   private readonly deps: Required<FinalizationDeps>;
 
   constructor(deps: FinalizationDeps) {
-    this.deps = { ...deps, now: deps.now ?? Date.now };
+    this.deps = { ...deps, now: deps.now ?? Date.now, loggedOut: deps.loggedOut ?? (() => false) };
   }
 
   /**
@@ -101,8 +106,10 @@ export class Finalization {
     deadline: number,
   ): Promise<StepOutcome> {
     const running = worker !== undefined && worker.activity !== 'stopping';
-    const outcome = await this.deps.deletion.logout(channel, running);
-    if (outcome.done) {
+    const reported = () => this.deps.loggedOut(channel);
+    // Asked before (the reply came too late, or was lost) and done meanwhile: the worker said so.
+    const outcome = reported() ? { done: true as const } : await this.deps.deletion.logout(channel, running);
+    if (outcome.done || reported()) {
       void this.deps.channels.event(channel, 'Normal', 'LoggedOut', 'the device was logged out of WhatsApp');
       return 'done';
     }

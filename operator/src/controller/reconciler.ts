@@ -110,6 +110,7 @@ export class Reconciler {
         reports.forget(channel.spec.clinicId, channel.spec.channelId);
         this.credentials.forget(channel);
       },
+      loggedOut: (channel) => reports.loggedOutByCommand(channel.spec.clinicId, channel.spec.channelId),
     });
   }
 

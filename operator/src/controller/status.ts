@@ -15,6 +15,7 @@
  */
 import {
   CONDITION_TYPES,
+  LOGGED_OUT_BY_COMMAND,
   type Condition,
   type Phase,
   type StatusEvent,
@@ -49,7 +50,7 @@ export interface DeletionProgress {
 type Cond = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
 
 /** Worker reasons (docs/worker.md) that mean the device is no longer linked. */
-const UNLINKED_REASONS = new Set(['LoggedOut', 'LoggedOutByCommand', 'MultideviceMismatch']);
+const UNLINKED_REASONS = new Set(['LoggedOut', LOGGED_OUT_BY_COMMAND, 'MultideviceMismatch']);
 
 interface WorkerState {
   running: boolean;

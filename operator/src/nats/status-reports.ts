@@ -14,6 +14,7 @@ import { LRUCache } from 'lru-cache';
 import type { JetStreamManager, NatsConnection, Subscription } from 'nats';
 import {
   ALL_STATUS_SUBJECTS,
+  LOGGED_OUT_BY_COMMAND,
   lastChannelStatus,
   parseStatusReport,
   type StatusEvent,
@@ -27,6 +28,13 @@ export class StatusReports {
   private readonly latest = new Map<string, LRUCache<string, StatusEvent>>();
   /** Channels whose stored status was read from JetStream already. */
   private readonly bootstrapped = new Set<string>();
+  /**
+   * channel → its last link event, from any of its workers: unlinked by a `logout` command, or
+   * Connected. It outlives the worker that reported it (a worker exits after a logout, and the
+   * next one reports an unlinked Pending), so a deletion whose logout reply was lost can still
+   * learn that the logout happened.
+   */
+  private readonly lastLink = new Map<string, { at: number; loggedOut: boolean }>();
   private readonly nc: () => NatsConnection | undefined;
   private readonly timeoutMs: number;
   private jsm: Promise<JetStreamManager> | undefined;
@@ -75,10 +83,16 @@ export class StatusReports {
     this.bootstrapped.add(key);
   }
 
+  /** Whether a worker of the channel reported its device unlinked by a `logout` command, and none linked one since. */
+  loggedOutByCommand(clinicId: string, channelId: string): boolean {
+    return this.lastLink.get(`${clinicId}/${channelId}`)?.loggedOut ?? false;
+  }
+
   /** Forgets a deleted channel. */
   forget(clinicId: string, channelId: string): void {
     this.latest.delete(`${clinicId}/${channelId}`);
     this.bootstrapped.delete(`${clinicId}/${channelId}`);
+    this.lastLink.delete(`${clinicId}/${channelId}`);
   }
 
   /** Keeps a valid report if it is the newest of its worker; returns it then. */
@@ -90,7 +104,16 @@ export class StatusReports {
     const before = byWorker.peek(r.worker);
     if (before && !isNewer(r, before)) return undefined;
     byWorker.set(r.worker, r);
+    this.noteLink(key, r);
     return r;
+  }
+
+  private noteLink(key: string, r: StatusEvent): void {
+    const loggedOut = r.reason === LOGGED_OUT_BY_COMMAND;
+    if (!loggedOut && r.phase !== 'Connected') return;
+    const at = Date.parse(r.at);
+    const last = this.lastLink.get(key);
+    if (!last || at >= last.at) this.lastLink.set(key, { at, loggedOut });
   }
 }
 

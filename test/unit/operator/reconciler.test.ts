@@ -117,11 +117,14 @@ const report: StatusEvent = {
   seq: 1,
   account: '15550001111@s.whatsapp.net',
 };
+/** Whether the channel's worker reported its device unlinked by a logout command. */
+let loggedOutReported = false;
 const reports = {
   get: (_c: string, _ch: string, worker: string | undefined) =>
     worker === report.worker ? report : undefined,
   bootstrap: async () => {},
   forget: () => {},
+  loggedOutByCommand: () => loggedOutReported,
 } as unknown as StatusReports;
 
 let store: MemoryStore;
@@ -144,6 +147,7 @@ const noEvilImage: ReconcilerDeps['workerPolicy'] = (c) =>
 
 beforeEach(() => {
   log.length = 0;
+  loggedOutReported = false;
   store = new MemoryStore();
   store.channel = {
     apiVersion: 'whatsapp.clinic.dev/v1alpha1',
@@ -284,6 +288,37 @@ test('Logout: log out through the running worker, stop it, erase, let go; each s
     `annotate {"${PROGRESS_ANNOTATIONS.erase}":"done"}`,
     'finalizers -',
   ]);
+});
+
+test('Logout whose reply was lost: the worker reported the device logged out meanwhile, so the step is done, not failed', async () => {
+  const r = reconciler();
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  log.length = 0;
+  // The worker logs out, but its reply comes after the operator's timeout.
+  deletion.logout = async () => {
+    log.push('logout');
+    loggedOutReported = true; // its LoggedOutByCommand status report arrives
+    return { done: false, skipped: false, message: 'logout request failed: no reply within 1000 ms' };
+  };
+  store.channel = {
+    ...store.channel!,
+    metadata: { ...store.channel!.metadata, deletionTimestamp: new Date().toISOString() },
+  };
+  await r.reconcile('n/front');
+  expect(log).toEqual(['logout', 'event LoggedOut', `annotate {"${PROGRESS_ANNOTATIONS.logout}":"done"}`]);
+});
+
+test('Logout after the device was already logged out by a command: nothing is asked, the step is done', async () => {
+  const r = reconciler();
+  for (let i = 0; i < 3; i++) await r.reconcile('n/front');
+  log.length = 0;
+  loggedOutReported = true;
+  store.channel = {
+    ...store.channel!,
+    metadata: { ...store.channel!.metadata, deletionTimestamp: new Date().toISOString() },
+  };
+  await r.reconcile('n/front');
+  expect(log).toEqual(['event LoggedOut', `annotate {"${PROGRESS_ANNOTATIONS.logout}":"done"}`]);
 });
 
 test('a spec change replaces the worker, and the new one is announced as replaced', async () => {

@@ -7,6 +7,7 @@
  * The table is docs/worker.md §"Reconnect policy": 500 is Baileys' catch-all and never touches
  * state; 440 means another client uses our credentials, so we never fight for the connection.
  */
+import { LOGGED_OUT_BY_COMMAND } from '../../../contract/resource.ts';
 
 /** Why the worker itself ended the socket (it records this before calling `end`). */
 export const LOCAL_CAUSES = [
@@ -68,7 +69,7 @@ export const REASONS = {
   storeUnavailable: 'StoreUnavailable',
   eventSinkUnavailable: 'EventSinkUnavailable',
   leaseLost: 'LeaseLost',
-  loggedOutByCommand: 'LoggedOutByCommand',
+  loggedOutByCommand: LOGGED_OUT_BY_COMMAND,
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 
