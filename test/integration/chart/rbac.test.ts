@@ -119,9 +119,15 @@ test("the real operator, with only the chart ServiceAccount's token, reconciles,
     return wac.metadata.finalizers?.length === 1 && wac.status?.phase === 'Pending';
   });
 
-  // The kubelet and the worker report; the operator writes Connected and an Event.
+  // The kubelet and the worker report; the operator writes the phases, and Events for the QR code
+  // to scan and the pairing (a routine start with a saved session makes none).
   await setPodStatus(kubectl, pod, RUNNING);
-  publishStatus(nc, pod, 'Connected', 1, { account: '5511900000000@s.whatsapp.net' });
+  publishStatus(nc, pod, 'QRRequired', 1, { reason: 'AwaitingQRScan' });
+  await eventually(
+    'QRRequired',
+    async () => (await get<WhatsAppChannel>('wac', 'front-desk')).status?.phase === 'QRRequired',
+  );
+  publishStatus(nc, pod, 'Connected', 2, { account: '5511900000000@s.whatsapp.net' });
   await eventually('Connected and Ready', async () => {
     const wac = await get<WhatsAppChannel>('wac', 'front-desk');
     return (
@@ -129,20 +135,25 @@ test("the real operator, with only the chart ServiceAccount's token, reconciles,
       wac.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
     );
   });
-  await eventually('an Event on the channel', async () =>
-    (
-      await kubectl(
-        'get',
-        'events',
-        '-n',
-        channelNs,
-        '--field-selector',
-        'involvedObject.name=front-desk',
-        '-o',
-        'name',
-      )
-    ).stdout.trim(),
-  );
+  const reasons = await eventually('the Events of the QR code and the pairing', async () => {
+    const list = JSON.parse(
+      (
+        await kubectl(
+          'get',
+          'events',
+          '-n',
+          channelNs,
+          '--field-selector',
+          'involvedObject.name=front-desk',
+          '-o',
+          'json',
+        )
+      ).stdout,
+    ) as { items: Array<{ reason: string }> };
+    const r = list.items.map((e) => e.reason);
+    return r.includes('QRRequired') && r.includes('Connected') && r;
+  });
+  expect(reasons).not.toContain('Pending');
 
   // Deletion: the operator deletes the pod and releases its finalizer.
   await kubectl('delete', 'wac', 'front-desk', '-n', channelNs, '--wait=false');

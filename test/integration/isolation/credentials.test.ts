@@ -137,21 +137,25 @@ describe('NATS credentials issued by the operator', () => {
 
   test('a worker switches to a rotated credential when the old one expires, without a restart', async () => {
     const file = join(stack.workDir, `${ns}-rotating.creds`);
-    const short = await n.issuer.issueWorker(n.clinicA, 'front', 2);
+    // The renewal is issued first, and the short credential lives 5 s: the connect must finish
+    // before it expires, which 2 s did not always allow on a loaded machine (the connect then
+    // failed with 'User Authentication Expired').
+    const renewed = await n.issuer.issueWorker(n.clinicA, 'front', 600);
+    const short = await n.issuer.issueWorker(n.clinicA, 'front', 5);
     await writeFile(file, short.creds, { mode: 0o600 });
     const handle = await connectNats(
       { servers: [n.url], credsFile: file, name: 'rotating', inboxPrefix: `_INBOX_${n.clinicA}_front` },
       pino({ level: 'silent' }),
     );
     const nc: NatsConnection = handle.nc;
+    // Watched from the connect on, so a reconnect that comes early is not missed.
+    const reconnected = (async () => {
+      for await (const s of nc.status()) if (s.type === 'reconnect') return true;
+      return false;
+    })();
     try {
       // The operator's renewal: a new credential written over the mounted file before expiry.
-      const renewed = await n.issuer.issueWorker(n.clinicA, 'front', 600);
       await writeFile(file, renewed.creds, { mode: 0o600 });
-      const reconnected = (async () => {
-        for await (const s of nc.status()) if (s.type === 'reconnect') return true;
-        return false;
-      })();
       // nats-server ends the expired user's connection; the reconnect signs in with the new file.
       expect(await reconnected).toBe(true);
       const ack = await nc.jetstream().publish(channelSubjects(n.clinicA, 'front').status, new Uint8Array());

@@ -153,10 +153,12 @@ test('a burst of 200 sends to new contacts: the daily cap lets exactly its numbe
   expect(received.map((d) => `${d.to} ${d.id}`).sort()).toEqual(sent.map((s) => `${s.to} ${s.id}`).sort());
 
   // Spread by the token bucket: in any window of W ms the phones got at most BURST + RATE·W
-  // (W widened by a second for the difference in send-to-phone latency between messages); an
-  // unpaced worker delivers them within a few seconds.
+  // (W widened by 2 s for the difference in send-to-phone latency between messages: the phones'
+  // clock is the in-process simulator's, which decrypts each of the 100 messages on this test's
+  // event loop, beside 200 pending requests; with 1 s, a run at load ~6 under three jest workers
+  // counted 69 where 65 were allowed); an unpaced worker delivers them within a few seconds.
   for (const windowMs of [1_000, 5_000, 10_000]) {
-    const allowed = bucketAllows({ burst: BURST, ratePerMinute: RATE }, windowMs);
+    const allowed = bucketAllows({ burst: BURST, ratePerMinute: RATE }, windowMs, 2_000);
     const most = busiestWindow(received, windowMs);
     // Fails exactly when `most` is over `allowed`, and the diff names the window.
     expect({ windowMs, most }).toEqual({ windowMs, most: Math.min(most, allowed) });
