@@ -17,7 +17,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const client of clients.splice(0)) client.end();
+  await Promise.all(clients.splice(0).map((client) => client.close()));
   await sim?.stop();
   await rm(dir, { recursive: true, force: true });
 });

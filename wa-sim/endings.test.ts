@@ -35,8 +35,8 @@ beforeAll(async () => {
   await paired.waitForClose();
 });
 
-afterEach(() => {
-  for (const client of clients.splice(0)) client.end();
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
 });
 
 afterAll(async () => {

@@ -18,7 +18,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) c.end();
+  await Promise.all(clients.splice(0).map((c) => c.close()));
   await sim.stop();
   await rm(dir, { recursive: true, force: true });
 });

@@ -59,9 +59,14 @@ export class BaileysClient {
   #open = false;
   #opens = 0;
 
+  /** The creds writes in progress (useMultiFileAuthState writes files): `close()` waits for them. */
+  #saving: Promise<unknown> = Promise.resolve();
+
   private constructor(sock: WASocket, saveCreds: () => Promise<void>) {
     this.sock = sock;
-    sock.ev.on('creds.update', () => void saveCreds());
+    sock.ev.on('creds.update', () => {
+      this.#saving = Promise.all([this.#saving, saveCreds().catch(() => undefined)]);
+    });
     sock.ev.on('connection.update', (update) => {
       if (update.qr) this.qrs.push(update.qr);
       if (update.connection === 'open') {
@@ -141,15 +146,19 @@ export class BaileysClient {
   }
 
   /**
-   * Ends the socket and waits until Baileys reports the close. Tests tear down with this, not
-   * `end()`: a socket still closing when the simulator stops leaves timers behind in the jest
-   * worker, which then fails to exit gracefully.
+   * Ends the socket, waits until Baileys reports the close and its creds are written. Tests tear
+   * down with this, not `end()`: a socket still closing when the simulator stops leaves timers
+   * behind in the jest worker, and a creds write still running when the test removes the auth
+   * folder makes the removal fail.
    */
   async close(timeoutMs = 5_000): Promise<void> {
-    if (!this.#open && this.closes.length > 0) return;
-    const before = this.closes.length;
-    this.end();
-    await waitUntil(() => this.closes.length > before, timeoutMs, 'connection close');
+    if (this.#open || this.closes.length === 0) {
+      const before = this.closes.length;
+      this.end();
+      await waitUntil(() => this.closes.length > before, timeoutMs, 'connection close');
+    }
+    // A test that removes the auth folder next must not race a write into it (ENOTEMPTY).
+    await this.#saving;
   }
 
   #status(id: string, status: number): void {
