@@ -54,7 +54,10 @@ test('a send lost with its connection before the server read it reaches the cont
     async () => received('written as the connection died').length > 0,
   );
   expect(received('written as the connection died').map((m) => m.id)).toEqual([id]);
-  expect(worker.logs()).toContain('resent a message the server had not acknowledged');
+  // The worker's log line comes through its stdout pipe, which may trail the message itself.
+  await eventually('the resend in the worker log', async () =>
+    worker.logs().includes('resent a message the server had not acknowledged'),
+  );
 
   // A later message arrives after it, and the lost one is still there exactly once.
   expect((await send('after the reconnect')).ok).toBe(true);
