@@ -3,7 +3,7 @@
  * every condition a deletion went through). It is the operator's own list+watch cache, so a
  * watch the API server (or a silence limit) ends is resumed from the last resourceVersion and
  * no event is missed, however long the test waits; a one-shot watch ended after 30 s and then
- * missed what came later.
+ * missed what came later. The cache it returns also holds the collection as it is now.
  */
 import { loadKubeConnection } from '../../operator/src/kube/connection.ts';
 import { KubeHttp } from '../../operator/src/kube/http.ts';
@@ -17,9 +17,9 @@ interface Listed<T> {
 export async function watchCollection<T extends { metadata?: { name?: string; namespace?: string } }>(
   kubeconfig: string,
   path: string,
-  onChange: (obj: T, deleted: boolean) => void,
+  onChange: (obj: T, deleted: boolean) => void = () => undefined,
   labelSelector?: string,
-): Promise<{ stop: () => void }> {
+): Promise<ResourceCache<T>> {
   const http = new KubeHttp(await loadKubeConnection({ kubeconfig }));
   const cache = new ResourceCache<T>({
     http,
@@ -32,5 +32,5 @@ export async function watchCollection<T extends { metadata?: { name?: string; na
     onChange,
   });
   await cache.start();
-  return { stop: () => cache.stop() };
+  return cache;
 }

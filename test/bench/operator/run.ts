@@ -27,10 +27,8 @@ import {
   type WhatsAppChannel,
 } from '../../../contract/index.ts';
 import { parseOperatorConfig } from '../../../operator/src/config.ts';
-import { loadKubeConnection } from '../../../operator/src/kube/connection.ts';
-import { KubeHttp } from '../../../operator/src/kube/http.ts';
-import { ResourceCache } from '../../../operator/src/kube/resource-cache.ts';
 import { buildWorkerPod } from '../../../operator/src/pod.ts';
+import { watchCollection } from '../../harness/kube-watch.ts';
 import { repoRoot } from '../../harness/paths.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startStack } from '../../harness/stack.ts';
@@ -88,7 +86,6 @@ try {
   const kc = new KubeConfig();
   kc.loadFromFile(kube.kubeconfig);
   const api = KubernetesObjectApi.makeApiClient(kc);
-  const http = new KubeHttp(await loadKubeConnection({ kubeconfig: kube.kubeconfig }));
   await kubectl('apply', '--server-side', '-f', join(repoRoot, 'crds'));
   await kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${CRD_NAME}`);
   for (const ns of ['bench-base', 'bench-op']) await kubectl('create', 'namespace', ns);
@@ -127,42 +124,11 @@ try {
   progress('baseline done');
 
   // Caches of what the operator produces (one watch each, resumed if it drops; no polling).
-  const observe = <T extends { metadata?: { name?: string } }>(
-    path: string,
-    apiVersion: string,
-    kind: string,
-  ) => {
-    const cache = new ResourceCache<T>({
-      http,
-      path,
-      list: async () => {
-        const l = await api.list(apiVersion, kind, 'bench-op');
-        return { items: l.items as unknown as T[], resourceVersion: l.metadata!.resourceVersion! };
-      },
-      onChange: () => {},
-    });
-    return cache;
-  };
-  const podCache = observe<V1Pod>('/api/v1/namespaces/bench-op/pods', 'v1', 'Pod');
-  const channelCache = observe<WhatsAppChannel>(
+  const pods = await watchCollection<V1Pod>(kube.kubeconfig, '/api/v1/namespaces/bench-op/pods');
+  const channels = await watchCollection<WhatsAppChannel>(
+    kube.kubeconfig,
     `/apis/${GROUP}/${VERSION}/namespaces/bench-op/${PLURAL}`,
-    API_VERSION,
-    KIND,
   );
-  await podCache.start();
-  await channelCache.start();
-  const pods = {
-    get size() {
-      return podCache.size;
-    },
-    values: () => podCache.values(),
-  };
-  const channels = {
-    get size() {
-      return channelCache.size;
-    },
-    values: () => channelCache.values(),
-  };
 
   // The operator, as its own process.
   const port = await freePort();
@@ -246,8 +212,8 @@ try {
   const steady = await metrics();
   operator.kill('SIGTERM');
   await new Promise((r) => operator.once('exit', r));
-  podCache.stop();
-  channelCache.stop();
+  pods.stop();
+  channels.stop();
   await nc.close();
 
   const table = new GoalTable(['measure', 'value']);

@@ -11,9 +11,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ManagedProcess } from '../process.ts';
-import { freePort } from '../ports.ts';
 import { startEtcd } from '../servers/etcd.ts';
-import { apiServerSecurityArgs, httpsOk, kubeconfigYaml } from '../servers/kubernetes.ts';
+import {
+  apiServerSecurityArgs,
+  httpsOk,
+  kubeconfigYaml,
+  startControlPlaneComponent,
+} from '../servers/kubernetes.ts';
 import { createControlPlanePki } from '../servers/pki.ts';
 import type { PodNetwork } from './host.ts';
 
@@ -97,15 +101,14 @@ export async function startControlPlane(
     );
     const adminKubeconfig = await kubeconfig('admin');
     const kcmKubeconfig = await kubeconfig('controllerManager');
-    const kcmPort = await freePort();
     processes.push(
-      await ManagedProcess.start({
+      await startControlPlaneComponent({
         name: 'kube-controller-manager (node)',
         command: bins.kubeControllerManager,
+        kubeconfig: kcmKubeconfig,
+        dir,
+        logName: 'kube-controller-manager',
         args: [
-          `--kubeconfig=${kcmKubeconfig}`,
-          `--authentication-kubeconfig=${kcmKubeconfig}`,
-          `--authorization-kubeconfig=${kcmKubeconfig}`,
           `--service-account-private-key-file=${pki.serviceAccountPrivateKeyFile}`,
           `--root-ca-file=${pki.caFile}`,
           '--use-service-account-credentials=true',
@@ -113,33 +116,18 @@ export async function startControlPlane(
           // at the next full sync: 15 s here instead of 5 min, so a fresh clinic namespace's
           // quota admits its first channel without a long wait.
           '--resource-quota-sync-period=15s',
-          '--leader-elect=false',
-          '--bind-address=127.0.0.1',
-          `--secure-port=${kcmPort}`,
           `--cert-dir=${join(dir, 'kcm-certs')}`,
         ],
-        logFile: join(dir, 'kube-controller-manager.log'),
-        ready: () => httpsOk(`https://127.0.0.1:${kcmPort}/healthz`, undefined, undefined),
-        readyTimeoutMs: 60_000,
       }),
     );
-    const schedulerKubeconfig = await kubeconfig('scheduler');
-    const schedulerPort = await freePort();
     processes.push(
-      await ManagedProcess.start({
+      await startControlPlaneComponent({
         name: 'kube-scheduler',
         command: bins.kubeScheduler,
-        args: [
-          `--kubeconfig=${schedulerKubeconfig}`,
-          `--authentication-kubeconfig=${schedulerKubeconfig}`,
-          `--authorization-kubeconfig=${schedulerKubeconfig}`,
-          '--leader-elect=false',
-          '--bind-address=127.0.0.1',
-          `--secure-port=${schedulerPort}`,
-        ],
-        logFile: join(dir, 'kube-scheduler.log'),
-        ready: () => httpsOk(`https://127.0.0.1:${schedulerPort}/healthz`, undefined, undefined),
-        readyTimeoutMs: 60_000,
+        kubeconfig: await kubeconfig('scheduler'),
+        dir,
+        logName: 'kube-scheduler',
+        args: [],
       }),
     );
     return {

@@ -90,28 +90,20 @@ export async function startKubernetes(
   const kubeconfig = join(dir, 'admin.kubeconfig');
   await writeFile(kubeconfig, kubeconfigYaml(server, pki.caFile, token), { mode: 0o600 });
 
-  const kcmPort = await freePort();
   // If the controller manager does not come up, the API server must not outlive this call.
-  const controllerManager = await ManagedProcess.start({
+  const controllerManager = await startControlPlaneComponent({
     name: 'kube-controller-manager',
     command: bins.kubeControllerManager,
+    kubeconfig,
+    dir,
+    logName: 'kube-controller-manager',
     args: [
-      `--kubeconfig=${kubeconfig}`,
-      `--authentication-kubeconfig=${kubeconfig}`,
-      `--authorization-kubeconfig=${kubeconfig}`,
       '--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller',
       `--service-account-private-key-file=${pki.serviceAccountPrivateKeyFile}`,
       `--root-ca-file=${pki.caFile}`,
-      '--leader-elect=false',
       '--use-service-account-credentials=false',
-      '--bind-address=127.0.0.1',
-      `--secure-port=${kcmPort}`,
       `--cert-dir=${join(dir, 'kcm-certs')}`,
     ],
-    logFile: join(dir, 'kube-controller-manager.log'),
-    // Its serving certificate is self-signed; only liveness is asked here.
-    ready: () => httpsOk(`https://127.0.0.1:${kcmPort}/healthz`, undefined, undefined),
-    readyTimeoutMs: 60_000,
   }).catch(async (err: unknown) => {
     await apiserver.stop();
     throw err;
@@ -121,6 +113,39 @@ export async function startKubernetes(
     processes: [controllerManager, apiserver],
     info: { server, caFile: pki.caFile, token, kubeconfig },
   };
+}
+
+/**
+ * A control-plane component that reads the API server through a kubeconfig (the controller
+ * manager, the scheduler): the flags both test control planes give every such component, plus
+ * its own. Ready once its /healthz answers (its serving certificate is self-signed, so only
+ * liveness is asked).
+ */
+export async function startControlPlaneComponent(o: {
+  name: string;
+  command: string;
+  kubeconfig: string;
+  dir: string;
+  logName: string;
+  args: string[];
+}): Promise<ManagedProcess> {
+  const port = await freePort();
+  return ManagedProcess.start({
+    name: o.name,
+    command: o.command,
+    args: [
+      `--kubeconfig=${o.kubeconfig}`,
+      `--authentication-kubeconfig=${o.kubeconfig}`,
+      `--authorization-kubeconfig=${o.kubeconfig}`,
+      ...o.args,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${port}`,
+    ],
+    logFile: join(o.dir, `${o.logName}.log`),
+    ready: () => httpsOk(`https://127.0.0.1:${port}/healthz`, undefined, undefined),
+    readyTimeoutMs: 60_000,
+  });
 }
 
 export function kubeconfigYaml(

@@ -169,6 +169,37 @@ test("the README's install commands, as they stand: the chart with the built ima
   }
 }, 900_000);
 
+/**
+ * Deletes the channel with deletionPolicy Logout and waits until it is gone: the phone shows its
+ * device unlinked, and no state is left in the bucket.
+ */
+async function deleteWithLogout(phonePn: string, device: string): Promise<void> {
+  await kubectl(
+    'patch',
+    'wac',
+    CHANNEL,
+    '-n',
+    CLINIC,
+    '--type=merge',
+    '-p',
+    '{"spec":{"deletionPolicy":"Logout"}}',
+  );
+  await kubectl('delete', 'wac', CHANNEL, '-n', CLINIC, '--wait=false');
+  await eventually(
+    'the channel gone',
+    async () =>
+      (await kubectl('get', 'wac', CHANNEL, '-n', CLINIC, '--ignore-not-found', '-o', 'name')).stdout === '',
+    120_000,
+  );
+  expect(
+    sim
+      .phone(phonePn)
+      .devices()
+      .map((d) => [d.jid, d.removed]),
+  ).toEqual([[device, true]]);
+  expect(await storage.store.list(`wa/${CLINIC}/${CHANNEL}/`)).toEqual([]);
+}
+
 /** The operator's two pods on the node, Ready (the kubelet's readiness probe), one of them leading. */
 async function expectOperatorLeading(): Promise<void> {
   const pods = JSON.parse((await kubectl('get', 'pods', '-n', 'whatsapp-system', '-o', 'json')).stdout) as {
@@ -291,31 +322,8 @@ test("the channel's worker pod pairs, takes a message, restores after its pod is
   ).toEqual([[device, false]]);
 
   // Deleted with deletionPolicy Logout: the device is unlinked on the phone, the state erased.
-  await kubectl(
-    'patch',
-    'wac',
-    CHANNEL,
-    '-n',
-    CLINIC,
-    '--type=merge',
-    '-p',
-    '{"spec":{"deletionPolicy":"Logout"}}',
-  );
   expect((await storage.store.list(`wa/${CLINIC}/${CHANNEL}/`)).length).toBeGreaterThan(0);
-  await kubectl('delete', 'wac', CHANNEL, '-n', CLINIC, '--wait=false');
-  await eventually(
-    'the channel gone',
-    async () =>
-      JSON.parse((await kubectl('get', 'wac', '-n', CLINIC, '-o', 'json')).stdout).items.length === 0,
-    120_000,
-  );
-  expect(
-    sim
-      .phone(PHONE)
-      .devices()
-      .map((d) => [d.jid, d.removed]),
-  ).toEqual([[device, true]]);
-  expect(await storage.store.list(`wa/${CLINIC}/${CHANNEL}/`)).toEqual([]);
+  await deleteWithLogout(PHONE, device);
   await eventually('no worker pod left', async () => (await workerPods()).length === 0, 60_000);
   expect(sim.connections.maxConcurrent(device)).toBe(1);
   watch.stop();
@@ -437,30 +445,7 @@ test('the dev overlay with kubectl apply -k instead of the chart: its operator p
     },
     180_000,
   );
-  await kubectl(
-    'patch',
-    'wac',
-    CHANNEL,
-    '-n',
-    CLINIC,
-    '--type=merge',
-    '-p',
-    '{"spec":{"deletionPolicy":"Logout"}}',
-  );
-  await kubectl('delete', 'wac', CHANNEL, '-n', CLINIC, '--wait=false');
-  await eventually(
-    'the channel gone',
-    async () =>
-      (await kubectl('get', 'wac', CHANNEL, '-n', CLINIC, '--ignore-not-found', '-o', 'name')).stdout === '',
-    120_000,
-  );
-  expect(
-    sim
-      .phone(DEV_PHONE)
-      .devices()
-      .map((d) => [d.jid, d.removed]),
-  ).toEqual([[device, true]]);
-  expect(await storage.store.list(`wa/${CLINIC}/${CHANNEL}/`)).toEqual([]);
+  await deleteWithLogout(DEV_PHONE, device);
   expect(sim.connections.maxConcurrent(device)).toBe(1);
   devWatch.stop();
 }, 600_000);

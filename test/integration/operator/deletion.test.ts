@@ -142,7 +142,7 @@ async function recordReady(ns: string) {
       if (ready) seen.push(`${ready.reason}|${stalled?.status}|${ready.message}`);
     },
   );
-  return { seen, stop: watch.stop };
+  return { seen, stop: () => watch.stop() };
 }
 
 test('Logout: logs the worker out, removes the pod, erases the state in S3, then releases the finalizer', async () => {

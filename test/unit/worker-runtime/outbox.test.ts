@@ -40,7 +40,7 @@ function fakeSink() {
 
 const settle = () => new Promise((r) => setImmediate(r));
 
-function make(sink: ReturnType<typeof fakeSink>, pressure: boolean[] = []) {
+function make(sink: ReturnType<typeof fakeSink>, pressure: boolean[] = [], startAfter?: Promise<void>) {
   return new Outbox({
     capacity: 10,
     highWater: 6,
@@ -49,6 +49,7 @@ function make(sink: ReturnType<typeof fakeSink>, pressure: boolean[] = []) {
     retryDelayMs: () => 1,
     sleep: sink.sleep,
     onPressure: (high) => pressure.push(high),
+    ...(startAfter ? { startAfter } : {}),
   });
 }
 
@@ -57,15 +58,7 @@ describe('outbox (bounded buffer in front of JetStream)', () => {
     const sink = fakeSink();
     let streamChecked!: () => void;
     const startAfter = new Promise<void>((resolve) => (streamChecked = resolve));
-    const box = new Outbox({
-      capacity: 10,
-      highWater: 6,
-      lowWater: 2,
-      publish: sink.publish,
-      retryDelayMs: () => 1,
-      sleep: sink.sleep,
-      startAfter,
-    });
+    const box = make(sink, [], startAfter);
     const done = Promise.all([1, 2].map((n) => box.enqueue(ev(n))));
     await settle();
     expect(sink.attempts).toBe(0);
