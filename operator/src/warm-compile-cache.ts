@@ -3,10 +3,10 @@
  * operator loads at start-up (and of the S3 client, which it loads at its first erasure), without
  * starting it: the image build runs it once, so a start reads the code instead of compiling the operator, the AWS SDK and the rest again (less start-up
  * CPU and resident memory; docs/operator.md, "Measured"). A module missing from this list is
- * simply compiled at start, as without the cache. The worker image does the same
- * (worker/src/warm-compile-cache.ts).
+ * simply compiled at start, as without the cache. The worker image fills its cache from its
+ * bundle instead (worker/build/warm-compile-cache.ts).
  */
-import { warmCompileCache } from '../../contract/compile-cache.ts';
+import { warmCompileCache } from './compile-cache.ts';
 
 await warmCompileCache([
   import('./config.ts'),

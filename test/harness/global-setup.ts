@@ -1,4 +1,5 @@
 import { publishStack, startStack, type RunningStack } from './stack.ts';
+import { buildWorkerBundle } from './worker-bundle.ts';
 
 declare global {
   var __waStack: RunningStack | undefined;
@@ -8,6 +9,8 @@ declare global {
 export default async function setup(): Promise<void> {
   const started = Date.now();
   const log = (line: string) => process.stderr.write(`[servers] ${line}\n`);
+  // Worker processes in tests run the bundle the image runs, built from the current sources.
+  buildWorkerBundle();
   const running = await startStack(log);
   globalThis.__waStack = running;
   await publishStack(running.stack);

@@ -33,6 +33,7 @@ import { ManagedProcess, httpOk } from '../../harness/process.ts';
 import { startNats } from '../../harness/servers/nats.ts';
 import { ensureAllBinaries, publishStack, startStack } from '../../harness/stack.ts';
 import { TcpProxy } from '../../harness/tcp-proxy.ts';
+import { buildWorkerBundle, WORKER_ENTRY } from '../../harness/worker-bundle.ts';
 import { startSimulator } from '../../../wa-sim/simulator.ts';
 import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import { waitUntil } from '../../../wa-sim/wait.ts';
@@ -84,11 +85,14 @@ const nc: NatsConnection = await connect({
 try {
   const s3Proxy = await TcpProxy.start(running.stack.s3.endpoint);
   proxies.push(s3Proxy);
-  // As the worker image does at build time (worker/Dockerfile).
-  spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'worker/src/warm-compile-cache.ts'], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: compileCache },
-  });
+  // As the worker image does at build time (worker/Dockerfile): the bundle, then its compile cache.
+  buildWorkerBundle();
+  const warm = spawnSync(
+    process.execPath,
+    ['--disable-warning=ExperimentalWarning', 'worker/build/warm-compile-cache.ts', WORKER_ENTRY],
+    { cwd: repoRoot, env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: compileCache }, encoding: 'utf8' },
+  );
+  if (warm.status !== 0) throw new Error(`warm-compile-cache failed: ${warm.stderr}`);
   const storage = await realStorage('bench-fleet');
   const clinic = `fleet-${Date.now().toString(36)}`;
   const extra = {

@@ -32,6 +32,7 @@ import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import { waitUntil } from '../../../wa-sim/wait.ts';
 import { GoalTable } from '../goal-table.ts';
 import { workerNodeOptions } from '../../../operator/src/pod.ts';
+import { buildWorkerBundle, WORKER_ENTRY } from '../../harness/worker-bundle.ts';
 import {
   pairNewChannel,
   realStorage,
@@ -289,12 +290,20 @@ async function startTimeline(worker: WorkerProcess): Promise<string> {
     .join(', ');
 }
 
-/** What the worker image's build does (worker/Dockerfile): fills the compile cache once. */
+/**
+ * What the worker image's build does (worker/Dockerfile): bundles the worker from the current
+ * sources (the bench's workers run the bundle, as the image does), then fills the compile cache once.
+ */
 function warmCompileCache(dir: string): void {
+  buildWorkerBundle();
   const run = spawnSync(
     process.execPath,
-    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'worker/src/warm-compile-cache.ts')],
-    { env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: dir }, encoding: 'utf8' },
+    [
+      '--disable-warning=ExperimentalWarning',
+      join(repoRoot, 'worker/build/warm-compile-cache.ts'),
+      WORKER_ENTRY,
+    ],
+    { cwd: repoRoot, env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: dir }, encoding: 'utf8' },
   );
   if (run.status !== 0) throw new Error(`warm-compile-cache failed: ${run.error ?? run.stderr}`);
 }

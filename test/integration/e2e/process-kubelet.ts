@@ -2,7 +2,7 @@
  * Plays the kubelet for the worker pods of one namespace: the test control plane has no
  * kubelet, so pods are stored but never run. This one binds each new pod to a node of its
  * own (so that, as in a cluster, a deleted pod stays Terminating until its kubelet confirms),
- * runs the pod's worker container as a local process (`node worker/src/main.ts`) with the
+ * runs the pod's worker container as a local process (`node dist/worker-bundle/main.mjs`, the bundle the image runs) with the
  * environment the pod spec declares (plain values with $(VAR) expansion, the downward API
  * fields the worker uses, and envFrom Secrets), and reports it Running. When the pod is
  * deleted it sends SIGTERM, waits for the process to exit, and only then removes the pod
@@ -14,7 +14,7 @@
  * and the pod shows CrashLoopBackOff meanwhile. One thing differs from a cluster on purpose:
  * every worker gets its own free loopback port for WA_HTTP_PORT (they share one host).
  *
- * What a container runs is `node worker/src/main.ts`, unless the test maps the pod's image to
+ * What a container runs is the worker bundle (`dist/worker-bundle/main.mjs`), unless the test maps the pod's image to
  * another program (`containerCommand`), as a registry maps a tag to an image: rollout.test.ts
  * runs its 60 channels on a stand-in (stand-in-worker.ts) and a release that cannot start.
  */
@@ -26,6 +26,7 @@ import { freePort } from '../../harness/ports.ts';
 import { spawnNode, type NodeChild } from '../../harness/node-process.ts';
 import { testStack } from '../../harness/stack.ts';
 import { RUNNING, setPodStatus } from '../operator/fixtures.ts';
+import { WORKER_ENTRY } from '../../harness/worker-bundle.ts';
 
 export interface RunningWorker extends NodeChild {
   pod: string;
@@ -35,7 +36,7 @@ export interface RunningWorker extends NodeChild {
 /** The program (relative to the repository root) and arguments a pod's container runs. */
 export type ContainerCommand = (pod: V1Pod) => { script: string; args?: string[] };
 
-const WORKER: ContainerCommand = () => ({ script: 'worker/src/main.ts' });
+const WORKER: ContainerCommand = () => ({ script: WORKER_ENTRY });
 
 export class ProcessKubelet {
   readonly workers = new Map<string, RunningWorker>();

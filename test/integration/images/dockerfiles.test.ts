@@ -44,11 +44,18 @@ describe('Dockerfiles', () => {
       const sent = await dockerignoreAllowlist();
       const copied = await copiedPaths(file);
       expect(copied.length).toBeGreaterThan(0);
-      for (const path of copied) expect(sent).toContain(path.replace(/\/$/, ''));
+      for (const path of copied) {
+        const p = path.replace(/\/$/, '');
+        expect(sent.filter((s) => p === s || p.startsWith(`${s}/`))).not.toEqual([]);
+      }
       expect(text).toMatch(/^ARG VERSION=/m);
       expect(text).toContain('org.opencontainers.image.version="${VERSION}"');
-      // Multi-stage: dependencies are installed in a build stage, never in the runtime image.
-      expect(text.match(/^FROM /gm)).toHaveLength(2);
+      // Multi-stage: dependencies are installed (and the worker bundled) in build stages; the
+      // runtime image, the last stage, installs nothing.
+      const stages = text.split(/^FROM /m).slice(1);
+      expect(stages.length).toBeGreaterThanOrEqual(2);
+      expect(stages.at(-1)).toMatch(/^\$\{NODE_RUNTIME_IMAGE\}/);
+      expect(stages.at(-1)).not.toMatch(/npm /);
     },
   );
 
@@ -61,14 +68,16 @@ describe('Dockerfiles', () => {
   ] as const)(
     '%s: the files it copies are enough for its program to start',
     async (file, args, code, says) => {
+      const text = await readFile(join(repoRoot, file), 'utf8');
       const root = await mkdtemp(join(testStack().workDir, 'image-'));
       for (const path of await copiedPaths(file))
         if (path !== 'package-lock.json')
           await cp(join(repoRoot, path), join(root, path), { recursive: true });
       await symlink(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
-      const entry = /^ENTRYPOINT \["[^"]+", "([^"]+)"\]$/m.exec(
-        await readFile(join(repoRoot, file), 'utf8'),
-      )![1]!;
+      // The build stages' own Node steps (the worker's bundle), in order, as the build runs them.
+      for (const step of text.matchAll(/^RUN \["node", (.+)\]$/gm))
+        await run(process.execPath, JSON.parse(`[${step[1]!}]`) as string[], { cwd: root });
+      const entry = /^ENTRYPOINT \["[^"]+", "([^"]+)"\]$/m.exec(text)![1]!;
       const result = await run(process.execPath, ['--disable-warning=ExperimentalWarning', entry, ...args], {
         cwd: root,
         env: { PATH: process.env.PATH ?? '' },
@@ -92,7 +101,22 @@ describe('Dockerfiles', () => {
       'contract',
       'operator/src',
       'worker/src',
+      'worker/build',
     ]);
+  });
+
+  test('the worker image bundles with the esbuild version the repository is developed and tested with', async () => {
+    const root = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
+    const tools = JSON.parse(await readFile(join(repoRoot, 'worker/build/package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const lock = JSON.parse(await readFile(join(repoRoot, 'worker/build/package-lock.json'), 'utf8')) as {
+      packages: Record<string, { version?: string }>;
+    };
+    expect(tools.dependencies).toEqual({ esbuild: root.devDependencies.esbuild });
+    expect(lock.packages['node_modules/esbuild']?.version).toBe(root.devDependencies.esbuild);
   });
 
   test("the image version is package.json's version, the chart's appVersion (the chart's default image tag)", async () => {

@@ -18,9 +18,10 @@ import {
   metricNamesInRuleFile,
   recordedNamesInRuleFile,
 } from './rule-metrics.ts';
+import { WORKER_ENTRY } from '../../harness/worker-bundle.ts';
 
 /**
- * What a real worker process and a real operator process (`node worker/src/main.ts`,
+ * What a real worker process and a real operator process (the worker bundle `dist/worker-bundle/main.mjs`,
  * `node operator/src/main.ts`, against the real servers) serve on /metrics, held against
  * everything that names a metric: the chart's alert rules, its dashboards, and docs/metrics.md.
  * Rename a metric in the code, add one without documenting it, or misspell one in a rule or a
@@ -65,7 +66,7 @@ async function startWorker(): Promise<string> {
   const trustRoot = join(stack.workDir, `${clinic}-trust-root.hex`);
   writeFileSync(trustRoot, randomBytes(32).toString('hex'));
   const port = await freePort();
-  const worker = spawnNode('worker/src/main.ts', {
+  const worker = spawnNode(WORKER_ENTRY, {
     ...workerBaseEnv(clinic, 'reception', 'obs-worker', storage),
     WA_WS_URL: 'ws://127.0.0.1:1/ws', // nothing listens: the session keeps reconnecting
     WA_TRUST_ROOT: trustRoot,

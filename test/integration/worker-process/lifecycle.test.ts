@@ -8,9 +8,10 @@ import { freePort } from '../../harness/ports.ts';
 import { testStack } from '../../harness/stack.ts';
 import { realStorage } from '../auth-store/fixtures.ts';
 import { workerBaseEnv } from '../worker/worker-harness.ts';
+import { WORKER_ENTRY } from '../../harness/worker-bundle.ts';
 
 /**
- * Real worker processes (`node worker/src/main.ts`) against real NATS, MinIO and
+ * Real worker processes (`node dist/worker-bundle/main.mjs`, the bundle the image runs) against real NATS, MinIO and
  * local-kms. WhatsApp is out of reach here (a closed port), so these tests cover
  * start-up, stored state, the lease between two workers and graceful hand-over;
  * the session itself is covered against the protocol simulator.
@@ -33,7 +34,7 @@ afterAll(async () => {
 });
 
 async function startWorker(channel: string, holder: string, extra: Record<string, string> = {}) {
-  const worker = spawnNode('worker/src/main.ts', {
+  const worker = spawnNode(WORKER_ENTRY, {
     ...workerBaseEnv(clinic, channel, holder, storage),
     WA_WS_URL: 'ws://127.0.0.1:1/ws', // nothing listens: the session keeps reconnecting
     WA_TRUST_ROOT: trustRoot,

@@ -7,7 +7,7 @@ import {
 } from './worker-harness.ts';
 
 /**
- * The worker process end to end: unmodified Baileys inside `node worker/src/main.ts` against the
+ * The worker process end to end: unmodified Baileys inside the worker process (the bundle of `worker/src/main.ts`) against the
  * protocol simulator, with real NATS, MinIO and local-kms. Pairing by QR, restoring the session
  * after SIGKILL without a QR, and exactly one live connection when a second worker starts.
  */

@@ -1,5 +1,5 @@
 /**
- * Runs real worker processes (`node worker/src/main.ts`) against the real NATS, MinIO and
+ * Runs real worker processes (`node dist/worker-bundle/main.mjs`, the bundle the image runs) against the real NATS, MinIO and
  * local-kms of the test stack and the WhatsApp Web protocol simulator (wa-sim), and
  * watches what they publish. Shared by the worker end-to-end tests.
  */
@@ -22,6 +22,7 @@ import { freePort } from '../../harness/ports.ts';
 import { testStack } from '../../harness/stack.ts';
 import { startSimulator, type Simulator } from '../../../wa-sim/simulator.ts';
 import { realStorage, stateStoreEnv } from '../auth-store/fixtures.ts';
+import { WORKER_ENTRY } from '../../harness/worker-bundle.ts';
 
 export type Storage = Awaited<ReturnType<typeof realStorage>>;
 
@@ -83,7 +84,7 @@ export async function startWorker(
   extra: Record<string, string> = {},
 ): Promise<WorkerProcess> {
   const httpPort = await freePort();
-  const worker = spawnNode('worker/src/main.ts', {
+  const worker = spawnNode(WORKER_ENTRY, {
     ...workerBaseEnv(env.clinic, env.channel, holder, env.storage),
     WA_WS_URL: env.sim.url,
     WA_TRUST_ROOT: env.trustRoot,

@@ -1,6 +1,6 @@
 /**
- * The end of an image build's compile-cache step (operator/src/warm-compile-cache.ts,
- * worker/src/warm-compile-cache.ts): once the process's start-up modules are loaded, write V8's
+ * The end of the operator image's compile-cache step (warm-compile-cache.ts): once the
+ * process's start-up modules are loaded, write V8's
  * compiled code to NODE_COMPILE_CACHE, so a container start reads it instead of compiling again.
  * Fails the build when no cache is enabled, since the image would then silently start slower.
  */
