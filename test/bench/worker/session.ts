@@ -464,7 +464,7 @@ export async function runSessionBench(stack: TestStack): Promise<void> {
       bare.idleRssMiB,
       ours.idleRssMiB,
       1,
-      `+${(ours.idleRssMiB - bare.idleRssMiB).toFixed(1)} MiB`,
+      `${ours.idleRssMiB >= bare.idleRssMiB ? '+' : '−'}${Math.abs(ours.idleRssMiB - bare.idleRssMiB).toFixed(1)} MiB`,
       {
         text: '≤ +15 MiB',
         met: ours.idleRssMiB - bare.idleRssMiB <= 15,
