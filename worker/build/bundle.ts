@@ -3,17 +3,22 @@
  * one ESM file, dist/worker-bundle/main.mjs, which is what the worker image runs.
  *
  * Why: a worker start spends most of its time loading modules (docs/worker.md, "Performance").
- * Node resolves, reads, strips types from and links ~1,000 files one by one; one file with
+ * Node resolves, reads, strips types from and links ~1,450 modules one by one; one file with
  * V8's compile cache loads in about two thirds of the time. The sources stay the truth: the
  * bundle is built from them with no transformation beyond type stripping and concatenation.
  *
  * What stays outside the bundle:
  * - Baileys' optional media helpers (jimp, sharp, link-preview-js, audio-decode): not installed,
- *   loaded by Baileys only for features a channel does not use (docs/media.md);
+ *   loaded by Baileys only for features a channel does not use (docs/media.md); likewise the
+ *   optional native helpers that the AWS SDK and ws try to load and do without
+ *   (@aws-sdk/signature-v4-crt, utf-8-validate, bufferutil);
  * - ajv, which contract/validate.ts loads lazily through createRequire (resolved from
  *   node_modules at run time, so the image keeps its production node_modules);
  * - the payload schemas, read at run time next to the module that validates: copied to
  *   dist/worker-bundle/schemas.
+ * What a bundle cannot do, and the worker does not: load files next to a dependency's own
+ * module by path (pino's transports start worker threads that way; the worker logs to stdout
+ * without one).
  *
  *   node worker/build/bundle.ts [outdir]     (default dist/worker-bundle)
  */
