@@ -105,12 +105,33 @@ export function payloadSchema(kind: PayloadKind): Record<string, unknown> {
   >;
 }
 
+/**
+ * ajv, loaded at the first validation: it and the compiled validators cost start-up time and
+ * memory that a process may never need. Run from the sources (Node's ESM has no `require`), it
+ * comes from node_modules through createRequire. In the worker's bundle (worker/build/bundle.ts)
+ * `require` exists, and esbuild, seeing these literal calls, puts ajv inside the bundle (still
+ * evaluated only here), so the worker image needs no node_modules.
+ */
+function loadAjv(): { Ajv: typeof import('ajv').Ajv; addFormats: typeof import('ajv-formats').default } {
+  if (typeof require === 'function')
+    return {
+      // Literal require() calls on purpose: the form esbuild follows into the bundle.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      Ajv: (require('ajv') as typeof import('ajv')).Ajv,
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      addFormats: require('ajv-formats') as typeof import('ajv-formats').default,
+    };
+  const load = createRequire(import.meta.url);
+  return {
+    Ajv: (load('ajv') as typeof import('ajv')).Ajv,
+    addFormats: load('ajv-formats') as typeof import('ajv-formats').default,
+  };
+}
+
 function compiled(kind: PayloadKind): ValidateFunction {
   if (!validators) {
+    const { Ajv, addFormats } = loadAjv();
     // strictRequired off: the oneOf branches require properties that the parent schema defines.
-    const require = createRequire(import.meta.url);
-    const { Ajv } = require('ajv') as typeof import('ajv');
-    const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
     const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
     addFormats(ajv);
     validators = new Map(PAYLOAD_KINDS.map((k) => [k, ajv.compile(payloadSchema(k))]));

@@ -7,13 +7,12 @@
  * V8's compile cache loads in about two thirds of the time. The sources stay the truth: the
  * bundle is built from them with no transformation beyond type stripping and concatenation.
  *
- * What stays outside the bundle:
+ * Everything the worker loads is inside (ajv too: contract/validate.ts says how), so the image
+ * needs no node_modules. What stays outside, none of it installed:
  * - Baileys' optional media helpers (jimp, sharp, link-preview-js, audio-decode): not installed,
  *   loaded by Baileys only for features a channel does not use (docs/media.md); likewise the
  *   optional native helpers that the AWS SDK and ws try to load and do without
  *   (@aws-sdk/signature-v4-crt, utf-8-validate, bufferutil);
- * - ajv, which contract/validate.ts loads lazily through createRequire (resolved from
- *   node_modules at run time, so the image keeps its production node_modules);
  * - the payload schemas, read at run time next to the module that validates: copied to
  *   dist/worker-bundle/schemas.
  * What a bundle cannot do, and the worker does not: load files next to a dependency's own

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../../harness/paths.ts';
@@ -60,8 +60,9 @@ describe('Dockerfiles', () => {
   );
 
   // No image can be built, but its file set can be: exactly the copied paths (package-lock.json
-  // aside) plus node_modules, and the ENTRYPOINT's program must load from it. An import reaching
-  // outside (say, the operator importing from worker/src) fails here as it would in the image.
+  // aside) plus node_modules where the runtime stage has it, and the ENTRYPOINT's program must
+  // load from it. An import reaching outside (say, the operator importing from worker/src)
+  // fails here as it would in the image.
   test.each([
     ['operator/Dockerfile', ['--help'], 0, /Usage|--help/],
     ['worker/Dockerfile', [], 2, /WA_CLINIC_ID is required/],
@@ -77,6 +78,10 @@ describe('Dockerfiles', () => {
       // The build stages' own Node steps (the worker's bundle), in order, as the build runs them.
       for (const step of text.matchAll(/^RUN \["node", (.+)\]$/gm))
         await run(process.execPath, JSON.parse(`[${step[1]!}]`) as string[], { cwd: root });
+      // The program then starts with node_modules only if the runtime stage (the last) copies it:
+      // the worker's bundle must hold every module it loads.
+      if (!/^COPY --from=deps .*node_modules/m.test(text.split(/^FROM /m).at(-1)!))
+        await rm(join(root, 'node_modules'));
       const entry = /^ENTRYPOINT \["[^"]+", "([^"]+)"\]$/m.exec(text)![1]!;
       const result = await run(process.execPath, ['--disable-warning=ExperimentalWarning', entry, ...args], {
         cwd: root,
