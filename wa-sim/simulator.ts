@@ -167,6 +167,11 @@ export class SimUser {
     return [...this.#account.mailbox.receipts];
   }
 
+  /** Each companion this phone linked, as [device jid, unlinked since?]: what tests assert on. */
+  links(): [jid: string, removed: boolean][] {
+    return this.devices().map((d) => [d.jid, d.removed]);
+  }
+
   devices(): DeviceInfo[] {
     return [...this.#account.companions.values()].map((c) => {
       const jid = deviceJid(this.#account, c.device);

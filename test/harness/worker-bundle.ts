@@ -19,3 +19,23 @@ export function buildWorkerBundle(): void {
   );
   if (run.status !== 0) throw new Error(`bundling the worker failed:\n${run.stdout}${run.stderr}`);
 }
+
+/**
+ * What the worker image's build does (worker/Dockerfile), for benches that start workers as the
+ * image would: the bundle from the current sources, then its compile cache filled in `cacheDir`
+ * (pass the same folder as the workers' NODE_COMPILE_CACHE).
+ */
+export function buildWorkerBundleWithCompileCache(cacheDir: string): void {
+  buildWorkerBundle();
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--disable-warning=ExperimentalWarning',
+      join(repoRoot, 'worker/build/warm-compile-cache.ts'),
+      WORKER_ENTRY,
+    ],
+    { cwd: repoRoot, env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: cacheDir }, encoding: 'utf8' },
+  );
+  if (run.status !== 0)
+    throw new Error(`filling the worker's compile cache failed:\n${run.stdout}${run.stderr}`);
+}

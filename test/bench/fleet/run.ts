@@ -19,7 +19,6 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { connect, type NatsConnection } from 'nats';
 import {
   channelSubjects,
@@ -28,12 +27,11 @@ import {
   type StatusEvent,
 } from '../../../contract/index.ts';
 import { workerNodeOptions } from '../../../operator/src/pod.ts';
-import { repoRoot } from '../../harness/paths.ts';
 import { ManagedProcess, httpOk } from '../../harness/process.ts';
 import { startNats } from '../../harness/servers/nats.ts';
 import { ensureAllBinaries, publishStack, startStack } from '../../harness/stack.ts';
 import { TcpProxy } from '../../harness/tcp-proxy.ts';
-import { buildWorkerBundle, WORKER_ENTRY } from '../../harness/worker-bundle.ts';
+import { buildWorkerBundleWithCompileCache } from '../../harness/worker-bundle.ts';
 import { startSimulator } from '../../../wa-sim/simulator.ts';
 import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import { waitUntil } from '../../../wa-sim/wait.ts';
@@ -86,13 +84,7 @@ try {
   const s3Proxy = await TcpProxy.start(running.stack.s3.endpoint);
   proxies.push(s3Proxy);
   // As the worker image does at build time (worker/Dockerfile): the bundle, then its compile cache.
-  buildWorkerBundle();
-  const warm = spawnSync(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', 'worker/build/warm-compile-cache.ts', WORKER_ENTRY],
-    { cwd: repoRoot, env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: compileCache }, encoding: 'utf8' },
-  );
-  if (warm.status !== 0) throw new Error(`warm-compile-cache failed: ${warm.stderr}`);
+  buildWorkerBundleWithCompileCache(compileCache);
   const storage = await realStorage('bench-fleet');
   const clinic = `fleet-${Date.now().toString(36)}`;
   const extra = {

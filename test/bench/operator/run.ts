@@ -119,16 +119,11 @@ try {
 
   // Baseline: the same pods created directly, CONCURRENCY at a time.
   let t = performance.now();
-  const queue = Array.from({ length: N }, (_, i) => i);
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
-        const pod = buildWorkerPod(channel(i, 'bench-base'), parsed.config);
-        delete pod.metadata!.ownerReferences; // no owner exists in the baseline
-        await api.create(pod as KubernetesObject);
-      }
-    }),
-  );
+  await inLanes(N, CONCURRENCY, async (i) => {
+    const pod = buildWorkerPod(channel(i, 'bench-base'), parsed.config);
+    delete pod.metadata!.ownerReferences; // no owner exists in the baseline
+    await api.create(pod as KubernetesObject);
+  });
   const baselineMs = performance.now() - t;
   progress('baseline done');
 
@@ -139,31 +134,14 @@ try {
   // (CONCURRENCY at a time, as the operator's reconciles). A "free operator": the gap between this
   // and the operator is the operator's own cost (watching, queueing, its process on the shared CPU).
   t = performance.now();
-  const sameWork = Array.from({ length: N }, (_, i) => i);
-  // Created channels go to the finalizer-and-pod side as they exist (no polling: it would cost CPU).
-  const ready: WhatsAppChannel[] = [];
-  const waiting: ((c: WhatsAppChannel | undefined) => void)[] = [];
-  let creating = CONCURRENCY;
-  const next = (): Promise<WhatsAppChannel | undefined> =>
-    ready.length > 0
-      ? Promise.resolve(ready.shift())
-      : creating === 0
-        ? Promise.resolve(undefined)
-        : new Promise((r) => waiting.push(r));
-  await Promise.all([
-    ...Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = sameWork.shift(); i !== undefined; i = sameWork.shift()) {
-        const c = channel(i, 'bench-same');
-        delete (c.metadata as { uid?: string }).uid;
-        await api.create(c as unknown as KubernetesObject);
-        const taker = waiting.shift();
-        if (taker) taker(c);
-        else ready.push(c);
-      }
-      if (--creating === 0) for (const taker of waiting.splice(0)) taker(undefined);
-    }),
-    ...Array.from({ length: CONCURRENCY }, async () => {
-      for (let c = await next(); c; c = await next()) {
+  const finalizerAndPod = limitTo(CONCURRENCY);
+  const followUps: Promise<void>[] = [];
+  await inLanes(N, CONCURRENCY, async (i) => {
+    const c = channel(i, 'bench-same');
+    delete (c.metadata as { uid?: string }).uid;
+    await api.create(c as unknown as KubernetesObject);
+    followUps.push(
+      finalizerAndPod(async () => {
         const finalized = (await api.patch(
           {
             apiVersion: API_VERSION,
@@ -177,9 +155,10 @@ try {
           PatchStrategy.MergePatch,
         )) as unknown as WhatsAppChannel;
         await api.create(buildWorkerPod(finalized, parsed.config) as KubernetesObject);
-      }
-    }),
-  ]);
+      }),
+    );
+  });
+  await Promise.all(followUps);
   const sameWorkMs = performance.now() - t;
   progress('second baseline done');
 
@@ -222,16 +201,11 @@ try {
 
   // The channels, created through the API the way the baseline creates pods (same concurrency).
   t = performance.now();
-  const toCreate = Array.from({ length: N }, (_, i) => i);
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = toCreate.shift(); i !== undefined; i = toCreate.shift()) {
-        const c = channel(i, 'bench-op');
-        delete (c.metadata as { uid?: string }).uid;
-        await api.create(c as unknown as KubernetesObject);
-      }
-    }),
-  );
+  await inLanes(N, CONCURRENCY, async (i) => {
+    const c = channel(i, 'bench-op');
+    delete (c.metadata as { uid?: string }).uid;
+    await api.create(c as unknown as KubernetesObject);
+  });
   const appliedMs = performance.now() - t;
   progress('channels applied');
   while (pods.size < N) await sleep(50);
@@ -347,4 +321,32 @@ function writeKinds(metricsText: string, channels: number): string {
   ]
     .map((m) => `${m[1]} ${(Number(m[2]) / channels).toFixed(2)}`)
     .join(', ');
+}
+
+/** Runs `work` for 0..count-1, `lanes` at a time: a client with that many requests in flight. */
+async function inLanes(count: number, lanes: number, work: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (next < count) await work(next++);
+    }),
+  );
+}
+
+/** A limiter: the tasks given to it run at most `max` at a time, in the order given. */
+function limitTo(max: number): (task: () => Promise<void>) => Promise<void> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (running >= max) await new Promise<void>((r) => waiting.push(r));
+    else running++;
+    try {
+      await task();
+    } finally {
+      // The slot passes straight to the next waiting task, or is freed.
+      const nextTask = waiting.shift();
+      if (nextTask) nextTask();
+      else running--;
+    }
+  };
 }

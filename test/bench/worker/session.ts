@@ -9,7 +9,7 @@
  * message stored in JetStream, read by an ordered consumer). For the worker, the S3 requests
  * (counted by an HTTP proxy in front of MinIO) and KMS calls (its own metric) per message.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
@@ -32,7 +32,7 @@ import { quietLibsignal } from '../../../wa-sim/testing/baileys-client.ts';
 import { waitUntil } from '../../../wa-sim/wait.ts';
 import { GoalTable } from '../goal-table.ts';
 import { workerNodeOptions } from '../../../operator/src/pod.ts';
-import { buildWorkerBundle, WORKER_ENTRY } from '../../harness/worker-bundle.ts';
+import { buildWorkerBundleWithCompileCache } from '../../harness/worker-bundle.ts';
 import {
   pairNewChannel,
   realStorage,
@@ -290,24 +290,6 @@ async function startTimeline(worker: WorkerProcess): Promise<string> {
     .join(', ');
 }
 
-/**
- * What the worker image's build does (worker/Dockerfile): bundles the worker from the current
- * sources (the bench's workers run the bundle, as the image does), then fills the compile cache once.
- */
-function warmCompileCache(dir: string): void {
-  buildWorkerBundle();
-  const run = spawnSync(
-    process.execPath,
-    [
-      '--disable-warning=ExperimentalWarning',
-      join(repoRoot, 'worker/build/warm-compile-cache.ts'),
-      WORKER_ENTRY,
-    ],
-    { cwd: repoRoot, env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: dir }, encoding: 'utf8' },
-  );
-  if (run.status !== 0) throw new Error(`warm-compile-cache failed: ${run.error ?? run.stderr}`);
-}
-
 async function stopWorker(w: WorkerProcess): Promise<void> {
   w.kill('SIGTERM');
   await w.exited;
@@ -323,7 +305,7 @@ async function benchWorker(
   const proxy = await countingProxy(stack.s3.endpoint);
   const compileCache = await mkdtemp(join(tmpdir(), 'bench-compile-cache-'));
   try {
-    warmCompileCache(compileCache);
+    buildWorkerBundleWithCompileCache(compileCache);
     const env: ChannelEnv = {
       clinic: 'bench',
       channel: 'front-desk',

@@ -22,11 +22,7 @@ const onlyPod = async () => {
 };
 const channel = () => p.channel('front-desk');
 /** The phone's linked devices: [jid, unlinked?]. */
-const linkedDevices = () =>
-  p.sim
-    .phone(PHONE)
-    .devices()
-    .map((d) => [d.jid, d.removed]);
+const linkedDevices = () => p.sim.phone(PHONE).links();
 
 beforeAll(async () => {
   p = await startProduct('e2e');

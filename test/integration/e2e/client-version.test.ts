@@ -128,10 +128,5 @@ test('version A refused → Stalled naming A, one attempt each → the operator 
   }
   // The same linked devices as before: each channel restored its session, nothing was re-paired.
   for (const { name, phone } of CHANNELS)
-    expect(
-      p.sim
-        .phone(phone)
-        .devices()
-        .map((d) => [d.jid, d.removed]),
-    ).toEqual([[devices.get(name)!, false]]);
+    expect(p.sim.phone(phone).links()).toEqual([[devices.get(name)!, false]]);
 });

@@ -88,12 +88,7 @@ test('rewrap → workers restart under the new key → the old key disabled, eve
   await allConnected('both Connected again with the old key disabled', new Set(restarted.values()));
   expect(qrCounts()).toEqual(qrsBefore);
   for (const { name, phone } of CHANNELS) {
-    expect(
-      p.sim
-        .phone(phone)
-        .devices()
-        .map((d) => [d.jid, d.removed]),
-    ).toEqual([[devices.get(name), false]]);
+    expect(p.sim.phone(phone).links()).toEqual([[devices.get(name), false]]);
     expect(p.sim.connections.maxConcurrent(devices.get(name)!)).toBe(1);
   }
   const verified = await wa('state', 'verify', '--clinic', clinic);

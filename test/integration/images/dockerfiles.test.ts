@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../../harness/paths.ts';
 import { testStack } from '../../harness/stack.ts';
+import { WORKER_ENTRY } from '../../harness/worker-bundle.ts';
 
 /** The Dockerfiles linted with the real hadolint; run-as-kubernetes.test.ts builds and runs both images. */
 const run = promisify(execFile);
@@ -20,6 +21,9 @@ async function copiedPaths(file: string): Promise<string[]> {
   const text = await readFile(join(repoRoot, file), 'utf8');
   return [...text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) => m[1]!.split(' '));
 }
+
+/** A Dockerfile's stages, each from its `FROM` line on; the last one is the runtime image. */
+const stagesOf = (text: string): string[] => text.split(/^FROM /m).slice(1);
 
 describe('Dockerfiles', () => {
   test.each(['operator/Dockerfile', 'worker/Dockerfile'])('%s passes hadolint', async (file) => {
@@ -52,7 +56,7 @@ describe('Dockerfiles', () => {
       expect(text).toContain('org.opencontainers.image.version="${VERSION}"');
       // Multi-stage: dependencies are installed (and the worker bundled) in build stages; the
       // runtime image, the last stage, installs nothing.
-      const stages = text.split(/^FROM /m).slice(1);
+      const stages = stagesOf(text);
       expect(stages.length).toBeGreaterThanOrEqual(2);
       expect(stages.at(-1)).toMatch(/^\$\{NODE_RUNTIME_IMAGE\}/);
       expect(stages.at(-1)).not.toMatch(/npm /);
@@ -80,7 +84,7 @@ describe('Dockerfiles', () => {
         await run(process.execPath, JSON.parse(`[${step[1]!}]`) as string[], { cwd: root });
       // The program then starts with node_modules only if the runtime stage (the last) copies it:
       // the worker's bundle must hold every module it loads.
-      if (!/^COPY --from=deps .*node_modules/m.test(text.split(/^FROM /m).at(-1)!))
+      if (!/^COPY --from=deps .*node_modules/m.test(stagesOf(text).at(-1)!))
         await rm(join(root, 'node_modules'));
       const entry = /^ENTRYPOINT \["[^"]+", "([^"]+)"\]$/m.exec(text)![1]!;
       const result = await run(process.execPath, ['--disable-warning=ExperimentalWarning', entry, ...args], {
@@ -122,6 +126,42 @@ describe('Dockerfiles', () => {
     };
     expect(tools.dependencies).toEqual({ esbuild: root.devDependencies.esbuild });
     expect(lock.packages['node_modules/esbuild']?.version).toBe(root.devDependencies.esbuild);
+  });
+
+  test("the worker's compile-cache step fails the build rather than leave an image that starts slower", async () => {
+    const step = (bundle: string, env: Record<string, string>) =>
+      run(
+        process.execPath,
+        [
+          '--disable-warning=ExperimentalWarning',
+          join(repoRoot, 'worker/build/warm-compile-cache.ts'),
+          bundle,
+        ],
+        { env: { PATH: process.env.PATH ?? '', ...env } },
+      ).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      );
+    const dir = await mkdtemp(join(testStack().workDir, 'compile-cache-step-'));
+    const cache = await mkdtemp(join(testStack().workDir, 'compile-cache-'));
+    // No cache folder named; then a program that does not stop at the worker's configuration check.
+    expect(await step(join(repoRoot, WORKER_ENTRY), {})).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('NODE_COMPILE_CACHE is not set'),
+    });
+    const notTheWorker = join(dir, 'exits-0.mjs');
+    await writeFile(notTheWorker, 'process.exit(0);\n');
+    expect(await step(notTheWorker, { NODE_COMPILE_CACHE: dir })).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('expected the bundle to load and stop at the configuration check'),
+    });
+    // The bundle itself (the global set-up built it), into an empty folder: the cache is written.
+    expect(await readdir(cache)).toEqual([]);
+    expect(await step(join(repoRoot, WORKER_ENTRY), { NODE_COMPILE_CACHE: cache })).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    expect((await readdir(cache, { recursive: true })).length).toBeGreaterThan(0);
   });
 
   test("the image version is package.json's version, the chart's appVersion (the chart's default image tag)", async () => {

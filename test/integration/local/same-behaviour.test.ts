@@ -64,12 +64,7 @@ describe.each<ModeName>(['cluster', 'local'])('%s', (modeName) => {
     expect(await mode.stateObjects(clinic, 'front')).toBeGreaterThan(0);
     await mode.remove('front');
     await eventually('the channel gone', async () => (await mode.channel('front')) === undefined, 90_000);
-    expect(
-      mode.sim
-        .phone(PHONE)
-        .devices()
-        .map((d) => [d.jid, d.removed]),
-    ).toEqual([[device, true]]);
+    expect(mode.sim.phone(PHONE).links()).toEqual([[device, true]]);
     expect(await mode.stateObjects(clinic, 'front')).toBe(0);
     expect(await mode.workerRuns('front')).toBe(false);
     expect(await mode.eventReasons('front')).toContain('LoggedOut');
